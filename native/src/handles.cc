@@ -1,0 +1,88 @@
+#include "handles.h"
+
+#include <string>
+
+namespace dsd {
+namespace {
+
+const napi_type_tag kTensorTag = {0x6473646e65745f74ULL, 0x656e736f72686e64ULL};
+
+struct Holder {
+  at::Tensor tensor;
+  int64_t accountedBytes = 0;
+};
+
+int64_t liveTensors = 0;
+
+int64_t storageBytes(const at::Tensor& tensor) {
+  return tensor.defined() && tensor.has_storage() ? static_cast<int64_t>(tensor.storage().nbytes()) : 0;
+}
+
+// Returns what the holder accounted, so the caller can give it back to V8.
+int64_t release(Holder* holder) {
+  if (!holder->tensor.defined()) return 0;
+  holder->tensor = at::Tensor();
+  --liveTensors;
+  int64_t bytes = holder->accountedBytes;
+  holder->accountedBytes = 0;
+  return bytes;
+}
+
+Holder* holderOf(const Napi::Value& value) {
+  if (!value.IsExternal()) return nullptr;
+  auto external = value.As<Napi::External<Holder>>();
+  if (!external.CheckTypeTag(&kTensorTag)) return nullptr;
+  return external.Data();
+}
+
+Napi::Value Dispose(const Napi::CallbackInfo& info) {
+  Holder* holder = info.Length() > 0 ? holderOf(info[0]) : nullptr;
+  if (holder == nullptr) throw Napi::TypeError::New(info.Env(), "dispose: expected a tensor handle");
+  int64_t bytes = release(holder);
+  if (bytes != 0) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -bytes);
+  return info.Env().Undefined();
+}
+
+Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
+  Holder* holder = info.Length() > 0 ? holderOf(info[0]) : nullptr;
+  if (holder == nullptr) throw Napi::TypeError::New(info.Env(), "isDisposed: expected a tensor handle");
+  return Napi::Boolean::New(info.Env(), !holder->tensor.defined());
+}
+
+Napi::Value LiveTensors(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(liveTensors));
+}
+
+}  // namespace
+
+Napi::Value wrap(Napi::Env env, at::Tensor tensor) {
+  if (!tensor.defined()) return env.Null();
+  auto* holder = new Holder{std::move(tensor), 0};
+  holder->accountedBytes = storageBytes(holder->tensor);
+  ++liveTensors;
+  auto external = Napi::External<Holder>::New(env, holder, [](Napi::BasicEnv finalizeEnv, Holder* h) {
+    int64_t bytes = release(h);
+    if (bytes != 0) Napi::MemoryManagement::AdjustExternalMemory(finalizeEnv, -bytes);
+    delete h;
+  });
+  external.TypeTag(&kTensorTag);
+  if (holder->accountedBytes != 0) Napi::MemoryManagement::AdjustExternalMemory(env, holder->accountedBytes);
+  return external;
+}
+
+bool isHandle(const Napi::Value& value) { return holderOf(value) != nullptr; }
+
+const at::Tensor& unwrap(const Napi::Value& value, const char* what) {
+  Holder* holder = holderOf(value);
+  if (holder == nullptr) throw Napi::TypeError::New(value.Env(), std::string(what) + ": expected a tensor");
+  if (!holder->tensor.defined()) throw Napi::Error::New(value.Env(), std::string(what) + ": the tensor was disposed");
+  return holder->tensor;
+}
+
+void registerHandles(Napi::Env env, Napi::Object exports) {
+  exports.Set("dispose", Napi::Function::New(env, Dispose, "dispose"));
+  exports.Set("isDisposed", Napi::Function::New(env, IsDisposed, "isDisposed"));
+  exports.Set("liveTensors", Napi::Function::New(env, LiveTensors, "liveTensors"));
+}
+
+}  // namespace dsd

@@ -1,0 +1,75 @@
+// Process-wide libtorch state: version, threads, random generator, devices.
+#include "runtime.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/csrc/api/include/torch/version.h>
+
+#include <mutex>
+
+#include "errors.h"
+#include "handles.h"
+
+namespace dsd {
+namespace {
+
+Napi::Value Version(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), TORCH_VERSION); }
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  int n = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  if (n < 1) throw Napi::RangeError::New(info.Env(), "setNumThreads: expected a positive integer");
+  at::set_num_threads(n);
+  return info.Env().Undefined();
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::get_num_threads());
+}
+
+Napi::Value ParallelInfo(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), at::get_parallel_info());
+}
+
+Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  double seed = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(seed >= 0 && seed == std::trunc(seed) && seed <= 9007199254740992.0)) {
+    throw Napi::RangeError::New(info.Env(), "manualSeed: expected a non-negative integer");
+  }
+  at::manual_seed(static_cast<uint64_t>(seed));
+  return info.Env().Undefined();
+}
+
+Napi::Value GetRngState(const Napi::CallbackInfo& info) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return wrap(info.Env(), gen.get_state());
+}
+
+Napi::Value SetRngState(const Napi::CallbackInfo& info) {
+  const at::Tensor& state = unwrap(info[0], "setRngState");
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+  return info.Env().Undefined();
+}
+
+Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
+  int count = at::hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0;
+  return Napi::Number::New(info.Env(), count);
+}
+
+}  // namespace
+
+void registerRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("version", Napi::Function::New(env, entry<Version>, "version"));
+  exports.Set("setNumThreads", Napi::Function::New(env, entry<SetNumThreads>, "setNumThreads"));
+  exports.Set("getNumThreads", Napi::Function::New(env, entry<GetNumThreads>, "getNumThreads"));
+  exports.Set("parallelInfo", Napi::Function::New(env, entry<ParallelInfo>, "parallelInfo"));
+  exports.Set("manualSeed", Napi::Function::New(env, entry<ManualSeed>, "manualSeed"));
+  exports.Set("getRngState", Napi::Function::New(env, entry<GetRngState>, "getRngState"));
+  exports.Set("setRngState", Napi::Function::New(env, entry<SetRngState>, "setRngState"));
+  exports.Set("cudaDeviceCount", Napi::Function::New(env, entry<CudaDeviceCount>, "cudaDeviceCount"));
+}
+
+}  // namespace dsd
