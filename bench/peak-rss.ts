@@ -1,0 +1,8 @@
+// Peak resident set size of this process (VmHWM), in MiB.
+import { readFileSync } from 'node:fs';
+
+export function peakRssMiB(): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!match) throw new Error('VmHWM not found in /proc/self/status');
+  return Number(match[1]) / 1024;
+}

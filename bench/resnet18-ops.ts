@@ -1,0 +1,83 @@
+// ResNet-18 in torchvision's layout written directly with engine ops (no module system): the engine benchmark's model.
+import { F, keep, noGrad, type Tensor, tidy, zeros, ones, empty } from '../src/torch/index.js';
+
+interface ConvBn {
+  weight: Tensor;
+  bnWeight: Tensor;
+  bnBias: Tensor;
+  runningMean: Tensor;
+  runningVar: Tensor;
+  stride: number;
+  padding: number;
+}
+
+interface Block {
+  conv1: ConvBn;
+  conv2: ConvBn;
+  downsample: ConvBn | null;
+}
+
+export interface ResNet18 {
+  stem: ConvBn;
+  blocks: Block[];
+  fcWeight: Tensor;
+  fcBias: Tensor;
+  parameters: Tensor[];
+}
+
+function param(t: Tensor): Tensor {
+  return keep(t.requiresGrad_(true));
+}
+
+function convBn(inC: number, outC: number, kernel: number, stride: number, padding: number, params: Tensor[]): ConvBn {
+  // kaiming_normal_(fan_out, relu) as torchvision initialises ResNet convs.
+  const std = Math.sqrt(2 / (outC * kernel * kernel));
+  const weight = param(noGrad(() => empty([outC, inC, kernel, kernel]).normal_(0, std)));
+  const bnWeight = param(ones([outC]));
+  const bnBias = param(zeros([outC]));
+  params.push(weight, bnWeight, bnBias);
+  return { weight, bnWeight, bnBias, runningMean: keep(zeros([outC])), runningVar: keep(ones([outC])), stride, padding };
+}
+
+export function resnet18(numClasses: number): ResNet18 {
+  const parameters: Tensor[] = [];
+  const stem = convBn(3, 64, 7, 2, 3, parameters);
+  const blocks: Block[] = [];
+  let inC = 64;
+  for (const [outC, stride] of [[64, 1], [128, 2], [256, 2], [512, 2]]) {
+    for (let i = 0; i < 2; i++) {
+      const s = i === 0 ? stride : 1;
+      const conv1 = convBn(inC, outC, 3, s, 1, parameters);
+      const conv2 = convBn(outC, outC, 3, 1, 1, parameters);
+      const downsample = s !== 1 || inC !== outC ? convBn(inC, outC, 1, s, 0, parameters) : null;
+      blocks.push({ conv1, conv2, downsample });
+      inC = outC;
+    }
+  }
+  const bound = 1 / Math.sqrt(512);
+  const fcWeight = param(noGrad(() => empty([numClasses, 512]).uniform_(-bound, bound)));
+  const fcBias = param(noGrad(() => empty([numClasses]).uniform_(-bound, bound)));
+  parameters.push(fcWeight, fcBias);
+  return { stem, blocks, fcWeight, fcBias, parameters };
+}
+
+function applyConvBn(x: Tensor, c: ConvBn, training: boolean): Tensor {
+  const y = F.conv2d(x, c.weight, null, { stride: c.stride, padding: c.padding });
+  return F.batchNorm(y, c.runningMean, c.runningVar, { weight: c.bnWeight, bias: c.bnBias, training });
+}
+
+// Each block runs in its own scope so that, as in PyTorch, intermediates die as soon as the block is done.
+export function forward(model: ResNet18, input: Tensor, training: boolean): Tensor {
+  let x = tidy(() => F.maxPool2d(F.relu(applyConvBn(input, model.stem, training), true), 3, { stride: 2, padding: 1 }));
+  for (const block of model.blocks) {
+    const previous = x;
+    x = tidy(() => {
+      const out = F.relu(applyConvBn(previous, block.conv1, training), true);
+      const main = applyConvBn(out, block.conv2, training);
+      const identity = block.downsample ? applyConvBn(previous, block.downsample, training) : previous;
+      return F.relu(main.add_(identity), true);
+    });
+    previous.dispose();
+  }
+  return tidy(() => F.linear(F.adaptiveAvgPool2d(x, 1).flatten(1), model.fcWeight, model.fcBias));
+}

@@ -1,0 +1,2 @@
+// dsdnet: remote sensing scene classification on libtorch.
+export * as torch from './torch/index.js';

@@ -1,0 +1,61 @@
+// Element types and their libtorch scalar-type codes.
+
+export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8' | 'bool';
+
+const CODES: Record<DType, number> = { uint8: 0, int32: 3, int64: 4, float32: 6, float64: 7, bool: 11 };
+const BY_CODE = new Map<number, DType>(Object.entries(CODES).map(([name, code]) => [code, name as DType]));
+
+export const DTYPES: readonly DType[] = Object.keys(CODES) as DType[];
+
+export type TypedArrayFor<D extends DType> = D extends 'float32'
+  ? Float32Array
+  : D extends 'float64'
+    ? Float64Array
+    : D extends 'int64'
+      ? BigInt64Array
+      : D extends 'int32'
+        ? Int32Array
+        : Uint8Array;
+
+export type AnyTypedArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+
+export function dtypeCode(dtype: DType): number {
+  const code = CODES[dtype];
+  if (code === undefined) throw new TypeError(`unknown dtype '${String(dtype)}' (expected one of ${DTYPES.join(', ')})`);
+  return code;
+}
+
+export function dtypeFromCode(code: number): DType {
+  const dtype = BY_CODE.get(code);
+  if (dtype === undefined) throw new TypeError(`libtorch scalar type ${code} is not one of ${DTYPES.join(', ')}`);
+  return dtype;
+}
+
+export function isFloating(dtype: DType): boolean {
+  return dtype === 'float32' || dtype === 'float64';
+}
+
+export function typedArrayOf(dtype: DType, buffer: ArrayBuffer): AnyTypedArray {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(buffer);
+    case 'float64':
+      return new Float64Array(buffer);
+    case 'int64':
+      return new BigInt64Array(buffer);
+    case 'int32':
+      return new Int32Array(buffer);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(buffer);
+  }
+}
+
+export function dtypeOfTypedArray(data: ArrayBufferView): DType {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Float64Array) return 'float64';
+  if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof Int32Array) return 'int32';
+  if (data instanceof Uint8Array || data instanceof Uint8ClampedArray) return 'uint8';
+  throw new TypeError(`unsupported typed array ${data.constructor.name} (use Float32Array, Float64Array, BigInt64Array, Int32Array or Uint8Array)`);
+}

@@ -1,0 +1,78 @@
+// Loads the native addon and describes its surface. Everything else in src/torch goes through `binding`.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Opaque reference to a native tensor. */
+export type NativeHandle = { readonly __nativeTensor: unique symbol };
+
+/** What the binding accepts for one operator argument. */
+export type NativeArg = NativeHandle | number | boolean | string | bigint | null | undefined | readonly NativeArg[];
+
+/** What an operator returns: tensors, numbers, booleans, strings, null, or arrays of them (tuples and lists). */
+export type NativeValue = NativeHandle | number | boolean | string | null | undefined | NativeValue[];
+
+export interface NativeBinding {
+  dispose(handle: NativeHandle): void;
+  isDisposed(handle: NativeHandle): boolean;
+  liveTensors(): number;
+  findOp(name: string, overload: string): number;
+  opSchema(id: number): string;
+  call(id: number, ...args: NativeArg[]): NativeValue;
+  callDiscard(id: number, ...args: NativeArg[]): void;
+  fromBuffer(data: ArrayBufferView, shape: readonly number[], dtypeCode: number): NativeHandle;
+  toBuffer(handle: NativeHandle): ArrayBuffer;
+  shape(handle: NativeHandle): number[];
+  strides(handle: NativeHandle): number[];
+  dtype(handle: NativeHandle): number;
+  device(handle: NativeHandle): string;
+  backward(roots: NativeHandle[], grads: (NativeHandle | null)[], retainGraph: boolean, createGraph: boolean): void;
+  grad(handle: NativeHandle): NativeHandle | null;
+  setGrad(handle: NativeHandle, grad: NativeHandle | null): void;
+  requiresGrad(handle: NativeHandle): boolean;
+  setRequiresGrad(handle: NativeHandle, flag: boolean): void;
+  isLeaf(handle: NativeHandle): boolean;
+  gradFn(handle: NativeHandle): string | null;
+  isGradEnabled(): boolean;
+  setGradEnabled(flag: boolean): void;
+  version(): string;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  parallelInfo(): string;
+  manualSeed(seed: number): void;
+  getRngState(): NativeHandle;
+  setRngState(state: NativeHandle): void;
+  cudaDeviceCount(): number;
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('dsdnet: cannot find the package root above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+  return dir;
+}
+
+function load(): NativeBinding {
+  const file = join(packageRoot(), 'native', 'build', 'Release', 'dsdnet_native.node');
+  if (!existsSync(file)) {
+    throw new Error(`dsdnet: the native addon is not built (${file} is missing). Run: npm run build:native`);
+  }
+  return createRequire(import.meta.url)(file) as NativeBinding;
+}
+
+export const binding: NativeBinding = load();
+
+// Debian's libtorch starts with one intra-op thread; use every core unless DSDNET_NUM_THREADS says otherwise.
+function defaultThreads(): number {
+  const fromEnv = process.env.DSDNET_NUM_THREADS;
+  if (fromEnv === undefined || fromEnv === '') return availableParallelism();
+  const n = Number(fromEnv);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`DSDNET_NUM_THREADS must be a positive integer, got '${fromEnv}'`);
+  return n;
+}
+binding.setNumThreads(defaultThreads());

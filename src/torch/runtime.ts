@@ -1,0 +1,49 @@
+// Process-wide engine state: versions, threads, seeding, and the live tensor count.
+import { binding } from './native.js';
+import { Tensor } from './tensor.js';
+
+export function libtorchVersion(): string {
+  return binding.version();
+}
+
+/** Intra-op threads libtorch uses (default: all cores, or DSDNET_NUM_THREADS). */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNumThreads: expected a positive integer, got ${n}`);
+  binding.setNumThreads(n);
+}
+
+export function getNumThreads(): number {
+  return binding.getNumThreads();
+}
+
+export function parallelInfo(): string {
+  return binding.parallelInfo();
+}
+
+/** Seeds libtorch's default CPU generator (rand, randn, dropout, init...). */
+export function manualSeed(seed: number): void {
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`manualSeed: expected a non-negative integer, got ${seed}`);
+  binding.manualSeed(seed);
+}
+
+/** The default generator's state (a uint8 tensor), to save with a checkpoint. */
+export function getRngState(): Tensor {
+  return new Tensor(binding.getRngState());
+}
+
+export function setRngState(state: Tensor): void {
+  binding.setRngState(state.handle);
+}
+
+export function cudaDeviceCount(): number {
+  return binding.cudaDeviceCount();
+}
+
+export function cudaIsAvailable(): boolean {
+  return binding.cudaDeviceCount() > 0;
+}
+
+/** Native tensors currently referenced from JS (disposed and collected ones excluded). */
+export function liveTensors(): number {
+  return binding.liveTensors();
+}
