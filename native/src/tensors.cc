@@ -90,6 +90,10 @@ Napi::Value Device(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), unwrap(info[0], "device").device().str());
 }
 
+Napi::Value IsContiguous(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), unwrap(info[0], "isContiguous").is_contiguous());
+}
+
 }  // namespace
 
 void registerTensors(Napi::Env env, Napi::Object exports) {
@@ -98,6 +102,7 @@ void registerTensors(Napi::Env env, Napi::Object exports) {
   exports.Set("shape", Napi::Function::New(env, entry<Shape>, "shape"));
   exports.Set("strides", Napi::Function::New(env, entry<Strides>, "strides"));
   exports.Set("dtype", Napi::Function::New(env, entry<Dtype>, "dtype"));
+  exports.Set("isContiguous", Napi::Function::New(env, entry<IsContiguous>, "isContiguous"));
   exports.Set("device", Napi::Function::New(env, entry<Device>, "device"));
 }
 

@@ -28,6 +28,7 @@ export interface NativeBinding {
   strides(handle: NativeHandle): number[];
   dtype(handle: NativeHandle): number;
   device(handle: NativeHandle): string;
+  isContiguous(handle: NativeHandle): boolean;
   backward(roots: NativeHandle[], grads: (NativeHandle | null)[], retainGraph: boolean, createGraph: boolean): void;
   grad(handle: NativeHandle): NativeHandle | null;
   setGrad(handle: NativeHandle, grad: NativeHandle | null): void;

@@ -134,7 +134,7 @@ export class Tensor implements Disposable {
     return binding.strides(this.handle);
   }
   isContiguous(): boolean {
-    return rawOp('is_contiguous', this) as boolean;
+    return binding.isContiguous(this.handle);
   }
 
   // ---- conversion ----

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what dsdnet needs on Debian/Ubuntu and builds it: libtorch (Debian's libtorch-dev unless LIBTORCH points
+# at another libtorch), the npm dependencies, the native addon and the TypeScript. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if [ -z "${LIBTORCH:-}" ] && ! dpkg -s libtorch-dev >/dev/null 2>&1; then
+  echo "setup: installing Debian's libtorch-dev" >&2
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq libtorch-dev >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund
+fi
+
+if [ ! -f native/build/Release/dsdnet_native.node ] || [ -n "$(find native/src native/binding.gyp -newer native/build/Release/dsdnet_native.node 2>/dev/null)" ]; then
+  echo "setup: building the native addon" >&2
+  npm run --silent build:native
+fi
+
+npm run --silent build:ts

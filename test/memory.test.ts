@@ -1,0 +1,77 @@
+// Memory: 1,000 training steps inside scopes keep resident memory flat and return the live tensor count to its
+// baseline; tensors left outside scopes are reclaimed by the garbage collector.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+import { empty, F, keep, liveTensors, manualSeed, noGrad, ones, randint, randn, type Tensor, tidy, zeros } from '../src/torch/index.js';
+
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+function param(shape: number[], fanIn: number): Tensor {
+  const bound = 1 / Math.sqrt(fanIn);
+  return keep(noGrad(() => empty(shape).uniform_(-bound, bound)).requiresGrad_(true));
+}
+
+test('1,000 training steps of a small conv net keep RSS flat and free every step tensor', () => {
+  manualSeed(0);
+  const baseline = liveTensors();
+  const convW = param([8, 3, 3, 3], 27);
+  const bnW = keep(ones([8]).requiresGrad_(true));
+  const bnB = keep(zeros([8]).requiresGrad_(true));
+  const runMean = keep(zeros([8]));
+  const runVar = keep(ones([8]));
+  const fcW = param([10, 8], 8);
+  const fcB = param([10], 8);
+  const params = [convW, bnW, bnB, fcW, fcB];
+  const momentum = params.map((p) => keep(zeros(p.shape)));
+  const x = keep(randn([16, 3, 16, 16]));
+  const y = keep(randint(0, 10, [16]));
+  const afterSetup = liveTensors();
+
+  const step = (): number =>
+    tidy(() => {
+      let h = F.conv2d(x, convW, null, { padding: 1 });
+      h = F.relu(F.batchNorm(h, runMean, runVar, { weight: bnW, bias: bnB, training: true }));
+      const logits = F.linear(F.adaptiveAvgPool2d(F.maxPool2d(h, 2), 1).flatten(1), fcW, fcB);
+      const loss = F.crossEntropy(logits, y);
+      loss.backward();
+      noGrad(() =>
+        params.forEach((p, i) => {
+          momentum[i].mul_(0.9).add_(p.grad!);
+          p.sub_(momentum[i], 0.05);
+          p.grad = null;
+        }),
+      );
+      return loss.item();
+    });
+
+  const losses: number[] = [];
+  for (let i = 0; i < 200; i++) losses.push(step());
+  const rssWarm = process.memoryUsage().rss;
+  for (let i = 200; i < 1000; i++) losses.push(step());
+  const rssEnd = process.memoryUsage().rss;
+  const growthMiB = (rssEnd - rssWarm) / 2 ** 20;
+
+  assert.equal(liveTensors(), afterSetup, 'every tensor of every step was released');
+  assert.ok(growthMiB < 16, `RSS grew by ${growthMiB.toFixed(1)} MiB over 800 steps`);
+  assert.ok(losses[999] < losses[0], `training made progress (loss ${losses[0]} -> ${losses[999]})`);
+  for (const t of [...params, ...momentum, runMean, runVar, x, y]) t.dispose();
+  assert.equal(liveTensors(), baseline, 'disposing the model returns to the baseline count');
+});
+
+test('tensors outside any scope are released by the garbage collector', async () => {
+  collectGarbage();
+  const before = liveTensors();
+  (() => {
+    for (let i = 0; i < 500; i++) randn([64, 64]).mul(2);
+  })();
+  assert.ok(liveTensors() >= before, 'unscoped tensors stay alive until collected');
+  for (let i = 0; i < 5 && liveTensors() > before; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+  }
+  assert.equal(liveTensors(), before, 'the collector released every unreachable tensor');
+});

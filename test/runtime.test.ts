@@ -1,0 +1,47 @@
+// Seeding, generator state, threads, and the command-line entry point.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { F, getNumThreads, getRngState, manualSeed, ones, rand, randn, setNumThreads, setRngState } from '../src/torch/index.js';
+
+test('manualSeed makes random streams reproducible, including dropout', () => {
+  manualSeed(42);
+  const a = randn([5]).toArray();
+  const da = F.dropout(ones([50]), 0.5).toArray();
+  manualSeed(42);
+  assert.deepEqual(randn([5]).toArray(), a);
+  assert.deepEqual(F.dropout(ones([50]), 0.5).toArray(), da);
+  manualSeed(43);
+  assert.notDeepEqual(randn([5]).toArray(), a);
+});
+
+test('the generator state can be saved and restored', () => {
+  manualSeed(7);
+  rand([3]);
+  const state = getRngState();
+  assert.equal(state.dtype, 'uint8');
+  const next = rand([4]).toArray();
+  rand([10]);
+  setRngState(state);
+  assert.deepEqual(rand([4]).toArray(), next);
+});
+
+test('thread count can be set and read', () => {
+  const original = getNumThreads();
+  setNumThreads(1);
+  assert.equal(getNumThreads(), 1);
+  setNumThreads(original);
+  assert.equal(getNumThreads(), original);
+  assert.throws(() => setNumThreads(0), /positive integer/);
+});
+
+test('the dsdnet command prints version, libtorch version, threads and device', () => {
+  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const out = execFileSync(process.execPath, [cli], { encoding: 'utf8', env: { ...process.env, DSDNET_NUM_THREADS: '2' } });
+  assert.match(out, /^dsdnet \d+\.\d+\.\d+$/m);
+  assert.match(out, /^libtorch 1\.\d+\.\d+$/m);
+  assert.match(out, /^threads 2$/m);
+  assert.match(out, /^device cpu/m);
+});
