@@ -11,18 +11,26 @@ export interface Side {
   name: string;
   command: string;
   args: (caseArgs: string[]) => string[];
+  env?: Record<string, string>;
 }
 
 export interface CaseResult {
   label: string;
-  ours: WorkerResult[];
-  peer: WorkerResult[];
+  /** Worker results per side name. */
+  bySide: Map<string, WorkerResult[]>;
 }
 
 export const PYTHON = process.env.DSDNET_PYTHON ?? '/usr/bin/python3';
 
+/** glibc settings equivalent to what dsdnet's addon sets with mallopt (freed memory kept in the heap), for a peer. */
+export const PEER_MALLOC_TUNABLES = 'glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647';
+
 export function runWorker(side: Side, caseArgs: string[]): WorkerResult {
-  const result = spawnSync(side.command, side.args(caseArgs), { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const result = spawnSync(side.command, side.args(caseArgs), {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+    env: { ...process.env, ...side.env },
+  });
   if (result.status !== 0) {
     throw new Error(`${side.name} worker failed (${side.command} ${side.args(caseArgs).join(' ')}):\n${result.stderr}`);
   }
@@ -36,19 +44,15 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** Runs every case `rounds` times, ours and the peer's alternating (and swapping who goes first each round). */
-export function runAlternating(cases: { label: string; args: string[] }[], ours: Side, peer: Side, rounds: number): CaseResult[] {
-  const results = cases.map((c) => ({ label: c.label, ours: [] as WorkerResult[], peer: [] as WorkerResult[] }));
+/** Runs every case `rounds` times on every side, alternating sides and rotating who goes first each round. */
+export function runAlternating(cases: { label: string; args: string[] }[], sides: Side[], rounds: number): CaseResult[] {
+  const results: CaseResult[] = cases.map((c) => ({ label: c.label, bySide: new Map(sides.map((s) => [s.name, []])) }));
   for (let round = 0; round < rounds; round++) {
     cases.forEach((c, i) => {
-      const order: [Side, WorkerResult[]][] = [
-        [ours, results[i].ours],
-        [peer, results[i].peer],
-      ];
-      if (round % 2 === 1) order.reverse();
-      for (const [side, into] of order) {
+      for (let k = 0; k < sides.length; k++) {
+        const side = sides[(k + round) % sides.length];
         const r = runWorker(side, c.args);
-        into.push(r);
+        results[i].bySide.get(side.name)!.push(r);
         process.stderr.write(`round ${round + 1}/${rounds} ${c.label} ${side.name}: median ${median(r.times).toFixed(4)} s\n`);
       }
     });
@@ -56,19 +60,21 @@ export function runAlternating(cases: { label: string; args: string[] }[], ours:
   return results;
 }
 
-export function table(results: CaseResult[], peerName: string): string {
+/** A markdown table: for each case and each peer, our median time and peak RSS against the peer's. */
+export function table(results: CaseResult[], ours: string, peers: string[]): string {
   const lines = [
-    `| case | dsdnet median (s) | ${peerName} median (s) | time ratio | dsdnet peak RSS (MiB) | ${peerName} peak RSS (MiB) | RSS ratio |`,
-    '|---|---|---|---|---|---|---|',
+    `| case | peer | ${ours} median (s) | peer median (s) | time ratio | ${ours} peak RSS (MiB) | peer peak RSS (MiB) | RSS ratio |`,
+    '|---|---|---|---|---|---|---|---|',
   ];
+  const stats = (runs: WorkerResult[]): [number, number] => [median(runs.flatMap((w) => w.times)), Math.max(...runs.map((w) => w.peakRssMiB))];
   for (const r of results) {
-    const ours = median(r.ours.flatMap((w) => w.times));
-    const peer = median(r.peer.flatMap((w) => w.times));
-    const oursRss = Math.max(...r.ours.map((w) => w.peakRssMiB));
-    const peerRss = Math.max(...r.peer.map((w) => w.peakRssMiB));
-    lines.push(
-      `| ${r.label} | ${ours.toFixed(3)} | ${peer.toFixed(3)} | ${(ours / peer).toFixed(3)} | ${oursRss.toFixed(0)} | ${peerRss.toFixed(0)} | ${(oursRss / peerRss).toFixed(2)} |`,
-    );
+    const [t, rss] = stats(r.bySide.get(ours)!);
+    for (const peer of peers) {
+      const [pt, prss] = stats(r.bySide.get(peer)!);
+      lines.push(
+        `| ${r.label} | ${peer} | ${t.toFixed(3)} | ${pt.toFixed(3)} | ${(t / pt).toFixed(3)} | ${rss.toFixed(0)} | ${prss.toFixed(0)} | ${(rss / prss).toFixed(2)} |`,
+      );
+    }
   }
   return lines.join('\n');
 }

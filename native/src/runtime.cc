@@ -6,7 +6,12 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/csrc/api/include/torch/version.h>
 
+#include <climits>
 #include <mutex>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "errors.h"
 #include "handles.h"
@@ -59,6 +64,18 @@ Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), count);
 }
 
+// Keeps freed tensor memory in the process heap instead of returning it to the kernel after each free. Training
+// frees and re-allocates the same large buffers every step; with glibc's defaults every such buffer is mmapped
+// afresh and page-faulted in, which costs more than the convolutions on some virtual machines (see README).
+Napi::Value RetainFreedMemory(const Napi::CallbackInfo& info) {
+#ifdef __GLIBC__
+  bool ok = mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
+  return Napi::Boolean::New(info.Env(), ok);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 }  // namespace
 
 void registerRuntime(Napi::Env env, Napi::Object exports) {
@@ -69,6 +86,7 @@ void registerRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("manualSeed", Napi::Function::New(env, entry<ManualSeed>, "manualSeed"));
   exports.Set("getRngState", Napi::Function::New(env, entry<GetRngState>, "getRngState"));
   exports.Set("setRngState", Napi::Function::New(env, entry<SetRngState>, "setRngState"));
+  exports.Set("retainFreedMemory", Napi::Function::New(env, entry<RetainFreedMemory>, "retainFreedMemory"));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, entry<CudaDeviceCount>, "cudaDeviceCount"));
 }
 

@@ -46,6 +46,7 @@ export interface NativeBinding {
   getRngState(): NativeHandle;
   setRngState(state: NativeHandle): void;
   cudaDeviceCount(): number;
+  retainFreedMemory(): boolean;
 }
 
 function packageRoot(): string {
@@ -77,3 +78,7 @@ function defaultThreads(): number {
   return n;
 }
 binding.setNumThreads(defaultThreads());
+
+// Unless DSDNET_MALLOC=system, freed tensor memory stays in the heap for reuse (glibc), which avoids re-faulting
+// large buffers every training step. Resident memory then stays at its peak instead of shrinking between steps.
+export const retainsFreedMemory: boolean = process.env.DSDNET_MALLOC === 'system' ? false : binding.retainFreedMemory();
