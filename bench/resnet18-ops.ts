@@ -1,5 +1,5 @@
 // ResNet-18 in torchvision's layout written directly with engine ops (no module system): the engine benchmark's model.
-import { F, keep, noGrad, type Tensor, tidy, zeros, ones, empty } from '../src/torch/index.js';
+import { empty, F, keep, noGrad, ones, type Tensor, zeros } from '../src/torch/index.js';
 
 interface ConvBn {
   weight: Tensor;
@@ -61,23 +61,30 @@ export function resnet18(numClasses: number): ResNet18 {
   return { stem, blocks, fcWeight, fcBias, parameters };
 }
 
-function applyConvBn(x: Tensor, c: ConvBn, training: boolean): Tensor {
-  const y = F.conv2d(x, c.weight, null, { stride: c.stride, padding: c.padding });
-  return F.batchNorm(y, c.runningMean, c.runningVar, { weight: c.bnWeight, bias: c.bnBias, training });
+/** Applies f to x and releases x unless f returned it (in-place ops): intermediates die as soon as they are used. */
+function consume(x: Tensor, f: (x: Tensor) => Tensor): Tensor {
+  const y = f(x);
+  if (y !== x) x.dispose();
+  return y;
 }
 
-// Each block runs in its own scope so that, as in PyTorch, intermediates die as soon as the block is done.
+function applyConvBn(x: Tensor, c: ConvBn, training: boolean): Tensor {
+  const y = F.conv2d(x, c.weight, null, { stride: c.stride, padding: c.padding });
+  return consume(y, (h) => F.batchNorm(h, c.runningMean, c.runningVar, { weight: c.bnWeight, bias: c.bnBias, training }));
+}
+
+// Intermediates are released as soon as the next op has consumed them, as PyTorch's reference counting does
+// (autograd keeps its own references to what backward needs).
 export function forward(model: ResNet18, input: Tensor, training: boolean): Tensor {
-  let x = tidy(() => F.maxPool2d(F.relu(applyConvBn(input, model.stem, training), true), 3, { stride: 2, padding: 1 }));
+  let x = consume(F.relu(applyConvBn(input, model.stem, training), true), (h) => F.maxPool2d(h, 3, { stride: 2, padding: 1 }));
   for (const block of model.blocks) {
-    const previous = x;
-    x = tidy(() => {
-      const out = F.relu(applyConvBn(previous, block.conv1, training), true);
-      const main = applyConvBn(out, block.conv2, training);
-      const identity = block.downsample ? applyConvBn(previous, block.downsample, training) : previous;
-      return F.relu(main.add_(identity), true);
-    });
-    previous.dispose();
+    const out = consume(F.relu(applyConvBn(x, block.conv1, training), true), (h) => applyConvBn(h, block.conv2, training));
+    const identity = block.downsample ? applyConvBn(x, block.downsample, training) : x;
+    out.add_(identity);
+    if (identity !== x) identity.dispose();
+    x.dispose();
+    x = F.relu(out, true);
   }
-  return tidy(() => F.linear(F.adaptiveAvgPool2d(x, 1).flatten(1), model.fcWeight, model.fcBias));
+  const pooled = consume(x, (h) => F.adaptiveAvgPool2d(h, 1));
+  return consume(consume(pooled, (h) => h.flatten(1)), (h) => F.linear(h, model.fcWeight, model.fcBias));
 }

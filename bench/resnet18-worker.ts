@@ -38,7 +38,9 @@ function trainStep(): void {
 }
 
 function inferStep(): void {
-  tidy(() => noGrad(() => forward(model, input, false)));
+  tidy(() => {
+    noGrad(() => forward(model, input, false));
+  });
 }
 
 const step = mode === 'train' ? trainStep : inferStep;
