@@ -1,0 +1,167 @@
+// The Module base, in the spirit of PyTorch's nn.Module: named parameters, buffers and children registered
+// explicitly, train/eval modes, state dicts keyed by dotted names, freezing and parameter counts.
+import { keep, noGrad, type Tensor } from '../torch/index.js';
+
+export type StateDict = Map<string, Tensor>;
+
+export interface LoadResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+export abstract class Module {
+  private readonly ownParameters = new Map<string, Tensor>();
+  private readonly ownBuffers = new Map<string, Tensor>();
+  private readonly ownChildren = new Map<string, Module>();
+  private isTraining = true;
+
+  /** Registers a parameter: it requires grad, survives every tidy scope, and appears in stateDict under `name`. */
+  protected parameter(name: string, value: Tensor): Tensor {
+    this.checkFree(name);
+    this.ownParameters.set(name, keep(value.requiresGrad ? value : value.requiresGrad_(true)));
+    return value;
+  }
+
+  /** Registers state that is saved but not trained (BatchNorm running statistics). */
+  protected buffer(name: string, value: Tensor): Tensor {
+    this.checkFree(name);
+    this.ownBuffers.set(name, keep(value));
+    return value;
+  }
+
+  protected child<M extends Module>(name: string, module: M): M {
+    this.checkFree(name);
+    this.ownChildren.set(name, module);
+    return module;
+  }
+
+  private checkFree(name: string): void {
+    if (name.includes('.') || name === '') throw new Error(`invalid member name '${name}'`);
+    if (this.ownParameters.has(name) || this.ownBuffers.has(name) || this.ownChildren.has(name)) {
+      throw new Error(`${this.constructor.name} already has a member named '${name}'`);
+    }
+  }
+
+  /** Replaces a registered buffer's tensor (e.g. after loading), disposing the old one. */
+  protected replaceBuffer(name: string, value: Tensor): void {
+    const old = this.ownBuffers.get(name);
+    if (old === undefined) throw new Error(`${this.constructor.name} has no buffer '${name}'`);
+    this.ownBuffers.set(name, keep(value));
+    if (old !== value) old.dispose();
+  }
+
+  get training(): boolean {
+    return this.isTraining;
+  }
+
+  train(mode = true): this {
+    this.isTraining = mode;
+    for (const c of this.ownChildren.values()) c.train(mode);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Children in registration order. */
+  namedChildren(): [string, Module][] {
+    return [...this.ownChildren];
+  }
+
+  /** This module and all descendants, depth first, with dotted names ('' for this one). */
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [name, c] of this.ownChildren) out.push(...c.namedModules(prefix === '' ? name : `${prefix}.${name}`));
+    return out;
+  }
+
+  namedParameters(): [string, Tensor][] {
+    return this.collect((m) => m.ownParameters);
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  namedBuffers(): [string, Tensor][] {
+    return this.collect((m) => m.ownBuffers);
+  }
+
+  private collect(pick: (m: Module) => Map<string, Tensor>): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [name, t] of pick(m)) out.push([prefix === '' ? name : `${prefix}.${name}`, t]);
+    }
+    return out;
+  }
+
+  /** Parameters and buffers by dotted name, in PyTorch's order (each module's parameters, then its buffers). */
+  stateDict(): StateDict {
+    const out: StateDict = new Map();
+    for (const [prefix, m] of this.namedModules()) {
+      const key = (name: string): string => (prefix === '' ? name : `${prefix}.${name}`);
+      for (const [name, t] of m.ownParameters) out.set(key(name), t);
+      for (const [name, t] of m.ownBuffers) out.set(key(name), t);
+    }
+    return out;
+  }
+
+  /**
+   * Copies values into this module's parameters and buffers. Shapes must match (an error names every mismatch).
+   * strict: missing or unexpected keys are an error naming them; otherwise they are returned.
+   */
+  loadStateDict(state: ReadonlyMap<string, Tensor>, options: { strict?: boolean } = {}): LoadResult {
+    const strict = options.strict ?? true;
+    const own = this.stateDict();
+    const missingKeys = [...own.keys()].filter((k) => !state.has(k));
+    const unexpectedKeys = [...state.keys()].filter((k) => !own.has(k));
+    const mismatched: string[] = [];
+    for (const [key, target] of own) {
+      const source = state.get(key);
+      if (source === undefined) continue;
+      const [a, b] = [source.shape, target.shape];
+      if (a.length !== b.length || a.some((d, i) => d !== b[i])) mismatched.push(`${key}: checkpoint [${a}] vs model [${b}]`);
+    }
+    const problems: string[] = [];
+    if (mismatched.length > 0) problems.push(`shape mismatch for ${mismatched.join('; ')}`);
+    if (strict && missingKeys.length > 0) problems.push(`missing keys: ${missingKeys.join(', ')}`);
+    if (strict && unexpectedKeys.length > 0) problems.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
+    if (problems.length > 0) throw new Error(`loadStateDict(${this.constructor.name}): ${problems.join('. ')}`);
+    noGrad(() => {
+      for (const [key, target] of own) {
+        const source = state.get(key);
+        if (source !== undefined) target.copy_(source);
+      }
+    });
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** Number of parameter elements (all, or only those that require grad). */
+  numParameters(options: { trainableOnly?: boolean } = {}): number {
+    return this.parameters()
+      .filter((p) => !options.trainableOnly || p.requiresGrad)
+      .reduce((sum, p) => sum + p.numel, 0);
+  }
+
+  /** Stops (or resumes) gradient computation for every parameter of this module. */
+  freeze(frozen = true): this {
+    for (const p of this.parameters()) p.requiresGrad_(!frozen);
+    return this;
+  }
+
+  /** Clears gradients (sets them to null, as PyTorch's zero_grad(set_to_none=True)). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad = null;
+  }
+
+  /** Releases every parameter and buffer; the module must not be used afterwards. */
+  dispose(): void {
+    for (const [, t] of this.stateDict()) t.dispose();
+  }
+}
+
+/** A module mapping one tensor to one tensor: what Sequential chains. */
+export abstract class Layer extends Module {
+  abstract forward(input: Tensor): Tensor;
+}
