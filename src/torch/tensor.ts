@@ -321,6 +321,10 @@ export class Tensor implements Disposable {
   var(dim?: number | readonly number[], options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
     return op('var.dim', this, dim === undefined ? null : dimList(dim), options.unbiased ?? true, options.keepdim ?? false);
   }
+  /** Vector p-norm over all elements or the given dims. */
+  norm(p = 2, dim?: number | readonly number[], keepdim = false): Tensor {
+    return op('linalg_vector_norm', this, p, dim === undefined ? null : dimList(dim), keepdim, null);
+  }
   cumsum(dim: number): Tensor {
     return op('cumsum', this, dim, null);
   }
