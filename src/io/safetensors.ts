@@ -1,0 +1,117 @@
+// The safetensors format (8-byte little-endian header length, a JSON header of dtype/shape/data_offsets per tensor
+// plus optional string metadata, then the raw little-endian bytes), readable by Python's safetensors and by hand.
+import { readFileSync } from 'node:fs';
+
+import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
+import { writeFileAtomic } from './atomic.js';
+
+const TO_FORMAT: Record<DType, string> = { float32: 'F32', float64: 'F64', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL' };
+const FROM_FORMAT = new Map(Object.entries(TO_FORMAT).map(([dtype, format]) => [format, dtype as DType]));
+const ITEM_BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, uint8: 1, bool: 1 };
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+export type Metadata = Record<string, string>;
+
+interface HeaderEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+
+/** The file as byte chunks: header then each tensor's bytes, in the map's order. */
+export function encodeSafetensors(tensors: ReadonlyMap<string, Tensor>, metadata: Metadata = {}): Uint8Array[] {
+  const header: Record<string, HeaderEntry | Metadata> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  const bodies: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, tensor] of tensors) {
+    if (name === '__metadata__') throw new Error("safetensors: '__metadata__' cannot name a tensor");
+    const data = tensor.data();
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    header[name] = { dtype: TO_FORMAT[tensor.dtype], shape: tensor.shape, data_offsets: [offset, offset + bytes.byteLength] };
+    bodies.push(bytes);
+    offset += bytes.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8); // keeps the data 8-byte aligned, as the reference writer does
+  const headerBytes = Buffer.from(json, 'utf8');
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(headerBytes.byteLength));
+  return [prefix, headerBytes, ...bodies];
+}
+
+/** Writes atomically (temporary file, fsync, rename). */
+export function writeSafetensors(path: string, tensors: ReadonlyMap<string, Tensor>, metadata: Metadata = {}): void {
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+export interface SafetensorsContent {
+  tensors: Map<string, Tensor>;
+  metadata: Metadata;
+}
+
+export function decodeSafetensors(bytes: Uint8Array, source: string): SafetensorsContent {
+  const fail = (why: string): never => {
+    throw new Error(`${source}: not a readable safetensors file: ${why}`);
+  };
+  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes, shorter than the 8-byte header length`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (headerLength > MAX_HEADER_BYTES) fail(`header length ${headerLength} is implausible`);
+  if (8 + headerLength > bytes.byteLength) fail(`truncated: the header needs ${headerLength} bytes, ${bytes.byteLength - 8} present`);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 8, headerLength).toString('utf8')) as Record<string, unknown>;
+  } catch (error) {
+    return fail(`the header is not JSON (${(error as Error).message})`);
+  }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) fail('the header is not a JSON object');
+  const dataStart = 8 + headerLength;
+  const dataLength = bytes.byteLength - dataStart;
+  const metadata = (header.__metadata__ ?? {}) as Metadata;
+  const tensors = new Map<string, Tensor>();
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const entry = raw as HeaderEntry;
+    const dtype = FROM_FORMAT.get(entry?.dtype);
+    if (dtype === undefined) fail(`tensor '${name}' has unsupported dtype ${JSON.stringify(entry?.dtype)}`);
+    const shape = entry.shape;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor '${name}' has an invalid shape`);
+    const [begin, end] = entry.data_offsets ?? [];
+    const expected = shape.reduce((a, b) => a * b, 1) * ITEM_BYTES[dtype!];
+    if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && end >= begin)) fail(`tensor '${name}' has invalid data_offsets`);
+    if (end > dataLength) fail(`truncated: tensor '${name}' ends at byte ${end} of the data, which has ${dataLength}`);
+    if (end - begin !== expected) fail(`tensor '${name}' has ${end - begin} bytes for shape [${shape}] of ${dtype}`);
+    // Copy into a fresh, aligned buffer.
+    const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end)).buffer;
+    tensors.set(name, fromTypedArrayOf(dtype!, copy, shape));
+  }
+  return { tensors, metadata };
+}
+
+function fromTypedArrayOf(dtype: DType, buffer: ArrayBuffer, shape: number[]): Tensor {
+  switch (dtype) {
+    case 'float32':
+      return fromTypedArray(new Float32Array(buffer), shape);
+    case 'float64':
+      return fromTypedArray(new Float64Array(buffer), shape);
+    case 'int64':
+      return fromTypedArray(new BigInt64Array(buffer), shape);
+    case 'int32':
+      return fromTypedArray(new Int32Array(buffer), shape);
+    case 'uint8':
+      return fromTypedArray(new Uint8Array(buffer), shape);
+    case 'bool':
+      return fromTypedArray(new Uint8Array(buffer), shape, { dtype: 'bool' });
+  }
+}
+
+export function readSafetensors(path: string): SafetensorsContent {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  return decodeSafetensors(bytes, path);
+}

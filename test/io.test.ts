@@ -1,0 +1,120 @@
+// safetensors encoding and decoding, clear errors for damaged or foreign files, and crash-safe checkpoints.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { decodeSafetensors, encodeSafetensors, loadCheckpoint, readSafetensors, resolveCheckpoint, saveCheckpoint, writeSafetensors } from '../src/io/index.js';
+import { type Tensor, tensor } from '../src/torch/index.js';
+
+const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-io-'));
+
+function sample(): Map<string, Tensor> {
+  return new Map<string, Tensor>([
+    ['a.weight', tensor([[1.5, -2], [3, 4]], { dtype: 'float32' })],
+    ['b', tensor([1, 2, 3], { dtype: 'float64' })],
+    ['c', tensor([-5, 7], { dtype: 'int64' })],
+    ['d', tensor([9], { dtype: 'int32' })],
+    ['e', tensor([255, 0], { dtype: 'uint8' })],
+    ['f', tensor([true, false, true])],
+    ['scalar', tensor(2.5, { dtype: 'float32' })],
+  ]);
+}
+
+test('safetensors: the published layout, every dtype, metadata, round trip', () => {
+  const bytes = Buffer.concat(encodeSafetensors(sample(), { format: 'pt', note: 'x' }));
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  assert.equal((8 + headerLength) % 8, 0, 'data starts 8-byte aligned');
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+  assert.deepEqual(header.__metadata__, { format: 'pt', note: 'x' });
+  assert.deepEqual(header['a.weight'], { dtype: 'F32', shape: [2, 2], data_offsets: [0, 16] });
+  assert.deepEqual(header.f, { dtype: 'BOOL', shape: [3], data_offsets: [62, 65] });
+  assert.deepEqual([...bytes.subarray(8 + headerLength, 8 + headerLength + 4)], [0x00, 0x00, 0xc0, 0x3f], 'little-endian 1.5f');
+  const back = decodeSafetensors(bytes, 'memory');
+  assert.deepEqual(back.metadata, { format: 'pt', note: 'x' });
+  for (const [name, t] of sample()) {
+    const got = back.tensors.get(name)!;
+    assert.equal(got.dtype, t.dtype, name);
+    assert.deepEqual(got.shape, t.shape, name);
+    assert.deepEqual(got.toArray(), t.toArray(), name);
+  }
+});
+
+test('damaged and foreign files fail with an error naming the file', () => {
+  const dir = scratch();
+  const good = join(dir, 'good.safetensors');
+  writeSafetensors(good, sample());
+  const whole = readFileSync(good);
+  const cases: [string, Buffer | string, RegExp][] = [
+    ['empty.safetensors', Buffer.alloc(0), /empty\.safetensors: not a readable safetensors file: 0 bytes/],
+    ['truncated-data.safetensors', whole.subarray(0, whole.length - 5), /truncated-data\.safetensors: .*truncated: tensor 'f' ends at byte 65 of the data, which has 64/],
+    ['truncated-header.safetensors', whole.subarray(0, 20), /truncated-header\.safetensors: .*truncated: the header needs/],
+    ['photo.jpg', Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 0x4a, 0x46, 0x49, 0x46, 0, 1]), /photo\.jpg: not a readable safetensors file: header length \d+ is implausible/],
+    ['notes.txt', 'hello world, this is not a tensor file at all', /notes\.txt: not a readable safetensors file: header length \d+ is implausible/],
+  ];
+  const badJson = Buffer.concat([Buffer.from([4, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{nop')]);
+  cases.push(['bad-json.safetensors', badJson, /bad-json\.safetensors: .*the header is not JSON/]);
+  for (const [name, content, message] of cases) {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    assert.throws(() => readSafetensors(path), message, name);
+  }
+  assert.throws(() => readSafetensors(join(dir, 'missing.safetensors')), /missing\.safetensors: cannot read \(ENOENT\)/);
+});
+
+test('checkpoints: save, tag, resolve, load, prune', () => {
+  const root = join(scratch(), 'checkpoints');
+  const save = (step: number, tags: string[]): string =>
+    saveCheckpoint(root, tags, {
+      model: new Map([['w', tensor([step, step], { dtype: 'float32' })]]),
+      tensors: new Map([['optimizer.0.momentum_buffer', tensor([step * 10], { dtype: 'float32' })]]),
+      info: { step, classes: ['a', 'b'] },
+      modelMetadata: { backbone: 'resnet18' },
+    });
+  save(1, ['latest', 'best']);
+  save(2, ['latest']);
+  save(3, ['latest']);
+  assert.deepEqual(readdirSync(root).sort(), ['best', 'ckpt-000001', 'ckpt-000003', 'latest'], 'unreferenced generations are pruned');
+  assert.equal(readlinkSync(join(root, 'latest')), 'ckpt-000003');
+  assert.ok(lstatSync(join(root, 'best')).isSymbolicLink());
+  const latest = loadCheckpoint<{ step: number; classes: string[] }>(root);
+  assert.equal(latest.info.step, 3);
+  assert.deepEqual(latest.model.get('w')!.toArray(), [3, 3]);
+  assert.deepEqual(latest.tensors.get('optimizer.0.momentum_buffer')!.toArray(), [30]);
+  assert.deepEqual(latest.modelMetadata, { backbone: 'resnet18' });
+  assert.equal(loadCheckpoint<{ step: number }>(root, 'best').info.step, 1);
+  assert.equal(resolveCheckpoint(join(root, '..')), join(root, 'latest'), 'a run folder resolves to its checkpoints/latest');
+  const bare = loadCheckpoint(join(root, 'latest', 'model.safetensors'));
+  assert.deepEqual(bare.model.get('w')!.toArray(), [3, 3]);
+  assert.throws(() => loadCheckpoint(join(root, 'nope')), /nope: no such checkpoint/);
+  assert.throws(() => saveCheckpoint(root, ['../x'], { model: new Map(), tensors: new Map(), info: {} }), /invalid tag/);
+});
+
+test('a save killed at random moments never leaves an unreadable or inconsistent latest checkpoint (20 tries)', async () => {
+  const writer = fileURLToPath(new URL('./support/checkpoint-writer.js', import.meta.url));
+  const root = join(scratch(), 'checkpoints');
+  let killedMidSave = 0;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const child = spawn(process.execPath, [writer, root], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let saves = 0;
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        saves += chunk.toString().split('\n').filter((l) => l.startsWith('saved')).length;
+        if (saves === 1) setTimeout(() => child.kill('SIGKILL'), 5 + ((attempt * 37) % 120));
+      });
+      child.on('exit', () => resolve());
+      child.on('error', reject);
+    });
+    const checkpoint = loadCheckpoint<{ step: number }>(root);
+    const step = checkpoint.info.step;
+    const weights = checkpoint.model.get('layer.weight')!;
+    assert.deepEqual([weights.min().item(), weights.max().item()], [step, step], `attempt ${attempt}: weights belong to step ${step}`);
+    assert.deepEqual(checkpoint.tensors.get('optimizer.0.buf')!.max().item(), -step);
+    if (readdirSync(root).some((e) => e.includes('.tmp-'))) killedMidSave++;
+    checkpoint.model.get('layer.weight')!.dispose();
+  }
+  assert.ok(killedMidSave > 0, 'at least one kill landed in the middle of a save');
+});
