@@ -1,6 +1,8 @@
 // Shared machinery for benchmarks against the PyTorch peer: run worker processes alternately, collect their timings
 // and peak RSS, and print medians and ratios.
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export interface WorkerResult {
   times: number[];
@@ -77,4 +79,39 @@ export function table(results: CaseResult[], ours: string, peers: string[]): str
     }
   }
   return lines.join('\n');
+}
+
+export interface BenchCase {
+  label: string;
+  mode: 'train' | 'infer';
+  model: string;
+  size: number;
+  batch: number;
+}
+
+/**
+ * Runs a benchmark: our worker script against torchvision in PyTorch, stock and with our allocation policy, every
+ * case alternating. Options: --rounds 3 --iters 10 --warmup 3 --threads 2.
+ */
+export function runBenchmark(title: string, workerFile: string, cases: BenchCase[]): void {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      iters: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '3' },
+      threads: { type: 'string', default: '2' },
+    },
+  });
+  const worker = fileURLToPath(new URL(workerFile, import.meta.url));
+  const peerScript = fileURLToPath(new URL('../../bench/peer_torch.py', import.meta.url));
+  const tail = [values.warmup!, values.iters!, values.threads!];
+  const ours: Side = { name: 'dsdnet', command: process.execPath, args: (a) => [worker, ...a, ...tail] };
+  const peers: Side[] = [
+    { name: 'PyTorch', command: PYTHON, args: (a) => [peerScript, ...a, ...tail] },
+    { name: 'PyTorch + same malloc policy', command: PYTHON, args: (a) => [peerScript, ...a, ...tail], env: { GLIBC_TUNABLES: PEER_MALLOC_TUNABLES } },
+  ];
+  const specs = cases.map((c) => ({ label: c.label, args: [c.mode, c.model, String(c.size), String(c.batch)] }));
+  const results = runAlternating(specs, [ours, ...peers], Number(values.rounds));
+  console.log(`${title}; ${values.threads} threads, ${values.rounds} rounds x ${values.iters} timed steps (after ${values.warmup} warm-up) per side`);
+  console.log(table(results, ours.name, peers.map((p) => p.name)));
 }

@@ -1,0 +1,30 @@
+// The timing loop shared by the benchmark workers: run a step warm-up + timed times and print the step times and
+// the process's peak RSS as one JSON line. Arguments: MODE MODEL SIZE BATCH WARMUP ITERS THREADS.
+import { performance } from 'node:perf_hooks';
+
+import { manualSeed, randint, randn, setNumThreads, type Tensor } from '../src/torch/index.js';
+import { peakRssMiB } from './peak-rss.js';
+
+export interface WorkerSetup {
+  mode: 'train' | 'infer';
+  model: string;
+  input: Tensor;
+  labels: Tensor;
+}
+
+export function runWorkerLoop(makeStep: (setup: WorkerSetup) => () => void): void {
+  const [mode, model, size, batch, warmup, iters, threads] = process.argv.slice(2);
+  if (mode !== 'train' && mode !== 'infer') throw new Error(`mode must be train or infer, got '${mode}'`);
+  setNumThreads(Number(threads));
+  manualSeed(0);
+  const input = randn([Number(batch), 3, Number(size), Number(size)]);
+  const labels = randint(0, 1000, [Number(batch)]);
+  const step = makeStep({ mode, model, input, labels });
+  const times: number[] = [];
+  for (let i = 0; i < Number(warmup) + Number(iters); i++) {
+    const start = performance.now();
+    step();
+    if (i >= Number(warmup)) times.push((performance.now() - start) / 1000);
+  }
+  console.log(JSON.stringify({ times, peakRssMiB: peakRssMiB() }));
+}
