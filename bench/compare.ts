@@ -68,7 +68,8 @@ export function table(results: CaseResult[], ours: string, peers: string[]): str
     `| case | peer | ${ours} median (s) | peer median (s) | time ratio | ${ours} peak RSS (MiB) | peer peak RSS (MiB) | RSS ratio |`,
     '|---|---|---|---|---|---|---|---|',
   ];
-  const stats = (runs: WorkerResult[]): [number, number] => [median(runs.flatMap((w) => w.times)), Math.max(...runs.map((w) => w.peakRssMiB))];
+  // Time: median over every timed step of every run. Peak RSS: median over runs of each process's peak.
+  const stats = (runs: WorkerResult[]): [number, number] => [median(runs.flatMap((w) => w.times)), median(runs.map((w) => w.peakRssMiB))];
   for (const r of results) {
     const [t, rss] = stats(r.bySide.get(ours)!);
     for (const peer of peers) {

@@ -1,2 +1,7 @@
 // dsdnet: remote sensing scene classification on libtorch.
 export * as torch from './torch/index.js';
+export * as nn from './nn/index.js';
+export * as models from './models/index.js';
+export * as optim from './optim/index.js';
+export * as io from './io/index.js';
+export * as train from './train/index.js';

@@ -1,0 +1,87 @@
+// A training snapshot: everything needed to continue a run exactly where it stopped — model weights, optimizer
+// state, schedule position, epoch, the random generator's state, the class list and the run's configuration —
+// mapped onto a checkpoint (model.safetensors + state.safetensors + checkpoint.json).
+import { type Checkpoint, loadCheckpoint, saveCheckpoint } from '../io/index.js';
+import type { Module } from '../nn/index.js';
+import type { GroupOptions, Optimizer } from '../optim/index.js';
+import { getRngState, setRngState, type Tensor } from '../torch/index.js';
+
+export const SNAPSHOT_FORMAT = 'dsdnet-checkpoint/1';
+const OPTIMIZER_PREFIX = 'optimizer.';
+const RNG_KEY = 'rng.cpu';
+
+export interface SnapshotInfo<Config> {
+  format: typeof SNAPSHOT_FORMAT;
+  config: Config;
+  classNames: string[];
+  epoch: number;
+  /** Iterations done so far: the schedule's position. */
+  iteration: number;
+  optimizer: { groups: Record<string, number | boolean>[]; counters: Record<string, Record<string, number>> };
+  /** Anything else the caller wants back (metrics so far, best score...). */
+  extra: Record<string, unknown>;
+}
+
+export interface SnapshotParts<Config> {
+  model: Module;
+  optimizer: Optimizer<GroupOptions>;
+  config: Config;
+  classNames: string[];
+  epoch: number;
+  iteration: number;
+  extra?: Record<string, unknown>;
+}
+
+/** Saves a snapshot under root/ and points the given tags at it. Returns the checkpoint folder. */
+export function saveSnapshot<Config>(root: string, tags: readonly string[], parts: SnapshotParts<Config>): string {
+  const optimizerState = parts.optimizer.stateDict();
+  const tensors = new Map<string, Tensor>([[RNG_KEY, getRngState()]]);
+  for (const [key, t] of optimizerState.tensors) tensors.set(OPTIMIZER_PREFIX + key, t);
+  const info: SnapshotInfo<Config> = {
+    format: SNAPSHOT_FORMAT,
+    config: parts.config,
+    classNames: parts.classNames,
+    epoch: parts.epoch,
+    iteration: parts.iteration,
+    optimizer: { groups: optimizerState.groups, counters: optimizerState.counters },
+    extra: parts.extra ?? {},
+  };
+  const metadata = { format: SNAPSHOT_FORMAT, classNames: JSON.stringify(parts.classNames), dsdnet: JSON.stringify({ config: parts.config, classNames: parts.classNames }) };
+  const path = saveCheckpoint(root, tags, { model: parts.model.stateDict(), tensors, info, modelMetadata: metadata });
+  tensors.get(RNG_KEY)!.dispose();
+  return path;
+}
+
+export function readSnapshot<Config>(path: string, tag = 'latest'): Checkpoint<SnapshotInfo<Config>> & { path: string } {
+  const checkpoint = loadCheckpoint<SnapshotInfo<Config>>(path, tag);
+  if (checkpoint.info.format !== SNAPSHOT_FORMAT) {
+    throw new Error(`${checkpoint.path}: not a dsdnet training checkpoint (format ${JSON.stringify(checkpoint.info.format)})`);
+  }
+  return checkpoint;
+}
+
+/** Throws unless the checkpoint was trained on exactly these classes, in this order. */
+export function checkClassNames(source: string, saved: readonly string[], expected: readonly string[]): void {
+  const same = saved.length === expected.length && saved.every((c, i) => c === expected[i]);
+  if (same) return;
+  const missing = expected.filter((c) => !saved.includes(c));
+  const extra = saved.filter((c) => !expected.includes(c));
+  const detail = missing.length + extra.length > 0 ? `missing ${JSON.stringify(missing)}, extra ${JSON.stringify(extra)}` : 'same classes in another order';
+  throw new Error(`${source}: trained on ${saved.length} classes that differ from the ${expected.length} given (${detail})`);
+}
+
+/** Restores model, optimizer and generator state from a snapshot; returns its info (epoch, iteration, extra...). */
+export function restoreSnapshot<Config>(path: string, parts: { model: Module; optimizer: Optimizer<GroupOptions>; classNames: readonly string[] }, tag = 'latest'): SnapshotInfo<Config> & { path: string } {
+  const checkpoint = readSnapshot<Config>(path, tag);
+  const { info } = checkpoint;
+  checkClassNames(checkpoint.path, info.classNames, parts.classNames);
+  parts.model.loadStateDict(checkpoint.model);
+  const optimizerTensors = new Map<string, Tensor>();
+  for (const [key, t] of checkpoint.tensors) if (key.startsWith(OPTIMIZER_PREFIX)) optimizerTensors.set(key.slice(OPTIMIZER_PREFIX.length), t);
+  parts.optimizer.loadStateDict({ ...info.optimizer, tensors: optimizerTensors });
+  const rng = checkpoint.tensors.get(RNG_KEY);
+  if (rng === undefined) throw new Error(`${checkpoint.path}: the checkpoint has no generator state`);
+  setRngState(rng);
+  for (const t of [...checkpoint.model.values(), ...checkpoint.tensors.values()]) t.dispose();
+  return { ...info, path: checkpoint.path };
+}
