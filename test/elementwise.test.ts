@@ -52,6 +52,9 @@ test('comparisons and logic', () => {
   assert.deepEqual(a.eq(tensor([1, 0, 3])).logicalNot().toArray(), [false, true, false]);
   assert.equal(ones([2]).allclose(tensor([1, 1.000001])), true);
   assert.equal(ones([2]).allclose(tensor([1, 1.1])), false);
+  assert.deepEqual(tensor([1, Infinity, NaN]).isfinite().toArray(), [true, false, false]);
+  assert.equal(tensor([true, false]).all().item(), 0);
+  assert.equal(tensor([true, false]).any().item(), 1);
 });
 
 test('min with indices, argmin, cumsum, mm, t, select, expandAs', () => {

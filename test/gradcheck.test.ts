@@ -96,6 +96,11 @@ const CASES: Record<string, Case> = {
     inputs: () => [img(1, [1, 2, 3, 4])],
   },
   interpolate_nearest: { fn: (x) => F.interpolate(x, { scaleFactor: 2 }), inputs: () => [img(1, [1, 2, 3, 4])] },
+  amax: { fn: (a) => a.amax([1]).add(a.amin(0).sum()), inputs: () => [leaf([3, 4], 1)] },
+  affine_grid_sample: {
+    fn: (x, theta) => F.gridSample(x, F.affineGrid(theta, [1, 2, 4, 3])),
+    inputs: () => [img(1, [1, 2, 4, 5]), leaf([1, 2, 3], 2, (t) => t.mul(0.3))],
+  },
   softmax: { fn: (a) => F.softmax(a, 1), inputs: () => [leaf([3, 5], 1)] },
   log_softmax: { fn: (a) => F.logSoftmax(a, 1), inputs: () => [leaf([3, 5], 1)] },
   cross_entropy_smooth: {

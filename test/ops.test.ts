@@ -99,6 +99,12 @@ const CASES: Record<string, (t: Inputs) => Tensor | Tensor[]> = {
   mse_loss: ({ a, c }) => F.mseLoss(a, c),
   kl_div_batchmean: ({ logits, probs }) => F.klDiv(F.logSoftmax(logits, 1), probs, { reduction: 'batchmean' }),
   kl_div_none: ({ logits, probs }) => F.klDiv(F.logSoftmax(logits, 1), probs, { reduction: 'none' }),
+  amax_amin: ({ m }) => [m.amax([0, 2]), m.amin(1, true)],
+  bincount: ({ bins }) => bins.bincount(8),
+  affine_grid: ({ theta }) => F.affineGrid(theta, [2, 4, 5, 3]),
+  grid_sample_bilinear: ({ img, theta }) => F.gridSample(img, F.affineGrid(theta, [2, 4, 5, 3])),
+  grid_sample_nearest_border: ({ img, theta }) =>
+    F.gridSample(img, F.affineGrid(theta, [2, 4, 5, 3], true), { mode: 'nearest', paddingMode: 'border', alignCorners: true }),
 };
 
 const fixture = readFixture<OpsFixture>('ops.json');

@@ -1,13 +1,32 @@
 #!/usr/bin/env node
-// The dsdnet command line. For now: what engine this installation runs on.
+// The dsdnet command line.
 import { createRequire } from 'node:module';
 
+import { Command } from 'commander';
+
 import { cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
+import { registerDataCommands } from './data.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
-const cuda = cudaDeviceCount();
-console.log(`dsdnet ${pkg.version}`);
-console.log(`libtorch ${libtorchVersion()}`);
-console.log(`threads ${getNumThreads()}`);
-console.log(`device ${cuda > 0 ? `cuda (${cuda} GPU${cuda > 1 ? 's' : ''}), cpu` : 'cpu'}`);
+function engineInfo(): string {
+  const cuda = cudaDeviceCount();
+  return [
+    `dsdnet ${pkg.version}`,
+    `libtorch ${libtorchVersion()}`,
+    `threads ${getNumThreads()}`,
+    `device ${cuda > 0 ? `cuda (${cuda} GPU${cuda > 1 ? 's' : ''}), cpu` : 'cpu'}`,
+  ].join('\n');
+}
+
+const program = new Command('dsdnet')
+  .description('Remote sensing scene classification on libtorch: DSDNet and its baselines')
+  .version(pkg.version)
+  .action(() => console.log(engineInfo()));
+program.command('env').description('the engine this installation runs on').action(() => console.log(engineInfo()));
+registerDataCommands(program);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`dsdnet: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

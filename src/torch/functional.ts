@@ -128,6 +128,28 @@ export function interpolate(input: Tensor, options: InterpolateOptions): Tensor 
   throw new TypeError(`interpolate: unknown mode '${String(mode)}' (expected nearest or bilinear)`);
 }
 
+/** Sampling grid [N, H, W, 2] for affine maps theta [N, 2, 3] of output to input normalised coordinates. */
+export function affineGrid(theta: Tensor, size: Shape, alignCorners = false): Tensor {
+  return op('affine_grid_generator', theta, size, alignCorners);
+}
+
+const GRID_MODES = { bilinear: 0, nearest: 1, bicubic: 2 } as const;
+const GRID_PADDING = { zeros: 0, border: 1, reflection: 2 } as const;
+
+/** Samples input [N, C, H, W] at grid [N, Ho, Wo, 2] (normalised x, y in [-1, 1]), as F.grid_sample. */
+export function gridSample(
+  input: Tensor,
+  grid: Tensor,
+  options: { mode?: keyof typeof GRID_MODES; paddingMode?: keyof typeof GRID_PADDING; alignCorners?: boolean } = {},
+): Tensor {
+  const { mode = 'bilinear', paddingMode = 'zeros', alignCorners = false } = options;
+  const modeCode = GRID_MODES[mode];
+  const paddingCode = GRID_PADDING[paddingMode];
+  if (modeCode === undefined) throw new TypeError(`gridSample: unknown mode '${mode}'`);
+  if (paddingCode === undefined) throw new TypeError(`gridSample: unknown paddingMode '${paddingMode}'`);
+  return op('grid_sampler', input, grid, modeCode, paddingCode, alignCorners);
+}
+
 /** Pads the last dims: [left, right, top, bottom, ...]; mode constant (with value), reflect, replicate or circular. */
 export function pad(input: Tensor, pads: Shape, mode: 'constant' | 'reflect' | 'replicate' | 'circular' = 'constant', value = 0): Tensor {
   return op('pad', input, pads, mode, mode === 'constant' ? value : null);

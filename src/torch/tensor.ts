@@ -278,6 +278,16 @@ export class Tensor implements Disposable {
   ge(other: Tensor | Scalar): Tensor {
     return op(overload('ge', other), this, other);
   }
+  isfinite(): Tensor {
+    return op('isfinite', this);
+  }
+  /** Whether all (any) elements are true / non-zero, as a bool tensor. */
+  all(): Tensor {
+    return op('all', this);
+  }
+  any(): Tensor {
+    return op('any', this);
+  }
   logicalNot(): Tensor {
     return op('logical_not', this);
   }
@@ -307,6 +317,17 @@ export class Tensor implements Disposable {
     if (dim === undefined) return op('min', this);
     const [values, indices] = opMany('min.dim', this, dim, keepdim);
     return { values, indices };
+  }
+  /** Maximum over the given dims (no indices). */
+  amax(dim: number | readonly number[], keepdim = false): Tensor {
+    return op('amax', this, dimList(dim), keepdim);
+  }
+  amin(dim: number | readonly number[], keepdim = false): Tensor {
+    return op('amin', this, dimList(dim), keepdim);
+  }
+  /** Counts of each value of a 1-D non-negative integer tensor, at least minLength bins. */
+  bincount(minLength = 0): Tensor {
+    return op('bincount', this, null, minLength);
   }
   argmax(dim?: number, keepdim = false): Tensor {
     return op('argmax', this, dim ?? null, keepdim);

@@ -1,0 +1,62 @@
+// `dsdnet data inspect DIR` and `dsdnet data split DIR`.
+import type { Command } from 'commander';
+
+import { type Dataset, makeSplit, repeatedSplits, scanDataset, splitHash, writeSplit } from '../data/index.js';
+import { parseNumber } from './options.js';
+
+function summary(dataset: Dataset): string {
+  const counts = dataset.classes.map((_, i) => dataset.items.filter((item) => item.label === i).length);
+  const width = Math.max(...dataset.classes.map((c) => c.length));
+  const lines = [`${dataset.root}: ${dataset.classes.length} classes, ${dataset.items.length} images`];
+  dataset.classes.forEach((c, i) => lines.push(`  ${c.padEnd(width)}  ${counts[i]}`));
+  const sizes = new Map<string, number>();
+  const formats = new Map<string, number>();
+  for (const item of dataset.items) {
+    const size = `${item.width}x${item.height}`;
+    sizes.set(size, (sizes.get(size) ?? 0) + 1);
+    formats.set(item.format, (formats.get(item.format) ?? 0) + 1);
+  }
+  const top = [...sizes].sort((a, b) => b[1] - a[1]);
+  lines.push(`sizes: ${top.slice(0, 5).map(([s, n]) => `${s} (${n})`).join(', ')}${top.length > 5 ? `, and ${top.length - 5} other sizes` : ''}`);
+  lines.push(`formats: ${[...formats].map(([f, n]) => `${f} (${n})`).join(', ')}`);
+  const megabytes = dataset.items.reduce((s, item) => s + item.bytes, 0) / 2 ** 20;
+  lines.push(`on disk: ${megabytes.toFixed(1)} MiB`);
+  lines.push(`ignored: ${dataset.ignored.hidden} hidden, ${dataset.ignored.nonImages.length} non-image file(s)${dataset.ignored.nonImages.length > 0 ? ` (${dataset.ignored.nonImages.slice(0, 5).join(', ')}${dataset.ignored.nonImages.length > 5 ? ', ...' : ''})` : ''}`);
+  if (dataset.skipped.length > 0) lines.push(`skipped ${dataset.skipped.length} bad file(s):`, ...dataset.skipped.map((s) => `  ${s.path}: ${s.reason}`));
+  return lines.join('\n');
+}
+
+export function registerDataCommands(program: Command): void {
+  const data = program.command('data').description('inspect datasets and make splits');
+  data
+    .command('inspect')
+    .argument('<dir>', 'dataset folder: one sub-folder of images per class')
+    .option('--skip-bad', 'leave out corrupt or mislabelled image files instead of failing')
+    .option('--json', 'print the scan as JSON')
+    .description('classes, counts, sizes, formats and problems of a dataset folder')
+    .action(async (dir: string, options: { skipBad?: boolean; json?: boolean }) => {
+      const dataset = await scanDataset(dir, { skipBad: options.skipBad, onWarning: (m) => process.stderr.write(`warning: ${m}\n`) });
+      console.log(options.json ? JSON.stringify(dataset, null, 1) : summary(dataset));
+    });
+  data
+    .command('split')
+    .argument('<dir>', 'dataset folder')
+    .option('--ratio <r>', 'fraction of each class for training (e.g. 0.8 for UC Merced)', parseNumber)
+    .option('--per-class <n>', 'number of training images per class instead of a ratio', parseNumber)
+    .option('--seed <s>', 'seed of the split', parseNumber, 0)
+    .option('--repeats <k>', 'write k splits from the seed (file names get -0, -1, ...)', parseNumber, 1)
+    .option('--skip-bad', 'leave out bad image files instead of failing')
+    .requiredOption('-o, --output <file>', 'split file to write (JSON)')
+    .description('a stratified, seeded train/test split written as JSON')
+    .action(async (dir: string, options: { ratio?: number; perClass?: number; seed: number; repeats: number; skipBad?: boolean; output: string }) => {
+      if ((options.ratio === undefined) === (options.perClass === undefined)) throw new Error('give exactly one of --ratio and --per-class');
+      const dataset = await scanDataset(dir, { skipBad: options.skipBad, onWarning: (m) => process.stderr.write(`warning: ${m}\n`) });
+      const spec = options.ratio !== undefined ? { seed: options.seed, ratio: options.ratio } : { seed: options.seed, perClass: options.perClass! };
+      const splits = options.repeats === 1 ? [makeSplit(dataset, spec)] : repeatedSplits(dataset, spec, options.repeats);
+      splits.forEach((split, i) => {
+        const file = splits.length === 1 ? options.output : options.output.replace(/(\.json)?$/, `-${i}$1`);
+        writeSplit(file, split);
+        console.log(`${file}: ${split.train.length} train / ${split.test.length} test, ${split.classes.length} classes, seed ${split.seed}, sha256 ${splitHash(split).slice(0, 16)}`);
+      });
+    });
+}

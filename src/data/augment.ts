@@ -1,0 +1,287 @@
+// Training augmentation on batches of decoded images, seeded by our own generator so that every epoch's draws are
+// reproducible: random resized crop, flips and 90-degree rotations, and RandAugment's geometric ops, all composed
+// into one affine warp per image (a single batched grid_sample); RandAugment's photometric ops, Gaussian pixel
+// noise and random erasing as batched tensor ops; then ImageNet normalisation.
+import { F, fromTypedArray, stack, type Tensor, tensor, tidy, where } from '../torch/index.js';
+import type { Rng } from './random.js';
+
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+
+export interface RandAugmentConfig {
+  /** Operations drawn per image. */
+  ops: number;
+  /** Magnitude 0..10. */
+  magnitude: number;
+  /** Standard deviation of the magnitude, drawn per operation (timm's mstd). */
+  magnitudeStd: number;
+  /** Probability that a drawn operation is applied. */
+  prob: number;
+}
+
+export interface AugmentConfig {
+  /** Random resized crop: area fraction and aspect-ratio ranges (null: use the whole image). */
+  crop: { scale: [number, number]; ratio: [number, number] } | null;
+  hflip: number;
+  vflip: number;
+  /** Probability of a random multiple of 90 degrees. */
+  rot90: number;
+  randAugment: RandAugmentConfig | null;
+  /** Additive Gaussian pixel noise: sigma drawn uniformly (on the 0..255 scale), applied with probability p. */
+  noise: { sigma: [number, number]; p: number } | null;
+  /** Random erasing: probability, area fraction and aspect-ratio ranges; erased pixels become 0 after normalisation. */
+  erase: { p: number; area: [number, number]; aspect: [number, number] } | null;
+}
+
+/** The DSDNet recipe's training augmentation. */
+export const RECIPE_AUGMENT: AugmentConfig = {
+  crop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
+  hflip: 0.5,
+  vflip: 0.5,
+  rot90: 0,
+  randAugment: { ops: 2, magnitude: 9, magnitudeStd: 0.5, prob: 0.5 },
+  noise: { sigma: [0, 10], p: 0.5 },
+  erase: { p: 0.15, area: [0.02, 1 / 3], aspect: [0.3, 3.3] },
+};
+
+const GEOMETRIC = ['rotate', 'shearX', 'shearY', 'translateX', 'translateY'] as const;
+const PHOTOMETRIC = ['autoContrast', 'equalize', 'invert', 'posterize', 'solarize', 'solarizeAdd', 'color', 'contrast', 'brightness', 'sharpness'] as const;
+const RAND_OPS = [...GEOMETRIC, ...PHOTOMETRIC] as const;
+type RandOp = (typeof RAND_OPS)[number];
+type Photometric = (typeof PHOTOMETRIC)[number];
+
+/** A 2x3 affine matrix (row-major) mapping output to input in normalised coordinates, as affine_grid takes. */
+type Affine = [number, number, number, number, number, number];
+
+function compose(a: Affine, b: Affine): Affine {
+  // (a then b) applied to output coordinates: input = a(b(x)).
+  return [
+    a[0] * b[0] + a[1] * b[3],
+    a[0] * b[1] + a[1] * b[4],
+    a[0] * b[2] + a[1] * b[5] + a[2],
+    a[3] * b[0] + a[4] * b[3],
+    a[3] * b[1] + a[4] * b[4],
+    a[3] * b[2] + a[4] * b[5] + a[5],
+  ];
+}
+
+const IDENTITY: Affine = [1, 0, 0, 0, 1, 0];
+
+/** torchvision's RandomResizedCrop box, as an affine map of the unit square. */
+function cropAffine(rng: Rng, scale: [number, number], ratio: [number, number]): Affine {
+  const [logLow, logHigh] = [Math.log(ratio[0]), Math.log(ratio[1])];
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const area = rng.uniform(scale[0], scale[1]);
+    const aspect = Math.exp(rng.uniform(logLow, logHigh));
+    const w = Math.sqrt(area * aspect);
+    const h = Math.sqrt(area / aspect);
+    if (w <= 1 && h <= 1) {
+      const cx = rng.uniform(w / 2, 1 - w / 2);
+      const cy = rng.uniform(h / 2, 1 - h / 2);
+      return [w, 0, 2 * cx - 1, 0, h, 2 * cy - 1];
+    }
+  }
+  // Fallback: the largest centred crop within the ratio range.
+  const w = Math.min(1, ratio[1]);
+  const h = Math.min(1, 1 / ratio[0]);
+  return [w, 0, 0, 0, h, 0];
+}
+
+function signedLevel(rng: Rng, magnitude: number, max: number): number {
+  return (rng.next() < 0.5 ? -1 : 1) * (magnitude / 10) * max;
+}
+
+function drawMagnitude(rng: Rng, config: RandAugmentConfig): number {
+  if (config.magnitudeStd <= 0) return config.magnitude;
+  // Box-Muller from our generator.
+  const g = Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  return Math.min(10, Math.max(0, config.magnitude + g * config.magnitudeStd));
+}
+
+interface ImagePlan {
+  affine: Affine;
+  photometric: { op: Photometric; magnitude: number; sign: number }[];
+  noiseSigma: number;
+  erase: { x0: number; y0: number; x1: number; y1: number } | null;
+}
+
+function planImage(rng: Rng, config: AugmentConfig, size: number): ImagePlan {
+  let affine = config.crop ? cropAffine(rng, config.crop.scale, config.crop.ratio) : IDENTITY;
+  if (rng.next() < config.hflip) affine = compose(affine, [-1, 0, 0, 0, 1, 0]);
+  if (rng.next() < config.vflip) affine = compose(affine, [1, 0, 0, 0, -1, 0]);
+  if (config.rot90 > 0 && rng.next() < config.rot90) {
+    const k = 1 + rng.int(3);
+    const [c, s] = [Math.round(Math.cos((k * Math.PI) / 2)), Math.round(Math.sin((k * Math.PI) / 2))];
+    affine = compose(affine, [c, -s, 0, s, c, 0]);
+  }
+  const photometric: ImagePlan['photometric'] = [];
+  if (config.randAugment) {
+    for (let i = 0; i < config.randAugment.ops; i++) {
+      const chosen: RandOp = RAND_OPS[rng.int(RAND_OPS.length)];
+      const magnitude = drawMagnitude(rng, config.randAugment);
+      if (rng.next() >= config.randAugment.prob) continue;
+      switch (chosen) {
+        case 'rotate': {
+          const angle = (signedLevel(rng, magnitude, 30) * Math.PI) / 180;
+          affine = compose(affine, [Math.cos(angle), -Math.sin(angle), 0, Math.sin(angle), Math.cos(angle), 0]);
+          break;
+        }
+        case 'shearX':
+          affine = compose(affine, [1, signedLevel(rng, magnitude, 0.3), 0, 0, 1, 0]);
+          break;
+        case 'shearY':
+          affine = compose(affine, [1, 0, 0, signedLevel(rng, magnitude, 0.3), 1, 0]);
+          break;
+        case 'translateX':
+          affine = compose(affine, [1, 0, 2 * signedLevel(rng, magnitude, 0.45), 0, 1, 0]);
+          break;
+        case 'translateY':
+          affine = compose(affine, [1, 0, 0, 0, 1, 2 * signedLevel(rng, magnitude, 0.45)]);
+          break;
+        default:
+          photometric.push({ op: chosen, magnitude, sign: rng.next() < 0.5 ? -1 : 1 });
+      }
+    }
+  }
+  const noiseSigma = config.noise && rng.next() < config.noise.p ? rng.uniform(config.noise.sigma[0], config.noise.sigma[1]) / 255 : 0;
+  let erase: ImagePlan['erase'] = null;
+  if (config.erase && rng.next() < config.erase.p) {
+    for (let attempt = 0; attempt < 10 && erase === null; attempt++) {
+      const area = rng.uniform(config.erase.area[0], config.erase.area[1]) * size * size;
+      const aspect = Math.exp(rng.uniform(Math.log(config.erase.aspect[0]), Math.log(config.erase.aspect[1])));
+      const h = Math.round(Math.sqrt(area * aspect));
+      const w = Math.round(Math.sqrt(area / aspect));
+      if (w < size && h < size && w > 0 && h > 0) {
+        const y0 = rng.int(size - h + 1);
+        const x0 = rng.int(size - w + 1);
+        erase = { x0, y0, x1: x0 + w, y1: y0 + h };
+      }
+    }
+  }
+  return { affine, photometric, noiseSigma, erase };
+}
+
+/** One photometric op on one image in 0..1 ([3, S, S]). */
+function photometricOp(x: Tensor, op: Photometric, magnitude: number, sign: number): Tensor {
+  const factor = 1 + sign * (magnitude / 10) * 0.9;
+  switch (op) {
+    case 'autoContrast': {
+      const low = x.amin([1, 2], true);
+      const high = x.amax([1, 2], true);
+      const range = high.sub(low);
+      return where(range.gt(1e-6), x.sub(low).div(range.clamp(1e-6)), x);
+    }
+    case 'equalize':
+      return equalize(x);
+    case 'invert':
+      return x.neg().add(1);
+    case 'posterize': {
+      const bits = 4 + Math.floor(((10 - magnitude) / 10) * 4);
+      const step = 2 ** (8 - bits);
+      return x.mul(255).div(step).floor().mul(step / 255);
+    }
+    case 'solarize': {
+      const threshold = 1 - magnitude / 10;
+      return where(x.lt(threshold), x, x.neg().add(1));
+    }
+    case 'solarizeAdd':
+      return where(x.lt(0.5), x.add(((magnitude / 10) * 110) / 255).clamp(0, 1), x);
+    case 'color': {
+      const gray = grayscale(x);
+      return gray.add(x.sub(gray).mul(factor)).clamp(0, 1);
+    }
+    case 'contrast': {
+      const mean = grayscale(x).mean();
+      return mean.add(x.sub(mean).mul(factor)).clamp(0, 1);
+    }
+    case 'brightness':
+      return x.mul(factor).clamp(0, 1);
+    case 'sharpness': {
+      const kernel = tensor([[1, 1, 1], [1, 5, 1], [1, 1, 1]], { dtype: 'float32' }).div(13).reshape([1, 1, 3, 3]).expand([3, 1, 3, 3]);
+      const blurred = F.conv2d(x.unsqueeze(0), kernel, null, { padding: 1, groups: 3 }).squeeze(0);
+      return blurred.add(x.sub(blurred).mul(factor)).clamp(0, 1);
+    }
+  }
+}
+
+function grayscale(x: Tensor): Tensor {
+  const [r, g, b] = x.split(1, 0);
+  return r.mul(0.299).add(g.mul(0.587)).add(b.mul(0.114));
+}
+
+/** Histogram equalisation per channel on 256 levels, as PIL's ImageOps.equalize. */
+function equalize(x: Tensor): Tensor {
+  const levels = x.mul(255).round().clamp(0, 255).long();
+  const channels = levels.split(1, 0).map((channel) => {
+    const flat = channel.flatten();
+    const hist = flat.bincount(256).float();
+    const cdf = hist.cumsum(0);
+    const total = flat.numel;
+    const lut = cdf.sub(cdf.min()).div(Math.max(total - 1, 1)).clamp(0, 1);
+    return lut.indexSelect(0, flat).reshape(channel.shape);
+  });
+  return stack(channels.map((c) => c.squeeze(0)), 0);
+}
+
+/** Normalises a batch in 0..1 with ImageNet's mean and std. */
+export function normalize(batch: Tensor): Tensor {
+  const mean = tensor([...IMAGENET_MEAN], { dtype: 'float32' }).reshape([1, 3, 1, 1]);
+  const std = tensor([...IMAGENET_STD], { dtype: 'float32' }).reshape([1, 3, 1, 1]);
+  return batch.sub(mean).div(std);
+}
+
+/** uint8 NHWC bytes -> float NCHW in 0..1. */
+export function toFloatBatch(pixels: Uint8Array, count: number, size: number): Tensor {
+  return tidy(() => fromTypedArray(pixels, [count, size, size, 3]).permute([0, 3, 1, 2]).float().div(255).contiguous());
+}
+
+/** Test-time transform: the cached images are already resized and centre-cropped; normalise them. */
+export function evalBatch(pixels: Uint8Array, count: number, size: number): Tensor {
+  return tidy(() => normalize(toFloatBatch(pixels, count, size)));
+}
+
+/** Augments a batch of uint8 NHWC images into a normalised float NCHW batch of outputSize. */
+export function augmentBatch(pixels: Uint8Array, count: number, size: number, outputSize: number, config: AugmentConfig, rng: Rng): Tensor {
+  const plans = Array.from({ length: count }, () => planImage(rng, config, outputSize));
+  return tidy(() => {
+    const images = toFloatBatch(pixels, count, size);
+    const theta = tensor(plans.map((p) => [p.affine.slice(0, 3), p.affine.slice(3)]), { dtype: 'float32' });
+    const grid = F.affineGrid(theta, [count, 3, outputSize, outputSize]);
+    // Areas mapped from outside the image are filled with mid grey, as timm's RandAugment fills them.
+    let x = F.gridSample(images.sub(0.5), grid).add(0.5);
+    if (plans.some((p) => p.photometric.length > 0)) {
+      const perImage = x.split(1, 0).map((image, i) => {
+        let y = image.squeeze(0);
+        for (const step of plans[i].photometric) y = photometricOp(y, step.op, step.magnitude, step.sign);
+        return y;
+      });
+      x = stack(perImage, 0);
+    }
+    const sigmas = plans.map((p) => p.noiseSigma);
+    if (sigmas.some((s) => s > 0)) {
+      const noise = gaussianNoise(rng, count * 3 * outputSize * outputSize);
+      x = x.add(fromTypedArray(noise, [count, 3, outputSize, outputSize]).mul(tensor(sigmas, { dtype: 'float32' }).reshape([count, 1, 1, 1])));
+    }
+    x = normalize(x.clamp(0, 1));
+    if (plans.some((p) => p.erase !== null)) {
+      const keep = new Float32Array(count * outputSize * outputSize).fill(1);
+      plans.forEach((p, i) => {
+        if (!p.erase) return;
+        for (let y = p.erase.y0; y < p.erase.y1; y++) keep.fill(0, (i * outputSize + y) * outputSize + p.erase.x0, (i * outputSize + y) * outputSize + p.erase.x1);
+      });
+      x = x.mul(fromTypedArray(keep, [count, 1, outputSize, outputSize]));
+    }
+    return x;
+  });
+}
+
+function gaussianNoise(rng: Rng, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const radius = Math.sqrt(-2 * Math.log(1 - rng.next()));
+    const angle = 2 * Math.PI * rng.next();
+    out[i] = radius * Math.cos(angle);
+    if (i + 1 < n) out[i + 1] = radius * Math.sin(angle);
+  }
+  return out;
+}

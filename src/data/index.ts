@@ -1,0 +1,10 @@
+// Datasets: scanning class folders, reproducible splits, decoding.
+export { type Dataset, DatasetError, type DatasetItem, scanDataset, type ScanOptions } from './scan.js';
+export { makeSplit, readSplit, repeatedSplits, type Split, type SplitEntry, splitHash, type SplitSpec, writeSplit } from './split.js';
+export { deriveSeed, Rng } from './random.js';
+export { decodeImage, type ResizeMode } from './decode.js';
+export { decodeBmp, encodeBmp, type RawImage } from './bmp.js';
+export { type ImageFormat, IMAGE_EXTENSIONS, sniffFormat } from './formats.js';
+export { cacheKey, type CacheOptions, type DecodedImages, defaultCacheDir, loadDecoded } from './cache.js';
+export { type AugmentConfig, augmentBatch, evalBatch, IMAGENET_MEAN, IMAGENET_STD, normalize, type RandAugmentConfig, RECIPE_AUGMENT } from './augment.js';
+export { type Batch, BatchLoader, type LoaderOptions } from './loader.js';

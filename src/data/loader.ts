@@ -1,0 +1,76 @@
+// Batches from decoded images: a seeded shuffle per epoch, a last-batch policy, and augmentation drawn from a
+// generator seeded per (epoch, batch), so that any batch of any epoch can be rebuilt exactly (resume mid-run).
+import { type Tensor, tidy, tensor as makeTensor } from '../torch/index.js';
+import { type AugmentConfig, augmentBatch, evalBatch } from './augment.js';
+import type { DecodedImages } from './cache.js';
+import { deriveSeed, Rng } from './random.js';
+
+export interface LoaderOptions {
+  batchSize: number;
+  /** Shuffle every epoch (training) or keep the given order (evaluation). */
+  shuffle: boolean;
+  seed: number;
+  /** Drop a last, smaller batch (training) or keep it (evaluation). */
+  dropLast: boolean;
+  /** Training augmentation; null for the test-time transform (the cached centre crop, normalised). */
+  augment: AugmentConfig | null;
+  /** Output size (default: the cached size). */
+  outputSize?: number;
+}
+
+export interface Batch {
+  /** [B, 3, S, S] float32, normalised. */
+  input: Tensor;
+  /** [B] int64. */
+  labels: Tensor;
+  /** Indices into the decoded images. */
+  indices: number[];
+}
+
+export class BatchLoader {
+  readonly outputSize: number;
+  private readonly imageBytes: number;
+
+  constructor(readonly images: DecodedImages, readonly indices: readonly number[], readonly options: LoaderOptions) {
+    if (!(Number.isInteger(options.batchSize) && options.batchSize > 0)) throw new RangeError(`batch size must be a positive integer, got ${options.batchSize}`);
+    for (const i of indices) if (!(i >= 0 && i < images.paths.length)) throw new RangeError(`image index ${i} out of range`);
+    this.outputSize = options.outputSize ?? images.size;
+    if (options.augment === null && this.outputSize !== images.size) {
+      throw new Error(`the test-time transform keeps the cached size ${images.size}; decode at ${this.outputSize} instead`);
+    }
+    this.imageBytes = images.size * images.size * 3;
+  }
+
+  get numBatches(): number {
+    const full = Math.floor(this.indices.length / this.options.batchSize);
+    return this.options.dropLast || this.indices.length % this.options.batchSize === 0 ? full : full + 1;
+  }
+
+  /** The order of the images in an epoch. */
+  order(epoch: number): number[] {
+    const order = [...this.indices];
+    return this.options.shuffle ? new Rng(deriveSeed(this.options.seed, epoch)).shuffle(order) : order;
+  }
+
+  /** Builds batch `b` of `epoch` (given the epoch's order). */
+  batch(order: readonly number[], epoch: number, b: number): Batch {
+    const { batchSize, augment } = this.options;
+    const chosen = order.slice(b * batchSize, (b + 1) * batchSize);
+    const pixels = new Uint8Array(chosen.length * this.imageBytes);
+    chosen.forEach((index, k) => pixels.set(this.images.pixels.subarray(index * this.imageBytes, (index + 1) * this.imageBytes), k * this.imageBytes));
+    const size = this.images.size;
+    const input = tidy(() => {
+      if (augment === null) return evalBatch(pixels, chosen.length, size);
+      const rng = new Rng(deriveSeed(deriveSeed(this.options.seed ^ 0x5eed, epoch), b));
+      return augmentBatch(pixels, chosen.length, size, this.outputSize, augment, rng);
+    });
+    const labels = makeTensor(chosen.map((i) => this.images.labels[i]), { dtype: 'int64' });
+    return { input, labels, indices: chosen };
+  }
+
+  /** The batches of an epoch, from batch `start` on (to resume mid-epoch). */
+  *epoch(epoch: number, start = 0): Generator<Batch> {
+    const order = this.order(epoch);
+    for (let b = start; b < this.numBatches; b++) yield this.batch(order, epoch, b);
+  }
+}
