@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { F, getNumThreads, getRngState, manualSeed, ones, rand, randn, setNumThreads, setRngState } from '../src/torch/index.js';
+import { F, Generator, getNumThreads, getRngState, manualSeed, ones, rand, randn, setNumThreads, setRngState } from '../src/torch/index.js';
 
 test('manualSeed makes random streams reproducible, including dropout', () => {
   manualSeed(42);
@@ -26,6 +26,17 @@ test('the generator state can be saved and restored', () => {
   rand([10]);
   setRngState(state);
   assert.deepEqual(rand([4]).toArray(), next);
+});
+
+test('a Generator of its own gives reproducible draws and leaves the default stream alone', () => {
+  manualSeed(11);
+  const expectedDefault = randn([3]).toArray();
+  manualSeed(11);
+  const a = randn([4], { generator: new Generator(5) }).toArray();
+  assert.deepEqual(randn([3]).toArray(), expectedDefault, 'the default generator did not move');
+  assert.deepEqual(randn([4], { generator: new Generator(5) }).toArray(), a);
+  assert.notDeepEqual(randn([4], { generator: new Generator(6) }).toArray(), a);
+  assert.throws(() => new Generator(-1), /non-negative integer seed/);
 });
 
 test('thread count can be set and read', () => {

@@ -49,6 +49,7 @@ class ArgumentError {
     if (value.IsString()) return "the string '" + value.As<Napi::String>().Utf8Value() + "'";
     if (value.IsArray()) return "an array";
     if (isHandle(value)) return "a tensor";
+    if (isGenerator(value)) return "a generator";
     return "an object";
   }
 
@@ -187,6 +188,9 @@ c10::IValue toIValue(const Napi::Value& value, const c10::TypePtr& type, const c
       return c10::Device(value.As<Napi::String>().Utf8Value());
     case c10::TypeKind::ListType:
       return toList(value, type->cast<c10::ListType>(), arg, err);
+    case c10::TypeKind::GeneratorType:
+      if (!isGenerator(value)) err.raise(value, "a generator");
+      return unwrapGenerator(value);
     default:
       err.raise(value, "a type this binding does not convert (" + type->str() + ")");
   }

@@ -1,5 +1,8 @@
 #include "handles.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
 #include <string>
 
 namespace dsd {
@@ -53,7 +56,33 @@ Napi::Value LiveTensors(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(liveTensors));
 }
 
+const napi_type_tag kGeneratorTag = {0x6473646e65745f67ULL, 0x656e657261746f72ULL};
+
+Napi::Value NewGenerator(const Napi::CallbackInfo& info) {
+  double seed = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(seed >= 0 && seed == std::trunc(seed) && seed <= 9007199254740992.0)) {
+    throw Napi::RangeError::New(info.Env(), "newGenerator: expected a non-negative integer seed");
+  }
+  return wrapGenerator(info.Env(), at::detail::createCPUGenerator(static_cast<uint64_t>(seed)));
+}
+
 }  // namespace
+
+Napi::Value wrapGenerator(Napi::Env env, at::Generator generator) {
+  auto external = Napi::External<at::Generator>::New(env, new at::Generator(std::move(generator)),
+                                                     [](Napi::BasicEnv, at::Generator* g) { delete g; });
+  external.TypeTag(&kGeneratorTag);
+  return external;
+}
+
+bool isGenerator(const Napi::Value& value) {
+  return value.IsExternal() && value.As<Napi::External<at::Generator>>().CheckTypeTag(&kGeneratorTag);
+}
+
+at::Generator unwrapGenerator(const Napi::Value& value) {
+  if (!isGenerator(value)) throw Napi::TypeError::New(value.Env(), "expected a generator");
+  return *value.As<Napi::External<at::Generator>>().Data();
+}
 
 Napi::Value wrap(Napi::Env env, at::Tensor tensor) {
   if (!tensor.defined()) return env.Null();
@@ -82,6 +111,7 @@ const at::Tensor& unwrap(const Napi::Value& value, const char* what) {
 void registerHandles(Napi::Env env, Napi::Object exports) {
   exports.Set("dispose", Napi::Function::New(env, Dispose, "dispose"));
   exports.Set("isDisposed", Napi::Function::New(env, IsDisposed, "isDisposed"));
+  exports.Set("newGenerator", Napi::Function::New(env, NewGenerator, "newGenerator"));
   exports.Set("liveTensors", Napi::Function::New(env, LiveTensors, "liveTensors"));
 }
 

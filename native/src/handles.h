@@ -16,6 +16,11 @@ const at::Tensor& unwrap(const Napi::Value& value, const char* what);
 
 bool isHandle(const Napi::Value& value);
 
+// Random generators of their own (not libtorch's default one), for ops that take a `Generator?` argument.
+Napi::Value wrapGenerator(Napi::Env env, at::Generator generator);
+bool isGenerator(const Napi::Value& value);
+at::Generator unwrapGenerator(const Napi::Value& value);
+
 void registerHandles(Napi::Env env, Napi::Object exports);
 
 }  // namespace dsd

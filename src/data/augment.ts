@@ -2,7 +2,7 @@
 // reproducible: random resized crop, flips and 90-degree rotations, and RandAugment's geometric ops, all composed
 // into one affine warp per image (a single batched grid_sample); RandAugment's photometric ops, Gaussian pixel
 // noise and random erasing as batched tensor ops; then ImageNet normalisation.
-import { F, fromTypedArray, stack, type Tensor, tensor, tidy, where } from '../torch/index.js';
+import { F, fromTypedArray, Generator, randn, stack, type Tensor, tensor, tidy, where } from '../torch/index.js';
 import type { Rng } from './random.js';
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
@@ -161,66 +161,86 @@ function planImage(rng: Rng, config: AugmentConfig, size: number): ImagePlan {
   return { affine, photometric, noiseSigma, erase };
 }
 
-/** One photometric op on one image in 0..1 ([3, S, S]). */
-function photometricOp(x: Tensor, op: Photometric, magnitude: number, sign: number): Tensor {
-  const factor = 1 + sign * (magnitude / 10) * 0.9;
+/** One photometric op on a sub-batch in 0..1 ([n, 3, S, S]), with each image's magnitude and sign. */
+function photometricOp(x: Tensor, op: Photometric, magnitudes: number[], signs: number[]): Tensor {
+  const n = magnitudes.length;
+  const perImage = (values: number[]): Tensor => tensor(values, { dtype: 'float32' }).reshape([n, 1, 1, 1]);
+  const factor = (): Tensor => perImage(magnitudes.map((m, i) => 1 + signs[i] * (m / 10) * 0.9));
   switch (op) {
     case 'autoContrast': {
-      const low = x.amin([1, 2], true);
-      const high = x.amax([1, 2], true);
-      const range = high.sub(low);
+      const low = x.amin([2, 3], true);
+      const range = x.amax([2, 3], true).sub(low);
       return where(range.gt(1e-6), x.sub(low).div(range.clamp(1e-6)), x);
     }
     case 'equalize':
-      return equalize(x);
+      return stack(x.split(1, 0).map((image) => equalize(image.squeeze(0))), 0);
     case 'invert':
       return x.neg().add(1);
     case 'posterize': {
-      const bits = 4 + Math.floor(((10 - magnitude) / 10) * 4);
-      const step = 2 ** (8 - bits);
-      return x.mul(255).div(step).floor().mul(step / 255);
+      const steps = perImage(magnitudes.map((m) => 2 ** (8 - (4 + Math.floor(((10 - m) / 10) * 4)))));
+      return x.mul(255).div(steps).floor().mul(steps).div(255);
     }
-    case 'solarize': {
-      const threshold = 1 - magnitude / 10;
-      return where(x.lt(threshold), x, x.neg().add(1));
-    }
+    case 'solarize':
+      return where(x.lt(perImage(magnitudes.map((m) => 1 - m / 10))), x, x.neg().add(1));
     case 'solarizeAdd':
-      return where(x.lt(0.5), x.add(((magnitude / 10) * 110) / 255).clamp(0, 1), x);
+      return where(x.lt(0.5), x.add(perImage(magnitudes.map((m) => ((m / 10) * 110) / 255))).clamp(0, 1), x);
     case 'color': {
       const gray = grayscale(x);
-      return gray.add(x.sub(gray).mul(factor)).clamp(0, 1);
+      return gray.add(x.sub(gray).mul(factor())).clamp(0, 1);
     }
     case 'contrast': {
-      const mean = grayscale(x).mean();
-      return mean.add(x.sub(mean).mul(factor)).clamp(0, 1);
+      const mean = grayscale(x).mean([1, 2, 3], true);
+      return mean.add(x.sub(mean).mul(factor())).clamp(0, 1);
     }
     case 'brightness':
-      return x.mul(factor).clamp(0, 1);
+      return x.mul(factor()).clamp(0, 1);
     case 'sharpness': {
       const kernel = tensor([[1, 1, 1], [1, 5, 1], [1, 1, 1]], { dtype: 'float32' }).div(13).reshape([1, 1, 3, 3]).expand([3, 1, 3, 3]);
-      const blurred = F.conv2d(x.unsqueeze(0), kernel, null, { padding: 1, groups: 3 }).squeeze(0);
-      return blurred.add(x.sub(blurred).mul(factor)).clamp(0, 1);
+      const blurred = F.conv2d(x, kernel, null, { padding: 1, groups: 3 });
+      return blurred.add(x.sub(blurred).mul(factor())).clamp(0, 1);
     }
   }
 }
 
+/** Luma of [n, 3, S, S] as [n, 1, S, S]. */
 function grayscale(x: Tensor): Tensor {
-  const [r, g, b] = x.split(1, 0);
+  const [r, g, b] = x.split(1, 1);
   return r.mul(0.299).add(g.mul(0.587)).add(b.mul(0.114));
 }
 
-/** Histogram equalisation per channel on 256 levels, as PIL's ImageOps.equalize. */
+/** Histogram equalisation per channel on 256 levels, as PIL's ImageOps.equalize ([3, S, S]). */
 function equalize(x: Tensor): Tensor {
   const levels = x.mul(255).round().clamp(0, 255).long();
   const channels = levels.split(1, 0).map((channel) => {
     const flat = channel.flatten();
-    const hist = flat.bincount(256).float();
-    const cdf = hist.cumsum(0);
-    const total = flat.numel;
-    const lut = cdf.sub(cdf.min()).div(Math.max(total - 1, 1)).clamp(0, 1);
+    const cdf = flat.bincount(256).float().cumsum(0);
+    const lut = cdf.sub(cdf.min()).div(Math.max(flat.numel - 1, 1)).clamp(0, 1);
     return lut.indexSelect(0, flat).reshape(channel.shape);
   });
   return stack(channels.map((c) => c.squeeze(0)), 0);
+}
+
+/** Applies each image's drawn photometric ops in order, batching the images that drew the same op. */
+function applyPhotometric(x: Tensor, plans: readonly ImagePlan[]): Tensor {
+  const slots = Math.max(0, ...plans.map((p) => p.photometric.length));
+  let out = x;
+  for (let slot = 0; slot < slots; slot++) {
+    const groups = new Map<Photometric, { index: number[]; magnitudes: number[]; signs: number[] }>();
+    plans.forEach((p, i) => {
+      const step = p.photometric[slot];
+      if (step === undefined) return;
+      const group = groups.get(step.op) ?? { index: [], magnitudes: [], signs: [] };
+      group.index.push(i);
+      group.magnitudes.push(step.magnitude);
+      group.signs.push(step.sign);
+      groups.set(step.op, group);
+    });
+    for (const [name, group] of groups) {
+      const index = tensor(group.index, { dtype: 'int64' });
+      out = out.indexCopy(0, index, photometricOp(out.indexSelect(0, index), name, group.magnitudes, group.signs));
+    }
+  }
+  return out;
 }
 
 /** Normalises a batch in 0..1 with ImageNet's mean and std. */
@@ -249,18 +269,15 @@ export function augmentBatch(pixels: Uint8Array, count: number, size: number, ou
     const grid = F.affineGrid(theta, [count, 3, outputSize, outputSize]);
     // Areas mapped from outside the image are filled with mid grey, as timm's RandAugment fills them.
     let x = F.gridSample(images.sub(0.5), grid).add(0.5);
-    if (plans.some((p) => p.photometric.length > 0)) {
-      const perImage = x.split(1, 0).map((image, i) => {
-        let y = image.squeeze(0);
-        for (const step of plans[i].photometric) y = photometricOp(y, step.op, step.magnitude, step.sign);
-        return y;
-      });
-      x = stack(perImage, 0);
-    }
-    const sigmas = plans.map((p) => p.noiseSigma);
-    if (sigmas.some((s) => s > 0)) {
-      const noise = gaussianNoise(rng, count * 3 * outputSize * outputSize);
-      x = x.add(fromTypedArray(noise, [count, 3, outputSize, outputSize]).mul(tensor(sigmas, { dtype: 'float32' }).reshape([count, 1, 1, 1])));
+    x = applyPhotometric(x, plans);
+    const noisy = plans.map((p, i) => [i, p.noiseSigma] as const).filter(([, sigma]) => sigma > 0);
+    if (noisy.length > 0) {
+      // Noise from a generator seeded by ours: reproducible, and the default generator (dropout...) is left alone.
+      const generator = new Generator(rng.nextUint32());
+      const index = tensor(noisy.map(([i]) => i), { dtype: 'int64' });
+      const sigma = tensor(noisy.map(([, s]) => s), { dtype: 'float32' }).reshape([noisy.length, 1, 1, 1]);
+      const noise = randn([noisy.length, 3, outputSize, outputSize], { generator }).mul(sigma);
+      x = x.indexAdd(0, index, noise);
     }
     x = normalize(x.clamp(0, 1));
     if (plans.some((p) => p.erase !== null)) {
@@ -273,15 +290,4 @@ export function augmentBatch(pixels: Uint8Array, count: number, size: number, ou
     }
     return x;
   });
-}
-
-function gaussianNoise(rng: Rng, n: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const radius = Math.sqrt(-2 * Math.log(1 - rng.next()));
-    const angle = 2 * Math.PI * rng.next();
-    out[i] = radius * Math.cos(angle);
-    if (i + 1 < n) out[i + 1] = radius * Math.sin(angle);
-  }
-  return out;
 }

@@ -3,6 +3,7 @@
 import { checkDevice, type Device } from './device.js';
 import { type AnyTypedArray, type DType, dtypeCode, dtypeOfTypedArray } from './dtype.js';
 import { binding } from './native.js';
+import type { Generator } from './runtime.js';
 import { op, type Shape, Tensor } from './tensor.js';
 
 export interface TensorOptions {
@@ -83,8 +84,11 @@ export function rand(shape: Shape, options: TensorOptions = {}): Tensor {
   return finish(op('rand', checkShape(shape, 'rand'), code(options), null, device(options)), options);
 }
 
-/** Standard normal. */
-export function randn(shape: Shape, options: TensorOptions = {}): Tensor {
+/** Standard normal; from `generator` when given, else from the default generator. */
+export function randn(shape: Shape, options: TensorOptions & { generator?: Generator } = {}): Tensor {
+  if (options.generator !== undefined) {
+    return finish(op('randn.generator', checkShape(shape, 'randn'), options.generator.handle, code(options), null, device(options)), options);
+  }
   return finish(op('randn', checkShape(shape, 'randn'), code(options), null, device(options)), options);
 }
 

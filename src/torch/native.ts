@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 export type NativeHandle = { readonly __nativeTensor: unique symbol };
 
 /** What the binding accepts for one operator argument. */
-export type NativeArg = NativeHandle | number | boolean | string | bigint | null | undefined | readonly NativeArg[];
+/** Opaque reference to a native random generator. */
+export type NativeGenerator = { readonly __nativeGenerator: unique symbol };
+
+export type NativeArg = NativeHandle | NativeGenerator | number | boolean | string | bigint | null | undefined | readonly NativeArg[];
 
 /** What an operator returns: tensors, numbers, booleans, strings, null, or arrays of them (tuples and lists). */
 export type NativeValue = NativeHandle | number | boolean | string | null | undefined | NativeValue[];
@@ -18,6 +21,7 @@ export interface NativeBinding {
   dispose(handle: NativeHandle): void;
   isDisposed(handle: NativeHandle): boolean;
   liveTensors(): number;
+  newGenerator(seed: number): NativeGenerator;
   findOp(name: string, overload: string): number;
   opSchema(id: number): string;
   call(id: number, ...args: NativeArg[]): NativeValue;

@@ -1,5 +1,5 @@
 // Process-wide engine state: versions, threads, seeding, and the live tensor count.
-import { binding } from './native.js';
+import { binding, type NativeGenerator } from './native.js';
 import { Tensor } from './tensor.js';
 
 export function libtorchVersion(): string {
@@ -46,4 +46,13 @@ export function cudaIsAvailable(): boolean {
 /** Native tensors currently referenced from JS (disposed and collected ones excluded). */
 export function liveTensors(): number {
   return binding.liveTensors();
+}
+
+/** A random generator of its own, seeded, for reproducible draws that leave the default generator alone. */
+export class Generator {
+  readonly handle: NativeGenerator;
+  constructor(seed: number) {
+    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`Generator: expected a non-negative integer seed, got ${seed}`);
+    this.handle = binding.newGenerator(seed);
+  }
 }

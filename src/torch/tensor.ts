@@ -413,6 +413,14 @@ export class Tensor implements Disposable {
   indexSelect(dim: number, index: Tensor): Tensor {
     return op('index_select', this, dim, index);
   }
+  /** A copy with the slices at `index` along dim replaced by source's. */
+  indexCopy(dim: number, index: Tensor, source: Tensor): Tensor {
+    return op('index_copy', this, dim, index, source);
+  }
+  /** A copy with source's slices added at `index` along dim. */
+  indexAdd(dim: number, index: Tensor, source: Tensor, alpha = 1): Tensor {
+    return op('index_add', this, dim, index, source, alpha);
+  }
   gather(dim: number, index: Tensor): Tensor {
     return op('gather', this, dim, index, false);
   }
