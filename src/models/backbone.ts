@@ -15,6 +15,9 @@ export abstract class Backbone extends Layer {
   /** The main classifier: global average pooling and the head, applied to the last stage's output. */
   abstract classify(lastStage: Tensor): Tensor;
 
+  /** The parameters of the main classifier head (trained at a higher lr in the DSDNet recipe). */
+  abstract classifierParameters(): Tensor[];
+
   forward(input: Tensor): Tensor {
     const [s1, s2, s3, s4] = this.stages(input);
     s1.dispose();

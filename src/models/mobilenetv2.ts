@@ -90,6 +90,10 @@ export class MobileNetV2 extends Backbone {
     return out as Stages;
   }
 
+  classifierParameters(): Tensor[] {
+    return this.classifier.parameters();
+  }
+
   classify(lastStage: Tensor): Tensor {
     const features = globalPool(lastStage);
     const logits = this.classifier.forward(features);

@@ -137,6 +137,10 @@ export class ResNet extends Backbone {
     return [s1, s2, s3, s4];
   }
 
+  classifierParameters(): Tensor[] {
+    return this.fc.parameters();
+  }
+
   classify(lastStage: Tensor): Tensor {
     const features = globalPool(lastStage);
     const logits = this.fc.forward(features);

@@ -1,0 +1,113 @@
+// The training methods: `plain` (label cross-entropy on the main head), `sd` (cascade self-distillation between the
+// heads, no diffusion) and `dsd` (DSDNet: the students' logits refined by conditional diffusion before distillation).
+// The wrapper holds the backbone plus the training-only modules; only the backbone is deployed.
+import type { Backbone } from '../models/index.js';
+import { Module } from '../nn/index.js';
+import { F, type Tensor } from '../torch/index.js';
+import { DiffusionModule, StageHead } from './diffusion.js';
+import { type DistillMode, distillLoss, entropy } from './losses.js';
+import { DEFAULT_NOISE_SCHEDULE, NoiseSchedule } from './schedule.js';
+
+export const METHODS = ['plain', 'sd', 'dsd'] as const;
+export type MethodName = (typeof METHODS)[number];
+
+export interface MethodOptions {
+  distill: DistillMode;
+  /** What the diffusion loss conditions on: the refined output r (as released) or the student's condition c. */
+  condition: 'refined' | 'student';
+  /** DDIM steps used for generation (the last N of a 10-step grid). */
+  ddimSteps: number;
+  /** Weights of the terms (released: 0.5 each). */
+  distillWeight: number;
+  entropyWeight: number;
+  diffusionWeight: number;
+}
+
+export const DEFAULT_METHOD_OPTIONS: MethodOptions = {
+  distill: 'soft-ce',
+  condition: 'refined',
+  ddimSteps: 5,
+  distillWeight: 0.5,
+  entropyWeight: 0.5,
+  diffusionWeight: 0.5,
+};
+
+export interface LossResult {
+  loss: Tensor;
+  /** The main head's logits (z4). */
+  logits: Tensor;
+  /** Each term's value, for logging. */
+  parts: Record<string, number>;
+}
+
+export class SelfDistillationNet extends Module {
+  readonly heads: StageHead[] = [];
+  readonly diffusion: DiffusionModule[] = [];
+  readonly options: MethodOptions;
+
+  constructor(readonly backbone: Backbone, readonly method: MethodName, options: Partial<MethodOptions> = {}) {
+    super();
+    if (!METHODS.includes(method)) throw new Error(`unknown method '${method}' (expected one of ${METHODS.join(', ')})`);
+    this.options = { ...DEFAULT_METHOD_OPTIONS, ...options };
+    const { distill, condition, ddimSteps } = this.options;
+    if (distill !== 'soft-ce' && distill !== 'released') throw new Error(`unknown distill mode '${distill}' (soft-ce or released)`);
+    if (condition !== 'refined' && condition !== 'student') throw new Error(`unknown condition '${condition}' (refined or student)`);
+    this.child('backbone', backbone);
+    if (method !== 'plain') {
+      for (let s = 0; s < 3; s++) this.heads.push(this.child(`head${s + 1}`, new StageHead(backbone.stageChannels[s], backbone.numClasses)));
+    }
+    if (method === 'dsd') {
+      const schedule = new NoiseSchedule({ ...DEFAULT_NOISE_SCHEDULE, usedSteps: ddimSteps });
+      // Pairs, deep to shallow: (z4 -> z3), (z3 -> z2), (z2 -> z1).
+      for (const pair of ['pair43', 'pair32', 'pair21']) this.diffusion.push(this.child(`diffusion_${pair}`, new DiffusionModule(backbone.numClasses, schedule)));
+    }
+  }
+
+  /** Parameters of every Linear classifier head (the main one and the auxiliary ones): trained at a higher lr. */
+  headParameters(): Tensor[] {
+    return [...this.backbone.classifierParameters(), ...this.heads.flatMap((h) => h.parameters())];
+  }
+
+  /** The training loss of the method for a batch. */
+  lossOf(images: Tensor, labels: Tensor): LossResult {
+    const stages = this.backbone.stages(images);
+    const logits = this.backbone.classify(stages[3]);
+    const ce = F.crossEntropy(logits, labels);
+    const parts: Record<string, number> = { ce: ce.item() };
+    if (this.method === 'plain') {
+      for (const s of stages) s.dispose();
+      return { loss: ce, logits, parts };
+    }
+    const z = [...this.heads.map((h, s) => h.forward(stages[s])), logits]; // z1, z2, z3, z4
+    for (const s of stages) s.dispose();
+    const { distill, condition, distillWeight, entropyWeight, diffusionWeight } = this.options;
+    let distillSum: Tensor | null = null;
+    let diffusionSum: Tensor | null = null;
+    const refined: Tensor[] = []; // r3, r2, r1
+    for (let pair = 0; pair < 3; pair++) {
+      const teacher = z[3 - pair].detach();
+      const student = z[2 - pair];
+      let output = student;
+      if (this.method === 'dsd') {
+        const module = this.diffusion[pair];
+        const c = module.condition(student);
+        output = module.refine(c);
+        const lossDiff = module.diffusionLoss(teacher, condition === 'refined' ? output : c);
+        diffusionSum = diffusionSum === null ? lossDiff : diffusionSum.add(lossDiff);
+      }
+      refined.push(output);
+      const d = distillLoss(distill, output, teacher);
+      distillSum = distillSum === null ? d : distillSum.add(d);
+    }
+    // The entropy bonus on the main head and the two deeper (refined) students: H(z4) + H(r3) + H(r2).
+    const entropySum = entropy(logits).add(entropy(refined[0])).add(entropy(refined[1]));
+    let loss = ce.add(distillSum!.mul(distillWeight)).sub(entropySum.mul(entropyWeight));
+    parts.distill = distillSum!.item();
+    parts.entropy = entropySum.item();
+    if (diffusionSum !== null) {
+      loss = loss.add(diffusionSum.mul(diffusionWeight));
+      parts.diffusion = diffusionSum.item();
+    }
+    return { loss, logits, parts };
+  }
+}
