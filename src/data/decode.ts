@@ -10,7 +10,12 @@ import { sniffFormat } from './formats.js';
 export type ResizeMode = 'cover' | 'exact';
 
 export async function decodeImage(path: string, size: number, mode: ResizeMode): Promise<Uint8Array> {
-  const bytes = await readFile(path);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
   if (bytes.length === 0) throw new Error(`${path}: empty file (0 bytes)`);
   const format = sniffFormat(bytes.subarray(0, 16));
   if (format === undefined) throw new Error(`${path}: not an image (no JPEG, PNG, TIFF, BMP or WebP signature)`);

@@ -1,3 +1,4 @@
 // Evaluation: metrics, their files, and charts.
 export { type ClassMetrics, computeMetrics, confusionCsv, confusionMatrix, meanStd, type Metrics, metricsCsv, metricsFromConfusion } from './metrics.js';
 export { confusionSpec, curvesSpec, type EpochPoint, renderSvg, writeChart } from './charts.js';
+export { evaluate, type Evaluation } from './evaluate.js';

@@ -8,6 +8,7 @@ import { getRngState, setRngState, type Tensor } from '../torch/index.js';
 
 export const SNAPSHOT_FORMAT = 'dsdnet-checkpoint/1';
 const OPTIMIZER_PREFIX = 'optimizer.';
+const AUXILIARY_PREFIX = 'auxiliary.';
 const RNG_KEY = 'rng.cpu';
 
 export interface SnapshotInfo<Config> {
@@ -23,7 +24,10 @@ export interface SnapshotInfo<Config> {
 }
 
 export interface SnapshotParts<Config> {
+  /** The deployable model: its state dict is model.safetensors, under its own (torchvision) names. */
   model: Module;
+  /** Training-only modules (auxiliary heads, diffusion modules), saved with the training state. */
+  auxiliary?: Module;
   optimizer: Optimizer<GroupOptions>;
   config: Config;
   classNames: string[];
@@ -37,6 +41,7 @@ export function saveSnapshot<Config>(root: string, tags: readonly string[], part
   const optimizerState = parts.optimizer.stateDict();
   const tensors = new Map<string, Tensor>([[RNG_KEY, getRngState()]]);
   for (const [key, t] of optimizerState.tensors) tensors.set(OPTIMIZER_PREFIX + key, t);
+  for (const [key, t] of parts.auxiliary?.stateDict() ?? []) tensors.set(AUXILIARY_PREFIX + key, t);
   const info: SnapshotInfo<Config> = {
     format: SNAPSHOT_FORMAT,
     config: parts.config,
@@ -46,7 +51,11 @@ export function saveSnapshot<Config>(root: string, tags: readonly string[], part
     optimizer: { groups: optimizerState.groups, counters: optimizerState.counters },
     extra: parts.extra ?? {},
   };
-  const metadata = { format: SNAPSHOT_FORMAT, classNames: JSON.stringify(parts.classNames), dsdnet: JSON.stringify({ config: parts.config, classNames: parts.classNames }) };
+  const metadata: Record<string, string> = { format: SNAPSHOT_FORMAT, classNames: JSON.stringify(parts.classNames), dsdnet: JSON.stringify({ config: parts.config, classNames: parts.classNames }) };
+  // Enough for a bare model.safetensors to be loaded and used on its own.
+  const config = parts.config as { backbone?: string; size?: number } | undefined;
+  if (config?.backbone) metadata.backbone = config.backbone;
+  if (config?.size) metadata.size = String(config.size);
   const path = saveCheckpoint(root, tags, { model: parts.model.stateDict(), tensors, info, modelMetadata: metadata });
   tensors.get(RNG_KEY)!.dispose();
   return path;
@@ -71,13 +80,22 @@ export function checkClassNames(source: string, saved: readonly string[], expect
 }
 
 /** Restores model, optimizer and generator state from a snapshot; returns its info (epoch, iteration, extra...). */
-export function restoreSnapshot<Config>(path: string, parts: { model: Module; optimizer: Optimizer<GroupOptions>; classNames: readonly string[] }, tag = 'latest'): SnapshotInfo<Config> & { path: string } {
+export function restoreSnapshot<Config>(
+  path: string,
+  parts: { model: Module; auxiliary?: Module; optimizer: Optimizer<GroupOptions>; classNames: readonly string[] },
+  tag = 'latest',
+): SnapshotInfo<Config> & { path: string } {
   const checkpoint = readSnapshot<Config>(path, tag);
   const { info } = checkpoint;
   checkClassNames(checkpoint.path, info.classNames, parts.classNames);
   parts.model.loadStateDict(checkpoint.model);
   const optimizerTensors = new Map<string, Tensor>();
-  for (const [key, t] of checkpoint.tensors) if (key.startsWith(OPTIMIZER_PREFIX)) optimizerTensors.set(key.slice(OPTIMIZER_PREFIX.length), t);
+  const auxiliary = new Map<string, Tensor>();
+  for (const [key, t] of checkpoint.tensors) {
+    if (key.startsWith(OPTIMIZER_PREFIX)) optimizerTensors.set(key.slice(OPTIMIZER_PREFIX.length), t);
+    if (key.startsWith(AUXILIARY_PREFIX)) auxiliary.set(key.slice(AUXILIARY_PREFIX.length), t);
+  }
+  parts.auxiliary?.loadStateDict(auxiliary);
   parts.optimizer.loadStateDict({ ...info.optimizer, tensors: optimizerTensors });
   const rng = checkpoint.tensors.get(RNG_KEY);
   if (rng === undefined) throw new Error(`${checkpoint.path}: the checkpoint has no generator state`);

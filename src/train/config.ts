@@ -1,0 +1,106 @@
+// The configuration of a training run, presets (files in presets/), and their validation.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { DEFAULT_METHOD_OPTIONS, METHODS, type MethodName, type MethodOptions } from '../dsd/index.js';
+import { BACKBONES, type BackboneName } from '../models/index.js';
+
+export const OPTIMIZERS = ['rmsprop', 'sgd', 'adamw'] as const;
+export const AUGMENTS = ['recipe', 'light', 'none'] as const;
+
+export interface TrainConfig {
+  /** Dataset folder (one sub-folder per class). */
+  data: string;
+  /** A split file, or a stratified split made from ratio and seed. */
+  split: { file: string } | { ratio: number; seed: number };
+  backbone: BackboneName;
+  method: MethodName;
+  methodOptions: MethodOptions;
+  size: number;
+  batchSize: number;
+  epochs: number;
+  optimizer: (typeof OPTIMIZERS)[number];
+  /** Learning rate of the backbone (and diffusion modules); the heads get headLrMultiplier times it. */
+  lr: number;
+  headLrMultiplier: number;
+  weightDecay: number;
+  /** SGD only. */
+  momentum: number;
+  warmupEpochs: number;
+  warmupStartLr: number;
+  /** Cosine cycles (with restarts) after warm-up. */
+  cycles: number;
+  minLr: number;
+  augment: (typeof AUGMENTS)[number];
+  /** Seed of initialisation, shuffling and augmentation. */
+  seed: number;
+}
+
+export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
+  split: { ratio: 0.8, seed: 0 },
+  backbone: 'resnet18',
+  method: 'dsd',
+  methodOptions: DEFAULT_METHOD_OPTIONS,
+  size: 128,
+  batchSize: 32,
+  epochs: 30,
+  optimizer: 'rmsprop',
+  lr: 1e-4,
+  headLrMultiplier: 10,
+  weightDecay: 1e-5,
+  momentum: 0.9,
+  warmupEpochs: 5,
+  warmupStartLr: 1e-6,
+  cycles: 8,
+  minLr: 1e-6,
+  augment: 'recipe',
+  seed: 0,
+};
+
+function presetsDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'presets'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the presets folder');
+    dir = parent;
+  }
+  return join(dir, 'presets');
+}
+
+/** A preset by name (presets/NAME.json) or by path to a JSON file. */
+export function readPreset(nameOrPath: string): Partial<TrainConfig> {
+  const path = nameOrPath.endsWith('.json') ? nameOrPath : join(presetsDir(), `${nameOrPath}.json`);
+  if (!existsSync(path)) throw new Error(`unknown preset '${nameOrPath}' (no ${path})`);
+  const { description: _description, ...preset } = JSON.parse(readFileSync(path, 'utf8')) as Partial<TrainConfig> & { description?: string };
+  return preset;
+}
+
+/** Defaults, then the preset, then explicit settings; validated. */
+export function resolveConfig(data: string, preset: Partial<TrainConfig>, overrides: Partial<TrainConfig>): TrainConfig {
+  const config: TrainConfig = { ...DEFAULT_CONFIG, ...preset, ...overrides, data } as TrainConfig;
+  config.methodOptions = { ...DEFAULT_METHOD_OPTIONS, ...preset.methodOptions, ...overrides.methodOptions };
+  validateConfig(config);
+  return config;
+}
+
+export function validateConfig(c: TrainConfig): void {
+  const problems: string[] = [];
+  const positiveInt = (name: keyof TrainConfig): void => {
+    const v = c[name] as number;
+    if (!(Number.isInteger(v) && v > 0)) problems.push(`${name} must be a positive integer, got ${v}`);
+  };
+  if (!(BACKBONES as readonly string[]).includes(c.backbone)) problems.push(`unknown backbone '${c.backbone}' (expected one of ${BACKBONES.join(', ')})`);
+  if (!(METHODS as readonly string[]).includes(c.method)) problems.push(`unknown method '${c.method}' (expected one of ${METHODS.join(', ')})`);
+  if (!(OPTIMIZERS as readonly string[]).includes(c.optimizer)) problems.push(`unknown optimizer '${c.optimizer}' (expected one of ${OPTIMIZERS.join(', ')})`);
+  if (!(AUGMENTS as readonly string[]).includes(c.augment)) problems.push(`unknown augment '${c.augment}' (expected one of ${AUGMENTS.join(', ')})`);
+  positiveInt('size');
+  positiveInt('batchSize');
+  positiveInt('epochs');
+  if (!(Number.isInteger(c.warmupEpochs) && c.warmupEpochs >= 0 && c.warmupEpochs < c.epochs)) problems.push(`warmupEpochs must be an integer in [0, epochs), got ${c.warmupEpochs}`);
+  for (const name of ['lr', 'warmupStartLr', 'minLr', 'weightDecay', 'headLrMultiplier'] as const) if (!(c[name] >= 0)) problems.push(`${name} must be >= 0, got ${c[name]}`);
+  if (!(Number.isInteger(c.cycles) && c.cycles >= 1)) problems.push(`cycles must be a positive integer, got ${c.cycles}`);
+  if ('ratio' in c.split && !(c.split.ratio > 0 && c.split.ratio < 1)) problems.push(`ratio must be between 0 and 1, got ${c.split.ratio}`);
+  if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) problems.push(`seed must be a non-negative integer, got ${c.seed}`);
+  if (problems.length > 0) throw new Error(`invalid training configuration: ${problems.join('; ')}`);
+}
