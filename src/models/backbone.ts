@@ -12,11 +12,21 @@ export abstract class Backbone extends Layer {
   /** The outputs of the four stages, from shallow to deep. */
   abstract stages(input: Tensor): Stages;
 
+  /** The main classifier head, applied to globally pooled last-stage features (fc, or MobileNetV2's classifier). */
+  protected abstract readonly head: Layer;
+
   /** The main classifier: global average pooling and the head, applied to the last stage's output. */
-  abstract classify(lastStage: Tensor): Tensor;
+  classify(lastStage: Tensor): Tensor {
+    const features = globalPool(lastStage);
+    const logits = this.head.forward(features);
+    features.dispose();
+    return logits;
+  }
 
   /** The parameters of the main classifier head (trained at a higher lr in the DSDNet recipe). */
-  abstract classifierParameters(): Tensor[];
+  classifierParameters(): Tensor[] {
+    return this.head.parameters();
+  }
 
   forward(input: Tensor): Tensor {
     const [s1, s2, s3, s4] = this.stages(input);

@@ -2,7 +2,7 @@
 // 4, 8, 16 and 32 (after features.3, .6, .13 and .18).
 import { BatchNorm2d, Conv2d, Dropout, init, Layer, Linear, ReLU6, Sequential } from '../nn/index.js';
 import { type Tensor } from '../torch/index.js';
-import { Backbone, globalPool, runChain, type Stages } from './backbone.js';
+import { Backbone, runChain, type Stages } from './backbone.js';
 
 /** torchvision's Conv2dNormActivation with ReLU6: children '0' conv, '1' BatchNorm, '2' ReLU6. */
 class ConvBNReLU6 extends Sequential {
@@ -90,14 +90,7 @@ export class MobileNetV2 extends Backbone {
     return out as Stages;
   }
 
-  classifierParameters(): Tensor[] {
-    return this.classifier.parameters();
-  }
-
-  classify(lastStage: Tensor): Tensor {
-    const features = globalPool(lastStage);
-    const logits = this.classifier.forward(features);
-    features.dispose();
-    return logits;
+  protected get head(): Layer {
+    return this.classifier;
   }
 }

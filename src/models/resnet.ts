@@ -1,7 +1,7 @@
 // ResNet-18/34/50 in torchvision's layout, parameter names and initialisation (ResNet v1.5: stride on the 3x3 conv).
 import { BatchNorm2d, Conv2d, init, Layer, Linear, MaxPool2d, ReLU, Sequential } from '../nn/index.js';
 import { F, type Tensor } from '../torch/index.js';
-import { Backbone, globalPool, runChain, type Stages } from './backbone.js';
+import { Backbone, runChain, type Stages } from './backbone.js';
 
 function conv3x3(inC: number, outC: number, stride = 1): Conv2d {
   return new Conv2d(inC, outC, 3, { stride, padding: 1, bias: false });
@@ -137,14 +137,7 @@ export class ResNet extends Backbone {
     return [s1, s2, s3, s4];
   }
 
-  classifierParameters(): Tensor[] {
-    return this.fc.parameters();
-  }
-
-  classify(lastStage: Tensor): Tensor {
-    const features = globalPool(lastStage);
-    const logits = this.fc.forward(features);
-    features.dispose();
-    return logits;
+  protected get head(): Layer {
+    return this.fc;
   }
 }
