@@ -24,7 +24,8 @@ test.before(async () => {
   dataset = await makeDataset(12, [40, 40]);
 });
 
-test('every method trains one epoch and writes its run folder', async () => {
+test('every method trains one epoch and writes its run folder; report aggregates runs', async () => {
+  const runs: string[] = [];
   for (const method of ['plain', 'sd', 'dsd'] as const) {
     const out = join(scratch(), method);
     const result = await train(small(dataset, method, { epochs: 1, warmupEpochs: 0, cycles: 1 }), { out, report: 'quiet' });
@@ -37,7 +38,13 @@ test('every method trains one epoch and writes its run folder', async () => {
     assert.equal(report.method, method);
     assert.ok(report.final.overallAccuracy >= 0 && report.final.overallAccuracy <= 1);
     assert.equal(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 1);
+    runs.push(out);
   }
+  const table = spawnSync(process.execPath, [cli, 'report', ...runs], { encoding: 'utf8' });
+  assert.equal(table.status, 0, table.stderr);
+  assert.match(table.stdout, /\| plain resnet18 \| 1 \| \d+\.\d\d \+- 0\.00 \|/);
+  assert.match(table.stdout, /\| dsd resnet18 \(distill soft-ce, condition refined, 5 DDIM steps, entropy 0\.5\) \| 1 \|/);
+  assert.match(spawnSync(process.execPath, [cli, 'report', dataset], { encoding: 'utf8' }).stderr, /no report\.json \(the run has not finished\)/);
 });
 
 test('a run stopped after one epoch and resumed ends exactly like an uninterrupted run', async () => {

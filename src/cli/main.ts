@@ -6,6 +6,7 @@ import { Command } from 'commander';
 
 import { cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
 import { registerDataCommands } from './data.js';
+import { registerReportCommand } from './report.js';
 import { registerTrainCommands } from './train.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -27,6 +28,7 @@ const program = new Command('dsdnet')
 program.command('env').description('the engine this installation runs on').action(() => console.log(engineInfo()));
 registerDataCommands(program);
 registerTrainCommands(program);
+registerReportCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`dsdnet: ${error instanceof Error ? error.message : String(error)}\n`);
