@@ -220,10 +220,10 @@ function equalize(x: Tensor): Tensor {
   return stack(channels.map((c) => c.squeeze(0)), 0);
 }
 
-/** Applies each image's drawn photometric ops in order, batching the images that drew the same op. */
+/** Applies each image's drawn photometric ops in order (in place), batching the images that drew the same op. */
 function applyPhotometric(x: Tensor, plans: readonly ImagePlan[]): Tensor {
   const slots = Math.max(0, ...plans.map((p) => p.photometric.length));
-  let out = x;
+  const out = x;
   for (let slot = 0; slot < slots; slot++) {
     const groups = new Map<Photometric, { index: number[]; magnitudes: number[]; signs: number[] }>();
     plans.forEach((p, i) => {
@@ -237,7 +237,7 @@ function applyPhotometric(x: Tensor, plans: readonly ImagePlan[]): Tensor {
     });
     for (const [name, group] of groups) {
       const index = tensor(group.index, { dtype: 'int64' });
-      out = out.indexCopy(0, index, photometricOp(out.indexSelect(0, index), name, group.magnitudes, group.signs));
+      out.indexCopy_(0, index, photometricOp(out.indexSelect(0, index), name, group.magnitudes, group.signs));
     }
   }
   return out;
@@ -277,7 +277,7 @@ export function augmentBatch(pixels: Uint8Array, count: number, size: number, ou
       const index = tensor(noisy.map(([i]) => i), { dtype: 'int64' });
       const sigma = tensor(noisy.map(([, s]) => s), { dtype: 'float32' }).reshape([noisy.length, 1, 1, 1]);
       const noise = randn([noisy.length, 3, outputSize, outputSize], { generator }).mul(sigma);
-      x = x.indexAdd(0, index, noise);
+      x.indexAdd_(0, index, noise);
     }
     x = normalize(x.clamp(0, 1));
     if (plans.some((p) => p.erase !== null)) {

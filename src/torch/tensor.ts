@@ -413,13 +413,15 @@ export class Tensor implements Disposable {
   indexSelect(dim: number, index: Tensor): Tensor {
     return op('index_select', this, dim, index);
   }
-  /** A copy with the slices at `index` along dim replaced by source's. */
-  indexCopy(dim: number, index: Tensor, source: Tensor): Tensor {
-    return op('index_copy', this, dim, index, source);
+  /** Replaces the slices at `index` along dim by source's, in place. */
+  indexCopy_(dim: number, index: Tensor, source: Tensor): this {
+    opInPlace('index_copy_', this, dim, index, source);
+    return this;
   }
-  /** A copy with source's slices added at `index` along dim. */
-  indexAdd(dim: number, index: Tensor, source: Tensor, alpha = 1): Tensor {
-    return op('index_add', this, dim, index, source, alpha);
+  /** Adds source's slices at `index` along dim, in place. */
+  indexAdd_(dim: number, index: Tensor, source: Tensor, alpha = 1): this {
+    opInPlace('index_add_', this, dim, index, source, alpha);
+    return this;
   }
   gather(dim: number, index: Tensor): Tensor {
     return op('gather', this, dim, index, false);
