@@ -41,8 +41,16 @@ test('with every transform off, augmentation is the test-time transform; flips a
 test('crop, noise and erasing do what they say; the full recipe is finite and reproducible', () => {
   const pixels = batchOf(4, 16, 2);
   const clean = evalBatch(pixels, 4, 16);
-  const cropped = augmentBatch(pixels, 4, 16, 8, { ...OFF, crop: { scale: [0.25, 0.25], ratio: [1, 1] } }, new Rng(0));
+  const cropped = augmentBatch(pixels, 4, 16, 8, { ...OFF, crop: { kind: 'resized', scale: [0.25, 0.25], ratio: [1, 1] } }, new Rng(0));
   assert.deepEqual(cropped.shape, [4, 3, 8, 8]);
+  // A window crop is an exact sub-image at a whole-pixel offset; the test-time crop is the centre window.
+  const windows = augmentBatch(pixels, 4, 16, 12, { ...OFF, crop: { kind: 'window' } }, new Rng(3));
+  for (let i = 0; i < 4; i++) {
+    const found = [0, 1, 2, 3, 4].some((y) => [0, 1, 2, 3, 4].some((x) => windows.select(0, i).allclose(clean.select(0, i).narrow(1, y, 12).narrow(2, x, 12), 1e-5, 1e-5)));
+    assert.ok(found, `image ${i} is a 12 px window of the 16 px image`);
+  }
+  assert.ok(evalBatch(pixels, 4, 16, 12).allclose(clean.narrow(2, 2, 12).narrow(3, 2, 12), 1e-6, 1e-6));
+  assert.throws(() => augmentBatch(pixels, 4, 16, 20, { ...OFF, crop: { kind: 'window' } }, new Rng(0)), /a 20 px window does not fit in 16 px images/);
   const noisy = augmentBatch(pixels, 4, 16, 16, { ...OFF, noise: { sigma: [20, 20], p: 1 } }, new Rng(0));
   const residual = noisy.sub(clean).mul(stack([0, 1, 2].map((c) => clean.select(1, c).mul(0).add(IMAGENET_STD[c])), 1));
   assert.ok(Math.abs(residual.std().item() - 20 / 255) < 0.2 * (20 / 255), `noise std ${residual.std().item() * 255} on the 0..255 scale`);

@@ -118,10 +118,10 @@ export function registerTrainCommands(program: Command): void {
       const loaded = loadModel(checkpoint, { tag: flags.tag, expectClasses: dataset.classes });
       const runSplit = join(checkpoint, 'split.json');
       const splitFile = flags.split ?? (existsSync(runSplit) ? runSplit : undefined);
-      const images = await loadDecoded(dataset, { size: loaded.size, progress: !flags.json });
+      const images = await loadDecoded(dataset, { size: loaded.decodeSize, progress: !flags.json });
       const position = new Map(images.paths.map((p, i) => [p, i]));
       const indices = splitFile ? readSplit(splitFile, dataset).test.map((e) => position.get(e.path)!) : images.paths.map((_, i) => i);
-      const { metrics } = evaluate(loaded.model, images, indices, loaded.classNames);
+      const { metrics } = evaluate(loaded.model, images, indices, loaded.classNames, loaded.size);
       if (flags.json) return console.log(JSON.stringify(metrics, null, 1));
       console.log(`${loaded.source} on ${indices.length} images of ${dir}${splitFile ? ` (test split of ${splitFile})` : ''}`);
       console.log(`OA ${(100 * metrics.overallAccuracy).toFixed(2)}%  AA ${(100 * metrics.averageAccuracy).toFixed(2)}%  kappa ${metrics.kappa.toFixed(4)}`);

@@ -1,5 +1,6 @@
 // Training augmentation on batches of decoded images, seeded by our own generator so that every epoch's draws are
-// reproducible: random resized crop, flips and 90-degree rotations, and RandAugment's geometric ops, all composed
+// reproducible: a random crop (a window, or torchvision's random resized crop), flips and 90-degree rotations, and
+// RandAugment's geometric ops, all composed
 // into one affine warp per image (a single batched grid_sample); RandAugment's photometric ops, Gaussian pixel
 // noise and random erasing as batched tensor ops; then ImageNet normalisation.
 import { F, fromTypedArray, Generator, randn, stack, type Tensor, tensor, tidy, where } from '../torch/index.js';
@@ -20,8 +21,12 @@ export interface RandAugmentConfig {
 }
 
 export interface AugmentConfig {
-  /** Random resized crop: area fraction and aspect-ratio ranges (null: use the whole image). */
-  crop: { scale: [number, number]; ratio: [number, number] } | null;
+  /**
+   * 'window': a random output-size window of the (larger) decoded image, as resize + random crop;
+   * 'resized': torchvision's random resized crop with area-fraction and aspect-ratio ranges;
+   * null: the whole image.
+   */
+  crop: { kind: 'window' } | { kind: 'resized'; scale: [number, number]; ratio: [number, number] } | null;
   hflip: number;
   vflip: number;
   /** Probability of a random multiple of 90 degrees. */
@@ -35,7 +40,7 @@ export interface AugmentConfig {
 
 /** The DSDNet recipe's training augmentation. */
 export const RECIPE_AUGMENT: AugmentConfig = {
-  crop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
+  crop: { kind: 'window' },
   hflip: 0.5,
   vflip: 0.5,
   rot90: 0,
@@ -87,6 +92,14 @@ function cropAffine(rng: Rng, scale: [number, number], ratio: [number, number]):
   return [w, 0, 0, 0, h, 0];
 }
 
+/** A window of `output` pixels at a random whole-pixel offset in an image of `size` pixels: sampled exactly. */
+function windowAffine(rng: Rng, size: number, output: number): Affine {
+  const w = output / size;
+  const x0 = rng.int(size - output + 1);
+  const y0 = rng.int(size - output + 1);
+  return [w, 0, (2 * x0 + output) / size - 1, 0, w, (2 * y0 + output) / size - 1];
+}
+
 function signedLevel(rng: Rng, magnitude: number, max: number): number {
   return (rng.next() < 0.5 ? -1 : 1) * (magnitude / 10) * max;
 }
@@ -105,8 +118,9 @@ interface ImagePlan {
   erase: { x0: number; y0: number; x1: number; y1: number } | null;
 }
 
-function planImage(rng: Rng, config: AugmentConfig, size: number): ImagePlan {
-  let affine = config.crop ? cropAffine(rng, config.crop.scale, config.crop.ratio) : IDENTITY;
+function planImage(rng: Rng, config: AugmentConfig, inputSize: number, size: number): ImagePlan {
+  const crop = config.crop;
+  let affine = crop === null ? IDENTITY : crop.kind === 'window' ? windowAffine(rng, inputSize, size) : cropAffine(rng, crop.scale, crop.ratio);
   if (rng.next() < config.hflip) affine = compose(affine, [-1, 0, 0, 0, 1, 0]);
   if (rng.next() < config.vflip) affine = compose(affine, [1, 0, 0, 0, -1, 0]);
   if (config.rot90 > 0 && rng.next() < config.rot90) {
@@ -255,14 +269,20 @@ export function toFloatBatch(pixels: Uint8Array, count: number, size: number): T
   return tidy(() => fromTypedArray(pixels, [count, size, size, 3]).permute([0, 3, 1, 2]).float().div(255).contiguous());
 }
 
-/** Test-time transform: the cached images are already resized and centre-cropped; normalise them. */
-export function evalBatch(pixels: Uint8Array, count: number, size: number): Tensor {
-  return tidy(() => normalize(toFloatBatch(pixels, count, size)));
+/** Test-time transform: the centre `outputSize` window of the decoded images (resize + centre crop), normalised. */
+export function evalBatch(pixels: Uint8Array, count: number, size: number, outputSize = size): Tensor {
+  if (outputSize > size) throw new Error(`a ${outputSize} px centre crop does not fit in ${size} px images`);
+  return tidy(() => {
+    const offset = Math.floor((size - outputSize) / 2);
+    const window = toFloatBatch(pixels, count, size).narrow(2, offset, outputSize).narrow(3, offset, outputSize);
+    return normalize(window).contiguous();
+  });
 }
 
 /** Augments a batch of uint8 NHWC images into a normalised float NCHW batch of outputSize. */
 export function augmentBatch(pixels: Uint8Array, count: number, size: number, outputSize: number, config: AugmentConfig, rng: Rng): Tensor {
-  const plans = Array.from({ length: count }, () => planImage(rng, config, outputSize));
+  if (config.crop?.kind === 'window' && outputSize > size) throw new Error(`a ${outputSize} px window does not fit in ${size} px images`);
+  const plans = Array.from({ length: count }, () => planImage(rng, config, size, outputSize));
   return tidy(() => {
     const images = toFloatBatch(pixels, count, size);
     const theta = tensor(plans.map((p) => [p.affine.slice(0, 3), p.affine.slice(3)]), { dtype: 'float32' });

@@ -12,7 +12,7 @@ export interface LoaderOptions {
   seed: number;
   /** Drop a last, smaller batch (training) or keep it (evaluation). */
   dropLast: boolean;
-  /** Training augmentation; null for the test-time transform (the cached centre crop, normalised). */
+  /** Training augmentation; null for the test-time transform (the centre window, normalised). */
   augment: AugmentConfig | null;
   /** Output size (default: the cached size). */
   outputSize?: number;
@@ -35,9 +35,7 @@ export class BatchLoader {
     if (!(Number.isInteger(options.batchSize) && options.batchSize > 0)) throw new RangeError(`batch size must be a positive integer, got ${options.batchSize}`);
     for (const i of indices) if (!(i >= 0 && i < images.paths.length)) throw new RangeError(`image index ${i} out of range`);
     this.outputSize = options.outputSize ?? images.size;
-    if (options.augment === null && this.outputSize !== images.size) {
-      throw new Error(`the test-time transform keeps the cached size ${images.size}; decode at ${this.outputSize} instead`);
-    }
+    if (this.outputSize > images.size) throw new Error(`output size ${this.outputSize} exceeds the decoded size ${images.size}`);
     this.imageBytes = images.size * images.size * 3;
   }
 
@@ -60,7 +58,7 @@ export class BatchLoader {
     chosen.forEach((index, k) => pixels.set(this.images.pixels.subarray(index * this.imageBytes, (index + 1) * this.imageBytes), k * this.imageBytes));
     const size = this.images.size;
     const input = tidy(() => {
-      if (augment === null) return evalBatch(pixels, chosen.length, size);
+      if (augment === null) return evalBatch(pixels, chosen.length, size, this.outputSize);
       const rng = new Rng(deriveSeed(deriveSeed(this.options.seed ^ 0x5eed, epoch), b));
       return augmentBatch(pixels, chosen.length, size, this.outputSize, augment, rng);
     });

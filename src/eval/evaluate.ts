@@ -11,10 +11,11 @@ export interface Evaluation {
   indices: number[];
 }
 
-export function evaluate(model: Backbone, images: DecodedImages, indices: readonly number[], classNames: readonly string[], batchSize = 64): Evaluation {
+/** Evaluates on the centre `outputSize` window of each decoded image (default: the whole decoded image). */
+export function evaluate(model: Backbone, images: DecodedImages, indices: readonly number[], classNames: readonly string[], outputSize = images.size, batchSize = 64): Evaluation {
   const wasTraining = model.training;
   model.eval();
-  const loader = new BatchLoader(images, indices, { batchSize, shuffle: false, seed: 0, dropLast: false, augment: null });
+  const loader = new BatchLoader(images, indices, { batchSize, shuffle: false, seed: 0, dropLast: false, augment: null, outputSize });
   const predictions: number[] = [];
   for (const batch of loader.epoch(0)) {
     tidy(() => {

@@ -33,6 +33,8 @@ export interface TrainConfig {
   cycles: number;
   minLr: number;
   augment: (typeof AUGMENTS)[number];
+  /** Images are decoded at size / cropFraction; training crops random windows of `size`, evaluation the centre. */
+  cropFraction: number;
   /** Seed of initialisation, shuffling and augmentation. */
   seed: number;
 }
@@ -55,8 +57,14 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   cycles: 8,
   minLr: 1e-6,
   augment: 'recipe',
+  cropFraction: 0.875,
   seed: 0,
 };
+
+/** The size images are decoded (resized and centre-cropped) to before the training or test crop. */
+export function decodeSize(config: Pick<TrainConfig, 'size' | 'cropFraction'>): number {
+  return Math.round(config.size / config.cropFraction);
+}
 
 function presetsDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -99,6 +107,7 @@ export function validateConfig(c: TrainConfig): void {
   positiveInt('epochs');
   if (!(Number.isInteger(c.warmupEpochs) && c.warmupEpochs >= 0 && c.warmupEpochs < c.epochs)) problems.push(`warmupEpochs must be an integer in [0, epochs), got ${c.warmupEpochs}`);
   for (const name of ['lr', 'warmupStartLr', 'minLr', 'weightDecay', 'headLrMultiplier'] as const) if (!(c[name] >= 0)) problems.push(`${name} must be >= 0, got ${c[name]}`);
+  if (!(c.cropFraction > 0 && c.cropFraction <= 1)) problems.push(`cropFraction must be in (0, 1], got ${c.cropFraction}`);
   if (!(Number.isInteger(c.cycles) && c.cycles >= 1)) problems.push(`cycles must be a positive integer, got ${c.cycles}`);
   if ('ratio' in c.split && !(c.split.ratio > 0 && c.split.ratio < 1)) problems.push(`ratio must be between 0 and 1, got ${c.split.ratio}`);
   if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) problems.push(`seed must be a non-negative integer, got ${c.seed}`);

@@ -4,14 +4,17 @@ import { decodeImage, evalBatch } from '../data/index.js';
 import { loadCheckpoint } from '../io/index.js';
 import { type Backbone, createBackbone } from '../models/index.js';
 import { noGrad, tidy } from '../torch/index.js';
-import type { TrainConfig } from './config.js';
+import { decodeSize, type TrainConfig } from './config.js';
 import { checkClassNames, type SnapshotInfo } from './snapshot.js';
 
 export interface LoadedModel {
   model: Backbone;
   classNames: string[];
   backbone: string;
+  /** Input size of the network. */
   size: number;
+  /** Images are resized to this (short side, centre crop) before the centre `size` window is taken. */
+  decodeSize: number;
   /** The checkpoint folder or file it came from. */
   source: string;
   info: Partial<SnapshotInfo<TrainConfig>>;
@@ -24,6 +27,7 @@ export function loadModel(path: string, options: { tag?: string; expectClasses?:
   const classNames = info.classNames ?? (checkpoint.modelMetadata.classNames ? (JSON.parse(checkpoint.modelMetadata.classNames) as string[]) : undefined);
   const backbone = info.config?.backbone ?? checkpoint.modelMetadata.backbone;
   const size = info.config?.size ?? Number(checkpoint.modelMetadata.size);
+  const resize = info.config ? decodeSize(info.config) : Number(checkpoint.modelMetadata.decodeSize ?? size);
   if (!classNames || !backbone || !(size > 0)) {
     throw new Error(`${checkpoint.path}: not a dsdnet model (its metadata names no class list, backbone or input size)`);
   }
@@ -32,7 +36,7 @@ export function loadModel(path: string, options: { tag?: string; expectClasses?:
   model.loadStateDict(checkpoint.model);
   for (const t of [...checkpoint.model.values(), ...checkpoint.tensors.values()]) t.dispose();
   model.eval();
-  return { model, classNames, backbone, size, source: checkpoint.path, info };
+  return { model, classNames, backbone, size, decodeSize: resize, source: checkpoint.path, info };
 }
 
 export interface Prediction {
@@ -40,16 +44,17 @@ export interface Prediction {
   top: { label: string; index: number; probability: number }[];
 }
 
-/** Top-k classes for each image file (decoded, resized and centre-cropped as in evaluation). */
+/** Top-k classes for each image file (resized and centre-cropped as in evaluation). */
 export async function predict(loaded: LoadedModel, files: readonly string[], topK = 5, batchSize = 32): Promise<Prediction[]> {
   const k = Math.min(topK, loaded.classNames.length);
   const out: Prediction[] = [];
   for (let start = 0; start < files.length; start += batchSize) {
     const chunk = files.slice(start, start + batchSize);
-    const bytes = loaded.size * loaded.size * 3;
+    const bytes = loaded.decodeSize * loaded.decodeSize * 3;
     const pixels = new Uint8Array(chunk.length * bytes);
-    for (const [i, file] of chunk.entries()) pixels.set(await decodeImage(file, loaded.size, 'cover'), i * bytes);
-    const probabilities = tidy(() => noGrad(() => loaded.model.forward(evalBatch(pixels, chunk.length, loaded.size)).softmax(1)).data() as Float32Array);
+    for (const [i, file] of chunk.entries()) pixels.set(await decodeImage(file, loaded.decodeSize, 'cover'), i * bytes);
+    const input = (): ReturnType<typeof evalBatch> => evalBatch(pixels, chunk.length, loaded.decodeSize, loaded.size);
+    const probabilities = tidy(() => noGrad(() => loaded.model.forward(input()).softmax(1)).data() as Float32Array);
     chunk.forEach((file, i) => {
       const row = Array.from(probabilities.subarray(i * loaded.classNames.length, (i + 1) * loaded.classNames.length));
       const ranked = row.map((p, index) => ({ index, probability: p })).sort((a, b) => b.probability - a.probability).slice(0, k);

@@ -53,9 +53,10 @@ export function saveSnapshot<Config>(root: string, tags: readonly string[], part
   };
   const metadata: Record<string, string> = { format: SNAPSHOT_FORMAT, classNames: JSON.stringify(parts.classNames), dsdnet: JSON.stringify({ config: parts.config, classNames: parts.classNames }) };
   // Enough for a bare model.safetensors to be loaded and used on its own.
-  const config = parts.config as { backbone?: string; size?: number } | undefined;
+  const config = parts.config as { backbone?: string; size?: number; cropFraction?: number } | undefined;
   if (config?.backbone) metadata.backbone = config.backbone;
   if (config?.size) metadata.size = String(config.size);
+  if (config?.size && config.cropFraction) metadata.decodeSize = String(Math.round(config.size / config.cropFraction));
   const path = saveCheckpoint(root, tags, { model: parts.model.stateDict(), tensors, info, modelMetadata: metadata });
   tensors.get(RNG_KEY)!.dispose();
   return path;

@@ -15,12 +15,12 @@ import { confusionCsv, confusionSpec, curvesSpec, type EpochPoint, evaluate, typ
 import { createBackbone } from '../models/index.js';
 import { AdamW, applySchedule, type GroupOptions, type Optimizer, RMSprop, SGD, WarmupCosineRestarts } from '../optim/index.js';
 import { manualSeed, noGrad, tidy } from '../torch/index.js';
-import type { TrainConfig } from './config.js';
+import { decodeSize, type TrainConfig } from './config.js';
 import { Reporter, type ReportMode } from './reporter.js';
 import { restoreSnapshot, saveSnapshot } from './snapshot.js';
 
-export const LIGHT_AUGMENT: AugmentConfig = { crop: { scale: [0.5, 1], ratio: [3 / 4, 4 / 3] }, hflip: 0.5, vflip: 0.5, rot90: 0.5, randAugment: null, noise: null, erase: null };
-const NO_AUGMENT: AugmentConfig = { crop: null, hflip: 0, vflip: 0, rot90: 0, randAugment: null, noise: null, erase: null };
+export const LIGHT_AUGMENT: AugmentConfig = { crop: { kind: 'window' }, hflip: 0.5, vflip: 0.5, rot90: 0.5, randAugment: null, noise: null, erase: null };
+const NO_AUGMENT: AugmentConfig = { crop: { kind: 'window' }, hflip: 0, vflip: 0, rot90: 0, randAugment: null, noise: null, erase: null };
 const AUGMENT_PRESETS: Record<TrainConfig['augment'], AugmentConfig> = { recipe: RECIPE_AUGMENT, light: LIGHT_AUGMENT, none: NO_AUGMENT };
 
 export interface EpochRecord {
@@ -108,7 +108,8 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
     writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n');
   }
   const { split, dataset } = await prepareSplit(config, out, resume);
-  const images = await loadDecoded(dataset, { size: config.size, progress: reporter.mode === 'bar' });
+  // Decoded at size / cropFraction: training takes random size-pixel windows, evaluation the centre one.
+  const images = await loadDecoded(dataset, { size: decodeSize(config), progress: reporter.mode === 'bar' });
   const position = new Map(images.paths.map((p, i) => [p, i]));
   const trainIdx = split.train.map((e) => position.get(e.path)!);
   const testIdx = split.test.map((e) => position.get(e.path)!);
@@ -116,7 +117,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   manualSeed(config.seed);
   const net = new SelfDistillationNet(createBackbone(config.backbone, split.classes.length), config.method, config.methodOptions);
   const optimizer = makeOptimizer(config, net);
-  const loader = new BatchLoader(images, trainIdx, { batchSize: config.batchSize, shuffle: true, seed: config.seed, dropLast: true, augment: AUGMENT_PRESETS[config.augment] });
+  const loader = new BatchLoader(images, trainIdx, { batchSize: config.batchSize, shuffle: true, seed: config.seed, dropLast: true, augment: AUGMENT_PRESETS[config.augment], outputSize: config.size });
   if (loader.numBatches === 0) throw new Error(`batch size ${config.batchSize} is larger than the ${trainIdx.length} training images`);
   const itersPerEpoch = loader.numBatches;
   const cosineIters = (config.epochs - config.warmupEpochs) * itersPerEpoch;
@@ -145,7 +146,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   writeFileSync(metricsFile, records.map((r) => JSON.stringify(r) + '\n').join(''));
 
   const snapshot = (tags: string[]): void => {
-    saveSnapshot(checkpoints, tags, { model: net.backbone, auxiliary: net.auxiliary, optimizer, config, classNames: split.classes, epoch, iteration, extra: { batchInEpoch, best, sums, backbone: config.backbone, size: config.size } });
+    saveSnapshot(checkpoints, tags, { model: net.backbone, auxiliary: net.auxiliary, optimizer, config,  classNames: split.classes, epoch, iteration, extra: { batchInEpoch, best, sums, backbone: config.backbone, size: config.size } });
   };
   let interrupted = false;
   const onSigint = (): void => {
@@ -201,7 +202,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
         reporter.message(`interrupted: saved ${checkpoints}/latest at epoch ${epoch + 1}, step ${batchInEpoch}; resume with --resume`);
         break;
       }
-      const evaluation = evaluate(net.backbone, images, testIdx, split.classes);
+      const evaluation = evaluate(net.backbone, images, testIdx, split.classes, config.size);
       const record: EpochRecord = {
         epoch: epoch + 1,
         trainLoss: sums.loss / sums.seen,
@@ -235,7 +236,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   const completed = epoch >= config.epochs && !interrupted;
   let final: Metrics | undefined;
   if (completed) {
-    final = evaluate(net.backbone, images, testIdx, split.classes).metrics;
+    final = evaluate(net.backbone, images, testIdx, split.classes, config.size).metrics;
     await writeReport(out, config, final, records, best);
     reporter.done({ out, finalOA: final.overallAccuracy, finalAA: final.averageAccuracy, finalKappa: final.kappa, bestOA: best });
   }
