@@ -32,8 +32,9 @@ for (const size of [128, 224]) {
   rows.push(`| cached reload at ${size} px | ${seconds(start).toFixed(2)} s | <= 2 s |`);
 }
 
-const images = await loadDecoded(dataset, { size: 128, cacheDir, progress: false });
-const loader = new BatchLoader(images, images.paths.map((_, i) => i), { batchSize: 32, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT });
+// As the trainer does: decoded at 128 / 0.875, random 128 px windows.
+const images = await loadDecoded(dataset, { size: Math.round(128 / 0.875), cacheDir, progress: false });
+const loader = new BatchLoader(images, images.paths.map((_, i) => i), { batchSize: 32, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT, outputSize: 128 });
 const order = loader.order(0);
 for (let b = 0; b < 3; b++) tidy(() => void loader.batch(order, 0, b));
 const batches = 30;
