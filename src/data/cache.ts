@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 
 import { writeFileAtomic } from '../io/index.js';
+import { mapLimit } from './concurrency.js';
 import { decodeImage, type ResizeMode } from './decode.js';
 import { Progress } from './progress.js';
 import type { Dataset } from './scan.js';
@@ -95,15 +96,10 @@ export async function loadDecoded(dataset: Dataset, options: CacheOptions): Prom
   const previous = sharp.concurrency();
   sharp.concurrency(1); // one libvips thread per image; images decode in parallel instead
   try {
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < n) {
-        const i = next++;
-        pixels.set(await decodeImage(join(dataset.root, dataset.items[i].path), size, mode), i * size * size * 3);
-        bar.tick();
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+    await mapLimit(dataset.items, concurrency, async (item, i) => {
+      pixels.set(await decodeImage(join(dataset.root, item.path), size, mode), i * size * size * 3);
+      bar.tick();
+    });
   } finally {
     sharp.concurrency(previous);
   }

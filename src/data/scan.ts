@@ -6,6 +6,7 @@ import { extname, join, relative, sep } from 'node:path';
 import sharp from 'sharp';
 
 import { bmpSize } from './bmp.js';
+import { mapLimit } from './concurrency.js';
 import { formatOfExtension, type ImageFormat, IMAGE_EXTENSIONS, sniffFormat } from './formats.js';
 
 export interface DatasetItem {
@@ -94,19 +95,6 @@ async function inspectFile(c: Candidate): Promise<DatasetItem | string> {
   } catch (error) {
     return `${c.relativePath}: corrupt ${format.toUpperCase()} image: ${(error as Error).message}`;
   }
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 const byCodePoint = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -2,6 +2,7 @@
 // plus optional string metadata, then the raw little-endian bytes), readable by Python's safetensors and by hand.
 import { readFileSync } from 'node:fs';
 
+import { typedArrayOf } from '../torch/dtype.js';
 import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
 import { writeFileAtomic } from './atomic.js';
 
@@ -90,20 +91,8 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
 }
 
 function fromTypedArrayOf(dtype: DType, buffer: ArrayBuffer, shape: number[]): Tensor {
-  switch (dtype) {
-    case 'float32':
-      return fromTypedArray(new Float32Array(buffer), shape);
-    case 'float64':
-      return fromTypedArray(new Float64Array(buffer), shape);
-    case 'int64':
-      return fromTypedArray(new BigInt64Array(buffer), shape);
-    case 'int32':
-      return fromTypedArray(new Int32Array(buffer), shape);
-    case 'uint8':
-      return fromTypedArray(new Uint8Array(buffer), shape);
-    case 'bool':
-      return fromTypedArray(new Uint8Array(buffer), shape, { dtype: 'bool' });
-  }
+  // Bools travel as bytes; ask for the bool dtype explicitly.
+  return fromTypedArray(typedArrayOf(dtype, buffer), shape, dtype === 'bool' ? { dtype: 'bool' } : {});
 }
 
 export function readSafetensors(path: string): SafetensorsContent {

@@ -46,14 +46,3 @@ export function globalPool(x: Tensor): Tensor {
   pooled.dispose();
   return flat;
 }
-
-/** Runs layers in order from input, releasing each intermediate once consumed (the input is left alone). */
-export function runChain(layers: readonly Layer[], input: Tensor): Tensor {
-  let x = input;
-  for (const layer of layers) {
-    const y = layer.forward(x);
-    if (x !== input && y !== x) x.dispose();
-    x = y;
-  }
-  return x;
-}

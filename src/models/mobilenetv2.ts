@@ -1,8 +1,8 @@
 // MobileNetV2 (width 1.0) in torchvision's layout and parameter names, grouped into four stages at strides
 // 4, 8, 16 and 32 (after features.3, .6, .13 and .18).
-import { BatchNorm2d, Conv2d, Dropout, init, Layer, Linear, ReLU6, Sequential } from '../nn/index.js';
+import { BatchNorm2d, Conv2d, Dropout, init, Layer, Linear, ReLU6, runChain, Sequential } from '../nn/index.js';
 import { type Tensor } from '../torch/index.js';
-import { Backbone, runChain, type Stages } from './backbone.js';
+import { Backbone, type Stages } from './backbone.js';
 
 /** torchvision's Conv2dNormActivation with ReLU6: children '0' conv, '1' BatchNorm, '2' ReLU6. */
 class ConvBNReLU6 extends Sequential {

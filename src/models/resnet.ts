@@ -1,7 +1,7 @@
 // ResNet-18/34/50 in torchvision's layout, parameter names and initialisation (ResNet v1.5: stride on the 3x3 conv).
-import { BatchNorm2d, Conv2d, init, Layer, Linear, MaxPool2d, ReLU, Sequential } from '../nn/index.js';
+import { BatchNorm2d, Conv2d, init, Layer, Linear, MaxPool2d, ReLU, runChain, Sequential } from '../nn/index.js';
 import { F, type Tensor } from '../torch/index.js';
-import { Backbone, runChain, type Stages } from './backbone.js';
+import { Backbone, type Stages } from './backbone.js';
 
 function conv3x3(inC: number, outC: number, stride = 1): Conv2d {
   return new Conv2d(inC, outC, 3, { stride, padding: 1, bias: false });

@@ -228,12 +228,17 @@ export class Sequential extends Layer {
   }
 
   forward(input: Tensor): Tensor {
-    let x = input;
-    for (const layer of this.layers) {
-      const y = layer.forward(x);
-      if (x !== input && y !== x) x.dispose();
-      x = y;
-    }
-    return x;
+    return runChain(this.layers, input);
   }
+}
+
+/** Runs layers in order from input, releasing each intermediate once consumed (the input is left alone). */
+export function runChain(layers: readonly Layer[], input: Tensor): Tensor {
+  let x = input;
+  for (const layer of layers) {
+    const y = layer.forward(x);
+    if (x !== input && y !== x) x.dispose();
+    x = y;
+  }
+  return x;
 }
