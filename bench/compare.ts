@@ -4,6 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import type { WorkerMode } from './worker-loop.js';
+
 export interface WorkerResult {
   times: number[];
   peakRssMiB: number;
@@ -84,7 +86,7 @@ export function table(results: CaseResult[], ours: string, peers: string[]): str
 
 export interface BenchCase {
   label: string;
-  mode: 'train' | 'infer';
+  mode: WorkerMode;
   model: string;
   size: number;
   batch: number;

@@ -1,6 +1,6 @@
 """The PyTorch peer of the benchmark workers: a torchvision model, the same step and timing, printed as JSON.
 
-Usage: python3 bench/peer_torch.py MODE MODEL SIZE BATCH WARMUP ITERS THREADS   (MODE: train | infer)
+Usage: python3 bench/peer_torch.py MODE MODEL SIZE BATCH WARMUP ITERS THREADS   (MODE: train | train-rmsprop | infer)
 """
 import json
 import sys
@@ -27,7 +27,10 @@ def main():
     model = getattr(torchvision.models, name)(num_classes=1000)
     x = torch.randn(batch, 3, size, size)
     y = torch.randint(0, 1000, (batch,))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if mode == 'train-rmsprop':
+        opt = torch.optim.RMSprop(model.parameters(), lr=1e-4, alpha=0.99, eps=1e-8, weight_decay=1e-5)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def train_step():
         F.cross_entropy(model(x), y).backward()
@@ -38,7 +41,7 @@ def main():
         with torch.no_grad():
             model(x)
 
-    model.train(mode == 'train')
+    model.train(mode != 'infer')
     step = train_step if mode == 'train' else infer_step
     times = []
     for i in range(warmup + iters):

@@ -5,8 +5,12 @@ import { performance } from 'node:perf_hooks';
 import { manualSeed, randint, randn, setNumThreads, type Tensor } from '../src/torch/index.js';
 import { peakRssMiB } from './peak-rss.js';
 
+/** 'train': SGD with momentum; 'train-rmsprop': the DSDNet recipe's RMSprop (with L2 weight decay); 'infer'. */
+export type WorkerMode = 'train' | 'train-rmsprop' | 'infer';
+const MODES: readonly string[] = ['train', 'train-rmsprop', 'infer'] satisfies WorkerMode[];
+
 export interface WorkerSetup {
-  mode: 'train' | 'infer';
+  mode: WorkerMode;
   model: string;
   input: Tensor;
   labels: Tensor;
@@ -14,12 +18,12 @@ export interface WorkerSetup {
 
 export function runWorkerLoop(makeStep: (setup: WorkerSetup) => () => void): void {
   const [mode, model, size, batch, warmup, iters, threads] = process.argv.slice(2);
-  if (mode !== 'train' && mode !== 'infer') throw new Error(`mode must be train or infer, got '${mode}'`);
+  if (!MODES.includes(mode)) throw new Error(`mode must be one of ${MODES.join(', ')}, got '${mode}'`);
   setNumThreads(Number(threads));
   manualSeed(0);
   const input = randn([Number(batch), 3, Number(size), Number(size)]);
   const labels = randint(0, 1000, [Number(batch)]);
-  const step = makeStep({ mode, model, input, labels });
+  const step = makeStep({ mode: mode as WorkerMode, model, input, labels });
   const times: number[] = [];
   for (let i = 0; i < Number(warmup) + Number(iters); i++) {
     const start = performance.now();
