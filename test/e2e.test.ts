@@ -42,7 +42,7 @@ test('every method trains one epoch and writes its run folder; report aggregates
   }
   const table = spawnSync(process.execPath, [cli, 'report', ...runs], { encoding: 'utf8' });
   assert.equal(table.status, 0, table.stderr);
-  assert.match(table.stdout, /\| plain resnet18 \| 1 \| \d+\.\d\d \+- 0\.00 \|/);
+  assert.match(table.stdout, /\| plain resnet18 \| 1 \| \d+\.\d\d \| \d+\.\d\d \| \d\.\d{4} \| \d+\.\d \| 1\.00x \|/);
   assert.match(table.stdout, /\| dsd resnet18 \(distill soft-ce, condition refined, 5 DDIM steps, entropy 0\.5\) \| 1 \|/);
   assert.match(spawnSync(process.execPath, [cli, 'report', dataset], { encoding: 'utf8' }).stderr, /no report\.json \(the run has not finished\)/);
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { computeMetrics, confusionCsv, confusionSpec, curvesSpec, meanStd, metricsCsv, writeChart } from '../src/eval/index.js';
+import { aggregateRuns, computeMetrics, confusionCsv, confusionSpec, curvesSpec, meanStd, metricsCsv, type RunSummary, variantTable, writeChart } from '../src/eval/index.js';
 
 test('OA, AA, kappa, per-class precision/recall/F1 and the confusion matrix', () => {
   const m = computeMetrics([0, 0, 1, 1, 2, 2, 2], [0, 1, 1, 1, 2, 0, 2], ['forest', 'harbor', 'runway']);
@@ -21,6 +21,30 @@ test('OA, AA, kappa, per-class precision/recall/F1 and the confusion matrix', ()
   assert.match(confusionCsv(m), /^true\\predicted,forest,harbor,runway\nforest,1,1,0\n/);
   const { mean, std } = meanStd([0.8, 0.9, 1.0]);
   assert.ok(Math.abs(mean - 0.9) < 1e-12 && Math.abs(std - 0.1) < 1e-12);
+});
+
+test('runs aggregate per variant: mean +- sample std over seeds, methods in order, epoch time relative to plain', () => {
+  const run = (method: string, oa: number, seconds: number, entropyWeight = 0.5): RunSummary => ({
+    method,
+    backbone: 'resnet18',
+    methodOptions: method === 'plain' ? undefined : { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight },
+    final: { overallAccuracy: oa, averageAccuracy: oa, kappa: oa - 0.01 },
+    meanEpochSeconds: seconds,
+  });
+  const rows = aggregateRuns([run('dsd', 0.8, 33), run('plain', 0.8, 29), run('dsd', 0.9, 33, 0), run('plain', 0.9, 31), run('sd', 0.7, 28)]);
+  assert.deepEqual(rows.map((r) => [r.variant, r.runs]), [
+    ['plain resnet18', 2],
+    ['sd resnet18 (entropy 0.5)', 1],
+    ['dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0)', 1],
+    ['dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', 1],
+  ]);
+  assert.ok(Math.abs(rows[0].oa.mean - 85) < 1e-9 && Math.abs(rows[0].oa.std - Math.SQRT2 * 5) < 1e-9);
+  assert.ok(Math.abs(rows[0].kappa.mean - 0.84) < 1e-12);
+  assert.equal(rows[0].epochSeconds.mean, 30);
+  assert.ok(Math.abs(rows[2].epochVsPlain! - 1.1) < 1e-12);
+  const table = variantTable(rows).split('\n');
+  assert.equal(table[2], '| plain resnet18 | 2 | 85.00 +- 7.07 | 85.00 +- 7.07 | 0.8400 +- 0.0707 | 30.0 | 1.00x |');
+  assert.equal(table[3], '| sd resnet18 (entropy 0.5) | 1 | 70.00 | 70.00 | 0.6900 | 28.0 | 0.93x |');
 });
 
 test('charts: confusion heat map and training curves as SVG and PNG', async () => {
