@@ -12,6 +12,7 @@ import { BatchLoader, loadDecoded, RECIPE_AUGMENT, scanDataset } from '../src/da
 import { createBackbone } from '../src/models/index.js';
 import { SGD } from '../src/optim/index.js';
 import { F, getNumThreads, tidy } from '../src/torch/index.js';
+import { DEFAULT_CONFIG, decodeSize } from '../src/train/index.js';
 
 const root = process.argv[2] ?? fileURLToPath(new URL('../../../shared/datasets/ucmerced', import.meta.url));
 const seconds = (start: number): number => (performance.now() - start) / 1000;
@@ -32,8 +33,8 @@ for (const size of [128, 224]) {
   rows.push(`| cached reload at ${size} px | ${seconds(start).toFixed(2)} s | <= 2 s |`);
 }
 
-// As the trainer does: decoded at 128 / 0.875, random 128 px windows.
-const images = await loadDecoded(dataset, { size: Math.round(128 / 0.875), cacheDir, progress: false });
+// As the trainer does: decoded at 128 / cropFraction, random 128 px windows.
+const images = await loadDecoded(dataset, { size: decodeSize({ size: 128, cropFraction: DEFAULT_CONFIG.cropFraction }), cacheDir, progress: false });
 const loader = new BatchLoader(images, images.paths.map((_, i) => i), { batchSize: 32, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT, outputSize: 128 });
 const order = loader.order(0);
 for (let b = 0; b < 3; b++) tidy(() => void loader.batch(order, 0, b));

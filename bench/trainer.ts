@@ -39,7 +39,10 @@ async function trainerRate(method: MethodName): Promise<number> {
 }
 
 const rates = new Map<string, number[]>();
-const record = (name: string, rate: number): void => void rates.set(name, [...(rates.get(name) ?? []), rate]);
+function record(name: string, rate: number): void {
+  if (!rates.has(name)) rates.set(name, []);
+  rates.get(name)!.push(rate);
+}
 for (let round = 0; round < Number(values.rounds); round++) {
   record('rmsprop', batch / median(runWorker(worker('./module-worker.js'), workerArgs('train-rmsprop')).times));
   record('sgd', batch / median(runWorker(worker('./ops-worker.js'), workerArgs('train')).times));

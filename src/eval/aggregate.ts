@@ -38,7 +38,10 @@ export function variantName(r: RunSummary): string {
 /** One row per variant, plain first, then sd, then dsd (variants of a method by name). */
 export function aggregateRuns(reports: readonly RunSummary[]): VariantRow[] {
   const groups = new Map<string, RunSummary[]>();
-  for (const r of reports) groups.set(variantName(r), [...(groups.get(variantName(r)) ?? []), r]);
+  for (const r of reports) {
+    const name = variantName(r);
+    groups.set(name, [...(groups.get(name) ?? []), r]);
+  }
   const rows = [...groups].map(([variant, runs]) => {
     const stat = (pick: (r: RunSummary) => number): MeanStd => meanStd(runs.map(pick));
     return {

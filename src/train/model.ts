@@ -53,8 +53,7 @@ export async function predict(loaded: LoadedModel, files: readonly string[], top
     const bytes = loaded.decodeSize * loaded.decodeSize * 3;
     const pixels = new Uint8Array(chunk.length * bytes);
     for (const [i, file] of chunk.entries()) pixels.set(await decodeImage(file, loaded.decodeSize, 'cover'), i * bytes);
-    const input = (): ReturnType<typeof evalBatch> => evalBatch(pixels, chunk.length, loaded.decodeSize, loaded.size);
-    const probabilities = tidy(() => noGrad(() => loaded.model.forward(input()).softmax(1)).data() as Float32Array);
+    const probabilities = tidy(() => noGrad(() => loaded.model.forward(evalBatch(pixels, chunk.length, loaded.decodeSize, loaded.size)).softmax(1)).data() as Float32Array);
     chunk.forEach((file, i) => {
       const row = Array.from(probabilities.subarray(i * loaded.classNames.length, (i + 1) * loaded.classNames.length));
       const ranked = row.map((p, index) => ({ index, probability: p })).sort((a, b) => b.probability - a.probability).slice(0, k);

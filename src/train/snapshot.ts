@@ -5,6 +5,7 @@ import { type Checkpoint, loadCheckpoint, saveCheckpoint } from '../io/index.js'
 import type { Module } from '../nn/index.js';
 import type { GroupOptions, Optimizer } from '../optim/index.js';
 import { getRngState, setRngState, type Tensor } from '../torch/index.js';
+import { decodeSize } from './config.js';
 
 export const SNAPSHOT_FORMAT = 'dsdnet-checkpoint/1';
 const OPTIMIZER_PREFIX = 'optimizer.';
@@ -56,7 +57,7 @@ export function saveSnapshot<Config>(root: string, tags: readonly string[], part
   const config = parts.config as { backbone?: string; size?: number; cropFraction?: number } | undefined;
   if (config?.backbone) metadata.backbone = config.backbone;
   if (config?.size) metadata.size = String(config.size);
-  if (config?.size && config.cropFraction) metadata.decodeSize = String(Math.round(config.size / config.cropFraction));
+  if (config?.size && config.cropFraction) metadata.decodeSize = String(decodeSize({ size: config.size, cropFraction: config.cropFraction }));
   const path = saveCheckpoint(root, tags, { model: parts.model.stateDict(), tensors, info, modelMetadata: metadata });
   tensors.get(RNG_KEY)!.dispose();
   return path;

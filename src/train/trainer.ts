@@ -146,7 +146,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   writeFileSync(metricsFile, records.map((r) => JSON.stringify(r) + '\n').join(''));
 
   const snapshot = (tags: string[]): void => {
-    saveSnapshot(checkpoints, tags, { model: net.backbone, auxiliary: net.auxiliary, optimizer, config,  classNames: split.classes, epoch, iteration, extra: { batchInEpoch, best, sums, backbone: config.backbone, size: config.size } });
+    saveSnapshot(checkpoints, tags, { model: net.backbone, auxiliary: net.auxiliary, optimizer, config, classNames: split.classes, epoch, iteration, extra: { batchInEpoch, best, sums, backbone: config.backbone, size: config.size } });
   };
   let interrupted = false;
   const onSigint = (): void => {
