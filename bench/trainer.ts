@@ -2,7 +2,8 @@
 // preset: ResNet-18 at 128 px, batch 32, RMSprop, the recipe's augmentation) for each method, against the bare
 // benchmark steps on a fixed random batch: the module worker with the same RMSprop, and the engine worker (SGD with
 // momentum). Each round runs the two workers, then every method's trainer for two epochs, taking the second
-// (steady-state) epoch; the medians over rounds give the ratios.
+// (steady-state) epoch. Throughput is images over total time on both sides (the mean step, slow steps included, as
+// an epoch counts them); the medians over rounds give the ratios.
 // Usage: node dist/bench/trainer.js [DATASET_DIR] [--rounds 3] [--methods plain,dsd]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,14 +39,15 @@ async function trainerRate(method: MethodName): Promise<number> {
   }
 }
 
+const throughput = (stepSeconds: number[]): number => (batch * stepSeconds.length) / stepSeconds.reduce((a, b) => a + b, 0);
 const rates = new Map<string, number[]>();
 function record(name: string, rate: number): void {
   if (!rates.has(name)) rates.set(name, []);
   rates.get(name)!.push(rate);
 }
 for (let round = 0; round < Number(values.rounds); round++) {
-  record('rmsprop', batch / median(runWorker(worker('./module-worker.js'), workerArgs('train-rmsprop')).times));
-  record('sgd', batch / median(runWorker(worker('./ops-worker.js'), workerArgs('train')).times));
+  record('rmsprop', throughput(runWorker(worker('./module-worker.js'), workerArgs('train-rmsprop')).times));
+  record('sgd', throughput(runWorker(worker('./ops-worker.js'), workerArgs('train')).times));
   for (const method of methods) record(method, await trainerRate(method));
   process.stderr.write(`round ${round + 1}: ${[...rates].map(([name, r]) => `${name} ${r[round].toFixed(1)} img/s`).join(', ')}\n`);
 }

@@ -7,8 +7,21 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { type AugmentConfig, augmentBatch, BatchLoader, evalBatch, IMAGENET_MEAN, IMAGENET_STD, loadDecoded, RECIPE_AUGMENT, Rng, scanDataset } from '../src/data/index.js';
-import { stack } from '../src/torch/index.js';
+import { equalize } from '../src/data/augment.js';
+import { stack, tensor } from '../src/torch/index.js';
 import { makeDataset } from './support/images.js';
+
+test('equalize maps each image channel through its own cumulative histogram', () => {
+  // Levels 0, 0, 128, 255: cdf (2, 3, 4) from the lowest level on, so (cdf - 2) / (4 - 1) -> 0, 0, 1/3, 2/3.
+  const first = [[0, 0], [128 / 255, 1]];
+  const second = [[1, 1], [1, 0]]; // levels 255 x 3 and 0: 0 stays 0, 255 -> (4 - 1) / 3 = 1
+  const x = tensor([[first, second, first], [second, first, second]], { dtype: 'float32' });
+  const out = equalize(x).toArray() as number[][][][];
+  const want = { first: [0, 0, 1 / 3, 2 / 3], second: [1, 1, 1, 0] };
+  for (const [image, channels] of [[0, ['first', 'second', 'first']], [1, ['second', 'first', 'second']]] as const) {
+    channels.forEach((name, c) => out[image][c].flat().forEach((v, i) => assert.ok(Math.abs(v - want[name][i]) < 1e-6, `image ${image} channel ${c}: ${v}`)));
+  }
+});
 
 const OFF: AugmentConfig = { crop: null, hflip: 0, vflip: 0, rot90: 0, randAugment: null, noise: null, erase: null };
 

@@ -3,7 +3,7 @@
 // RandAugment's geometric ops, all composed
 // into one affine warp per image (a single batched grid_sample); RandAugment's photometric ops, Gaussian pixel
 // noise and random erasing as batched tensor ops; then ImageNet normalisation.
-import { F, fromTypedArray, Generator, randn, stack, type Tensor, tensor, tidy, where } from '../torch/index.js';
+import { arange, F, fromTypedArray, Generator, randn, type Tensor, tensor, tidy, where } from '../torch/index.js';
 import type { Rng } from './random.js';
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
@@ -187,7 +187,7 @@ function photometricOp(x: Tensor, op: Photometric, magnitudes: number[], signs: 
       return where(range.gt(1e-6), x.sub(low).div(range.clamp(1e-6)), x);
     }
     case 'equalize':
-      return stack(x.split(1, 0).map((image) => equalize(image.squeeze(0))), 0);
+      return equalize(x);
     case 'invert':
       return x.neg().add(1);
     case 'posterize': {
@@ -222,16 +222,15 @@ function grayscale(x: Tensor): Tensor {
   return r.mul(0.299).add(g.mul(0.587)).add(b.mul(0.114));
 }
 
-/** Histogram equalisation per channel on 256 levels, as PIL's ImageOps.equalize ([3, S, S]). */
-function equalize(x: Tensor): Tensor {
-  const levels = x.mul(255).round().clamp(0, 255).long();
-  const channels = levels.split(1, 0).map((channel) => {
-    const flat = channel.flatten();
-    const cdf = flat.bincount(256).float().cumsum(0);
-    const lut = cdf.sub(cdf.min()).div(Math.max(flat.numel - 1, 1)).clamp(0, 1);
-    return lut.indexSelect(0, flat).reshape(channel.shape);
-  });
-  return stack(channels.map((c) => c.squeeze(0)), 0);
+/** Histogram equalisation per image and channel on 256 levels, as PIL's ImageOps.equalize ([n, 3, S, S]). */
+export function equalize(x: Tensor): Tensor {
+  const [n, c, h, w] = x.shape;
+  // Every (image, channel) plane gets its own 256 bins: one bincount and one lookup for the whole sub-batch.
+  const planes = n * c;
+  const bins = x.mul(255).round().clamp(0, 255).long().reshape([planes, h * w]).add(arange(0, planes * 256, 256, { dtype: 'int64' }).reshape([planes, 1]));
+  const cdf = bins.flatten().bincount(planes * 256).float().reshape([planes, 256]).cumsum(1);
+  const lut = cdf.sub(cdf.narrow(1, 0, 1)).div(Math.max(h * w - 1, 1)).clamp(0, 1);
+  return lut.flatten().indexSelect(0, bins.flatten()).reshape(x.shape);
 }
 
 /** Applies each image's drawn photometric ops in order (in place), batching the images that drew the same op. */
@@ -261,7 +260,7 @@ function applyPhotometric(x: Tensor, plans: readonly ImagePlan[]): Tensor {
 export function normalize(batch: Tensor): Tensor {
   const mean = tensor([...IMAGENET_MEAN], { dtype: 'float32' }).reshape([1, 3, 1, 1]);
   const std = tensor([...IMAGENET_STD], { dtype: 'float32' }).reshape([1, 3, 1, 1]);
-  return batch.sub(mean).div(std);
+  return batch.sub(mean).div_(std);
 }
 
 /** uint8 NHWC bytes -> float NCHW in 0..1. */
@@ -284,11 +283,12 @@ export function augmentBatch(pixels: Uint8Array, count: number, size: number, ou
   if (config.crop?.kind === 'window' && outputSize > size) throw new Error(`a ${outputSize} px window does not fit in ${size} px images`);
   const plans = Array.from({ length: count }, () => planImage(rng, config, size, outputSize));
   return tidy(() => {
-    const images = toFloatBatch(pixels, count, size);
+    // Sampled straight from the decoded NHWC layout on the 0..255 scale, centred so that areas mapped from outside
+    // the image come out mid grey (as timm's RandAugment fills them); in-place steps spare big allocations.
+    const images = fromTypedArray(pixels, [count, size, size, 3]).float().sub_(127.5).permute([0, 3, 1, 2]);
     const theta = tensor(plans.map((p) => [p.affine.slice(0, 3), p.affine.slice(3)]), { dtype: 'float32' });
     const grid = F.affineGrid(theta, [count, 3, outputSize, outputSize]);
-    // Areas mapped from outside the image are filled with mid grey, as timm's RandAugment fills them.
-    let x = F.gridSample(images.sub(0.5), grid).add(0.5);
+    let x = F.gridSample(images, grid).div_(255).add_(0.5);
     x = applyPhotometric(x, plans);
     const noisy = plans.map((p, i) => [i, p.noiseSigma] as const).filter(([, sigma]) => sigma > 0);
     if (noisy.length > 0) {
@@ -296,18 +296,13 @@ export function augmentBatch(pixels: Uint8Array, count: number, size: number, ou
       const generator = new Generator(rng.nextUint32());
       const index = tensor(noisy.map(([i]) => i), { dtype: 'int64' });
       const sigma = tensor(noisy.map(([, s]) => s), { dtype: 'float32' }).reshape([noisy.length, 1, 1, 1]);
-      const noise = randn([noisy.length, 3, outputSize, outputSize], { generator }).mul(sigma);
+      const noise = randn([noisy.length, 3, outputSize, outputSize], { generator }).mul_(sigma);
       x.indexAdd_(0, index, noise);
     }
-    x = normalize(x.clamp(0, 1));
-    if (plans.some((p) => p.erase !== null)) {
-      const keep = new Float32Array(count * outputSize * outputSize).fill(1);
-      plans.forEach((p, i) => {
-        if (!p.erase) return;
-        for (let y = p.erase.y0; y < p.erase.y1; y++) keep.fill(0, (i * outputSize + y) * outputSize + p.erase.x0, (i * outputSize + y) * outputSize + p.erase.x1);
-      });
-      x = x.mul(fromTypedArray(keep, [count, 1, outputSize, outputSize]));
-    }
+    x = normalize(x.clamp_(0, 1));
+    plans.forEach(({ erase }, i) => {
+      if (erase) x.select(0, i).narrow(1, erase.y0, erase.y1 - erase.y0).narrow(2, erase.x0, erase.x1 - erase.x0).fill_(0);
+    });
     return x;
   });
 }
