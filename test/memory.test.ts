@@ -1,6 +1,7 @@
 // Memory: 1,000 training steps inside scopes keep resident memory flat and return the live tensor count to its
 // baseline; tensors left outside scopes are reclaimed by the garbage collector.
 import assert from 'node:assert/strict';
+import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -74,4 +75,30 @@ test('tensors outside any scope are released by the garbage collector', async ()
     collectGarbage();
   }
   assert.equal(liveTensors(), before, 'the collector released every unreachable tensor');
+});
+
+test('tensors left to the collector have their memory reported to V8, so it collects them without being asked', async () => {
+  const before = liveTensors();
+  let peak = 0;
+  for (let i = 0; i < 64; i++) {
+    zeros([8 * 2 ** 20]); // 32 MiB, unreachable at once; the JS heap alone would never prompt a collection
+    await new Promise((resolve) => setImmediate(resolve));
+    peak = Math.max(peak, liveTensors() - before);
+  }
+  assert.ok(peak < 32, `${peak} of 64 unreachable 32 MiB tensors were alive at once`);
+});
+
+test('scoped tensors are not reported to V8, so short-lived step tensors force no collections', async () => {
+  collectGarbage(); // the previous test's garbage is not this test's business
+  await new Promise((resolve) => setImmediate(resolve));
+  let major = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) if ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  for (let i = 0; i < 40; i++) tidy(() => void zeros([32 * 2 ** 20]).add_(1)); // 128 MiB per step
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  observer.disconnect();
+  // Reporting them would force one per step or so (each step adds more than V8's 64 MiB external-memory margin).
+  assert.ok(major <= 2, `${major} full collections during 40 scoped steps of 128 MiB`);
 });

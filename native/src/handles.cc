@@ -46,6 +46,18 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Tells V8 about a tensor's memory once the garbage collector owns its handle (created or returned outside any
+// scope, or kept). Scoped tensors are released deterministically and go unreported: reporting every short-lived
+// handle (views included) made V8 run a full collection on almost every training step.
+Napi::Value Account(const Napi::CallbackInfo& info) {
+  Holder* holder = info.Length() > 0 ? holderOf(info[0]) : nullptr;
+  if (holder == nullptr) throw Napi::TypeError::New(info.Env(), "account: expected a tensor handle");
+  if (!holder->tensor.defined() || holder->accountedBytes != 0) return info.Env().Undefined();
+  holder->accountedBytes = storageBytes(holder->tensor);
+  if (holder->accountedBytes != 0) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), holder->accountedBytes);
+  return info.Env().Undefined();
+}
+
 Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
   Holder* holder = info.Length() > 0 ? holderOf(info[0]) : nullptr;
   if (holder == nullptr) throw Napi::TypeError::New(info.Env(), "isDisposed: expected a tensor handle");
@@ -87,7 +99,6 @@ at::Generator unwrapGenerator(const Napi::Value& value) {
 Napi::Value wrap(Napi::Env env, at::Tensor tensor) {
   if (!tensor.defined()) return env.Null();
   auto* holder = new Holder{std::move(tensor), 0};
-  holder->accountedBytes = storageBytes(holder->tensor);
   ++liveTensors;
   auto external = Napi::External<Holder>::New(env, holder, [](Napi::BasicEnv finalizeEnv, Holder* h) {
     int64_t bytes = release(h);
@@ -95,7 +106,6 @@ Napi::Value wrap(Napi::Env env, at::Tensor tensor) {
     delete h;
   });
   external.TypeTag(&kTensorTag);
-  if (holder->accountedBytes != 0) Napi::MemoryManagement::AdjustExternalMemory(env, holder->accountedBytes);
   return external;
 }
 
@@ -111,6 +121,7 @@ const at::Tensor& unwrap(const Napi::Value& value, const char* what) {
 void registerHandles(Napi::Env env, Napi::Object exports) {
   exports.Set("dispose", Napi::Function::New(env, Dispose, "dispose"));
   exports.Set("isDisposed", Napi::Function::New(env, IsDisposed, "isDisposed"));
+  exports.Set("account", Napi::Function::New(env, Account, "account"));
   exports.Set("newGenerator", Napi::Function::New(env, NewGenerator, "newGenerator"));
   exports.Set("liveTensors", Napi::Function::New(env, LiveTensors, "liveTensors"));
 }

@@ -20,6 +20,8 @@ export type NativeValue = NativeHandle | number | boolean | string | null | unde
 export interface NativeBinding {
   dispose(handle: NativeHandle): void;
   isDisposed(handle: NativeHandle): boolean;
+  /** Reports the tensor's memory to V8 (once), for a handle the garbage collector now owns. */
+  account(handle: NativeHandle): void;
   liveTensors(): number;
   newGenerator(seed: number): NativeGenerator;
   findOp(name: string, overload: string): number;

@@ -1,22 +1,28 @@
 // Deterministic release of native tensors: `tidy(fn)` disposes every tensor created while fn runs, except the ones it
 // returns (those move to the enclosing scope) and the ones passed to `keep`. Tensors created outside any scope are
-// left to the garbage collector, whose finalizers release them too.
+// left to the garbage collector, whose finalizers release them too; only those (and kept ones) have their memory
+// reported to V8, so that it collects when native memory grows, while scoped step tensors cost it nothing.
 
 export interface Disposable {
   dispose(): void;
   readonly isDisposed: boolean;
+  /** Called when the garbage collector becomes responsible for releasing it. */
+  handOverToCollector(): void;
 }
 
 const scopes: Disposable[][] = [];
 const kept = new WeakSet<Disposable>();
 
 export function track(tensor: Disposable): void {
-  scopes[scopes.length - 1]?.push(tensor);
+  const scope = scopes[scopes.length - 1];
+  if (scope === undefined) tensor.handOverToCollector();
+  else scope.push(tensor);
 }
 
 /** Exempts tensors from every scope's cleanup (e.g. parameters, or state that lives across steps). */
 export function keep<T extends Disposable>(tensor: T): T {
   kept.add(tensor);
+  tensor.handOverToCollector();
   return tensor;
 }
 
@@ -37,7 +43,7 @@ function collect(value: unknown, into: Set<Disposable>, seen: Set<unknown>): voi
 }
 
 function isDisposable(value: object): value is Disposable {
-  return typeof (value as Disposable).dispose === 'function' && 'isDisposed' in value;
+  return typeof (value as Disposable).dispose === 'function' && typeof (value as Disposable).handOverToCollector === 'function';
 }
 
 /** Runs fn and disposes the tensors it created that it does not return. fn must be synchronous. */
@@ -61,8 +67,10 @@ export function tidy<T>(fn: () => T): T {
   collect(result, returned, new Set());
   const parent = scopes[scopes.length - 1];
   for (const tensor of scope) {
-    if (returned.has(tensor)) parent?.push(tensor);
-    else if (!kept.has(tensor)) tensor.dispose();
+    if (returned.has(tensor)) {
+      if (parent === undefined) tensor.handOverToCollector();
+      else parent.push(tensor);
+    } else if (!kept.has(tensor)) tensor.dispose();
   }
   return result;
 }

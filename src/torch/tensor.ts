@@ -100,6 +100,10 @@ export class Tensor implements Disposable {
     return this.handleRef === null;
   }
 
+  handOverToCollector(): void {
+    if (this.handleRef !== null) binding.account(this.handleRef);
+  }
+
   /** Releases the native tensor now; the object must not be used afterwards. Idempotent. */
   dispose(): void {
     if (this.handleRef !== null) {
