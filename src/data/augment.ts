@@ -222,7 +222,10 @@ function grayscale(x: Tensor): Tensor {
   return r.mul(0.299).add(g.mul(0.587)).add(b.mul(0.114));
 }
 
-/** Histogram equalisation per image and channel on 256 levels ([n, 3, S, S]): level v -> (cdf(v) - cdf(0)) / (pixels - 1), the textbook mapping (PIL's LUT rounds differently). */
+/**
+ * Histogram equalisation per image and channel on 256 levels ([n, 3, S, S]): level v -> (cdf(v) - cdf(0)) /
+ * (pixels - 1), the textbook mapping (PIL's lookup table rounds differently).
+ */
 export function equalize(x: Tensor): Tensor {
   const [n, c, h, w] = x.shape;
   // Every (image, channel) plane gets its own 256 bins: one bincount and one lookup for the whole sub-batch.
