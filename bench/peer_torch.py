@@ -42,7 +42,7 @@ def main():
             model(x)
 
     model.train(mode != 'infer')
-    step = train_step if mode == 'train' else infer_step
+    step = infer_step if mode == 'infer' else train_step
     times = []
     for i in range(warmup + iters):
         start = time.perf_counter()
