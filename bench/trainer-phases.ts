@@ -13,6 +13,7 @@ import { createBackbone } from '../src/models/index.js';
 import { RMSprop } from '../src/optim/index.js';
 import { F, getNumThreads, keep, manualSeed, noGrad, tidy } from '../src/torch/index.js';
 import { decodeSize, readPreset, resolveConfig } from '../src/train/index.js';
+import { makeOptimizer } from '../src/train/trainer.js';
 import { median } from './compare.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { steps: { type: 'string', default: '40' }, methods: { type: 'string', default: 'plain,dsd' } } });
@@ -25,20 +26,20 @@ const split = makeSplit(dataset, { ratio: 0.8, seed: 0 });
 const images = await loadDecoded(dataset, { size: decodeSize(config), progress: false });
 const position = new Map(images.paths.map((p, i) => [p, i]));
 const loader = new BatchLoader(images, split.train.map((e) => position.get(e.path)!), { batchSize: config.batchSize, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT, outputSize: config.size });
-const rmsprop = { lr: config.lr, weightDecay: config.weightDecay, alpha: 0.99, eps: 1e-8 };
 
 manualSeed(0);
 const bareModel = createBackbone(config.backbone, dataset.classes.length);
-const bareOptimizer = new RMSprop(bareModel.parameters(), rmsprop);
+const bareOptimizer = new RMSprop(bareModel.parameters(), { lr: config.lr, weightDecay: config.weightDecay, alpha: 0.99, eps: 1e-8 });
 const trainers = methods.map((method) => {
   const net = new SelfDistillationNet(createBackbone(config.backbone, dataset.classes.length), method, config.methodOptions);
-  const heads = new Set(net.headParameters());
-  const groups = [{ params: net.parameters().filter((p) => !heads.has(p)) }, { params: [...heads], lr: config.lr * config.headLrMultiplier }];
-  return { method, net: net.train(), optimizer: new RMSprop(groups, rmsprop) };
+  return { method, net: net.train(), optimizer: makeOptimizer(config, net) };
 });
 
 const times = new Map<string, number[]>();
-const record = (name: string, ms: number): void => void (times.get(name) ?? times.set(name, []).get(name)!).push(ms);
+function record(name: string, ms: number): void {
+  if (!times.has(name)) times.set(name, []);
+  times.get(name)!.push(ms);
+}
 const order = loader.order(0);
 const fixed = loader.batch(order, 0, 0);
 keep(fixed.input);

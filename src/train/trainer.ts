@@ -59,7 +59,8 @@ export class NonFiniteLossError extends Error {
   }
 }
 
-function makeOptimizer(config: TrainConfig, net: SelfDistillationNet): Optimizer<GroupOptions> {
+/** The run's optimizer: the heads (main and auxiliary) at headLrMultiplier times the learning rate. */
+export function makeOptimizer(config: TrainConfig, net: SelfDistillationNet): Optimizer<GroupOptions> {
   const heads = new Set(net.headParameters());
   const rest = net.parameters().filter((p) => !heads.has(p));
   const groups = [{ params: rest }, { params: [...heads], lr: config.lr * config.headLrMultiplier }];
