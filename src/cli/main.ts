@@ -8,6 +8,7 @@ import { cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.
 import { registerDataCommands } from './data.js';
 import { registerReportCommand } from './report.js';
 import { registerTrainCommands } from './train.js';
+import { registerWeightsCommands } from './weights.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -29,6 +30,7 @@ program.command('env').description('the engine this installation runs on').actio
 registerDataCommands(program);
 registerTrainCommands(program);
 registerReportCommand(program);
+registerWeightsCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`dsdnet: ${error instanceof Error ? error.message : String(error)}\n`);

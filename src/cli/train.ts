@@ -1,21 +1,19 @@
 // `dsdnet train`, `dsdnet eval`, `dsdnet predict`, `dsdnet info`.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 
 import type { Command } from 'commander';
 
 import { loadDecoded, readSplit, scanDataset } from '../data/index.js';
 import { evaluate } from '../eval/index.js';
+import { sharedDir } from '../io/index.js';
 import { setNumThreads } from '../torch/index.js';
 import { loadModel, predict, readPreset, resolveConfig, summarize, train, type TrainConfig } from '../train/index.js';
 import { parseNumber } from './options.js';
 
 /** UC Merced beside the project (../shared/datasets/ucmerced), the default dataset. */
 function defaultDataset(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return resolve(dir, '..', 'shared', 'datasets', 'ucmerced');
+  return join(sharedDir(), 'datasets', 'ucmerced');
 }
 
 interface TrainFlags {
@@ -35,6 +33,7 @@ interface TrainFlags {
   ddimSteps?: number;
   entropyWeight?: number;
   augment?: string;
+  pretrained?: string;
   out?: string;
   resume?: boolean;
   quiet?: boolean;
@@ -53,6 +52,7 @@ function overridesFrom(flags: TrainFlags, preset: Partial<TrainConfig>): Partial
   if (flags.lr !== undefined) o.lr = flags.lr;
   if (flags.augment !== undefined) o.augment = flags.augment as TrainConfig['augment'];
   if (flags.seed !== undefined) o.seed = flags.seed;
+  if (flags.pretrained !== undefined) o.pretrained = flags.pretrained === 'none' ? null : flags.pretrained === 'imagenet' ? 'imagenet' : resolve(flags.pretrained);
   if (flags.split !== undefined) o.split = { file: resolve(flags.split) };
   else if (flags.ratio !== undefined || flags.seed !== undefined) o.split = { ratio: flags.ratio ?? 0.8, seed: flags.seed ?? 0 };
   const method = { ...preset.methodOptions };
@@ -70,7 +70,7 @@ export function registerTrainCommands(program: Command): void {
     .command('train')
     .argument('[dir]', 'dataset folder (default: ../shared/datasets/ucmerced)')
     .description('train a classifier (plain, sd or dsd) and write a run folder with metrics, checkpoints and a report')
-    .option('--preset <name>', 'cpu | paper | a JSON file', 'cpu')
+    .option('--preset <name>', 'finetune | cpu | paper | a JSON file', 'cpu')
     .option('--method <m>', 'plain | sd | dsd')
     .option('--backbone <b>', 'resnet18 | resnet34 | resnet50 | mobilenet_v2')
     .option('--size <px>', 'input size', parseNumber)
@@ -86,6 +86,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--ddim-steps <n>', 'DDIM steps of the generation (default 5)', parseNumber)
     .option('--entropy-weight <w>', 'weight of the entropy bonus (default 0.5; 0 removes it)', parseNumber)
     .option('--augment <a>', 'recipe | light | none')
+    .option('--pretrained <source>', "initial backbone weights: 'imagenet', a PyTorch .pth, a safetensors file, a folder of .npy tensors, or 'none'")
     .option('--out <dir>', 'run folder (default runs/<method>-<backbone>-<time>)')
     .option('--resume', 'continue the run in --out where it stopped')
     .option('--threads <n>', 'libtorch threads', parseNumber)

@@ -28,6 +28,12 @@ export abstract class Backbone extends Layer {
     return this.head.parameters();
   }
 
+  /** State-dict keys of the main classifier head: what is replaced when weights come from another task. */
+  classifierKeys(): string[] {
+    const head = new Set(this.classifierParameters());
+    return [...this.stateDict()].filter(([, t]) => head.has(t)).map(([key]) => key);
+  }
+
   forward(input: Tensor): Tensor {
     const [s1, s2, s3, s4] = this.stages(input);
     s1.dispose();

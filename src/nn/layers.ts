@@ -69,7 +69,7 @@ export interface BatchNormOptions {
 }
 
 /** Batch normalisation over dim 1 with running statistics (BatchNorm1d for [N, C] or [N, C, L], BatchNorm2d for NCHW). */
-abstract class BatchNorm extends Layer {
+export abstract class BatchNorm extends Layer {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
   readonly runningMean: Tensor;
@@ -77,6 +77,8 @@ abstract class BatchNorm extends Layer {
   readonly numBatchesTracked: Tensor;
   readonly eps: number;
   readonly momentum: number;
+  /** Sees every input before it is normalised (statistics calibration); see observeInputs. */
+  private observer: ((input: Tensor) => void) | null = null;
 
   protected constructor(readonly numFeatures: number, private readonly ranks: readonly number[], options: BatchNormOptions) {
     super();
@@ -94,6 +96,7 @@ abstract class BatchNorm extends Layer {
     if (!this.ranks.includes(input.ndim)) {
       throw new Error(`${this.constructor.name}: expected a ${this.ranks.join('D or ')}D input, got shape [${input.shape}]`);
     }
+    this.observer?.(input);
     if (this.training) this.numBatchesTracked.add_(1);
     return F.batchNorm(input, this.runningMean, this.runningVar, {
       weight: this.weight,
@@ -102,6 +105,11 @@ abstract class BatchNorm extends Layer {
       momentum: this.momentum,
       eps: this.eps,
     });
+  }
+
+  /** Calls `observer` with each input from now on (null stops it): how calibration measures what a layer receives. */
+  observeInputs(observer: ((input: Tensor) => void) | null): void {
+    this.observer = observer;
   }
 }
 

@@ -1,9 +1,9 @@
 // The configuration of a training run, presets (files in presets/), and their validation.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import { DEFAULT_METHOD_OPTIONS, METHODS, type MethodName, type MethodOptions } from '../dsd/index.js';
+import { packageRoot } from '../io/index.js';
 import { BACKBONES, type BackboneName } from '../models/index.js';
 
 export const OPTIMIZERS = ['rmsprop', 'sgd', 'adamw'] as const;
@@ -21,7 +21,7 @@ export interface TrainConfig {
   batchSize: number;
   epochs: number;
   optimizer: (typeof OPTIMIZERS)[number];
-  /** Learning rate of the backbone (and diffusion modules); the heads get headLrMultiplier times it. */
+  /** Learning rate of the backbone (and diffusion modules) for batches of 32 (scaled by batchSize / 32, as warmupStartLr and minLr); the heads get headLrMultiplier times it. */
   lr: number;
   headLrMultiplier: number;
   weightDecay: number;
@@ -37,6 +37,8 @@ export interface TrainConfig {
   cropFraction: number;
   /** Seed of initialisation, shuffling and augmentation. */
   seed: number;
+  /** Initial backbone weights: a file or folder (see src/weights), 'imagenet' for the ones known here, or null for random. */
+  pretrained: string | null;
 }
 
 export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
@@ -59,6 +61,7 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   augment: 'recipe',
   cropFraction: 0.875,
   seed: 0,
+  pretrained: null,
 };
 
 /** The size images are decoded (resized and centre-cropped) to before the training or test crop. */
@@ -66,19 +69,9 @@ export function decodeSize(config: Pick<TrainConfig, 'size' | 'cropFraction'>): 
   return Math.round(config.size / config.cropFraction);
 }
 
-function presetsDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'presets'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the presets folder');
-    dir = parent;
-  }
-  return join(dir, 'presets');
-}
-
 /** A preset by name (presets/NAME.json) or by path to a JSON file. */
 export function readPreset(nameOrPath: string): Partial<TrainConfig> {
-  const path = nameOrPath.endsWith('.json') ? nameOrPath : join(presetsDir(), `${nameOrPath}.json`);
+  const path = nameOrPath.endsWith('.json') ? nameOrPath : join(packageRoot(), 'presets', `${nameOrPath}.json`);
   if (!existsSync(path)) throw new Error(`unknown preset '${nameOrPath}' (no ${path})`);
   const { description: _description, ...preset } = JSON.parse(readFileSync(path, 'utf8')) as Partial<TrainConfig> & { description?: string };
   return preset;
@@ -111,5 +104,8 @@ export function validateConfig(c: TrainConfig): void {
   if (!(Number.isInteger(c.cycles) && c.cycles >= 1)) problems.push(`cycles must be a positive integer, got ${c.cycles}`);
   if ('ratio' in c.split && !(c.split.ratio > 0 && c.split.ratio < 1)) problems.push(`ratio must be between 0 and 1, got ${c.split.ratio}`);
   if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) problems.push(`seed must be a non-negative integer, got ${c.seed}`);
+  if (c.pretrained !== null && !(typeof c.pretrained === 'string' && (c.pretrained === 'imagenet' || existsSync(c.pretrained)))) {
+    problems.push(`pretrained must be 'imagenet' or an existing file or folder, got ${JSON.stringify(c.pretrained)}`);
+  }
   if (problems.length > 0) throw new Error(`invalid training configuration: ${problems.join('; ')}`);
 }

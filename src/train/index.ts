@@ -1,6 +1,7 @@
 // Training: configuration and presets, the trainer and its run folder, snapshots for exact resume, loading models.
 export { checkClassNames, readSnapshot, restoreSnapshot, saveSnapshot, SNAPSHOT_FORMAT, type SnapshotInfo, type SnapshotParts } from './snapshot.js';
 export { AUGMENTS, decodeSize, DEFAULT_CONFIG, OPTIMIZERS, readPreset, resolveConfig, type TrainConfig, validateConfig } from './config.js';
-export { type EpochRecord, LIGHT_AUGMENT, NonFiniteLossError, summarize, train, type TrainOptions, type TrainResult } from './trainer.js';
+export { LIGHT_AUGMENT, lrScale, summarize, train, type TrainOptions, type TrainResult } from './trainer.js';
+export { type EpochRecord, NonFiniteLossError } from './loop.js';
 export { type LoadedModel, loadModel, predict, type Prediction } from './model.js';
 export { Reporter, type ReportMode } from './reporter.js';

@@ -1,0 +1,66 @@
+// NumPy's .npy format (magic, version, a Python-literal header of descr/fortran_order/shape, then the raw array),
+// read without evaluating the header: only the three keys and the little-endian dtypes our engine holds.
+import { readFileSync } from 'node:fs';
+
+import { fromTypedArray, type Tensor } from '../torch/index.js';
+import { halfToFloat } from './half.js';
+
+const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+
+/** NumPy descr -> how to read it. Half precision is widened to float32 (exact). */
+const DESCRS: Record<string, { bytes: number; read: (buffer: ArrayBuffer) => Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array; dtype?: 'bool' }> = {
+  '<f4': { bytes: 4, read: (b) => new Float32Array(b) },
+  '<f8': { bytes: 8, read: (b) => new Float64Array(b) },
+  '<i8': { bytes: 8, read: (b) => new BigInt64Array(b) },
+  '<i4': { bytes: 4, read: (b) => new Int32Array(b) },
+  '|u1': { bytes: 1, read: (b) => new Uint8Array(b) },
+  '|b1': { bytes: 1, read: (b) => new Uint8Array(b), dtype: 'bool' },
+  '<f2': { bytes: 2, read: (b) => halfToFloat(new Uint16Array(b)) },
+};
+
+/** The header's value for `key`: a quoted string, True/False, or a tuple of integers. */
+function headerField(header: string, key: string): string | undefined {
+  const match = new RegExp(`['"]${key}['"]\\s*:\\s*('[^']*'|"[^"]*"|True|False|\\([^)]*\\))`).exec(header);
+  return match?.[1];
+}
+
+export function decodeNpy(bytes: Uint8Array, source: string): Tensor {
+  const fail = (why: string): never => {
+    throw new Error(`${source}: not a readable .npy file: ${why}`);
+  };
+  if (bytes.byteLength < 10 || MAGIC.some((b, i) => bytes[i] !== b)) fail('no \\x93NUMPY signature');
+  const major = bytes[6];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const [lengthBytes, headerLength] = major === 1 ? [2, view.getUint16(8, true)] : major === 2 || major === 3 ? [4, view.getUint32(8, true)] : fail(`unknown format version ${major}`);
+  const dataStart = 8 + lengthBytes + headerLength;
+  if (dataStart > bytes.byteLength) fail('truncated header');
+  const header = Buffer.from(bytes.buffer, bytes.byteOffset + 8 + lengthBytes, headerLength).toString('latin1');
+  const descr = headerField(header, 'descr')?.slice(1, -1);
+  const format = descr === undefined ? undefined : DESCRS[descr];
+  if (format === undefined) fail(`dtype ${descr ?? '(none)'} is not one of ${Object.keys(DESCRS).join(' ')}`);
+  if (headerField(header, 'fortran_order') !== 'False') fail('Fortran-ordered arrays are not supported (save with np.ascontiguousarray)');
+  const shapeText = headerField(header, 'shape');
+  if (shapeText === undefined) fail('the header has no shape');
+  const shape = shapeText!
+    .slice(1, -1)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map(Number);
+  if (!shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`invalid shape ${shapeText}`);
+  const count = shape.reduce((a, b) => a * b, 1);
+  const byteLength = count * format!.bytes;
+  if (dataStart + byteLength > bytes.byteLength) fail(`truncated: shape ${shapeText} needs ${byteLength} data bytes, ${bytes.byteLength - dataStart} present`);
+  const copy = new Uint8Array(bytes.subarray(dataStart, dataStart + byteLength)).buffer;
+  return fromTypedArray(format!.read(copy), shape, format!.dtype ? { dtype: format!.dtype } : {});
+}
+
+export function readNpy(path: string): Tensor {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  return decodeNpy(bytes, path);
+}

@@ -1,0 +1,164 @@
+// The epoch loop: training steps (scheduled lr, loss, backward, update) with progress, an evaluation and a snapshot
+// after every epoch, Ctrl-C (SIGINT) saving between steps, and a stop on a non-finite loss that keeps the last good
+// checkpoint. Its position (epoch, step, iteration, running sums) is the Progress saved in every snapshot.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { BatchLoader } from '../data/index.js';
+import type { SelfDistillationNet } from '../dsd/index.js';
+import type { Metrics } from '../eval/index.js';
+import { applySchedule, type GroupOptions, type Optimizer, type WarmupCosineRestarts } from '../optim/index.js';
+import { noGrad, tidy } from '../torch/index.js';
+import type { TrainConfig } from './config.js';
+import type { Reporter } from './reporter.js';
+
+export interface EpochRecord {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  testOA: number;
+  testAA: number;
+  testKappa: number;
+  lr: number;
+  seconds: number;
+  imagesPerSecond: number;
+  parts: Record<string, number>;
+}
+
+export interface Progress {
+  epoch: number;
+  batchInEpoch: number;
+  iteration: number;
+  /** Best test OA so far (reference only: the report's headline is the final epoch). */
+  best: number;
+  sums: { loss: number; correct: number; seen: number; seconds: number; parts: Record<string, number> };
+  /** How the run was initialised (a pretrained source), kept for the report. */
+  pretrained?: Record<string, unknown>;
+}
+
+export const emptySums = (): Progress['sums'] => ({ loss: 0, correct: 0, seen: 0, seconds: 0, parts: {} });
+
+export class NonFiniteLossError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+export interface Loop {
+  config: TrainConfig;
+  net: SelfDistillationNet;
+  optimizer: Optimizer<GroupOptions>;
+  schedule: WarmupCosineRestarts;
+  loader: BatchLoader;
+  reporter: Reporter;
+  /** Advanced in place. */
+  progress: Progress;
+  checkpoints: string;
+  evaluateTest: () => Metrics;
+  save: (tags: string[]) => void;
+  onEpoch: (record: EpochRecord) => void;
+}
+
+/** One optimisation step on batch `progress.batchInEpoch` of the epoch; adds to the running sums. */
+function step(loop: Loop, order: readonly number[]): void {
+  const { config, net, optimizer, progress } = loop;
+  const started = performance.now();
+  const { loss, correct, parts } = tidy(() => {
+    const batch = loop.loader.batch(order, progress.epoch, progress.batchInEpoch);
+    applySchedule(optimizer, loop.schedule, progress.iteration);
+    const result = net.lossOf(batch.input, batch.labels);
+    const value = result.loss.item();
+    if (!Number.isFinite(value)) {
+      throw new NonFiniteLossError(
+        `the loss became ${value} at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch + 1} (iteration ${progress.iteration}); the run stopped and ` +
+          `${existsSync(join(loop.checkpoints, 'latest')) ? 'checkpoints/latest keeps the last good state' : 'no checkpoint was written yet'}. ` +
+          'Lower the learning rate (--lr) or check the data.',
+      );
+    }
+    result.loss.backward();
+    optimizer.step();
+    optimizer.zeroGrad();
+    const hits = noGrad(() => result.logits.argmax(1).eq(batch.labels).sum().item());
+    return { loss: value, correct: hits, parts: result.parts };
+  });
+  const sums = progress.sums;
+  sums.loss += loss * config.batchSize;
+  sums.correct += correct;
+  sums.seen += config.batchSize;
+  sums.seconds += (performance.now() - started) / 1000;
+  for (const [k, v] of Object.entries(parts)) sums.parts[k] = (sums.parts[k] ?? 0) + v * config.batchSize;
+  progress.iteration++;
+  progress.batchInEpoch++;
+  const rate = sums.seen / Math.max(sums.seconds, 1e-9);
+  const remaining = (config.epochs - progress.epoch) * loop.loader.numBatches - progress.batchInEpoch;
+  loop.reporter.step({
+    epoch: progress.epoch + 1, epochs: config.epochs, step: progress.batchInEpoch, steps: loop.loader.numBatches,
+    loss: sums.loss / sums.seen, accuracy: sums.correct / sums.seen, imagesPerSecond: rate,
+    etaSeconds: (remaining * config.batchSize) / rate, lr: optimizer.paramGroups[0].lr,
+  });
+}
+
+/** Evaluates, records and snapshots a finished epoch, and moves the position to the next one. */
+function endEpoch(loop: Loop): void {
+  const { config, progress } = loop;
+  const { sums } = progress;
+  const metrics = loop.evaluateTest();
+  const record: EpochRecord = {
+    epoch: progress.epoch + 1,
+    trainLoss: sums.loss / sums.seen,
+    trainAccuracy: sums.correct / sums.seen,
+    testOA: metrics.overallAccuracy,
+    testAA: metrics.averageAccuracy,
+    testKappa: metrics.kappa,
+    lr: loop.optimizer.paramGroups[0].lr,
+    seconds: sums.seconds,
+    imagesPerSecond: sums.seen / sums.seconds,
+    parts: Object.fromEntries(Object.entries(sums.parts).map(([k, v]) => [k, v / sums.seen])),
+  };
+  loop.onEpoch(record);
+  progress.epoch++;
+  progress.batchInEpoch = 0;
+  progress.sums = emptySums();
+  const isBest = record.testOA > progress.best;
+  if (isBest) progress.best = record.testOA;
+  loop.save(isBest ? ['latest', 'best'] : ['latest']);
+  loop.reporter.epoch(
+    { ...record },
+    `epoch ${record.epoch}/${config.epochs}: loss ${record.trainLoss.toFixed(4)}, train acc ${(100 * record.trainAccuracy).toFixed(2)}%, ` +
+      `test OA ${(100 * record.testOA).toFixed(2)}% AA ${(100 * record.testAA).toFixed(2)}% kappa ${record.testKappa.toFixed(4)}, ` +
+      `${record.seconds.toFixed(1)} s (${record.imagesPerSecond.toFixed(0)} img/s)`,
+  );
+}
+
+/** Trains until the last epoch, `stopAfterEpochs` epochs of this call, or Ctrl-C. Returns whether it was interrupted. */
+export async function runLoop(loop: Loop, stopAfterEpochs?: number): Promise<boolean> {
+  const { config, progress } = loop;
+  let interrupted = false;
+  const onSigint = (): void => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSigint);
+  const startEpoch = progress.epoch;
+  try {
+    while (progress.epoch < config.epochs) {
+      if (stopAfterEpochs !== undefined && progress.epoch - startEpoch >= stopAfterEpochs) break;
+      loop.net.train();
+      const order = loop.loader.order(progress.epoch);
+      while (progress.batchInEpoch < loop.loader.numBatches && !interrupted) {
+        step(loop, order);
+        // Let signals (Ctrl-C) in between steps.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (interrupted) {
+        loop.save(['latest']);
+        loop.reporter.message(`interrupted: saved ${loop.checkpoints}/latest at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch}; resume with --resume`);
+        return true;
+      }
+      endEpoch(loop);
+    }
+    return false;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}

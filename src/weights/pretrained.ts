@@ -1,0 +1,96 @@
+// Pretrained initialisation: a weight source read, put in torchvision's names for the chosen backbone, checked to
+// fit it (the classifier aside: it is replaced for the dataset's classes), and copied in. Weights whose BatchNorm was
+// folded away are unfolded into identity BatchNorm layers; calibrateBatchNorm (src/nn) then gives them statistics
+// measured on training data before training starts.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { sharedDir } from '../io/index.js';
+import type { Backbone } from '../models/index.js';
+import { noGrad, type Tensor } from '../torch/index.js';
+import { fromTimmMobileNetV2, selectStateDict, unfoldBatchNorm } from './layouts.js';
+import { checkFit } from './match.js';
+import { disposeWeights, readWeights, type SourceKind, type WeightSet } from './sources.js';
+
+/** Written by `dsdnet weights import` into its safetensors metadata. */
+export const IMPORT_FORMAT = 'dsdnet-backbone/1';
+
+export type Layout = 'torchvision' | 'timm' | 'npy-folded';
+
+export interface PretrainedWeights {
+  /** The backbone's state in torchvision's names, without the classifier. */
+  state: Map<string, Tensor>;
+  source: string;
+  kind: SourceKind;
+  layout: Layout;
+  /** The checkpoint entry the state dict came from ('state_dict', 'model', ...), or null for a bare state dict. */
+  entry: string | null;
+  /** BatchNorm was folded into the convolutions: calibrate its statistics on data before training. */
+  foldedBatchNorm: boolean;
+  /** Tensors of the source that were not used (another task's classifier). */
+  dropped: string[];
+}
+
+const IMAGENET_FOLDERS: Record<string, string> = { mobilenet_v2: join('mobilenet_v2_imagenet_float', 'onnx-zoo-mobilenetv2-7-folded') };
+
+/** 'imagenet' names the ImageNet weights known for a backbone (under $DSDNET_WEIGHTS or ../shared/weights); anything else is a path. */
+export function resolveSource(source: string, backboneName: string): string {
+  if (source !== 'imagenet') return source;
+  const folder = IMAGENET_FOLDERS[backboneName];
+  if (folder === undefined) {
+    throw new Error(
+      `no ImageNet weights for ${backboneName} come with dsdnet's shared data; pass the path of a file you have, e.g. torchvision's ` +
+        `${backboneName}-*.pth or a timm model.safetensors (ImageNet weights are known here for ${Object.keys(IMAGENET_FOLDERS).join(', ')})`,
+    );
+  }
+  const root = process.env.DSDNET_WEIGHTS ?? join(sharedDir(), 'weights');
+  const path = join(root, folder);
+  if (!existsSync(path)) throw new Error(`ImageNet weights for ${backboneName} are expected in ${path} (set DSDNET_WEIGHTS to the folder that holds ${folder.split('/')[0]}/, or pass a path)`);
+  return path;
+}
+
+export interface MappedState {
+  /** Every tensor of the source under torchvision's name for `backbone` (the classifier's included). */
+  state: Map<string, Tensor>;
+  entry: string | null;
+  layout: Layout;
+  foldedBatchNorm: boolean;
+}
+
+/** The source's tensors in `backbone`'s names; nothing is checked or released here. */
+export function mapToBackbone(weights: WeightSet, backbone: Backbone): MappedState {
+  if (weights.kind === 'npy-folded') return { state: unfoldBatchNorm(weights, backbone), entry: null, layout: 'npy-folded', foldedBatchNorm: true };
+  const foldedBatchNorm = weights.values.get('format') === IMPORT_FORMAT && weights.values.get('foldedBatchNorm') === 'true';
+  const { tensors, entry } = selectStateDict(weights.tensors);
+  const timm = fromTimmMobileNetV2(tensors);
+  return timm === null ? { state: tensors, entry, layout: 'torchvision', foldedBatchNorm } : { state: timm, entry, layout: 'timm', foldedBatchNorm };
+}
+
+/** Reads `source` and returns the state for `backbone`, or throws an error naming the source and every problem. */
+export function readPretrained(source: string, backbone: Backbone, backboneName: string): PretrainedWeights {
+  const weights = readWeights(resolveSource(source, backboneName));
+  try {
+    const { state, entry, layout, foldedBatchNorm } = mapToBackbone(weights, backbone);
+    checkFit(state, backbone, backboneName, weights.path);
+    const classifier = new Set(backbone.classifierKeys());
+    const used = new Map([...state].filter(([key]) => !classifier.has(key)));
+    const kept = new Set(used.values());
+    const dropped = [...weights.tensors].filter(([, t]) => !kept.has(t)).map(([key]) => key);
+    // Release everything not handed over (classifiers, optimizer state...).
+    for (const t of new Set([...weights.tensors.values(), ...state.values()])) if (!kept.has(t)) t.dispose();
+    return { state: used, source: weights.path, kind: weights.kind, layout, entry, foldedBatchNorm, dropped };
+  } catch (error) {
+    disposeWeights(weights);
+    throw error;
+  }
+}
+
+/** Copies the pretrained state into the backbone (the classifier keeps its fresh initialisation) and releases it. */
+export function applyPretrained(backbone: Backbone, weights: PretrainedWeights): void {
+  const own = backbone.stateDict();
+  noGrad(() => {
+    for (const [key, source] of weights.state) own.get(key)!.copy_(source);
+  });
+  for (const t of weights.state.values()) t.dispose();
+  weights.state.clear();
+}

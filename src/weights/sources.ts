@@ -1,0 +1,71 @@
+// Weights users bring, read into named tensors without executing anything: a PyTorch checkpoint (torch.save's zip
+// format, through the restricted pickle reader), a safetensors file (timm / Hugging Face, or ours), or a folder of
+// .npy tensors (the ONNX Model Zoo's MobileNetV2 with BatchNorm folded into its convolutions).
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { readNpy, readSafetensors, readTorchFile } from '../io/index.js';
+import type { Tensor } from '../torch/index.js';
+
+export type SourceKind = 'pytorch' | 'safetensors' | 'npy-folded';
+
+export interface WeightSet {
+  /** The file or folder read. */
+  path: string;
+  kind: SourceKind;
+  /** Every tensor under its name in the source (nested dicts flattened with dots). */
+  tensors: Map<string, Tensor>;
+  /** The element type each tensor had in the source, where it was widened on reading (float16 -> float32, ...). */
+  sourceDtypes: Map<string, string>;
+  /** Non-tensor entries (epoch numbers, names) of a PyTorch checkpoint, and a safetensors file's metadata. */
+  values: Map<string, number | string | boolean | null>;
+}
+
+const NPY_FOLDED = /^(conv|gemm)_(\d+)_(weight|bias)\.npy$/;
+
+function sniff(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(16);
+    const n = readSync(fd, head, 0, 16, 0);
+    return head.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads a weight source; the error names the path and says what kinds are understood. */
+export function readWeights(path: string): WeightSet {
+  if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
+  if (statSync(path).isDirectory()) return readFolder(path);
+  const head = sniff(path);
+  if (head.length === 0) throw new Error(`${path}: empty file`);
+  if (head.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1')) || head[0] === 0x80) {
+    const { tensors, sourceDtypes, values } = readTorchFile(path);
+    return { path, kind: 'pytorch', tensors, sourceDtypes, values };
+  }
+  if (head.length >= 9 && head[8] === 0x7b /* '{' */) {
+    const { tensors, metadata } = readSafetensors(path);
+    return { path, kind: 'safetensors', tensors, sourceDtypes: new Map(), values: new Map(Object.entries(metadata)) };
+  }
+  throw new Error(`${path}: not a PyTorch checkpoint (torch.save), a safetensors file or a folder of .npy tensors`);
+}
+
+function readFolder(path: string): WeightSet {
+  const files = readdirSync(path);
+  if (files.includes('model.safetensors')) return readWeights(join(path, 'model.safetensors'));
+  const npy = files.filter((f) => NPY_FOLDED.test(f));
+  if (npy.length === 0) {
+    throw new Error(`${path}: a folder of weights must hold model.safetensors or the ONNX Model Zoo's conv_N_weight.npy / conv_N_bias.npy files; found neither`);
+  }
+  const tensors = new Map<string, Tensor>();
+  for (const file of npy.sort((a, b) => Number(NPY_FOLDED.exec(a)![2]) - Number(NPY_FOLDED.exec(b)![2]) || a.localeCompare(b))) {
+    const [, op, index, role] = NPY_FOLDED.exec(file)!;
+    tensors.set(`${op}_${index}.${role}`, readNpy(join(path, file)));
+  }
+  return { path, kind: 'npy-folded', tensors, sourceDtypes: new Map(), values: new Map() };
+}
+
+export function disposeWeights(weights: WeightSet): void {
+  for (const t of weights.tensors.values()) t.dispose();
+}
