@@ -1,8 +1,10 @@
 // Training augmentation on batches of decoded images, seeded by our own generator so that every epoch's draws are
-// reproducible: a random crop (a window, or torchvision's random resized crop), flips and 90-degree rotations, and
-// RandAugment's geometric ops, all composed
-// into one affine warp per image (a single batched grid_sample); RandAugment's photometric ops, Gaussian pixel
-// noise and random erasing as batched tensor ops; then ImageNet normalisation.
+// reproducible: a random crop (a window, or torchvision's random resized crop), RandAugment's geometric ops, flips and
+// 90-degree rotations, all composed into one affine warp per image (a single batched grid_sample); RandAugment's
+// photometric ops, Gaussian pixel noise and random erasing as batched tensor ops; then ImageNet normalisation.
+// RandAugment follows timm's `rand-mM-mstdS` (its non-"increasing" transform set, level-to-argument mappings and PIL
+// semantics), except that geometric ops are warped before every photometric op and that intermediate results stay
+// in float instead of being rounded to 8 bits after each op.
 import { arange, F, fromTypedArray, Generator, randn, type Tensor, tensor, tidy, where } from '../torch/index.js';
 import type { Rng } from './random.js';
 
@@ -49,14 +51,25 @@ export const RECIPE_AUGMENT: AugmentConfig = {
   erase: { p: 0.15, area: [0.02, 1 / 3], aspect: [0.3, 3.3] },
 };
 
-const GEOMETRIC = ['rotate', 'shearX', 'shearY', 'translateX', 'translateY'] as const;
-const PHOTOMETRIC = ['autoContrast', 'equalize', 'invert', 'posterize', 'solarize', 'solarizeAdd', 'color', 'contrast', 'brightness', 'sharpness'] as const;
-const RAND_OPS = [...GEOMETRIC, ...PHOTOMETRIC] as const;
-type RandOp = (typeof RAND_OPS)[number];
-type Photometric = (typeof PHOTOMETRIC)[number];
+// timm's _RAND_TRANSFORMS, in its order; TranslateX/Y are its relative (fraction of the size) variants.
+const RAND_OPS = ['autoContrast', 'equalize', 'invert', 'rotate', 'posterize', 'solarize', 'solarizeAdd', 'color', 'contrast', 'brightness', 'sharpness', 'shearX', 'shearY', 'translateX', 'translateY'] as const;
+export type RandOp = (typeof RAND_OPS)[number];
+const GEOMETRIC_OPS = ['rotate', 'shearX', 'shearY', 'translateX', 'translateY'] as const;
+type Geometric = (typeof GEOMETRIC_OPS)[number];
+export type Photometric = Exclude<RandOp, Geometric>;
+
+function isGeometric(op: RandOp): op is Geometric {
+  return (GEOMETRIC_OPS as readonly string[]).includes(op);
+}
+
+/**
+ * What RandAugment's geometric ops bring in from outside the image: timm's img_mean, ImageNet's mean on 0..255
+ * rounded, as timm's transform factory and the released script pass it (timm's bare default is 128 grey).
+ */
+const FILL = [124, 116, 104] as const;
 
 /** A 2x3 affine matrix (row-major) mapping output to input in normalised coordinates, as affine_grid takes. */
-type Affine = [number, number, number, number, number, number];
+export type Affine = [number, number, number, number, number, number];
 
 function compose(a: Affine, b: Affine): Affine {
   // (a then b) applied to output coordinates: input = a(b(x)).
@@ -100,20 +113,97 @@ function windowAffine(rng: Rng, size: number, output: number): Affine {
   return [w, 0, (2 * x0 + output) / size - 1, 0, w, (2 * y0 + output) / size - 1];
 }
 
-function signedLevel(rng: Rng, magnitude: number, max: number): number {
-  return (rng.next() < 0.5 ? -1 : 1) * (magnitude / 10) * max;
+/**
+ * timm's level-to-argument mapping at a magnitude in 0..10 (without the random sign of the geometric ops): rotate in
+ * degrees, shear factor, translation as a fraction of the size, bits kept by posterize, solarize's threshold, the
+ * amount solarize-add adds (0..255 scale), and the blend factor of the enhance ops (no sign: 0.1..1.9). The
+ * arithmetic is timm's, in its order, so that int() truncations agree.
+ */
+export function randAugmentArg(op: RandOp, magnitude: number): number {
+  const level = magnitude / 10;
+  switch (op) {
+    case 'rotate':
+      return level * 30;
+    case 'shearX':
+    case 'shearY':
+      return level * 0.3;
+    case 'translateX':
+    case 'translateY':
+      return level * 0.45;
+    case 'posterize':
+      return Math.trunc(level * 4);
+    case 'solarize':
+      return Math.trunc(level * 256);
+    case 'solarizeAdd':
+      return Math.trunc(level * 110);
+    case 'color':
+    case 'contrast':
+    case 'brightness':
+    case 'sharpness':
+      return level * 1.8 + 0.1;
+    case 'autoContrast':
+    case 'equalize':
+    case 'invert':
+      return 0;
+  }
+}
+
+/**
+ * A geometric op with its signed argument as a map of output to input coordinates (normalised, align_corners false:
+ * pixel i spans [i, i + 1] as in PIL). PIL rotates counter-clockwise about the centre, but shears about the top-left
+ * corner (x_in = x + f y in pixels), hence the translation terms of the shears.
+ */
+export function geometricAffine(op: Geometric, value: number): Affine {
+  switch (op) {
+    case 'rotate': {
+      const angle = (value * Math.PI) / 180;
+      return [Math.cos(angle), -Math.sin(angle), 0, Math.sin(angle), Math.cos(angle), 0];
+    }
+    case 'shearX':
+      return [1, value, value, 0, 1, 0];
+    case 'shearY':
+      return [1, 0, 0, value, 1, value];
+    case 'translateX':
+      return [1, 0, 2 * value, 0, 1, 0];
+    case 'translateY':
+      return [1, 0, 0, 0, 1, 2 * value];
+  }
 }
 
 function drawMagnitude(rng: Rng, config: RandAugmentConfig): number {
   if (config.magnitudeStd <= 0) return config.magnitude;
-  // Box-Muller from our generator.
+  // Box-Muller from our generator; clipped to 0..10 as timm does.
   const g = Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
   return Math.min(10, Math.max(0, config.magnitude + g * config.magnitudeStd));
 }
 
+/** One applied RandAugment op: its magnitude, and the random sign (+-1) that timm gives geometric ops (1 otherwise). */
+export interface RandStep {
+  op: RandOp;
+  magnitude: number;
+  sign: number;
+}
+
+/**
+ * RandAugment's draws for one image, in timm's order: `ops` ops chosen uniformly with replacement, then per op the
+ * coin of probability `prob`, the magnitude ~ N(magnitude, magnitudeStd) clipped to 0..10, and the sign of a
+ * geometric op. Returns the applied ops in order.
+ */
+export function drawRandAugment(rng: Rng, config: RandAugmentConfig): RandStep[] {
+  const chosen = Array.from({ length: config.ops }, () => RAND_OPS[rng.int(RAND_OPS.length)]);
+  const steps: RandStep[] = [];
+  for (const op of chosen) {
+    if (rng.next() >= config.prob) continue;
+    const magnitude = drawMagnitude(rng, config);
+    const sign = isGeometric(op) && rng.next() < 0.5 ? -1 : 1;
+    steps.push({ op, magnitude, sign });
+  }
+  return steps;
+}
+
 interface ImagePlan {
   affine: Affine;
-  photometric: { op: Photometric; magnitude: number; sign: number }[];
+  photometric: { op: Photometric; magnitude: number }[];
   noiseSigma: number;
   erase: { x0: number; y0: number; x1: number; y1: number } | null;
 }
@@ -121,41 +211,18 @@ interface ImagePlan {
 function planImage(rng: Rng, config: AugmentConfig, inputSize: number, size: number): ImagePlan {
   const crop = config.crop;
   let affine = crop === null ? IDENTITY : crop.kind === 'window' ? windowAffine(rng, inputSize, size) : cropAffine(rng, crop.scale, crop.ratio);
-  if (rng.next() < config.hflip) affine = compose(affine, [-1, 0, 0, 0, 1, 0]);
+  // RandAugment acts on the cropped image and the flips come after it, as in the recipe: composed in that order.
+  const photometric: ImagePlan['photometric'] = [];
+  for (const step of config.randAugment ? drawRandAugment(rng, config.randAugment) : []) {
+    if (isGeometric(step.op)) affine = compose(affine, geometricAffine(step.op, step.sign * randAugmentArg(step.op, step.magnitude)));
+    else photometric.push({ op: step.op, magnitude: step.magnitude });
+  }
   if (rng.next() < config.vflip) affine = compose(affine, [1, 0, 0, 0, -1, 0]);
+  if (rng.next() < config.hflip) affine = compose(affine, [-1, 0, 0, 0, 1, 0]);
   if (config.rot90 > 0 && rng.next() < config.rot90) {
     const k = 1 + rng.int(3);
     const [c, s] = [Math.round(Math.cos((k * Math.PI) / 2)), Math.round(Math.sin((k * Math.PI) / 2))];
     affine = compose(affine, [c, -s, 0, s, c, 0]);
-  }
-  const photometric: ImagePlan['photometric'] = [];
-  if (config.randAugment) {
-    for (let i = 0; i < config.randAugment.ops; i++) {
-      const chosen: RandOp = RAND_OPS[rng.int(RAND_OPS.length)];
-      const magnitude = drawMagnitude(rng, config.randAugment);
-      if (rng.next() >= config.randAugment.prob) continue;
-      switch (chosen) {
-        case 'rotate': {
-          const angle = (signedLevel(rng, magnitude, 30) * Math.PI) / 180;
-          affine = compose(affine, [Math.cos(angle), -Math.sin(angle), 0, Math.sin(angle), Math.cos(angle), 0]);
-          break;
-        }
-        case 'shearX':
-          affine = compose(affine, [1, signedLevel(rng, magnitude, 0.3), 0, 0, 1, 0]);
-          break;
-        case 'shearY':
-          affine = compose(affine, [1, 0, 0, signedLevel(rng, magnitude, 0.3), 1, 0]);
-          break;
-        case 'translateX':
-          affine = compose(affine, [1, 0, 2 * signedLevel(rng, magnitude, 0.45), 0, 1, 0]);
-          break;
-        case 'translateY':
-          affine = compose(affine, [1, 0, 0, 0, 1, 2 * signedLevel(rng, magnitude, 0.45)]);
-          break;
-        default:
-          photometric.push({ op: chosen, magnitude, sign: rng.next() < 0.5 ? -1 : 1 });
-      }
-    }
   }
   const noiseSigma = config.noise && rng.next() < config.noise.p ? rng.uniform(config.noise.sigma[0], config.noise.sigma[1]) / 255 : 0;
   let erase: ImagePlan['erase'] = null;
@@ -175,11 +242,16 @@ function planImage(rng: Rng, config: AugmentConfig, inputSize: number, size: num
   return { affine, photometric, noiseSigma, erase };
 }
 
-/** One photometric op on a sub-batch in 0..1 ([n, 3, S, S]), with each image's magnitude and sign. */
-function photometricOp(x: Tensor, op: Photometric, magnitudes: number[], signs: number[]): Tensor {
+/**
+ * One photometric op on a sub-batch in 0..1 ([n, 3, S, S]), each image at its own magnitude, with PIL's semantics on
+ * the 0..255 scale: ops defined by a threshold or by bits see the pixel levels rounded, as PIL sees uint8 values.
+ */
+export function photometricOp(x: Tensor, op: Photometric, magnitudes: readonly number[]): Tensor {
   const n = magnitudes.length;
   const perImage = (values: number[]): Tensor => tensor(values, { dtype: 'float32' }).reshape([n, 1, 1, 1]);
-  const factor = (): Tensor => perImage(magnitudes.map((m, i) => 1 + signs[i] * (m / 10) * 0.9));
+  const arg = (): Tensor => perImage(magnitudes.map((m) => randAugmentArg(op, m)));
+  // PIL's ImageEnhance: blend(degenerate, image, factor) = degenerate + factor (image - degenerate), clipped.
+  const blend = (degenerate: Tensor): Tensor => degenerate.add(x.sub(degenerate).mul(arg())).clamp(0, 1);
   switch (op) {
     case 'autoContrast': {
       const low = x.amin([2, 3], true);
@@ -191,27 +263,35 @@ function photometricOp(x: Tensor, op: Photometric, magnitudes: number[], signs: 
     case 'invert':
       return x.neg().add(1);
     case 'posterize': {
-      const steps = perImage(magnitudes.map((m) => 2 ** (8 - (4 + Math.floor(((10 - m) / 10) * 4)))));
-      return x.mul(255).div(steps).floor().mul(steps).div(255);
+      // Keeps the top `bits` bits of each level: level & ~(2^(8 - bits) - 1).
+      const step = perImage(magnitudes.map((m) => 2 ** Math.max(0, 8 - randAugmentArg(op, m))));
+      return x.mul(255).round().div(step).floor().mul(step).div(255);
     }
     case 'solarize':
-      return where(x.lt(perImage(magnitudes.map((m) => 1 - m / 10))), x, x.neg().add(1));
+      // Levels at or above the threshold are inverted.
+      return where(x.mul(255).round().ge(arg()), x.neg().add(1), x);
     case 'solarizeAdd':
-      return where(x.lt(0.5), x.add(perImage(magnitudes.map((m) => ((m / 10) * 110) / 255))).clamp(0, 1), x);
-    case 'color': {
-      const gray = grayscale(x);
-      return gray.add(x.sub(gray).mul(factor())).clamp(0, 1);
-    }
+      // Levels below 128 get the amount added, clipped at 255.
+      return where(x.mul(255).round().lt(128), x.add(arg().div(255)).clamp(0, 1), x);
+    case 'color':
+      return blend(grayscale(x));
     case 'contrast': {
-      const mean = grayscale(x).mean([1, 2, 3], true);
-      return mean.add(x.sub(mean).mul(factor())).clamp(0, 1);
+      // PIL blends with a flat image at the greyscale mean, rounded to a level (int(mean + 0.5)).
+      const mean = grayscale(x).mean([1, 2, 3], true).mul(255).add(0.5).floor().div(255);
+      return blend(mean);
     }
     case 'brightness':
-      return x.mul(factor()).clamp(0, 1);
+      return x.mul(arg()).clamp(0, 1);
     case 'sharpness': {
-      const kernel = tensor([[1, 1, 1], [1, 5, 1], [1, 1, 1]], { dtype: 'float32' }).div(13).reshape([1, 1, 3, 3]).expand([3, 1, 3, 3]);
-      const blurred = F.conv2d(x, kernel, null, { padding: 1, groups: 3 });
-      return blurred.add(x.sub(blurred).mul(factor())).clamp(0, 1);
+      // PIL's SMOOTH filter ([[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13) on the interior; PIL leaves the one-pixel border
+      // as it is, so the blend leaves it unchanged.
+      const [, , h, w] = x.shape;
+      const degenerate = x.clone();
+      if (h > 2 && w > 2) {
+        const kernel = tensor([[1, 1, 1], [1, 5, 1], [1, 1, 1]], { dtype: 'float32' }).div(13).reshape([1, 1, 3, 3]).expand([3, 1, 3, 3]);
+        degenerate.narrow(2, 1, h - 2).narrow(3, 1, w - 2).copy_(F.conv2d(x, kernel, null, { groups: 3 }));
+      }
+      return blend(degenerate);
     }
   }
 }
@@ -241,19 +321,18 @@ function applyPhotometric(x: Tensor, plans: readonly ImagePlan[]): Tensor {
   const slots = Math.max(0, ...plans.map((p) => p.photometric.length));
   const out = x;
   for (let slot = 0; slot < slots; slot++) {
-    const groups = new Map<Photometric, { index: number[]; magnitudes: number[]; signs: number[] }>();
+    const groups = new Map<Photometric, { index: number[]; magnitudes: number[] }>();
     plans.forEach((p, i) => {
       const step = p.photometric[slot];
       if (step === undefined) return;
-      const group = groups.get(step.op) ?? { index: [], magnitudes: [], signs: [] };
+      const group = groups.get(step.op) ?? { index: [], magnitudes: [] };
       group.index.push(i);
       group.magnitudes.push(step.magnitude);
-      group.signs.push(step.sign);
       groups.set(step.op, group);
     });
     for (const [name, group] of groups) {
       const index = tensor(group.index, { dtype: 'int64' });
-      out.indexCopy_(0, index, photometricOp(out.indexSelect(0, index), name, group.magnitudes, group.signs));
+      out.indexCopy_(0, index, photometricOp(out.indexSelect(0, index), name, group.magnitudes));
     }
   }
   return out;
@@ -281,18 +360,28 @@ export function evalBatch(pixels: Uint8Array, count: number, size: number, outpu
   });
 }
 
+/**
+ * Warps each uint8 NHWC image by its affine map (output to input, normalised) to a float NCHW batch in 0..1 of
+ * outputSize, bilinearly; areas mapped from outside the image take the fill colour.
+ */
+export function warpBatch(pixels: Uint8Array, count: number, size: number, outputSize: number, affines: readonly Affine[]): Tensor {
+  return tidy(() => {
+    // Sampled straight from the decoded NHWC layout on the 0..255 scale, offset by the fill so that grid_sample's zero
+    // padding comes out as the fill; in-place steps spare big allocations.
+    const fill = tensor([...FILL], { dtype: 'float32' });
+    const images = fromTypedArray(pixels, [count, size, size, 3]).float().sub_(fill).permute([0, 3, 1, 2]);
+    const theta = tensor(affines.map((a) => [a.slice(0, 3), a.slice(3)]), { dtype: 'float32' });
+    const grid = F.affineGrid(theta, [count, 3, outputSize, outputSize]);
+    return F.gridSample(images, grid).add_(fill.reshape([1, 3, 1, 1])).div_(255);
+  });
+}
+
 /** Augments a batch of uint8 NHWC images into a normalised float NCHW batch of outputSize. */
 export function augmentBatch(pixels: Uint8Array, count: number, size: number, outputSize: number, config: AugmentConfig, rng: Rng): Tensor {
   if (config.crop?.kind === 'window' && outputSize > size) throw new Error(`a ${outputSize} px window does not fit in ${size} px images`);
   const plans = Array.from({ length: count }, () => planImage(rng, config, size, outputSize));
   return tidy(() => {
-    // Sampled straight from the decoded NHWC layout on the 0..255 scale, centred so that areas mapped from outside
-    // the image come out mid grey (as timm's RandAugment fills them); in-place steps spare big allocations.
-    const images = fromTypedArray(pixels, [count, size, size, 3]).float().sub_(127.5).permute([0, 3, 1, 2]);
-    const theta = tensor(plans.map((p) => [p.affine.slice(0, 3), p.affine.slice(3)]), { dtype: 'float32' });
-    const grid = F.affineGrid(theta, [count, 3, outputSize, outputSize]);
-    let x = F.gridSample(images, grid).div_(255).add_(0.5);
-    x = applyPhotometric(x, plans);
+    let x = applyPhotometric(warpBatch(pixels, count, size, outputSize, plans.map((p) => p.affine)), plans);
     const noisy = plans.map((p, i) => [i, p.noiseSigma] as const).filter(([, sigma]) => sigma > 0);
     if (noisy.length > 0) {
       // Noise from a generator seeded by ours: reproducible, and the default generator (dropout...) is left alone.
