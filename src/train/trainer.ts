@@ -231,6 +231,7 @@ async function writeReport(out: string, config: TrainConfig, final: Metrics, rec
       '',
       `Final epoch (${config.epochs}): OA ${pct(final.overallAccuracy)}%, AA ${pct(final.averageAccuracy)}%, kappa ${final.kappa.toFixed(4)} on ${final.count} test images.`,
       `Best epoch on the test split (reference only): ${bestRecord.epoch}, OA ${pct(best)}%. Mean epoch time ${meanEpochSeconds.toFixed(1)} s.`,
+      `Initialisation: ${pretrained ? `${String(pretrained.source)} (${String(pretrained.kind)}, ${String(pretrained.layout)} names${pretrained.batchNormCalibratedOn ? `, BatchNorm calibrated on ${String(pretrained.batchNormCalibratedOn)} training images` : ''})` : 'random'}.`,
       '',
       '| class | support | precision | recall | F1 |',
       '|---|---|---|---|---|',

@@ -6,7 +6,7 @@ import { full, type Tensor, zeros } from '../torch/index.js';
 import type { WeightSet } from './sources.js';
 
 /** Entries that hold the model's state dict in training checkpoints, in the order they are preferred. */
-const STATE_DICT_ENTRIES = ['state_dict', 'model_state_dict', 'model', 'module', 'net'];
+const STATE_DICT_ENTRIES = ['state_dict', 'model_state_dict', 'model', 'net'];
 
 /** The model's tensors: the state-dict entry of a checkpoint if there is one, without DataParallel's prefix. */
 export function selectStateDict(tensors: ReadonlyMap<string, Tensor>): { tensors: Map<string, Tensor>; entry: string | null } {
