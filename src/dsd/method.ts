@@ -40,7 +40,7 @@ export interface LossResult {
   parts: Record<string, number>;
 }
 
-/** The training-only modules of a SelfDistillationNet (auxiliary heads, diffusion modules), as one module. */
+/** The training-only modules of a SelfDistillationNet (auxiliary heads, diffusion modules): their one owner. */
 class TrainingModules extends Module {
   add<M extends Module>(name: string, module: M): M {
     return this.child(name, module);
@@ -51,8 +51,8 @@ export class SelfDistillationNet extends Module {
   readonly heads: StageHead[] = [];
   readonly diffusion: DiffusionModule[] = [];
   readonly options: MethodOptions;
-  /** Everything but the backbone: saved with the training state, never deployed. */
-  readonly auxiliary = new TrainingModules();
+  /** Everything but the backbone (the heads and diffusion modules live here only): saved with the training state, never deployed. */
+  readonly auxiliary: TrainingModules;
 
   constructor(readonly backbone: Backbone, readonly method: MethodName, options: Partial<MethodOptions> = {}) {
     super();
@@ -62,14 +62,15 @@ export class SelfDistillationNet extends Module {
     if (distill !== 'soft-ce' && distill !== 'released') throw new Error(`unknown distill mode '${distill}' (soft-ce or released)`);
     if (condition !== 'refined' && condition !== 'student') throw new Error(`unknown condition '${condition}' (refined or student)`);
     this.child('backbone', backbone);
+    this.auxiliary = this.child('auxiliary', new TrainingModules());
     if (method !== 'plain') {
-      for (let s = 0; s < 3; s++) this.heads.push(this.child(`head${s + 1}`, this.auxiliary.add(`head${s + 1}`, new StageHead(backbone.stageChannels[s], backbone.numClasses))));
+      for (let s = 0; s < 3; s++) this.heads.push(this.auxiliary.add(`head${s + 1}`, new StageHead(backbone.stageChannels[s], backbone.numClasses)));
     }
     if (method === 'dsd') {
       const schedule = new NoiseSchedule({ ...DEFAULT_NOISE_SCHEDULE, usedSteps: ddimSteps });
       // Pairs, deep to shallow: (z4 -> z3), (z3 -> z2), (z2 -> z1).
       for (const pair of ['pair43', 'pair32', 'pair21']) {
-        this.diffusion.push(this.child(`diffusion_${pair}`, this.auxiliary.add(`diffusion_${pair}`, new DiffusionModule(backbone.numClasses, schedule))));
+        this.diffusion.push(this.auxiliary.add(`diffusion_${pair}`, new DiffusionModule(backbone.numClasses, schedule)));
       }
     }
   }

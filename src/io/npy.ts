@@ -1,9 +1,9 @@
 // NumPy's .npy format (magic, version, a Python-literal header of descr/fortran_order/shape, then the raw array),
 // read without evaluating the header: only the three keys and the little-endian dtypes our engine holds.
-import { readFileSync } from 'node:fs';
 
 import { fromTypedArray, type Tensor } from '../torch/index.js';
 import { halfToFloat } from './half.js';
+import { readBytes } from './read.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
@@ -56,11 +56,5 @@ export function decodeNpy(bytes: Uint8Array, source: string): Tensor {
 }
 
 export function readNpy(path: string): Tensor {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  return decodeNpy(bytes, path);
+  return decodeNpy(readBytes(path), path);
 }

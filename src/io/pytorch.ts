@@ -3,7 +3,6 @@
 // rebuilders and the storage classes; each storage is <prefix>/data/<key>. Tensors are gathered in JS through their
 // offset, size and stride with every index checked against the storage, then widened to a dtype the engine holds.
 import { constants as bufferConstants } from 'node:buffer';
-import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 
 import { typedArrayOf } from '../torch/dtype.js';
@@ -11,6 +10,7 @@ import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
 import { describePickleValue, PickleCallable, PickleDict, PickleObject, PickleTuple, type PickleKey, type PickleValue, unpickle } from './pickle.js';
 import { ZipArchive } from './zip.js';
 import { halfTable } from './half.js';
+import { readBytes } from './read.js';
 
 export type TorchValue = number | string | boolean | null;
 
@@ -269,13 +269,7 @@ export function decodeTorchFile(bytes: Uint8Array, source: string): TorchFileCon
 
 /** Reads a torch.save checkpoint (.pt, .pth, .bin, .ckpt); errors name the path. */
 export function readTorchFile(path: string): TorchFileContent {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  return decodeTorchFile(bytes, path);
+  return decodeTorchFile(readBytes(path), path);
 }
 
 // ---- flattening ----

@@ -1,10 +1,10 @@
 // The safetensors format (8-byte little-endian header length, a JSON header of dtype/shape/data_offsets per tensor
 // plus optional string metadata, then the raw little-endian bytes), readable by Python's safetensors and by hand.
-import { readFileSync } from 'node:fs';
 
 import { typedArrayOf } from '../torch/dtype.js';
 import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
 import { writeFileAtomic } from './atomic.js';
+import { readBytes } from './read.js';
 
 const TO_FORMAT: Record<DType, string> = { float32: 'F32', float64: 'F64', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL' };
 const FROM_FORMAT = new Map(Object.entries(TO_FORMAT).map(([dtype, format]) => [format, dtype as DType]));
@@ -96,11 +96,5 @@ function fromTypedArrayOf(dtype: DType, buffer: ArrayBuffer, shape: number[]): T
 }
 
 export function readSafetensors(path: string): SafetensorsContent {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  return decodeSafetensors(bytes, path);
+  return decodeSafetensors(readBytes(path), path);
 }
