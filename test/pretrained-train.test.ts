@@ -13,8 +13,10 @@ import { fileURLToPath } from 'node:url';
 
 import { readSafetensors, writeSafetensors } from '../src/io/index.js';
 import { createBackbone } from '../src/models/index.js';
+import { Conv2d } from '../src/nn/index.js';
 import { manualSeed, noGrad, rand, type Tensor, tidy } from '../src/torch/index.js';
 import { makeDataset } from './support/images.js';
+import { writeNpy } from './support/npy.js';
 import { writeTorchSave } from './support/torch-save.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -129,6 +131,35 @@ test('train --pretrained from a .pth, a safetensors file and an imported file st
     for (const t of saved.values()) t.dispose();
   }
   randomInit.dispose();
+});
+
+test('train --pretrained from a folder of folded .npy convolutions unfolds BatchNorm and calibrates it on training batches', () => {
+  // A MobileNetV2 in the ONNX Model Zoo's layout: conv_N_weight.npy / conv_N_bias.npy in network order (N with gaps).
+  manualSeed(7);
+  const model = createBackbone('mobilenet_v2', 1000);
+  const folder = join(work, 'folded');
+  mkdirSync(folder);
+  const convs = model.namedModules().flatMap(([, m]) => (m instanceof Conv2d ? [m] : []));
+  convs.forEach((conv, i) => {
+    writeNpy(join(folder, `conv_${2 * i}_weight.npy`), conv.weight);
+    tidy(() => writeNpy(join(folder, `conv_${2 * i}_bias.npy`), rand([conv.weight.shape[0]]).sub(0.5)));
+  });
+  const out = join(work, 'run-folded');
+  const args = trainArgs(folder, out);
+  args[args.indexOf('resnet18')] = 'mobilenet_v2';
+  const run = dsdnet(...args);
+  assert.equal(run.status, 0, run.stderr);
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+  assert.equal(report.pretrained.layout, 'npy-folded');
+  assert.equal(report.pretrained.batchNormCalibratedOn, 12, 'calibrated on the 3 training batches of 4');
+  assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /Initialisation: .*folded \(npy-folded, npy-folded names, BatchNorm calibrated on 12 training images\)/);
+  const { tensors: saved } = readSafetensors(join(out, 'checkpoints', 'latest', 'model.safetensors'));
+  assert.ok(same(saved.get('features.0.0.weight')!, convs[0].weight), 'the convolutions are the source\'s');
+  assert.ok(same(saved.get('features.18.0.weight')!, convs[51].weight));
+  // Calibration rescales BatchNorm's weight from the identity's 1 to the measured standard deviation.
+  assert.ok(tidy(() => saved.get('features.0.1.weight')!.sub(1).abs().max().item()) > 0.01, 'BatchNorm was calibrated');
+  for (const t of saved.values()) t.dispose();
+  model.dispose();
 });
 
 test('bad pretrained sources fail with a clear error and leave no run folder', () => {
