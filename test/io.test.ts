@@ -43,6 +43,38 @@ test('safetensors: the published layout, every dtype, metadata, round trip', () 
   }
 });
 
+test('safetensors: F16, BF16, I16 and I8 (Hugging Face files) are read widened exactly to float32 / int32', () => {
+  const tensors: [string, string, number[]][] = [
+    ['half', 'F16', [0x3c00, 0xc000, 0x7c00, 0x0001, 0x8000, 0x3555]], // 1, -2, inf, 2^-24, -0, 0.333251953125
+    ['brain', 'BF16', [0x3f80, 0x4049, 0xff80, 0x0001]], // 1, 3.140625, -inf, 2^-133
+    ['short', 'I16', [0x8000, 1234]],
+    ['byte', 'I8', [0x80, 0x7f]],
+  ];
+  const header: Record<string, unknown> = {};
+  const bodies: Buffer[] = [];
+  let offset = 0;
+  for (const [name, dtype, words] of tensors) {
+    const width = dtype === 'I8' ? 1 : 2;
+    const body = Buffer.alloc(words.length * width);
+    words.forEach((w, i) => (width === 1 ? body.writeUInt8(w, i) : body.writeUInt16LE(w, 2 * i)));
+    header[name] = { dtype, shape: [words.length], data_offsets: [offset, offset + body.length] };
+    bodies.push(body);
+    offset += body.length;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  const { tensors: back, widened } = decodeSafetensors(Buffer.concat([prefix, json, ...bodies]), 'memory');
+  assert.deepEqual(Object.fromEntries(widened), { half: 'float16', brain: 'bfloat16', short: 'int16', byte: 'int8' });
+  assert.equal(back.get('half')!.dtype, 'float32');
+  assert.deepEqual(Array.from(back.get('half')!.data() as Float32Array), [1, -2, Infinity, 2 ** -24, -0, 0.333251953125]);
+  assert.ok(Object.is((back.get('half')!.data() as Float32Array)[4], -0), 'negative zero kept');
+  assert.deepEqual(Array.from(back.get('brain')!.data() as Float32Array), [1, 3.140625, -Infinity, 2 ** -133]);
+  assert.equal(back.get('short')!.dtype, 'int32');
+  assert.deepEqual(back.get('short')!.toArray(), [-32768, 1234]);
+  assert.deepEqual(back.get('byte')!.toArray(), [-128, 127]);
+});
+
 test('damaged and foreign files fail with an error naming the file', () => {
   const dir = scratch();
   const good = join(dir, 'good.safetensors');

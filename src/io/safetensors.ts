@@ -4,11 +4,27 @@
 import { typedArrayOf } from '../torch/dtype.js';
 import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
 import { writeFileAtomic } from './atomic.js';
+import { halfToFloat } from './half.js';
 import { readBytes } from './read.js';
 
 const TO_FORMAT: Record<DType, string> = { float32: 'F32', float64: 'F64', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL' };
 const FROM_FORMAT = new Map(Object.entries(TO_FORMAT).map(([dtype, format]) => [format, dtype as DType]));
 const ITEM_BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, uint8: 1, bool: 1 };
+
+/** Formats the engine has no dtype for, read widened exactly (half precision to float32, small ints to int32). */
+const WIDENED: Record<string, { name: string; bytes: number; read: (bytes: Uint8Array) => Float32Array | Int32Array }> = {
+  F16: { name: 'float16', bytes: 2, read: (b) => halfToFloat(new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2)) },
+  BF16: {
+    name: 'bfloat16',
+    bytes: 2,
+    read: (b) => {
+      const half = new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
+      return new Float32Array(Uint32Array.from(half, (h) => h << 16).buffer); // bfloat16 is the top half of a float32
+    },
+  },
+  I16: { name: 'int16', bytes: 2, read: (b) => Int32Array.from(new Int16Array(b.buffer, b.byteOffset, b.byteLength / 2)) },
+  I8: { name: 'int8', bytes: 1, read: (b) => Int32Array.from(new Int8Array(b.buffer, b.byteOffset, b.byteLength)) },
+};
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 export type Metadata = Record<string, string>;
@@ -49,6 +65,8 @@ export function writeSafetensors(path: string, tensors: ReadonlyMap<string, Tens
 export interface SafetensorsContent {
   tensors: Map<string, Tensor>;
   metadata: Metadata;
+  /** The file's element type of each tensor read widened (F16, BF16, I16, I8), by name. */
+  widened: Map<string, string>;
 }
 
 export function decodeSafetensors(bytes: Uint8Array, source: string): SafetensorsContent {
@@ -71,23 +89,29 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
   const dataLength = bytes.byteLength - dataStart;
   const metadata = (header.__metadata__ ?? {}) as Metadata;
   const tensors = new Map<string, Tensor>();
+  const widened = new Map<string, string>();
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const entry = raw as HeaderEntry;
     const dtype = FROM_FORMAT.get(entry?.dtype);
-    if (dtype === undefined) fail(`tensor '${name}' has unsupported dtype ${JSON.stringify(entry?.dtype)}`);
+    const wide = WIDENED[entry?.dtype];
+    if (dtype === undefined && wide === undefined) fail(`tensor '${name}' has unsupported dtype ${JSON.stringify(entry?.dtype)}`);
     const shape = entry.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor '${name}' has an invalid shape`);
     const [begin, end] = entry.data_offsets ?? [];
-    const expected = shape.reduce((a, b) => a * b, 1) * ITEM_BYTES[dtype!];
+    const expected = shape.reduce((a, b) => a * b, 1) * (dtype ? ITEM_BYTES[dtype] : wide.bytes);
     if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && end >= begin)) fail(`tensor '${name}' has invalid data_offsets`);
     if (end > dataLength) fail(`truncated: tensor '${name}' ends at byte ${end} of the data, which has ${dataLength}`);
-    if (end - begin !== expected) fail(`tensor '${name}' has ${end - begin} bytes for shape [${shape}] of ${dtype}`);
+    if (end - begin !== expected) fail(`tensor '${name}' has ${end - begin} bytes for shape [${shape}] of ${dtype ?? wide.name}`);
     // Copy into a fresh, aligned buffer.
-    const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end)).buffer;
-    tensors.set(name, fromTypedArrayOf(dtype!, copy, shape));
+    const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end));
+    if (dtype) tensors.set(name, fromTypedArrayOf(dtype, copy.buffer, shape));
+    else {
+      tensors.set(name, fromTypedArray(wide.read(copy), shape));
+      widened.set(name, wide.name);
+    }
   }
-  return { tensors, metadata };
+  return { tensors, metadata, widened };
 }
 
 function fromTypedArrayOf(dtype: DType, buffer: ArrayBuffer, shape: number[]): Tensor {

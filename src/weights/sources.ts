@@ -45,8 +45,8 @@ export function readWeights(path: string): WeightSet {
     return { path, kind: 'pytorch', tensors, sourceDtypes, values };
   }
   if (head.length >= 9 && head[8] === 0x7b /* '{' */) {
-    const { tensors, metadata } = readSafetensors(path);
-    return { path, kind: 'safetensors', tensors, sourceDtypes: new Map(), values: new Map(Object.entries(metadata)) };
+    const { tensors, metadata, widened } = readSafetensors(path);
+    return { path, kind: 'safetensors', tensors, sourceDtypes: widened, values: new Map(Object.entries(metadata)) };
   }
   throw new Error(`${path}: not a PyTorch checkpoint (torch.save), a safetensors file or a folder of .npy tensors`);
 }
