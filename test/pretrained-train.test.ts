@@ -133,6 +133,18 @@ test('train --pretrained from a .pth, a safetensors file and an imported file st
   randomInit.dispose();
 });
 
+test('train --pretrained from an earlier run folder starts from its latest model', () => {
+  const earlier = join(work, 'run-pth'); // made by the test above
+  const out = join(work, 'run-from-run');
+  const run = dsdnet(...trainArgs(earlier, out));
+  assert.equal(run.status, 0, run.stderr);
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+  assert.match(report.pretrained.source, /run-pth\/checkpoints\/latest\/model\.safetensors$/);
+  const { tensors: before } = readSafetensors(join(earlier, 'checkpoints', 'latest', 'model.safetensors'));
+  const { tensors: after } = readSafetensors(join(out, 'checkpoints', 'latest', 'model.safetensors'));
+  assert.ok(same(after.get('layer4.1.conv2.weight')!, before.get('layer4.1.conv2.weight')!));
+});
+
 test('train --pretrained from a folder of folded .npy convolutions unfolds BatchNorm and calibrates it on training batches', () => {
   // A MobileNetV2 in the ONNX Model Zoo's layout: conv_N_weight.npy / conv_N_bias.npy in network order (N with gaps).
   manualSeed(7);
@@ -180,7 +192,7 @@ test('bad pretrained sources fail with a clear error and leave no run folder', (
     ['a truncated .pth', truncated, /truncated\.pth: not a readable zip archive: truncated or damaged/],
     ['a malicious pickle', malicious, /malicious\.pt: .*refuses the global 'posix\.system'/],
     ['a missing path', join(work, 'absent.pth'), /pretrained must be 'imagenet' or an existing file or folder, got ".*absent\.pth"/],
-    ['a folder without weights', noWeights, /no-weights: a folder of weights must hold model\.safetensors or the ONNX Model Zoo's conv_N_weight\.npy/],
+    ['a folder without weights', noWeights, /no-weights: a folder of weights must be a dsdnet run or checkpoint \(model\.safetensors\) or hold the ONNX Model Zoo's conv_N_weight\.npy/],
   ];
   for (const [what, file, message] of cases) {
     const out = join(work, 'failed', what.replace(/ /g, '-'));

@@ -4,7 +4,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { readNpy, readSafetensors, readTorchFile } from '../io/index.js';
+import { MODEL_FILE, readNpy, readSafetensors, readTorchFile, resolveCheckpoint } from '../io/index.js';
 import type { Tensor } from '../torch/index.js';
 
 export type SourceKind = 'pytorch' | 'safetensors' | 'npy-folded';
@@ -53,10 +53,11 @@ export function readWeights(path: string): WeightSet {
 
 function readFolder(path: string): WeightSet {
   const files = readdirSync(path);
-  if (files.includes('model.safetensors')) return readWeights(join(path, 'model.safetensors'));
+  // A dsdnet run or checkpoint folder: its latest model.
+  if (files.includes(MODEL_FILE) || files.includes('checkpoints') || files.includes('latest')) return readWeights(join(resolveCheckpoint(path, 'latest'), MODEL_FILE));
   const npy = files.filter((f) => NPY_FOLDED.test(f));
   if (npy.length === 0) {
-    throw new Error(`${path}: a folder of weights must hold model.safetensors or the ONNX Model Zoo's conv_N_weight.npy / conv_N_bias.npy files; found neither`);
+    throw new Error(`${path}: a folder of weights must be a dsdnet run or checkpoint (model.safetensors) or hold the ONNX Model Zoo's conv_N_weight.npy / conv_N_bias.npy files; found neither`);
   }
   const tensors = new Map<string, Tensor>();
   for (const file of npy.sort((a, b) => Number(NPY_FOLDED.exec(a)![2]) - Number(NPY_FOLDED.exec(b)![2]) || a.localeCompare(b))) {
