@@ -2,4 +2,5 @@
 export { disposeWeights, readWeights, type SourceKind, type WeightSet } from './sources.js';
 export { fromTimmMobileNetV2, selectStateDict, unfoldBatchNorm } from './layouts.js';
 export { checkFit, type Fit, fitOf, identifyBackbone } from './match.js';
-export { applyPretrained, IMPORT_FORMAT, type Layout, mapToBackbone, type MappedState, type PretrainedWeights, readPretrained, resolveSource } from './pretrained.js';
+export { applyPretrained, IMPORT_FORMAT, type Layout, mapToBackbone, type MappedState, type PretrainedWeights, readPretrained } from './pretrained.js';
+export { resolveSource } from './catalog.js';

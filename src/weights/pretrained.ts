@@ -2,12 +2,9 @@
 // fit it (the classifier aside: it is replaced for the dataset's classes), and copied in. Weights whose BatchNorm was
 // folded away are unfolded into identity BatchNorm layers; calibrateBatchNorm (src/nn) then gives them statistics
 // measured on training data before training starts.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-
-import { sharedDir } from '../io/index.js';
 import type { Backbone } from '../models/index.js';
 import { noGrad, type Tensor } from '../torch/index.js';
+import { resolveSource } from './catalog.js';
 import { fromTimmMobileNetV2, selectStateDict, unfoldBatchNorm } from './layouts.js';
 import { checkFit } from './match.js';
 import { disposeWeights, readWeights, type SourceKind, type WeightSet } from './sources.js';
@@ -29,24 +26,6 @@ export interface PretrainedWeights {
   foldedBatchNorm: boolean;
   /** Tensors of the source that were not used (another task's classifier). */
   dropped: string[];
-}
-
-const IMAGENET_FOLDERS: Record<string, string> = { mobilenet_v2: join('mobilenet_v2_imagenet_float', 'onnx-zoo-mobilenetv2-7-folded') };
-
-/** 'imagenet' names the ImageNet weights known for a backbone (under $DSDNET_WEIGHTS or ../shared/weights); anything else is a path. */
-export function resolveSource(source: string, backboneName: string): string {
-  if (source !== 'imagenet') return source;
-  const folder = IMAGENET_FOLDERS[backboneName];
-  if (folder === undefined) {
-    throw new Error(
-      `no ImageNet weights for ${backboneName} come with dsdnet's shared data; pass the path of a file you have, e.g. torchvision's ` +
-        `${backboneName}-*.pth or a timm model.safetensors (ImageNet weights are known here for ${Object.keys(IMAGENET_FOLDERS).join(', ')})`,
-    );
-  }
-  const root = process.env.DSDNET_WEIGHTS ?? join(sharedDir(), 'weights');
-  const path = join(root, folder);
-  if (!existsSync(path)) throw new Error(`ImageNet weights for ${backboneName} are expected in ${path} (set DSDNET_WEIGHTS to the folder that holds ${folder.split('/')[0]}/, or pass a path)`);
-  return path;
 }
 
 export interface MappedState {
