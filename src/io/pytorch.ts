@@ -5,12 +5,12 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { endianness } from 'node:os';
 
-import { typedArrayOf } from '../torch/dtype.js';
+import { DTYPE_BYTES, typedArrayOf } from '../torch/dtype.js';
 import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
 import { describePickleValue, PickleCallable, PickleDict, PickleObject, PickleTuple, type PickleKey, type PickleValue, unpickle } from './pickle.js';
-import { ZipArchive } from './zip.js';
 import { halfTable } from './half.js';
 import { readBytes } from './read.js';
+import { ZipArchive } from './zip.js';
 
 export type TorchValue = number | string | boolean | null;
 
@@ -47,7 +47,6 @@ const KINDS: Record<string, ElementKind> = {
   UntypedStorage: { dtype: 'uint8', bytes: 1, engine: 'uint8' },
 };
 
-const ENGINE_BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, uint8: 1, bool: 1 };
 
 // The legacy format starts with a pickled magic number: PROTO 2, LONG1 of 10 bytes, 0x1950a86a20f9469cfc6c.
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
@@ -340,7 +339,7 @@ function plan(view: TensorView, what: string): Gathered {
     numel *= BigInt(size[d]);
     if (size[d] > 0) last += BigInt(size[d] - 1) * BigInt(stride[d]);
   }
-  const limit = Math.floor(bufferConstants.MAX_LENGTH / ENGINE_BYTES[engine]);
+  const limit = Math.floor(bufferConstants.MAX_LENGTH / DTYPE_BYTES[engine]);
   if (numel > BigInt(limit)) throw new Error(`${what}: ${numel} elements of shape [${size.join(', ')}] is too many`);
   // Strides are non-negative, so offset is the lowest index read and `last` the highest.
   if (numel > 0n && last >= BigInt(storage.numel)) {
@@ -376,7 +375,7 @@ type CopyRun = (start: number, count: number, step: number, at: number) => void;
 function gather(planned: Gathered): { engine: DType; buffer: ArrayBuffer; shape: number[] } {
   const { view, engine, numel, size, stride } = planned;
   const kind = view.storage.kind;
-  const buffer = new ArrayBuffer(numel * ENGINE_BYTES[engine]);
+  const buffer = new ArrayBuffer(numel * DTYPE_BYTES[engine]);
   const shape = [...view.size];
   if (numel === 0) return { engine, buffer, shape };
   const copy = runCopier(view.storage, buffer);

@@ -1,7 +1,7 @@
 // The safetensors format (8-byte little-endian header length, a JSON header of dtype/shape/data_offsets per tensor
 // plus optional string metadata, then the raw little-endian bytes), readable by Python's safetensors and by hand.
 
-import { typedArrayOf } from '../torch/dtype.js';
+import { DTYPE_BYTES, typedArrayOf } from '../torch/dtype.js';
 import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
 import { writeFileAtomic } from './atomic.js';
 import { halfToFloat } from './half.js';
@@ -9,7 +9,6 @@ import { readBytes } from './read.js';
 
 const TO_FORMAT: Record<DType, string> = { float32: 'F32', float64: 'F64', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL' };
 const FROM_FORMAT = new Map(Object.entries(TO_FORMAT).map(([dtype, format]) => [format, dtype as DType]));
-const ITEM_BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, uint8: 1, bool: 1 };
 
 /** Formats the engine has no dtype for, read widened exactly (half precision to float32, small ints to int32). */
 const WIDENED: Record<string, { name: string; bytes: number; read: (bytes: Uint8Array) => Float32Array | Int32Array }> = {
@@ -99,7 +98,7 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
     const shape = entry.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor '${name}' has an invalid shape`);
     const [begin, end] = entry.data_offsets ?? [];
-    const expected = shape.reduce((a, b) => a * b, 1) * (dtype ? ITEM_BYTES[dtype] : wide.bytes);
+    const expected = shape.reduce((a, b) => a * b, 1) * (dtype ? DTYPE_BYTES[dtype] : wide.bytes);
     if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && end >= begin)) fail(`tensor '${name}' has invalid data_offsets`);
     if (end > dataLength) fail(`truncated: tensor '${name}' ends at byte ${end} of the data, which has ${dataLength}`);
     if (end - begin !== expected) fail(`tensor '${name}' has ${end - begin} bytes for shape [${shape}] of ${dtype ?? wide.name}`);

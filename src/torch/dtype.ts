@@ -7,6 +7,9 @@ const BY_CODE = new Map<number, DType>(Object.entries(CODES).map(([name, code]) 
 
 export const DTYPES: readonly DType[] = Object.keys(CODES) as DType[];
 
+/** Bytes per element. */
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = { float32: 4, float64: 8, int64: 8, int32: 4, uint8: 1, bool: 1 };
+
 export type TypedArrayFor<D extends DType> = D extends 'float32'
   ? Float32Array
   : D extends 'float64'
