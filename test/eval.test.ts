@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { aggregateRuns, computeMetrics, confusionCsv, confusionSpec, curvesSpec, meanStd, metricsCsv, type RunSummary, variantTable, writeChart } from '../src/eval/index.js';
+import { aggregateRuns, computeMetrics, confusionCsv, confusionSpec, curvesSpec, meanStd, metricsCsv, pairedTable, pairWithPlain, type RunSummary, variantTable, writeChart } from '../src/eval/index.js';
 
 test('OA, AA, kappa, per-class precision/recall/F1 and the confusion matrix', () => {
   const m = computeMetrics([0, 0, 1, 1, 2, 2, 2], [0, 1, 1, 1, 2, 0, 2], ['forest', 'harbor', 'runway']);
@@ -45,6 +45,25 @@ test('runs aggregate per variant: mean +- sample std over seeds, methods in orde
   const table = variantTable(rows).split('\n');
   assert.equal(table[2], '| plain resnet18 | 2 | 85.00 +- 7.07 | 85.00 +- 7.07 | 0.8400 +- 0.0707 | 30.0 | 1.00x |');
   assert.equal(table[3], '| sd resnet18 (entropy 0.5) | 1 | 70.00 | 70.00 | 0.6900 | 28.0 | 0.93x |');
+});
+
+test('runs pair with plain training seed by seed: differences in points, mean +- std, better / worse', () => {
+  const run = (method: string, seed: number, oa: number): RunSummary => ({
+    method,
+    backbone: 'mobilenet_v2',
+    methodOptions: method === 'plain' ? undefined : { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight: 0.5 },
+    final: { overallAccuracy: oa, averageAccuracy: oa, kappa: oa },
+    meanEpochSeconds: 40,
+    seed,
+  });
+  const paired = pairWithPlain([run('plain', 0, 0.98), run('dsd', 1, 0.97), run('plain', 1, 0.975), run('dsd', 0, 0.985), run('dsd', 2, 0.99)]);
+  assert.equal(paired.length, 1);
+  assert.deepEqual(paired[0].seeds, [0, 1], 'seed 2 has no plain run to pair with');
+  assert.deepEqual(paired[0].differences.map((d) => Number(d.toFixed(6))), [0.5, -0.5]);
+  assert.equal(paired[0].wins, 1);
+  assert.equal(paired[0].losses, 1);
+  assert.ok(Math.abs(paired[0].difference.mean) < 1e-9 && Math.abs(paired[0].difference.std - Math.SQRT1_2) < 1e-9);
+  assert.equal(pairedTable(paired).split('\n')[2], '| dsd mobilenet_v2 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5) | 0, 1 | +0.50, -0.50 | +0.00 +- 0.71 | 1 / 1 |');
 });
 
 test('charts: confusion heat map and training curves as SVG and PNG', async () => {

@@ -1,11 +1,11 @@
 // `dsdnet report RUN...`: final-epoch OA, AA and kappa of finished runs, as mean +- std over the runs (seeds),
-// with the mean epoch time, grouped by method and options.
+// with the mean epoch time, grouped by method and options; then each variant paired with plain training seed by seed.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Command } from 'commander';
 
-import { aggregateRuns, type RunSummary, variantTable } from '../eval/index.js';
+import { aggregateRuns, pairedTable, pairWithPlain, type RunSummary, variantTable } from '../eval/index.js';
 
 export function registerReportCommand(program: Command): void {
   program
@@ -17,9 +17,14 @@ export function registerReportCommand(program: Command): void {
       const reports = runs.map((run) => {
         const file = join(run, 'report.json');
         if (!existsSync(file)) throw new Error(`${run}: no report.json (the run has not finished)`);
-        return JSON.parse(readFileSync(file, 'utf8')) as RunSummary;
+        const config = join(run, 'config.json');
+        const seed = existsSync(config) ? (JSON.parse(readFileSync(config, 'utf8')) as { seed?: number }).seed : undefined;
+        return { ...(JSON.parse(readFileSync(file, 'utf8')) as RunSummary), seed };
       });
       const rows = aggregateRuns(reports);
-      console.log(flags.json ? JSON.stringify(rows, null, 1) : variantTable(rows));
+      const paired = pairWithPlain(reports);
+      if (flags.json) return console.log(JSON.stringify({ variants: rows, pairedWithPlain: paired }, null, 1));
+      console.log(variantTable(rows));
+      if (paired.length > 0) console.log(`\nPaired with plain training seed by seed (same split and initialisation):\n\n${pairedTable(paired)}`);
     });
 }

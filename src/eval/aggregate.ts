@@ -1,5 +1,6 @@
 // Runs (seeds) of the same method variant, aggregated: mean +- sample std of the final OA, AA and kappa, and the
-// mean epoch time, with each variant's epoch time relative to plain training's.
+// mean epoch time, with each variant's epoch time relative to plain training's; and each variant paired seed by seed
+// with plain training (same split, same initialisation), the comparison that seed noise does not blur.
 import { meanStd } from './metrics.js';
 
 /** The part of a run's report.json that aggregation reads. */
@@ -9,6 +10,8 @@ export interface RunSummary {
   methodOptions?: Record<string, unknown>;
   final: { overallAccuracy: number; averageAccuracy: number; kappa: number };
   meanEpochSeconds: number;
+  /** The run's seed (split and initialisation), from its config.json; runs without one are not paired. */
+  seed?: number;
 }
 
 type MeanStd = { mean: number; std: number };
@@ -27,6 +30,12 @@ export interface VariantRow {
 }
 
 const METHOD_ORDER = ['plain', 'sd', 'dsd'];
+
+/** Plain first, then sd, then dsd; variants of a method by name. */
+function byVariant(a: { method: string; variant: string }, b: { method: string; variant: string }): number {
+  const rank = (m: string): number => (METHOD_ORDER.includes(m) ? METHOD_ORDER.indexOf(m) : METHOD_ORDER.length);
+  return rank(a.method) - rank(b.method) || (a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0);
+}
 
 export function variantName(r: RunSummary): string {
   if (r.method === 'plain' || !r.methodOptions) return `${r.method} ${r.backbone}`;
@@ -55,8 +64,7 @@ export function aggregateRuns(reports: readonly RunSummary[]): VariantRow[] {
       epochSeconds: stat((r) => r.meanEpochSeconds),
     };
   });
-  const rank = (m: string): number => (METHOD_ORDER.includes(m) ? METHOD_ORDER.indexOf(m) : METHOD_ORDER.length);
-  rows.sort((a, b) => rank(a.method) - rank(b.method) || (a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0));
+  rows.sort(byVariant);
   return rows.map(({ backbone, ...row }) => {
     const plain = rows.find((p) => p.method === 'plain' && p.backbone === backbone);
     return { ...row, epochVsPlain: plain ? row.epochSeconds.mean / plain.epochSeconds.mean : null };
@@ -70,6 +78,48 @@ export function variantTable(rows: readonly VariantRow[]): string {
   for (const r of rows) {
     const ratio = r.epochVsPlain === null ? '' : `${r.epochVsPlain.toFixed(2)}x`;
     lines.push(`| ${r.variant} | ${r.runs} | ${show(r.oa, r.runs, 2)} | ${show(r.aa, r.runs, 2)} | ${show(r.kappa, r.runs, 4)} | ${r.epochSeconds.mean.toFixed(1)} | ${ratio} |`);
+  }
+  return lines.join('\n');
+}
+
+export interface PairedRow {
+  variant: string;
+  /** Seeds run by both this variant and plain training, ascending. */
+  seeds: number[];
+  /** OA of the variant minus plain's, in points, per seed. */
+  differences: number[];
+  difference: MeanStd;
+  wins: number;
+  losses: number;
+}
+
+/** Every non-plain variant against plain training of the same backbone, on the seeds both have. */
+export function pairWithPlain(reports: readonly RunSummary[]): PairedRow[] {
+  const plainOa = new Map(reports.filter((r) => r.method === 'plain' && r.seed !== undefined).map((r) => [`${r.backbone}/${r.seed}`, 100 * r.final.overallAccuracy]));
+  const rows = new Map<string, { method: string; pairs: { seed: number; difference: number }[] }>();
+  for (const r of reports) {
+    const plain = plainOa.get(`${r.backbone}/${r.seed}`);
+    if (r.method === 'plain' || r.seed === undefined || plain === undefined) continue;
+    const name = variantName(r);
+    const row = rows.get(name) ?? { method: r.method, pairs: [] };
+    row.pairs.push({ seed: r.seed, difference: 100 * r.final.overallAccuracy - plain });
+    rows.set(name, row);
+  }
+  return [...rows]
+    .map(([variant, { method, pairs }]) => ({ variant, method, pairs: pairs.sort((a, b) => a.seed - b.seed) }))
+    .sort(byVariant)
+    .map(({ variant, pairs }) => {
+      const differences = pairs.map((p) => p.difference);
+      return { variant, seeds: pairs.map((p) => p.seed), differences, difference: meanStd(differences), wins: differences.filter((d) => d > 1e-9).length, losses: differences.filter((d) => d < -1e-9).length };
+    });
+}
+
+/** The paired comparison as a markdown table. */
+export function pairedTable(rows: readonly PairedRow[]): string {
+  const signed = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
+  const lines = ['| variant | seeds | OA - plain per seed (points) | mean +- std | better / worse |', '|---|---|---|---|---|'];
+  for (const r of rows) {
+    lines.push(`| ${r.variant} | ${r.seeds.join(', ')} | ${r.differences.map(signed).join(', ')} | ${signed(r.difference.mean)} +- ${r.difference.std.toFixed(2)} | ${r.wins} / ${r.losses} |`);
   }
   return lines.join('\n');
 }
