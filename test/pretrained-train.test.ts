@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { readSafetensors, writeSafetensors } from '../src/io/index.js';
 import { createBackbone } from '../src/models/index.js';
 import { Conv2d } from '../src/nn/index.js';
+import { readPretrained } from '../src/weights/index.js';
 import { manualSeed, noGrad, rand, type Tensor, tidy } from '../src/torch/index.js';
 import { makeDataset } from './support/images.js';
 import { writeNpy } from './support/npy.js';
@@ -171,6 +172,17 @@ test('train --pretrained from a folder of folded .npy convolutions unfolds Batch
   // Calibration rescales BatchNorm's weight from the identity's 1 to the measured standard deviation.
   assert.ok(tidy(() => saved.get('features.0.1.weight')!.sub(1).abs().max().item()) > 0.01, 'BatchNorm was calibrated');
   for (const t of saved.values()) t.dispose();
+
+  // Imported to safetensors, the folded origin travels in the metadata: training from that file calibrates too.
+  const imported = join(work, 'folded.safetensors');
+  const importRun = dsdnet('weights', 'import', folder, '--backbone', 'mobilenet_v2', '-o', imported);
+  assert.equal(importRun.status, 0, importRun.stderr);
+  assert.match(importRun.stdout, /312 tensors of mobilenet_v2 .*\(npy-folded, npy-folded names\); BatchNorm is folded: training calibrates it/);
+  const target = createBackbone('mobilenet_v2', 3);
+  const again = readPretrained(imported, target, 'mobilenet_v2');
+  assert.equal(again.foldedBatchNorm, true);
+  assert.ok(same(again.state.get('features.0.0.weight')!, convs[0].weight));
+  target.dispose();
   model.dispose();
 });
 
