@@ -1,11 +1,17 @@
 // `dsdnet report RUN...`: final-epoch OA, AA and kappa of finished runs, as mean +- std over the runs (seeds),
-// with the mean epoch time, grouped by method and options; then each variant paired with plain training seed by seed.
+// with the median epoch time, grouped by method and options; then each variant paired with plain training seed by seed.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Command } from 'commander';
 
 import { aggregateRuns, pairedTable, pairWithPlain, type RunSummary, variantTable } from '../eval/index.js';
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
 
 export function registerReportCommand(program: Command): void {
   program
@@ -19,7 +25,9 @@ export function registerReportCommand(program: Command): void {
         if (!existsSync(file)) throw new Error(`${run}: no report.json (the run has not finished)`);
         const config = join(run, 'config.json');
         const seed = existsSync(config) ? (JSON.parse(readFileSync(config, 'utf8')) as { seed?: number }).seed : undefined;
-        return { ...(JSON.parse(readFileSync(file, 'utf8')) as RunSummary), seed };
+        const metrics = join(run, 'metrics.jsonl');
+        const epochSeconds = existsSync(metrics) ? readFileSync(metrics, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => (JSON.parse(l) as { seconds: number }).seconds) : [];
+        return { ...(JSON.parse(readFileSync(file, 'utf8')) as RunSummary), seed, medianEpochSeconds: epochSeconds.length > 0 ? median(epochSeconds) : undefined };
       });
       const rows = aggregateRuns(reports);
       const paired = pairWithPlain(reports);

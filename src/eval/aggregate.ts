@@ -1,5 +1,6 @@
 // Runs (seeds) of the same method variant, aggregated: mean +- sample std of the final OA, AA and kappa, and the
-// mean epoch time, with each variant's epoch time relative to plain training's; and each variant paired seed by seed
+// epoch time (each run's median epoch when its per-epoch times are known: a few epochs slowed by other jobs on the
+// machine do not move it), with each variant's epoch time relative to plain training's; and each variant paired seed by seed
 // with plain training (same split, same initialisation), the comparison that seed noise does not blur.
 import { meanStd } from './metrics.js';
 
@@ -10,6 +11,8 @@ export interface RunSummary {
   methodOptions?: Record<string, unknown>;
   final: { overallAccuracy: number; averageAccuracy: number; kappa: number };
   meanEpochSeconds: number;
+  /** The median of the run's epoch times (steps only), where its metrics.jsonl was read. */
+  medianEpochSeconds?: number;
   /** The run's seed (split and initialisation), from its config.json; runs without one are not paired. */
   seed?: number;
 }
@@ -61,7 +64,7 @@ export function aggregateRuns(reports: readonly RunSummary[]): VariantRow[] {
       oa: stat((r) => 100 * r.final.overallAccuracy),
       aa: stat((r) => 100 * r.final.averageAccuracy),
       kappa: stat((r) => r.final.kappa),
-      epochSeconds: stat((r) => r.meanEpochSeconds),
+      epochSeconds: stat((r) => r.medianEpochSeconds ?? r.meanEpochSeconds),
     };
   });
   rows.sort(byVariant);
