@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's UC Merced results tables: method variants x seeds at a preset and train ratio, one run at a time so
 # that epoch times are not disturbed, then `dsdnet report`. Re-running skips finished runs (in RUNS_DIR, or copied
-# to results/ from an earlier checkout) and resumes interrupted ones. Each finished run's config, metrics and report (no weights) are copied to results/ucmerced-<preset>[-r<ratio>]/,
-# which the repository keeps.
+# to results/ from an earlier checkout) and resumes interrupted ones. Each finished run's config, metrics and report
+# (no weights) are copied to results/ucmerced-<preset>[-r<ratio>]/, which the repository keeps.
 # Usage: [PRESET=cpu|finetune] [RATIO=0.8] [SEEDS="0 1 2"] [VARIANTS="plain sd dsd dsd-released dsd-noentropy"]
 #        bash scripts/ucm-table.sh [DATA_DIR] [RUNS_DIR]
 set -euo pipefail
