@@ -8,6 +8,7 @@
         "src/dispatch.cc",
         "src/tensors.cc",
         "src/autograd.cc",
+        "src/autocast.cc",
         "src/runtime.cc"
       ],
       "include_dirs": [

@@ -1,6 +1,7 @@
 // The dsdnet native addon: a thin binding of libtorch tensors, ops and autograd. Nothing model-specific lives here.
 #include <napi.h>
 
+#include "autocast.h"
 #include "autograd.h"
 #include "dispatch.h"
 #include "handles.h"
@@ -14,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   dsd::registerDispatch(env, exports);
   dsd::registerTensors(env, exports);
   dsd::registerAutograd(env, exports);
+  dsd::registerAutocast(env, exports);
   dsd::registerRuntime(env, exports);
   return exports;
 }

@@ -133,6 +133,12 @@ c10::IValue toList(const Napi::Value& value, const c10::ListTypePtr& listType, c
     }
     return list;
   }
+  if (kind == c10::TypeKind::NumberType) {
+    c10::impl::GenericList list(element);
+    list.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) list.push_back(toScalar(array.Get(i), err));
+    return list;
+  }
   if (kind == c10::TypeKind::TensorType) {
     c10::List<at::Tensor> list;
     list.reserve(n);

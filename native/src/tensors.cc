@@ -90,8 +90,12 @@ Napi::Value Device(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), unwrap(info[0], "device").device().str());
 }
 
+// isContiguous(handle, memoryFormatCode = 0): dense in that order (0 row-major, 2 channels-last, 3 channels-last 3-D).
 Napi::Value IsContiguous(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), unwrap(info[0], "isContiguous").is_contiguous());
+  const at::Tensor& tensor = unwrap(info[0], "isContiguous");
+  int code = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  if (code != 0 && code != 2 && code != 3) throw Napi::RangeError::New(info.Env(), "isContiguous: unknown memory format code " + std::to_string(code));
+  return Napi::Boolean::New(info.Env(), tensor.is_contiguous(static_cast<at::MemoryFormat>(code)));
 }
 
 }  // namespace

@@ -1,14 +1,15 @@
 // The safetensors format (8-byte little-endian header length, a JSON header of dtype/shape/data_offsets per tensor
 // plus optional string metadata, then the raw little-endian bytes), readable by Python's safetensors and by hand.
 
-import { DTYPE_BYTES, typedArrayOf } from '../torch/dtype.js';
+import { DTYPE_BYTES, isHalf, typedArrayOf } from '../torch/dtype.js';
 import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
 import { writeFileAtomic } from './atomic.js';
 import { halfToFloat } from './half.js';
 import { readBytes } from './read.js';
 
-const TO_FORMAT: Record<DType, string> = { float32: 'F32', float64: 'F64', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL' };
-const FROM_FORMAT = new Map(Object.entries(TO_FORMAT).map(([dtype, format]) => [format, dtype as DType]));
+const TO_FORMAT: Record<DType, string> = { float32: 'F32', float64: 'F64', bfloat16: 'BF16', float16: 'F16', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL' };
+/** Formats read as they are; the 16-bit floats are widened (below), since weights load into float32 models. */
+const FROM_FORMAT = new Map(Object.entries(TO_FORMAT).filter(([dtype]) => !isHalf(dtype as DType)).map(([dtype, format]) => [format, dtype as DType]));
 
 /** Formats the engine has no dtype for, read widened exactly (half precision to float32, small ints to int32). */
 const WIDENED: Record<string, { name: string; bytes: number; read: (bytes: Uint8Array) => Float32Array | Int32Array }> = {
@@ -42,8 +43,7 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, Tensor>, metadata
   let offset = 0;
   for (const [name, tensor] of tensors) {
     if (name === '__metadata__') throw new Error("safetensors: '__metadata__' cannot name a tensor");
-    const data = tensor.data();
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const bytes = tensor.bytes();
     header[name] = { dtype: TO_FORMAT[tensor.dtype], shape: tensor.shape, data_offsets: [offset, offset + bytes.byteLength] };
     bodies.push(bytes);
     offset += bytes.byteLength;

@@ -1,6 +1,6 @@
 // The Module base, in the spirit of PyTorch's nn.Module: named parameters, buffers and children registered
 // explicitly, train/eval modes, state dicts keyed by dotted names, freezing and parameter counts.
-import { keep, noGrad, type Tensor } from '../torch/index.js';
+import { keep, type MemoryFormat, noGrad, type Tensor } from '../torch/index.js';
 
 export type StateDict = Map<string, Tensor>;
 
@@ -135,6 +135,23 @@ export abstract class Module {
       }
     });
     return { missingKeys, unexpectedKeys };
+  }
+
+  /**
+   * Stores every 4-D parameter and buffer in the memory format, in place (the same tensors, so optimizers and other
+   * references stay valid), as PyTorch's `module.to(memory_format=...)`. Convolutions then produce activations in
+   * that format. State dicts and checkpoints are written row-major whatever the format.
+   */
+  toMemoryFormat(format: MemoryFormat): this {
+    noGrad(() => {
+      for (const [, t] of this.stateDict()) {
+        if (t.ndim !== 4 || t.isContiguous(format)) continue;
+        const laidOut = t.contiguous(format);
+        t.set_(laidOut);
+        laidOut.dispose();
+      }
+    });
+    return this;
   }
 
   /** Number of parameter elements (all, or only those that require grad). */

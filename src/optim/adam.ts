@@ -1,7 +1,7 @@
 // Adam (L2 weight decay added to the gradient) and AdamW (decoupled weight decay), as torch.optim computes them,
 // with optional AMSGrad.
-import { type Tensor, zerosLike } from '../torch/index.js';
-import { type GroupOptions, type GroupSpec, Optimizer, type ParamGroup, type ParamState } from './optimizer.js';
+import { foreach, type Tensor, zerosLike } from '../torch/index.js';
+import { type GroupOptions, type GroupSpec, Optimizer, type OptimizerSettings, type ParamBatch, type ParamGroup } from './optimizer.js';
 
 export interface AdamOptions extends GroupOptions {
   beta1: number;
@@ -10,31 +10,35 @@ export interface AdamOptions extends GroupOptions {
   amsgrad: boolean;
 }
 
+type AdamSettings = Partial<AdamOptions> & { lr: number } & OptimizerSettings;
+
 abstract class AdamFamily extends Optimizer<AdamOptions> {
   protected abstract readonly decoupledDecay: boolean;
 
-  protected update(param: Tensor, grad: Tensor, group: ParamGroup<AdamOptions>, state: ParamState): void {
-    const step = ((state.get('step') as number | undefined) ?? 0) + 1;
-    state.set('step', step);
-    let g = grad;
+  protected update({ params, grads, states }: ParamBatch, group: ParamGroup<AdamOptions>): void {
+    const steps = this.countSteps(states);
+    const zeros = (i: number): Tensor => zerosLike(params[i]);
+    let g = grads;
     if (group.weightDecay !== 0) {
-      if (this.decoupledDecay) param.mul_(1 - group.lr * group.weightDecay);
-      else g = grad.add(param, group.weightDecay);
+      if (this.decoupledDecay) foreach.mul_(params, 1 - group.lr * group.weightDecay);
+      else g = foreach.add(grads, params, group.weightDecay);
     }
-    const expAvg = this.buffer(state, 'exp_avg', () => zerosLike(param));
-    const expAvgSq = this.buffer(state, 'exp_avg_sq', () => zerosLike(param));
-    expAvg.mul_(group.beta1).add_(g, 1 - group.beta1);
-    expAvgSq.mul_(group.beta2).addcmul_(g, g, 1 - group.beta2);
-    const biasCorrection1 = 1 - group.beta1 ** step;
-    const biasCorrection2Sqrt = Math.sqrt(1 - group.beta2 ** step);
+    const expAvg = this.buffers(states, 'exp_avg', zeros);
+    const expAvgSq = this.buffers(states, 'exp_avg_sq', zeros);
+    foreach.mul_(expAvg, group.beta1);
+    foreach.add_(expAvg, g, 1 - group.beta1);
+    foreach.mul_(expAvgSq, group.beta2);
+    foreach.addcmul_(expAvgSq, g, g, 1 - group.beta2);
     let second = expAvgSq;
     if (group.amsgrad) {
-      const maxSq = this.buffer(state, 'max_exp_avg_sq', () => zerosLike(param));
-      maxSq.copy_(maxSq.maximum(expAvgSq));
-      second = maxSq;
+      second = this.buffers(states, 'max_exp_avg_sq', zeros);
+      foreach.maximum_(second, expAvgSq);
     }
-    const denom = second.sqrt().div_(biasCorrection2Sqrt).add_(group.eps);
-    param.addcdiv_(expAvg, denom, -group.lr / biasCorrection1);
+    // Parameters of a group usually share their step count, but one that missed gradients lags behind.
+    const denom = foreach.sqrt(second);
+    foreach.div_(denom, steps.map((step) => Math.sqrt(1 - group.beta2 ** step)));
+    foreach.addScalar_(denom, group.eps);
+    foreach.addcdiv_(params, expAvg, denom, steps.map((step) => -group.lr / (1 - group.beta1 ** step)));
   }
 }
 
@@ -42,14 +46,14 @@ const ADAM_DEFAULTS = { weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, ams
 
 export class Adam extends AdamFamily {
   protected readonly decoupledDecay = false;
-  constructor(params: Tensor[] | GroupSpec<AdamOptions>[], options: Partial<AdamOptions> & { lr: number }) {
+  constructor(params: Tensor[] | GroupSpec<AdamOptions>[], options: AdamSettings) {
     super(params, { lr: options.lr, ...ADAM_DEFAULTS }, options);
   }
 }
 
 export class AdamW extends AdamFamily {
   protected readonly decoupledDecay = true;
-  constructor(params: Tensor[] | GroupSpec<AdamOptions>[], options: Partial<AdamOptions> & { lr: number }) {
+  constructor(params: Tensor[] | GroupSpec<AdamOptions>[], options: AdamSettings) {
     super(params, { lr: options.lr, ...ADAM_DEFAULTS, weightDecay: 0.01 }, options);
   }
 }

@@ -1,5 +1,7 @@
 // The optimizer base: parameter groups with their own hyper-parameters, per-parameter state, and a serialisable
-// state dict (tensors by 'index.name', hyper-parameters and counters as JSON).
+// state dict (tensors by 'index.name', hyper-parameters and counters as JSON). Updates are written once, over lists
+// of parameters: with `foreach` a whole group goes through each libtorch op at once (torch._foreach_*), otherwise
+// one parameter at a time, which computes the same numbers with less temporary memory and more binding calls.
 import { keep, noGrad, type Tensor, tidy } from '../torch/index.js';
 
 export interface GroupOptions {
@@ -27,6 +29,18 @@ export interface OptimizerState {
   tensors: Map<string, Tensor>;
 }
 
+export interface OptimizerSettings {
+  /** Update each group with one libtorch call per op (default) rather than one per parameter and op. */
+  foreach?: boolean;
+}
+
+/** Parameters updated together, with their gradients and states (same order). */
+export interface ParamBatch {
+  params: Tensor[];
+  grads: Tensor[];
+  states: ParamState[];
+}
+
 /** Drops keys whose value is undefined, so that they do not override defaults when spread. */
 function definedOnly<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
@@ -34,9 +48,12 @@ function definedOnly<T extends object>(o: T): T {
 
 export abstract class Optimizer<O extends GroupOptions> {
   readonly paramGroups: ParamGroup<O>[];
+  foreach: boolean;
   private readonly state = new Map<Tensor, ParamState>();
 
-  protected constructor(params: Tensor[] | GroupSpec<O>[], defaults: O, options: Partial<O>) {
+  protected constructor(params: Tensor[] | GroupSpec<O>[], defaults: O, settings: Partial<O> & OptimizerSettings) {
+    const { foreach = true, ...options } = settings;
+    this.foreach = foreach;
     const specs: GroupSpec<O>[] = params.length > 0 && !('params' in params[0]) ? [{ params: params as Tensor[] } as GroupSpec<O>] : (params as GroupSpec<O>[]);
     const seen = new Set<Tensor>();
     this.paramGroups = specs.map((spec, i) => {
@@ -44,7 +61,7 @@ export abstract class Optimizer<O extends GroupOptions> {
         if (seen.has(p)) throw new Error(`${this.constructor.name}: a parameter appears in more than one group (group ${i})`);
         seen.add(p);
       }
-      const group = { ...defaults, ...definedOnly(options), ...definedOnly(spec), params: [...spec.params] } as ParamGroup<O>;
+      const group = { ...defaults, ...definedOnly(options as Partial<O>), ...definedOnly(spec), params: [...spec.params] } as ParamGroup<O>;
       group.initialLr = group.lr;
       this.validate(group, i);
       return group;
@@ -56,37 +73,55 @@ export abstract class Optimizer<O extends GroupOptions> {
     if (!(group.weightDecay >= 0)) throw new RangeError(`${this.constructor.name}: group ${index} has invalid weightDecay ${group.weightDecay}`);
   }
 
-  /** Updates one parameter from its gradient; runs under noGrad inside a scope. */
-  protected abstract update(param: Tensor, grad: Tensor, group: ParamGroup<O>, state: ParamState): void;
+  /** Updates parameters from their gradients; runs under noGrad inside a scope. */
+  protected abstract update(batch: ParamBatch, group: ParamGroup<O>): void;
 
   /** One optimisation step over every parameter that has a gradient. */
   step(): void {
     noGrad(() => {
       for (const group of this.paramGroups) {
-        for (const param of group.params) {
-          tidy(() => {
-            const grad = param.grad;
-            if (grad === null) return;
-            let state = this.state.get(param);
-            if (state === undefined) {
-              state = new Map();
-              this.state.set(param, state);
-            }
-            this.update(param, grad, group, state);
-          });
-        }
+        if (this.foreach) tidy(() => this.updateWithGrads(group.params, group));
+        else for (const param of group.params) tidy(() => this.updateWithGrads([param], group));
       }
     });
   }
 
-  /** A state tensor, created by `init` (and kept across steps) the first time it is asked for. */
-  protected buffer(state: ParamState, name: string, init: () => Tensor): Tensor {
-    let t = state.get(name);
-    if (t === undefined) {
-      t = keep(init());
-      state.set(name, t);
+  private updateWithGrads(candidates: readonly Tensor[], group: ParamGroup<O>): void {
+    const batch: ParamBatch = { params: [], grads: [], states: [] };
+    for (const param of candidates) {
+      const grad = param.grad;
+      if (grad === null) continue;
+      let state = this.state.get(param);
+      if (state === undefined) {
+        state = new Map();
+        this.state.set(param, state);
+      }
+      batch.params.push(param);
+      batch.grads.push(grad);
+      batch.states.push(state);
     }
-    return t as Tensor;
+    if (batch.params.length > 0) this.update(batch, group);
+  }
+
+  /** Each parameter's state tensor `name`, created by `init(i)` (and kept across steps) the first time it is asked for. */
+  protected buffers(states: readonly ParamState[], name: string, init: (index: number) => Tensor): Tensor[] {
+    return states.map((state, i) => {
+      let t = state.get(name);
+      if (t === undefined) {
+        t = keep(init(i));
+        state.set(name, t);
+      }
+      return t as Tensor;
+    });
+  }
+
+  /** Adds one to each parameter's step counter and returns the new counts. */
+  protected countSteps(states: readonly ParamState[]): number[] {
+    return states.map((state) => {
+      const step = ((state.get('step') as number | undefined) ?? 0) + 1;
+      state.set('step', step);
+      return step;
+    });
   }
 
   zeroGrad(): void {

@@ -1,6 +1,6 @@
 // SGD with momentum, dampening, Nesterov and L2 weight decay, as torch.optim.SGD computes it.
-import type { Tensor } from '../torch/index.js';
-import { type GroupOptions, type GroupSpec, Optimizer, type ParamGroup, type ParamState } from './optimizer.js';
+import { foreach, type Tensor } from '../torch/index.js';
+import { type GroupOptions, type GroupSpec, Optimizer, type OptimizerSettings, type ParamBatch, type ParamGroup } from './optimizer.js';
 
 export interface SgdOptions extends GroupOptions {
   momentum: number;
@@ -9,7 +9,7 @@ export interface SgdOptions extends GroupOptions {
 }
 
 export class SGD extends Optimizer<SgdOptions> {
-  constructor(params: Tensor[] | GroupSpec<SgdOptions>[], options: Partial<SgdOptions> & { lr: number }) {
+  constructor(params: Tensor[] | GroupSpec<SgdOptions>[], options: Partial<SgdOptions> & { lr: number } & OptimizerSettings) {
     super(params, { lr: options.lr, weightDecay: 0, momentum: 0, dampening: 0, nesterov: false }, options);
   }
 
@@ -20,14 +20,20 @@ export class SGD extends Optimizer<SgdOptions> {
     }
   }
 
-  protected update(param: Tensor, grad: Tensor, group: ParamGroup<SgdOptions>, state: ParamState): void {
-    let d = group.weightDecay !== 0 ? grad.add(param, group.weightDecay) : grad;
+  protected update({ params, grads, states }: ParamBatch, group: ParamGroup<SgdOptions>): void {
+    let d = group.weightDecay !== 0 ? foreach.add(grads, params, group.weightDecay) : grads;
     if (group.momentum !== 0) {
-      const fresh = !state.has('momentum_buffer');
-      const buf = this.buffer(state, 'momentum_buffer', () => d.detach().clone());
-      if (!fresh) buf.mul_(group.momentum).add_(d, 1 - group.dampening);
-      d = group.nesterov ? d.add(buf, group.momentum) : buf;
+      // The first step starts the buffer at the gradient itself, as PyTorch does.
+      const running = states.map((state) => state.has('momentum_buffer'));
+      const dNow = d;
+      const buf = this.buffers(states, 'momentum_buffer', (i) => dNow[i].detach().clone());
+      const old = buf.filter((_, i) => running[i]);
+      if (old.length > 0) {
+        foreach.mul_(old, group.momentum);
+        foreach.add_(old, d.filter((_, i) => running[i]), 1 - group.dampening);
+      }
+      d = group.nesterov ? foreach.add(d, buf, group.momentum) : buf;
     }
-    param.add_(d, -group.lr);
+    foreach.add_(params, d, -group.lr);
   }
 }

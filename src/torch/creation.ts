@@ -1,7 +1,7 @@
 // Tensor creation. JS numbers that hold integers act as Python ints: arange(5) and full([2], 1) give int64,
 // tensor([1, 2]) gives int64, tensor([0.5, 1]) float32; pass `dtype` to choose.
 import { checkDevice, type Device } from './device.js';
-import { type AnyTypedArray, type DType, dtypeCode, dtypeOfTypedArray } from './dtype.js';
+import { type AnyTypedArray, type DType, dtypeCode, dtypeOfTypedArray, type HalfDType, isHalf } from './dtype.js';
 import { binding } from './native.js';
 import type { Generator } from './runtime.js';
 import { op, type Shape, Tensor } from './tensor.js';
@@ -145,7 +145,7 @@ function inferDtype(values: readonly (number | boolean | bigint)[]): DType {
   return 'float32';
 }
 
-function typedArrayFrom(values: readonly (number | boolean | bigint)[], dtype: DType): AnyTypedArray {
+function typedArrayFrom(values: readonly (number | boolean | bigint)[], dtype: Exclude<DType, HalfDType>): AnyTypedArray {
   switch (dtype) {
     case 'float32':
       return Float32Array.from(values, Number);
@@ -171,6 +171,8 @@ export function tensor(data: Nested | AnyTypedArray, options: TensorOptions = {}
   const values: (number | boolean | bigint)[] = [];
   flatten(data, shape, 0, values);
   const dtype = options.dtype ?? inferDtype(values);
+  // 16-bit floats have no typed array: built in float32, converted by libtorch.
+  if (isHalf(dtype)) return fromTypedArray(Float32Array.from(values, Number), shape, options);
   const t = new Tensor(binding.fromBuffer(typedArrayFrom(values, dtype), shape, dtypeCode(dtype)));
   const placed = options.device !== undefined && options.device !== 'cpu' ? t.to(options.device) : t;
   return finish(placed, options);

@@ -1,26 +1,19 @@
 // Element types and their libtorch scalar-type codes.
 
-export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8' | 'bool';
+export type DType = 'float32' | 'float64' | 'bfloat16' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
 
-const CODES: Record<DType, number> = { uint8: 0, int32: 3, int64: 4, float32: 6, float64: 7, bool: 11 };
+/** The 16-bit floating types: no JS typed array holds them, so their elements reach JS widened to float32. */
+export type HalfDType = 'bfloat16' | 'float16';
+
+const CODES: Record<DType, number> = { uint8: 0, int32: 3, int64: 4, float16: 5, float32: 6, float64: 7, bool: 11, bfloat16: 15 };
 const BY_CODE = new Map<number, DType>(Object.entries(CODES).map(([name, code]) => [code, name as DType]));
 
 export const DTYPES: readonly DType[] = Object.keys(CODES) as DType[];
 
 /** Bytes per element. */
-export const DTYPE_BYTES: Readonly<Record<DType, number>> = { float32: 4, float64: 8, int64: 8, int32: 4, uint8: 1, bool: 1 };
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = { float32: 4, float64: 8, bfloat16: 2, float16: 2, int64: 8, int32: 4, uint8: 1, bool: 1 };
 
-export type TypedArrayFor<D extends DType> = D extends 'float32'
-  ? Float32Array
-  : D extends 'float64'
-    ? Float64Array
-    : D extends 'int64'
-      ? BigInt64Array
-      : D extends 'int32'
-        ? Int32Array
-        : Uint8Array;
-
-export type AnyTypedArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+export type AnyTypedArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint16Array | Uint8Array;
 
 export function dtypeCode(dtype: DType): number {
   const code = CODES[dtype];
@@ -35,7 +28,11 @@ export function dtypeFromCode(code: number): DType {
 }
 
 export function isFloating(dtype: DType): boolean {
-  return dtype === 'float32' || dtype === 'float64';
+  return dtype === 'float32' || dtype === 'float64' || isHalf(dtype);
+}
+
+export function isHalf(dtype: DType): dtype is HalfDType {
+  return dtype === 'bfloat16' || dtype === 'float16';
 }
 
 export function typedArrayOf(dtype: DType, buffer: ArrayBuffer): AnyTypedArray {
@@ -48,6 +45,9 @@ export function typedArrayOf(dtype: DType, buffer: ArrayBuffer): AnyTypedArray {
       return new BigInt64Array(buffer);
     case 'int32':
       return new Int32Array(buffer);
+    case 'bfloat16':
+    case 'float16':
+      return new Uint16Array(buffer); // the raw bits
     case 'uint8':
     case 'bool':
       return new Uint8Array(buffer);

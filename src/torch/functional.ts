@@ -52,6 +52,9 @@ export function relu(input: Tensor, inplace = false): Tensor {
 }
 
 export function relu6(input: Tensor, inplace = false): Tensor {
+  // libtorch 1.13 has no bfloat16 backward for hardtanh (PyTorch's MobileNetV2 fails there); clamp's backward is
+  // generic. It passes the gradient at exactly 0 and 6, where hardtanh's does not: a choice of subgradient.
+  if (input.dtype === 'bfloat16') return input.clamp(0, 6);
   if (!inplace) return op('hardtanh', input, 0, 6);
   opInPlace('hardtanh_', input, 0, 6);
   return input;

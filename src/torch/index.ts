@@ -1,10 +1,12 @@
 // The engine's public surface: tensors, creation, functional ops, autograd, scopes and runtime controls.
-export { Tensor, type Scalar, type Shape, type NestedArray, type MaxMin, type BackwardOptions, schemaOf } from './tensor.js';
+export { Tensor, type MemoryFormat, type Scalar, type Shape, type NestedArray, type MaxMin, type BackwardOptions, schemaOf } from './tensor.js';
 export * from './creation.js';
 export * from './functions.js';
 export * as F from './functional.js';
+export * as foreach from './foreach.js';
 export { noGrad, enableGrad, isGradEnabled, backward } from './autograd.js';
+export { autocast, autocastState, type AutocastOptions, type AutocastDevice } from './autocast.js';
 export { tidy, keep, dispose } from './scope.js';
 export * from './runtime.js';
-export { type DType, DTYPES } from './dtype.js';
+export { type DType, type HalfDType, DTYPES } from './dtype.js';
 export { type Device } from './device.js';

@@ -34,7 +34,8 @@ export interface NativeBinding {
   strides(handle: NativeHandle): number[];
   dtype(handle: NativeHandle): number;
   device(handle: NativeHandle): string;
-  isContiguous(handle: NativeHandle): boolean;
+  /** Memory format codes: 0 row-major, 2 channels-last. */
+  isContiguous(handle: NativeHandle, memoryFormatCode: number): boolean;
   backward(roots: NativeHandle[], grads: (NativeHandle | null)[], retainGraph: boolean, createGraph: boolean): void;
   grad(handle: NativeHandle): NativeHandle | null;
   setGrad(handle: NativeHandle, grad: NativeHandle | null): void;
@@ -43,6 +44,13 @@ export interface NativeBinding {
   isLeaf(handle: NativeHandle): boolean;
   gradFn(handle: NativeHandle): string | null;
   isGradEnabled(): boolean;
+  /** [enabled, dtype code] of the thread's autocast for the device type. */
+  autocastState(deviceType: string): [boolean, number];
+  /** Sets the thread's autocast for the device type; returns the previous [enabled, dtype code]. */
+  setAutocast(deviceType: string, enabled: boolean, dtypeCode: number): [boolean, number];
+  enterAutocastRegion(): number;
+  /** Leaves a region; the outermost one frees the cached 16-bit weights. */
+  exitAutocastRegion(): number;
   setGradEnabled(flag: boolean): void;
   version(): string;
   setNumThreads(n: number): void;

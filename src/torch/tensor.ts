@@ -3,7 +3,7 @@
 import { inspect } from 'node:util';
 
 import { checkDevice, type Device } from './device.js';
-import { type AnyTypedArray, type DType, DTYPES, dtypeCode, dtypeFromCode, isFloating, typedArrayOf } from './dtype.js';
+import { type AnyTypedArray, type DType, DTYPES, dtypeCode, dtypeFromCode, isFloating, isHalf, typedArrayOf } from './dtype.js';
 import { binding, type NativeArg, type NativeHandle, type NativeValue } from './native.js';
 import { type Disposable, track } from './scope.js';
 
@@ -72,6 +72,20 @@ function dimList(dim: number | readonly number[]): number[] {
   return typeof dim === 'number' ? [dim] : [...dim];
 }
 
+/**
+ * How a 4-D tensor's elements are ordered in memory: 'contiguous' is NCHW row-major; 'channelsLast' keeps the
+ * shape but stores NHWC, the order oneDNN's CPU convolutions are fastest in.
+ */
+export type MemoryFormat = 'contiguous' | 'channelsLast';
+
+const MEMORY_FORMAT_CODES: Record<MemoryFormat, number> = { contiguous: 0, channelsLast: 2 };
+
+function memoryFormatCode(format: MemoryFormat): number {
+  const code = MEMORY_FORMAT_CODES[format];
+  if (code === undefined) throw new TypeError(`unknown memory format '${String(format)}' (expected contiguous or channelsLast)`);
+  return code;
+}
+
 export interface MaxMin {
   values: Tensor;
   indices: Tensor;
@@ -137,13 +151,15 @@ export class Tensor implements Disposable {
   strides(): number[] {
     return binding.strides(this.handle);
   }
-  isContiguous(): boolean {
-    return binding.isContiguous(this.handle);
+  /** Whether the elements are dense in the order the format names (default: row-major). */
+  isContiguous(memoryFormat: MemoryFormat = 'contiguous'): boolean {
+    return binding.isContiguous(this.handle, memoryFormatCode(memoryFormat));
   }
 
   // ---- conversion ----
-  contiguous(): Tensor {
-    return op('contiguous', this);
+  /** This tensor (when already so) or a copy, dense in the given memory format (default: row-major). */
+  contiguous(memoryFormat: MemoryFormat = 'contiguous'): Tensor {
+    return op('contiguous', this, memoryFormatCode(memoryFormat));
   }
   clone(): Tensor {
     return op('clone', this);
@@ -164,9 +180,23 @@ export class Tensor implements Disposable {
     return this.to('int64');
   }
 
-  /** A copy of the elements, row-major, in the typed array of the dtype (BigInt64Array for int64, bytes for bool). */
+  /**
+   * A copy of the elements, row-major, in the typed array of the dtype (BigInt64Array for int64, bytes for bool,
+   * float32 for the 16-bit floating types).
+   */
   data(): AnyTypedArray {
-    return typedArrayOf(this.dtype, binding.toBuffer(this.handle));
+    const dtype = this.dtype;
+    if (!isHalf(dtype)) return typedArrayOf(dtype, binding.toBuffer(this.handle));
+    const wide = this.float();
+    try {
+      return typedArrayOf('float32', binding.toBuffer(wide.handle));
+    } finally {
+      wide.dispose();
+    }
+  }
+  /** The elements' bytes, row-major and little-endian as files store them (16-bit floats as their bits). */
+  bytes(): Uint8Array {
+    return new Uint8Array(binding.toBuffer(this.handle));
   }
   /** The elements as nested JS arrays (int64 as numbers). */
   toArray(): NestedArray {
@@ -501,6 +531,11 @@ export class Tensor implements Disposable {
   }
   copy_(source: Tensor): this {
     opInPlace('copy_', this, source, false);
+    return this;
+  }
+  /** Makes this tensor share source's storage, shape and strides (PyTorch's `t.data = source`); under noGrad. */
+  set_(source: Tensor): this {
+    opInPlace('set_.source_Tensor', this, source);
     return this;
   }
   zero_(): this {

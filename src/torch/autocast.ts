@@ -1,0 +1,35 @@
+// Mixed precision regions, as torch.autocast: inside, libtorch runs convolutions and matrix products in a 16-bit
+// type and keeps precision-sensitive ops (losses, softmax-based reductions, norms' statistics) in float32. Parameters
+// stay float32; their 16-bit copies are cached for the region and freed when the outermost region ends.
+import { dtypeCode, dtypeFromCode, type HalfDType } from './dtype.js';
+import { binding } from './native.js';
+
+export type AutocastDevice = 'cpu' | 'cuda';
+
+export interface AutocastOptions {
+  /** The lower precision (default bfloat16, the type CPUs compute natively). */
+  dtype?: HalfDType;
+  /** false runs fn in full precision inside an enclosing region (e.g. a loss that must stay float32). */
+  enabled?: boolean;
+  deviceType?: AutocastDevice;
+}
+
+/** Runs fn (synchronous) with autocast switched as the options say, then restores the previous state. */
+export function autocast<T>(options: AutocastOptions, fn: () => T): T {
+  const { dtype = 'bfloat16', enabled = true, deviceType = 'cpu' } = options;
+  if (dtype !== 'bfloat16' && dtype !== 'float16') throw new TypeError(`autocast: dtype must be bfloat16 or float16, got '${String(dtype)}'`);
+  const [wasEnabled, previousCode] = binding.setAutocast(deviceType, enabled, dtypeCode(dtype));
+  binding.enterAutocastRegion();
+  try {
+    return fn();
+  } finally {
+    binding.exitAutocastRegion();
+    binding.setAutocast(deviceType, wasEnabled, previousCode);
+  }
+}
+
+/** Whether ops on the device type run under autocast here, and in which 16-bit type. */
+export function autocastState(deviceType: AutocastDevice = 'cpu'): { enabled: boolean; dtype: HalfDType } {
+  const [enabled, code] = binding.autocastState(deviceType);
+  return { enabled, dtype: dtypeFromCode(code) as HalfDType };
+}
