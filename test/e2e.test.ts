@@ -69,7 +69,7 @@ test('the trained model loads, evaluates on the split and predicts image files',
   const data = await scanDataset(dataset);
   assert.equal(loaded.decodeSize, Math.round(32 / 0.875));
   const images = await loadDecoded(data, { size: loaded.decodeSize, progress: false });
-  const { metrics } = evaluate(loaded.model, images, images.paths.map((_, i) => i), loaded.classNames, loaded.size);
+  const { metrics } = evaluate(loaded.model, images, images.paths.map((_, i) => i), loaded.classNames, { outputSize: loaded.size });
   assert.equal(metrics.count, 36);
   const predictions = await predict(loaded, [join(dataset, 'alpha', 'alpha00.jpg'), join(dataset, 'gamma', 'gamma01.PNG')], 2);
   assert.equal(predictions[1].top.length, 2);

@@ -66,6 +66,27 @@ for (const [name, { options, trajectory }] of Object.entries(fixture.optimizers)
   });
 }
 
+for (const [name, { options }] of Object.entries(fixture.optimizers)) {
+  test(`${name}: one foreach update per group equals per-parameter updates bit for bit, a parameter skipping steps included`, () => {
+    const run = (foreach: boolean): number[][] => {
+      const params = initialParams();
+      const cleaned = stripUndefined(options);
+      const optimizer = FACTORIES[KIND[name.split('_')[0]]]([{ params: [params[0], params[1]] }, { params: [params[2]], lr: Number(cleaned.lr) * 10 }], cleaned);
+      optimizer.foreach = foreach;
+      for (let step = 0; step < 6; step++) {
+        tidy(() => {
+          optimizer.zeroGrad();
+          lossOf(params).backward();
+          if (step % 3 === 1) params[1].grad = null; // its step count (Adam's bias correction) falls behind
+          optimizer.step();
+        });
+      }
+      return params.map((p) => Array.from(p.data() as Float32Array));
+    };
+    assert.deepEqual(run(true), run(false));
+  });
+}
+
 test('optimizer state survives stateDict/loadStateDict: resumed steps equal uninterrupted ones', () => {
   const run = (interrupt: boolean): number[] => {
     const params = initialParams();

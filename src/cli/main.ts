@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 
 import { Command } from 'commander';
 
-import { cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
+import { cpuHasNativeBf16, cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
 import { registerDataCommands } from './data.js';
 import { registerReportCommand } from './report.js';
 import { registerTrainCommands } from './train.js';
@@ -19,6 +19,7 @@ function engineInfo(): string {
     `libtorch ${libtorchVersion()}`,
     `threads ${getNumThreads()}`,
     `device ${cuda > 0 ? `cuda (${cuda} GPU${cuda > 1 ? 's' : ''}), cpu` : 'cpu'}`,
+    `bfloat16 ${cpuHasNativeBf16() ? 'native on this CPU (--precision auto trains in bf16)' : 'not native on this CPU (--precision auto trains in fp32)'}`,
   ].join('\n');
 }
 

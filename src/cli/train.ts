@@ -8,7 +8,7 @@ import { loadDecoded, readSplit, scanDataset } from '../data/index.js';
 import { evaluate } from '../eval/index.js';
 import { sharedDir } from '../io/index.js';
 import { setNumThreads } from '../torch/index.js';
-import { loadModel, predict, readPreset, resolveConfig, summarize, train, type TrainConfig } from '../train/index.js';
+import { type ConfigSettings, loadModel, type PrecisionSetting, predict, readPreset, resolveConfig, summarize, train, type TrainConfig } from '../train/index.js';
 import { parseNumber } from './options.js';
 
 /** UC Merced beside the project (../shared/datasets/ucmerced), the default dataset. */
@@ -34,6 +34,8 @@ interface TrainFlags {
   entropyWeight?: number;
   augment?: string;
   pretrained?: string;
+  precision?: string;
+  channelsLast?: boolean;
   out?: string;
   resume?: boolean;
   quiet?: boolean;
@@ -41,8 +43,8 @@ interface TrainFlags {
   threads?: number;
 }
 
-function overridesFrom(flags: TrainFlags, preset: Partial<TrainConfig>): Partial<TrainConfig> {
-  const o: Partial<TrainConfig> = {};
+function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSettings {
+  const o: ConfigSettings = {};
   if (flags.method !== undefined) o.method = flags.method as TrainConfig['method'];
   if (flags.backbone !== undefined) o.backbone = flags.backbone as TrainConfig['backbone'];
   if (flags.size !== undefined) o.size = flags.size;
@@ -53,6 +55,8 @@ function overridesFrom(flags: TrainFlags, preset: Partial<TrainConfig>): Partial
   if (flags.augment !== undefined) o.augment = flags.augment as TrainConfig['augment'];
   if (flags.seed !== undefined) o.seed = flags.seed;
   if (flags.pretrained !== undefined) o.pretrained = flags.pretrained === 'none' ? null : flags.pretrained === 'imagenet' ? 'imagenet' : resolve(flags.pretrained);
+  if (flags.precision !== undefined) o.precision = flags.precision as PrecisionSetting;
+  if (flags.channelsLast !== undefined) o.channelsLast = flags.channelsLast;
   if (flags.split !== undefined) o.split = { file: resolve(flags.split) };
   else if (flags.ratio !== undefined || flags.seed !== undefined) o.split = { ratio: flags.ratio ?? 0.8, seed: flags.seed ?? 0 };
   const method = { ...preset.methodOptions };
@@ -87,6 +91,9 @@ export function registerTrainCommands(program: Command): void {
     .option('--entropy-weight <w>', 'weight of the entropy bonus (default 0.5; 0 removes it)', parseNumber)
     .option('--augment <a>', 'recipe | light | none')
     .option('--pretrained <source>', "initial backbone weights: 'imagenet', a PyTorch .pth, a safetensors file, a folder of .npy tensors, or 'none'")
+    .option('--precision <p>', 'fp32 | bf16 (bfloat16 mixed precision: float32 weights, bf16 convolutions) | auto (bf16 where the CPU has it natively)')
+    .option('--channels-last', 'store convolution weights and activations channels-last (NHWC; the default)')
+    .option('--no-channels-last', 'keep them row-major (NCHW)')
     .option('--out <dir>', 'run folder (default runs/<method>-<backbone>-<time>)')
     .option('--resume', 'continue the run in --out where it stopped')
     .option('--threads <n>', 'libtorch threads', parseNumber)
@@ -122,7 +129,7 @@ export function registerTrainCommands(program: Command): void {
       const images = await loadDecoded(dataset, { size: loaded.decodeSize, progress: !flags.json });
       const position = new Map(images.paths.map((p, i) => [p, i]));
       const indices = splitFile ? readSplit(splitFile, dataset).test.map((e) => position.get(e.path)!) : images.paths.map((_, i) => i);
-      const { metrics } = evaluate(loaded.model, images, indices, loaded.classNames, loaded.size);
+      const { metrics } = evaluate(loaded.model, images, indices, loaded.classNames, { outputSize: loaded.size });
       if (flags.json) return console.log(JSON.stringify(metrics, null, 1));
       console.log(`${loaded.source} on ${indices.length} images of ${dir}${splitFile ? ` (test split of ${splitFile})` : ''}`);
       console.log(`OA ${(100 * metrics.overallAccuracy).toFixed(2)}%  AA ${(100 * metrics.averageAccuracy).toFixed(2)}%  kappa ${metrics.kappa.toFixed(4)}`);

@@ -3,7 +3,7 @@
 // The wrapper holds the backbone plus the training-only modules; only the backbone is deployed.
 import type { Backbone } from '../models/index.js';
 import { Module } from '../nn/index.js';
-import { F, type Tensor } from '../torch/index.js';
+import { F, type Precision, type Tensor, withPrecision } from '../torch/index.js';
 import { DiffusionModule, StageHead } from './diffusion.js';
 import { type DistillMode, distillLoss, entropy } from './losses.js';
 import { DEFAULT_NOISE_SCHEDULE, NoiseSchedule } from './schedule.js';
@@ -80,18 +80,22 @@ export class SelfDistillationNet extends Module {
     return [...this.backbone.classifierParameters(), ...this.heads.flatMap((h) => h.parameters())];
   }
 
-  /** The training loss of the method for a batch. */
-  lossOf(images: Tensor, labels: Tensor): LossResult {
-    const stages = this.backbone.stages(images);
-    const logits = this.backbone.classify(stages[3]);
+  /**
+   * The training loss of the method for a batch. The backbone and heads run in `precision`; the method's small
+   * modules and every loss in float32, on float32 logits.
+   */
+  lossOf(images: Tensor, labels: Tensor, precision: Precision = 'fp32'): LossResult {
+    const z = withPrecision(precision, () => {
+      const stages = this.backbone.stages(images);
+      const main = this.backbone.classify(stages[3]).float();
+      const students = this.heads.map((h, s) => h.forward(stages[s]).float());
+      for (const s of stages) s.dispose();
+      return [...students, main]; // z1, z2, z3, z4 (only z4 for plain)
+    });
+    const logits = z[z.length - 1];
     const ce = F.crossEntropy(logits, labels);
     const parts: Record<string, number> = { ce: ce.item() };
-    if (this.method === 'plain') {
-      for (const s of stages) s.dispose();
-      return { loss: ce, logits, parts };
-    }
-    const z = [...this.heads.map((h, s) => h.forward(stages[s])), logits]; // z1, z2, z3, z4
-    for (const s of stages) s.dispose();
+    if (this.method === 'plain') return { loss: ce, logits, parts };
     const { distill, condition, distillWeight, entropyWeight, diffusionWeight } = this.options;
     let distillSum: Tensor | null = null;
     let diffusionSum: Tensor | null = null;

@@ -1,7 +1,7 @@
 // Evaluating a classifier on decoded images: predictions with the test-time transform, then the metrics.
 import { BatchLoader, type DecodedImages } from '../data/index.js';
 import type { Backbone } from '../models/index.js';
-import { noGrad, tidy } from '../torch/index.js';
+import { noGrad, type Precision, tidy, withPrecision } from '../torch/index.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 
 export interface Evaluation {
@@ -11,15 +11,23 @@ export interface Evaluation {
   indices: number[];
 }
 
-/** Evaluates on the centre `outputSize` window of each decoded image (default: the whole decoded image). */
-export function evaluate(model: Backbone, images: DecodedImages, indices: readonly number[], classNames: readonly string[], outputSize = images.size, batchSize = 64): Evaluation {
+export interface EvaluateOptions {
+  /** The centre window evaluated (default: the whole decoded image). */
+  outputSize?: number;
+  batchSize?: number;
+  precision?: Precision;
+}
+
+/** Evaluates on the centre window of each decoded image, with the test-time transform. */
+export function evaluate(model: Backbone, images: DecodedImages, indices: readonly number[], classNames: readonly string[], options: EvaluateOptions = {}): Evaluation {
+  const { outputSize = images.size, batchSize = 64, precision = 'fp32' } = options;
   const wasTraining = model.training;
   model.eval();
   const loader = new BatchLoader(images, indices, { batchSize, shuffle: false, seed: 0, dropLast: false, augment: null, outputSize });
   const predictions: number[] = [];
   for (const batch of loader.epoch(0)) {
     tidy(() => {
-      const predicted = noGrad(() => model.forward(batch.input).argmax(1));
+      const predicted = noGrad(() => withPrecision(precision, () => model.forward(batch.input)).argmax(1));
       for (const p of predicted.data() as BigInt64Array) predictions.push(Number(p));
       batch.input.dispose();
       batch.labels.dispose();

@@ -11,7 +11,7 @@ const TO_FORMAT: Record<DType, string> = { float32: 'F32', float64: 'F64', bfloa
 /** Formats read as they are; the 16-bit floats are widened (below), since weights load into float32 models. */
 const FROM_FORMAT = new Map(Object.entries(TO_FORMAT).filter(([dtype]) => !isHalf(dtype as DType)).map(([dtype, format]) => [format, dtype as DType]));
 
-/** Formats the engine has no dtype for, read widened exactly (half precision to float32, small ints to int32). */
+/** Formats read widened exactly: half precision to float32 (weights load into float32 models), small ints to int32. */
 const WIDENED: Record<string, { name: string; bytes: number; read: (bytes: Uint8Array) => Float32Array | Int32Array }> = {
   F16: { name: 'float16', bytes: 2, read: (b) => halfToFloat(new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2)) },
   BF16: {

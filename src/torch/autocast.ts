@@ -33,3 +33,14 @@ export function autocastState(deviceType: AutocastDevice = 'cpu'): { enabled: bo
   const [enabled, code] = binding.autocastState(deviceType);
   return { enabled, dtype: dtypeFromCode(code) as HalfDType };
 }
+
+/** The precisions a network can run in: float32, or bfloat16 mixed precision (float32 weights, bf16 compute). */
+export const PRECISIONS = ['fp32', 'bf16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+/** Runs fn in the precision: 'bf16' under CPU autocast, 'fp32' as it is. */
+export function withPrecision<T>(precision: Precision, fn: () => T): T {
+  if (precision === 'fp32') return fn();
+  if (precision === 'bf16') return autocast({ dtype: 'bfloat16' }, fn);
+  throw new TypeError(`unknown precision '${String(precision)}' (expected ${PRECISIONS.join(' or ')})`);
+}

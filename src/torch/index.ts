@@ -5,7 +5,7 @@ export * from './functions.js';
 export * as F from './functional.js';
 export * as foreach from './foreach.js';
 export { noGrad, enableGrad, isGradEnabled, backward } from './autograd.js';
-export { autocast, autocastState, type AutocastOptions, type AutocastDevice } from './autocast.js';
+export { autocast, autocastState, type AutocastOptions, type AutocastDevice, PRECISIONS, type Precision, withPrecision } from './autocast.js';
 export { tidy, keep, dispose } from './scope.js';
 export * from './runtime.js';
 export { type DType, type HalfDType, DTYPES } from './dtype.js';

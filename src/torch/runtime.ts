@@ -1,4 +1,6 @@
 // Process-wide engine state: versions, threads, seeding, and the live tensor count.
+import { readFileSync } from 'node:fs';
+
 import { binding, type NativeGenerator } from './native.js';
 import { Tensor } from './tensor.js';
 
@@ -33,6 +35,20 @@ export function getRngState(): Tensor {
 
 export function setRngState(state: Tensor): void {
   binding.setRngState(state.handle);
+}
+
+/**
+ * Whether the CPU has bfloat16 arithmetic (x86 AVX512-BF16 or AMX, Arm BF16), which oneDNN's bf16 convolutions need
+ * to be fast; elsewhere they are emulated and slower than float32. Read from /proc/cpuinfo (false where it is absent).
+ */
+export function cpuHasNativeBf16(): boolean {
+  let info: string;
+  try {
+    info = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return false;
+  }
+  return /^(flags|Features)\s*:.*\b(avx512_bf16|amx_bf16|bf16)\b/m.test(info);
 }
 
 export function cudaDeviceCount(): number {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { DEFAULT_METHOD_OPTIONS, METHODS, type MethodName, type MethodOptions } from '../dsd/index.js';
 import { packageRoot } from '../io/index.js';
 import { BACKBONES, type BackboneName } from '../models/index.js';
+import { cpuHasNativeBf16, PRECISIONS, type Precision } from '../torch/index.js';
 
 export const OPTIMIZERS = ['rmsprop', 'sgd', 'adamw'] as const;
 export const AUGMENTS = ['recipe', 'light', 'none'] as const;
@@ -39,7 +40,14 @@ export interface TrainConfig {
   seed: number;
   /** Initial backbone weights: a file or folder (see src/weights), 'imagenet' for the ones known here, or null for random. */
   pretrained: string | null;
+  /** Compute precision of the backbone and heads (weights, optimizer and losses stay float32); 'auto' in a preset picks bf16 on CPUs with native bfloat16. */
+  precision: Precision;
+  /** Convolution weights and activations stored channels-last (NHWC), faster with oneDNN; checkpoints stay row-major. */
+  channelsLast: boolean;
 }
+
+/** Runs written before a setting existed resume with the behaviour they started with. */
+export const LEGACY_SETTINGS: Pick<TrainConfig, 'precision' | 'channelsLast'> = { precision: 'fp32', channelsLast: false };
 
 export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   split: { ratio: 0.8, seed: 0 },
@@ -62,6 +70,8 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   cropFraction: 0.875,
   seed: 0,
   pretrained: null,
+  precision: 'fp32',
+  channelsLast: true,
 };
 
 /** The size images are decoded (resized and centre-cropped) to before the training or test crop. */
@@ -70,16 +80,27 @@ export function decodeSize(config: Pick<TrainConfig, 'size' | 'cropFraction'>): 
 }
 
 /** A preset by name (presets/NAME.json) or by path to a JSON file. */
-export function readPreset(nameOrPath: string): Partial<TrainConfig> {
+export function readPreset(nameOrPath: string): ConfigSettings {
   const path = nameOrPath.endsWith('.json') ? nameOrPath : join(packageRoot(), 'presets', `${nameOrPath}.json`);
   if (!existsSync(path)) throw new Error(`unknown preset '${nameOrPath}' (no ${path})`);
-  const { description: _description, ...preset } = JSON.parse(readFileSync(path, 'utf8')) as Partial<TrainConfig> & { description?: string };
+  const { description: _description, ...preset } = JSON.parse(readFileSync(path, 'utf8')) as ConfigSettings & { description?: string };
   return preset;
 }
 
+/** A precision, or 'auto': bf16 where the CPU computes bfloat16 natively, fp32 elsewhere. */
+export type PrecisionSetting = Precision | 'auto';
+
+/** What a preset or the command line may set: a TrainConfig, with precision possibly 'auto'. */
+export type ConfigSettings = Partial<Omit<TrainConfig, 'precision'>> & { precision?: PrecisionSetting };
+
+export function resolvePrecision(setting: PrecisionSetting): Precision {
+  return setting === 'auto' ? (cpuHasNativeBf16() ? 'bf16' : 'fp32') : setting;
+}
+
 /** Defaults, then the preset, then explicit settings; validated. */
-export function resolveConfig(data: string, preset: Partial<TrainConfig>, overrides: Partial<TrainConfig>): TrainConfig {
-  const config: TrainConfig = { ...DEFAULT_CONFIG, ...preset, ...overrides, data } as TrainConfig;
+export function resolveConfig(data: string, preset: ConfigSettings, overrides: ConfigSettings): TrainConfig {
+  const precision = resolvePrecision(overrides.precision ?? preset.precision ?? DEFAULT_CONFIG.precision);
+  const config: TrainConfig = { ...DEFAULT_CONFIG, ...preset, ...overrides, precision, data } as TrainConfig;
   config.methodOptions = { ...DEFAULT_METHOD_OPTIONS, ...preset.methodOptions, ...overrides.methodOptions };
   validateConfig(config);
   return config;
@@ -107,5 +128,7 @@ export function validateConfig(c: TrainConfig): void {
   if (c.pretrained !== null && !(typeof c.pretrained === 'string' && (c.pretrained === 'imagenet' || existsSync(c.pretrained)))) {
     problems.push(`pretrained must be 'imagenet' or an existing file or folder, got ${JSON.stringify(c.pretrained)}`);
   }
+  if (!(PRECISIONS as readonly string[]).includes(c.precision)) problems.push(`unknown precision '${c.precision}' (expected auto, ${PRECISIONS.join(' or ')})`);
+  if (typeof c.channelsLast !== 'boolean') problems.push(`channelsLast must be true or false, got ${JSON.stringify(c.channelsLast)}`);
   if (problems.length > 0) throw new Error(`invalid training configuration: ${problems.join('; ')}`);
 }

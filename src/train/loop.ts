@@ -67,7 +67,7 @@ function step(loop: Loop, order: readonly number[]): void {
   const { loss, correct, parts } = tidy(() => {
     const batch = loop.loader.batch(order, progress.epoch, progress.batchInEpoch);
     applySchedule(optimizer, loop.schedule, progress.iteration);
-    const result = net.lossOf(batch.input, batch.labels);
+    const result = net.lossOf(batch.input, batch.labels, config.precision);
     const value = result.loss.item();
     if (!Number.isFinite(value)) {
       throw new NonFiniteLossError(

@@ -19,7 +19,7 @@ import { calibrateBatchNorm } from '../nn/index.js';
 import { AdamW, type GroupOptions, type Optimizer, RMSprop, SGD, WarmupCosineRestarts } from '../optim/index.js';
 import { dispose, manualSeed } from '../torch/index.js';
 import { applyPretrained, type PretrainedWeights, readPretrained } from '../weights/index.js';
-import { decodeSize, type TrainConfig } from './config.js';
+import { decodeSize, LEGACY_SETTINGS, type TrainConfig } from './config.js';
 import { emptySums, type EpochRecord, type Progress, runLoop } from './loop.js';
 import { Reporter, type ReportMode } from './reporter.js';
 import { restoreSnapshot, saveSnapshot } from './snapshot.js';
@@ -78,7 +78,7 @@ function runConfig(config: TrainConfig, out: string, resume: boolean): TrainConf
     return config;
   }
   if (!existsSync(configFile)) throw new Error(`${out}: nothing to resume (no config.json)`);
-  return JSON.parse(readFileSync(configFile, 'utf8')) as TrainConfig;
+  return { ...LEGACY_SETTINGS, ...(JSON.parse(readFileSync(configFile, 'utf8')) as TrainConfig) };
 }
 
 interface PreparedData {
@@ -101,6 +101,7 @@ function buildNetwork(config: TrainConfig, numClasses: number, resume: boolean):
   manualSeed(config.seed);
   const backbone = createBackbone(config.backbone, numClasses);
   const net = new SelfDistillationNet(backbone, config.method, config.methodOptions);
+  if (config.channelsLast) net.toMemoryFormat('channelsLast');
   if (resume || config.pretrained === null) return { net, pretrained: null };
   try {
     return { net, pretrained: readPretrained(config.pretrained, backbone, config.backbone) };
@@ -177,11 +178,12 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   const records = readRecords(metricsFile, progress.epoch);
   writeFileSync(metricsFile, records.map((r) => JSON.stringify(r) + '\n').join(''));
 
+  const testOptions = { outputSize: config.size, precision: config.precision };
   const snapshotExtra = (): Record<string, unknown> => ({ batchInEpoch: progress.batchInEpoch, best: progress.best, sums: progress.sums, pretrained: progress.pretrained, backbone: config.backbone, size: config.size });
   const interrupted = await runLoop(
     {
       config, net, optimizer, schedule, loader, reporter, progress, checkpoints,
-      evaluateTest: () => evaluate(net.backbone, images, testIdx, split.classes, config.size).metrics,
+      evaluateTest: () => evaluate(net.backbone, images, testIdx, split.classes, testOptions).metrics,
       save: (tags) => saveSnapshot(checkpoints, tags, { model: net.backbone, auxiliary: net.auxiliary, optimizer, config, classNames: split.classes, epoch: progress.epoch, iteration: progress.iteration, extra: snapshotExtra() }),
       onEpoch: (record) => {
         appendFileSync(metricsFile, JSON.stringify(record) + '\n');
@@ -194,7 +196,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   const completed = progress.epoch >= config.epochs && !interrupted;
   let final: Metrics | undefined;
   if (completed) {
-    final = evaluate(net.backbone, images, testIdx, split.classes, config.size).metrics;
+    final = evaluate(net.backbone, images, testIdx, split.classes, testOptions).metrics;
     await writeReport(out, config, final, records, progress.best, progress.pretrained);
     reporter.done({ out, finalOA: final.overallAccuracy, finalAA: final.averageAccuracy, finalKappa: final.kappa, bestOA: progress.best });
   }
