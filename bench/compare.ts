@@ -11,6 +11,13 @@ export interface WorkerResult {
   peakRssMiB: number;
 }
 
+/** A worker that could not run the case (e.g. an op PyTorch lacks in bf16): its error's last line. */
+export interface WorkerFailure {
+  failed: string;
+}
+
+export type WorkerOutcome = WorkerResult | WorkerFailure;
+
 export interface Side {
   name: string;
   command: string;
@@ -21,7 +28,7 @@ export interface Side {
 export interface CaseResult {
   label: string;
   /** Worker results per side name. */
-  bySide: Map<string, WorkerResult[]>;
+  bySide: Map<string, WorkerOutcome[]>;
 }
 
 export const PYTHON = process.env.DSDNET_PYTHON ?? '/usr/bin/python3';
@@ -29,17 +36,25 @@ export const PYTHON = process.env.DSDNET_PYTHON ?? '/usr/bin/python3';
 /** glibc settings equivalent to what dsdnet's addon sets with mallopt (freed memory kept in the heap), for a peer. */
 export const PEER_MALLOC_TUNABLES = 'glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647';
 
-export function runWorker(side: Side, caseArgs: string[]): WorkerResult {
+export function runWorker(side: Side, caseArgs: string[]): WorkerOutcome {
   const result = spawnSync(side.command, side.args(caseArgs), {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
     env: { ...process.env, ...side.env },
   });
   if (result.status !== 0) {
-    throw new Error(`${side.name} worker failed (${side.command} ${side.args(caseArgs).join(' ')}):\n${result.stderr}`);
+    const lines = result.stderr.trim().split('\n');
+    process.stderr.write(`${side.name} worker failed (${side.command} ${side.args(caseArgs).join(' ')}):\n${lines.slice(-5).join('\n')}\n`);
+    return { failed: lines[lines.length - 1] ?? `exit status ${result.status}` };
   }
   const lastLine = result.stdout.trim().split('\n').pop() ?? '';
   return JSON.parse(lastLine) as WorkerResult;
+}
+
+/** The worker's result; a failure is an error here (benchmarks whose sides must all run). */
+export function succeeded(outcome: WorkerOutcome): WorkerResult {
+  if ('failed' in outcome) throw new Error(`a benchmark worker failed: ${outcome.failed}`);
+  return outcome;
 }
 
 export function median(values: readonly number[]): number {
@@ -57,11 +72,19 @@ export function runAlternating(cases: { label: string; args: string[] }[], sides
         const side = sides[(k + round) % sides.length];
         const r = runWorker(side, c.args);
         results[i].bySide.get(side.name)!.push(r);
-        process.stderr.write(`round ${round + 1}/${rounds} ${c.label} ${side.name}: median ${median(r.times).toFixed(4)} s\n`);
+        process.stderr.write(`round ${round + 1}/${rounds} ${c.label} ${side.name}: ${'failed' in r ? 'failed' : `median ${median(r.times).toFixed(4)} s`}\n`);
       }
     });
   }
   return results;
+}
+
+/** Median over every timed step of every run and median peak RSS over runs, or the failure if any run failed. */
+export function summarizeSide(runs: readonly WorkerOutcome[]): { seconds: number; rssMiB: number } | WorkerFailure {
+  const failure = runs.find((r): r is WorkerFailure => 'failed' in r);
+  if (failure) return failure;
+  const ok = runs as WorkerResult[];
+  return { seconds: median(ok.flatMap((w) => w.times)), rssMiB: median(ok.map((w) => w.peakRssMiB)) };
 }
 
 /** A markdown table: for each case and each peer, our median time and peak RSS against the peer's. */
@@ -70,15 +93,17 @@ export function table(results: CaseResult[], ours: string, peers: string[]): str
     `| case | peer | ${ours} median (s) | peer median (s) | time ratio | ${ours} peak RSS (MiB) | peer peak RSS (MiB) | RSS ratio |`,
     '|---|---|---|---|---|---|---|---|',
   ];
-  // Time: median over every timed step of every run. Peak RSS: median over runs of each process's peak.
-  const stats = (runs: WorkerResult[]): [number, number] => [median(runs.flatMap((w) => w.times)), median(runs.map((w) => w.peakRssMiB))];
   for (const r of results) {
-    const [t, rss] = stats(r.bySide.get(ours)!);
+    const mine = summarizeSide(r.bySide.get(ours)!);
     for (const peer of peers) {
-      const [pt, prss] = stats(r.bySide.get(peer)!);
-      lines.push(
-        `| ${r.label} | ${peer} | ${t.toFixed(3)} | ${pt.toFixed(3)} | ${(t / pt).toFixed(3)} | ${rss.toFixed(0)} | ${prss.toFixed(0)} | ${(rss / prss).toFixed(2)} |`,
-      );
+      const theirs = summarizeSide(r.bySide.get(peer)!);
+      const cells = (x: typeof mine): [string, string] => ('failed' in x ? [`fails: ${x.failed.slice(0, 80)}`, '-'] : [x.seconds.toFixed(3), x.rssMiB.toFixed(0)]);
+      const [t, rss] = cells(mine);
+      const [pt, prss] = cells(theirs);
+      const ratio = (a: number | undefined, b: number | undefined, digits: number): string => (a !== undefined && b !== undefined ? (a / b).toFixed(digits) : '-');
+      const secs = (x: typeof mine): number | undefined => ('failed' in x ? undefined : x.seconds);
+      const mib = (x: typeof mine): number | undefined => ('failed' in x ? undefined : x.rssMiB);
+      lines.push(`| ${r.label} | ${peer} | ${t} | ${pt} | ${ratio(secs(mine), secs(theirs), 3)} | ${rss} | ${prss} | ${ratio(mib(mine), mib(theirs), 2)} |`);
     }
   }
   return lines.join('\n');
@@ -90,13 +115,17 @@ export interface BenchCase {
   model: string;
   size: number;
   batch: number;
+  /** Default fp32. */
+  precision?: 'fp32' | 'bf16';
+  /** Default contiguous (NCHW). */
+  layout?: 'contiguous' | 'channelsLast';
 }
 
 /**
  * Runs a benchmark: our worker script against torchvision in PyTorch, stock and with our allocation policy, every
  * case alternating. Options: --rounds 3 --iters 10 --warmup 3 --threads 2.
  */
-export function runBenchmark(title: string, workerFile: string, cases: BenchCase[]): void {
+export function runBenchmark(title: string, workerFile: string, cases: BenchCase[]): CaseResult[] {
   const { values } = parseArgs({
     options: {
       rounds: { type: 'string', default: '3' },
@@ -113,8 +142,9 @@ export function runBenchmark(title: string, workerFile: string, cases: BenchCase
     { name: 'PyTorch', command: PYTHON, args: (a) => [peerScript, ...a, ...tail] },
     { name: 'PyTorch + same malloc policy', command: PYTHON, args: (a) => [peerScript, ...a, ...tail], env: { GLIBC_TUNABLES: PEER_MALLOC_TUNABLES } },
   ];
-  const specs = cases.map((c) => ({ label: c.label, args: [c.mode, c.model, String(c.size), String(c.batch)] }));
+  const specs = cases.map((c) => ({ label: c.label, args: [c.mode, c.model, String(c.size), String(c.batch), c.precision ?? 'fp32', c.layout ?? 'contiguous'] }));
   const results = runAlternating(specs, [ours, ...peers], Number(values.rounds));
   console.log(`${title}; ${values.threads} threads, ${values.rounds} rounds x ${values.iters} timed steps (after ${values.warmup} warm-up) per side`);
   console.log(table(results, ours.name, peers.map((p) => p.name)));
+  return results;
 }

@@ -1,23 +1,27 @@
 // Module benchmark worker: a backbone from src/models with an optimizer from src/optim (SGD or the recipe's RMSprop),
-// or inference.
+// in a precision and memory layout; inference; or the optimizer step alone.
 import { createBackbone } from '../src/models/index.js';
 import { RMSprop, SGD } from '../src/optim/index.js';
-import { F, noGrad, tidy } from '../src/torch/index.js';
+import { F, noGrad, randn, tidy, withPrecision } from '../src/torch/index.js';
 import { runWorkerLoop } from './worker-loop.js';
 
-runWorkerLoop(({ mode, model: name, input, labels }) => {
-  const model = createBackbone(name, 1000);
+runWorkerLoop(({ mode, model: name, precision, layout, input, labels }) => {
+  const model = createBackbone(name, 1000).toMemoryFormat(layout);
+  const forward = (): ReturnType<typeof model.forward> => withPrecision(precision, () => model.forward(input));
   if (mode === 'infer') {
     model.eval();
-    return () => tidy(() => void noGrad(() => model.forward(input)));
+    return () => tidy(() => void noGrad(forward));
   }
-  const optimizer =
-    mode === 'train-rmsprop'
-      ? new RMSprop(model.parameters(), { lr: 1e-4, alpha: 0.99, eps: 1e-8, weightDecay: 1e-5 })
-      : new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  const rmsprop = (foreach: boolean): RMSprop => new RMSprop(model.parameters(), { lr: 1e-4, alpha: 0.99, eps: 1e-8, weightDecay: 1e-5, foreach });
+  if (mode === 'optim' || mode === 'optim-plain') {
+    const optimizer = rmsprop(mode === 'optim');
+    for (const p of model.parameters()) p.grad = randn(p.shape).contiguous(p.isContiguous() ? 'contiguous' : 'channelsLast');
+    return () => optimizer.step();
+  }
+  const optimizer = mode === 'train-rmsprop' ? rmsprop(true) : new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
   return () =>
     tidy(() => {
-      F.crossEntropy(model.forward(input), labels).backward();
+      F.crossEntropy(forward().float(), labels).backward();
       optimizer.step();
       optimizer.zeroGrad();
     });

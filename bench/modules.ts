@@ -1,12 +1,73 @@
-// Module benchmark: backbones from src/models trained with src/optim's SGD (and the recipe's RMSprop) against
-// torchvision and torch.optim.
+// Module benchmark: backbones from src/models trained with src/optim against torchvision with torch.optim, in float32,
+// channels-last and bf16 mixed precision + channels-last; inference; the optimizer step alone (foreach and per
+// parameter); then the fraction of the machine's measured matrix-product peak that each training step reaches.
 // Usage: node dist/bench/modules.js [--rounds 3] [--iters 10] [--warmup 3] [--threads 2]
-import { runBenchmark } from './compare.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
-runBenchmark('src/models + src/optim vs torchvision + torch.optim', './module-worker.js', [
-  { label: 'ResNet-18 train step 128 px, batch 32', mode: 'train', model: 'resnet18', size: 128, batch: 32 },
-  { label: 'ResNet-18 train step 128 px, batch 32, RMSprop', mode: 'train-rmsprop', model: 'resnet18', size: 128, batch: 32 },
-  { label: 'ResNet-50 train step 128 px, batch 16', mode: 'train', model: 'resnet50', size: 128, batch: 16 },
-  { label: 'MobileNetV2 train step 128 px, batch 32', mode: 'train', model: 'mobilenet_v2', size: 128, batch: 32 },
-  { label: 'ResNet-18 inference 128 px, batch 32', mode: 'infer', model: 'resnet18', size: 128, batch: 32 },
-]);
+import { type BenchCase, type CaseResult, median, PYTHON, runBenchmark, runWorker, succeeded, summarizeSide } from './compare.js';
+
+type Variant = Pick<BenchCase, 'precision' | 'layout'> & { tag: string };
+const VARIANTS: Variant[] = [
+  { tag: 'fp32', precision: 'fp32', layout: 'contiguous' },
+  { tag: 'fp32 channels-last', precision: 'fp32', layout: 'channelsLast' },
+  { tag: 'bf16 channels-last', precision: 'bf16', layout: 'channelsLast' },
+];
+const MODELS = [
+  { name: 'ResNet-18', model: 'resnet18', size: 128, batch: 32 },
+  { name: 'ResNet-50', model: 'resnet50', size: 128, batch: 16 },
+  { name: 'MobileNetV2', model: 'mobilenet_v2', size: 128, batch: 32 },
+];
+const trainLabel = (m: (typeof MODELS)[number], v: Variant): string => `${m.name} train step ${m.size} px, batch ${m.batch}, ${v.tag}`;
+
+const cases: BenchCase[] = [
+  ...MODELS.flatMap((m) => VARIANTS.map((v) => ({ label: trainLabel(m, v), mode: 'train' as const, model: m.model, size: m.size, batch: m.batch, precision: v.precision, layout: v.layout }))),
+  { label: 'ResNet-18 train step 128 px, batch 32, RMSprop, fp32', mode: 'train-rmsprop', model: 'resnet18', size: 128, batch: 32 },
+  { label: 'ResNet-18 inference 128 px, batch 32, fp32', mode: 'infer', model: 'resnet18', size: 128, batch: 32 },
+  { label: 'ResNet-18 inference 128 px, batch 32, bf16 channels-last', mode: 'infer', model: 'resnet18', size: 128, batch: 32, precision: 'bf16', layout: 'channelsLast' },
+  ...MODELS.flatMap((m) => [
+    { label: `${m.name} RMSprop step, foreach`, mode: 'optim' as const, model: m.model, size: 32, batch: 1 },
+    { label: `${m.name} RMSprop step, per parameter`, mode: 'optim-plain' as const, model: m.model, size: 32, batch: 1 },
+  ]),
+];
+
+const results = runBenchmark('src/models + src/optim vs torchvision + torch.optim', './module-worker.js', cases);
+const seconds = (r: CaseResult | undefined, side: string): number | undefined => {
+  const s = r === undefined ? undefined : summarizeSide(r.bySide.get(side)!);
+  return s === undefined || 'failed' in s ? undefined : s.seconds;
+};
+const byLabel = new Map(results.map((r) => [r.label, r]));
+
+console.log('\nTargets: dsdnet bf16 + channels-last against PyTorch bf16 + channels-last (same malloc policy; <= 0.9x) and against stock PyTorch fp32 (<= 0.6x for ResNet-18)');
+console.log('| model | dsdnet bf16 CL (s) | PyTorch bf16 CL, same policy (s) | ratio | stock PyTorch fp32 (s) | ratio |\n|---|---|---|---|---|---|');
+const fmt = (v: number | undefined, digits = 3): string => (v === undefined ? 'fails' : v.toFixed(digits));
+const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? '-' : (a / b).toFixed(3));
+for (const m of MODELS) {
+  const bf16 = byLabel.get(trainLabel(m, VARIANTS[2]));
+  const fp32 = byLabel.get(trainLabel(m, VARIANTS[0]));
+  const [ours, peer, stock] = [seconds(bf16, 'dsdnet'), seconds(bf16, 'PyTorch + same malloc policy'), seconds(fp32, 'PyTorch')];
+  console.log(`| ${m.name} | ${fmt(ours)} | ${fmt(peer)} | ${ratio(ours, peer)} | ${fmt(stock)} | ${ratio(ours, stock)} |`);
+}
+
+// The machine's peak: the best of several large matrix products through the engine, per dtype.
+const gemmWorker = fileURLToPath(new URL('./gemm-worker.js', import.meta.url));
+const N = 2048;
+const peak = (dtype: string): number => {
+  const best = Math.min(...[0, 1, 2].map(() => median(succeeded(runWorker({ name: 'gemm', command: process.execPath, args: () => [gemmWorker, dtype, String(N), '3', '10', '2'] }, [])).times)));
+  return (2 * N ** 3) / best / 1e9;
+};
+const peaks = { fp32: peak('float32'), bf16: peak('bfloat16') };
+const peerScript = fileURLToPath(new URL('../../bench/peer_torch.py', import.meta.url));
+console.log(`\nFraction of peak: a training step counted as 3 forward passes of convolution and linear FLOPs; peak = ${N}x${N} matrix product through the engine, fp32 ${peaks.fp32.toFixed(0)} GFLOP/s, bf16 ${peaks.bf16.toFixed(0)} GFLOP/s`);
+console.log('| model | GFLOP per step | variant | dsdnet GFLOP/s | fraction of peak |\n|---|---|---|---|---|');
+for (const m of MODELS) {
+  const counted = spawnSync(PYTHON, [peerScript, 'flops', m.model, String(m.size), String(m.batch)], { encoding: 'utf8' });
+  if (counted.status !== 0) throw new Error(`counting FLOPs failed: ${counted.stderr}`);
+  const stepFlops = 3 * (JSON.parse(counted.stdout.trim()) as { forwardFlops: number }).forwardFlops;
+  for (const v of VARIANTS) {
+    const t = seconds(byLabel.get(trainLabel(m, v)), 'dsdnet');
+    const rate = t === undefined ? undefined : stepFlops / t / 1e9;
+    const p = v.precision === 'bf16' ? peaks.bf16 : peaks.fp32;
+    console.log(`| ${m.name} | ${(stepFlops / 1e9).toFixed(1)} | ${v.tag} | ${fmt(rate, 0)} | ${rate === undefined ? '-' : (rate / p).toFixed(2)} |`);
+  }
+}

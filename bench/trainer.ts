@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { METHODS, type MethodName } from '../src/dsd/index.js';
 import { getNumThreads } from '../src/torch/index.js';
 import { type EpochRecord, readPreset, resolveConfig, train } from '../src/train/index.js';
-import { median, runWorker, type Side } from './compare.js';
+import { median, runWorker, type Side, succeeded } from './compare.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -24,8 +24,10 @@ const methods = values.methods!.split(',') as MethodName[];
 for (const m of methods) if (!(METHODS as readonly string[]).includes(m)) throw new Error(`--methods: '${m}' is not one of ${METHODS.join(', ')}`);
 const root = positionals[0] ?? fileURLToPath(new URL('../../../shared/datasets/ucmerced', import.meta.url));
 const preset = readPreset('cpu');
-const [size, batch] = [preset.size!, preset.batchSize!];
-const workerArgs = (mode: string): string[] => [mode, 'resnet18', String(size), String(batch), '3', '20', String(getNumThreads())];
+const resolved = resolveConfig(root, preset, {});
+const [size, batch] = [resolved.size, resolved.batchSize];
+// The bare steps run in the trainer's precision and layout.
+const workerArgs = (mode: string): string[] => [mode, 'resnet18', String(size), String(batch), resolved.precision, resolved.channelsLast ? 'channelsLast' : 'contiguous', '3', '20', String(getNumThreads())];
 const worker = (file: string): Side => ({ name: file, command: process.execPath, args: (a) => [fileURLToPath(new URL(file, import.meta.url)), ...a] });
 
 async function trainerRate(method: MethodName): Promise<number> {
@@ -46,8 +48,8 @@ function record(name: string, rate: number): void {
   rates.get(name)!.push(rate);
 }
 for (let round = 0; round < Number(values.rounds); round++) {
-  record('rmsprop', throughput(runWorker(worker('./module-worker.js'), workerArgs('train-rmsprop')).times));
-  record('sgd', throughput(runWorker(worker('./ops-worker.js'), workerArgs('train')).times));
+  record('rmsprop', throughput(succeeded(runWorker(worker('./module-worker.js'), workerArgs('train-rmsprop'))).times));
+  record('sgd', throughput(succeeded(runWorker(worker('./ops-worker.js'), workerArgs('train'))).times));
   for (const method of methods) record(method, await trainerRate(method));
   process.stderr.write(`round ${round + 1}: ${[...rates].map(([name, r]) => `${name} ${r[round].toFixed(1)} img/s`).join(', ')}\n`);
 }

@@ -1,29 +1,38 @@
 // The timing loop shared by the benchmark workers: run a step warm-up + timed times and print the step times and
-// the process's peak RSS as one JSON line. Arguments: MODE MODEL SIZE BATCH WARMUP ITERS THREADS.
+// the process's peak RSS as one JSON line.
+// Arguments: MODE MODEL SIZE BATCH PRECISION LAYOUT WARMUP ITERS THREADS.
 import { performance } from 'node:perf_hooks';
 
-import { manualSeed, randint, randn, setNumThreads, type Tensor } from '../src/torch/index.js';
+import { manualSeed, type MemoryFormat, type Precision, randint, randn, setNumThreads, type Tensor } from '../src/torch/index.js';
 import { peakRssMiB } from './peak-rss.js';
 
-/** 'train': SGD with momentum; 'train-rmsprop': the DSDNet recipe's RMSprop (with L2 weight decay); 'infer'. */
-export type WorkerMode = 'train' | 'train-rmsprop' | 'infer';
-const MODES: readonly string[] = ['train', 'train-rmsprop', 'infer'] satisfies WorkerMode[];
+/**
+ * 'train': SGD with momentum; 'train-rmsprop': the DSDNet recipe's RMSprop (with L2 weight decay); 'infer';
+ * 'optim' / 'optim-plain': the recipe's RMSprop step alone on fixed gradients, one call per group and op (foreach) or
+ * per parameter and op.
+ */
+export type WorkerMode = 'train' | 'train-rmsprop' | 'infer' | 'optim' | 'optim-plain';
+const MODES: readonly string[] = ['train', 'train-rmsprop', 'infer', 'optim', 'optim-plain'] satisfies WorkerMode[];
 
 export interface WorkerSetup {
   mode: WorkerMode;
   model: string;
+  precision: Precision;
+  layout: MemoryFormat;
   input: Tensor;
   labels: Tensor;
 }
 
 export function runWorkerLoop(makeStep: (setup: WorkerSetup) => () => void): void {
-  const [mode, model, size, batch, warmup, iters, threads] = process.argv.slice(2);
+  const [mode, model, size, batch, precision, layout, warmup, iters, threads] = process.argv.slice(2);
   if (!MODES.includes(mode)) throw new Error(`mode must be one of ${MODES.join(', ')}, got '${mode}'`);
+  if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`precision must be fp32 or bf16, got '${precision}'`);
+  if (layout !== 'contiguous' && layout !== 'channelsLast') throw new Error(`layout must be contiguous or channelsLast, got '${layout}'`);
   setNumThreads(Number(threads));
   manualSeed(0);
-  const input = randn([Number(batch), 3, Number(size), Number(size)]);
+  const input = randn([Number(batch), 3, Number(size), Number(size)]).contiguous(layout);
   const labels = randint(0, 1000, [Number(batch)]);
-  const step = makeStep({ mode: mode as WorkerMode, model, input, labels });
+  const step = makeStep({ mode: mode as WorkerMode, model, precision, layout, input, labels });
   const times: number[] = [];
   for (let i = 0; i < Number(warmup) + Number(iters); i++) {
     const start = performance.now();
