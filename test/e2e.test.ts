@@ -47,19 +47,23 @@ test('every method trains one epoch and writes its run folder; report aggregates
   assert.match(spawnSync(process.execPath, [cli, 'report', dataset], { encoding: 'utf8' }).stderr, /no report\.json \(the run has not finished\)/);
 });
 
-test('a run stopped after one epoch and resumed ends exactly like an uninterrupted run', async () => {
-  const straight = await train(small(dataset, 'dsd'), { out: join(scratch(), 'straight'), report: 'quiet' });
-  const out = join(scratch(), 'resumed');
-  const first = await train(small(dataset, 'dsd'), { out, report: 'quiet', stopAfterEpochs: 1 });
-  assert.equal(first.completed, false);
-  const resumed = await train(small(dataset, 'dsd'), { out, resume: true, report: 'quiet' });
-  assert.equal(resumed.completed, true);
-  assert.deepEqual(resumed.epochs.map((r) => r.trainLoss), straight.epochs.map((r) => r.trainLoss));
-  assert.deepEqual(resumed.final!.confusion, straight.final!.confusion);
-  const a = loadModel(straight.out).model.stateDict();
-  const b = loadModel(out).model.stateDict();
-  for (const [name, t] of a) assert.ok(t.allclose(b.get(name)!, 0, 0), `${name} identical`);
-});
+for (const precision of ['fp32', 'bf16'] as const) {
+  test(`a run stopped after one epoch and resumed ends exactly like an uninterrupted run (${precision}, channels-last)`, async () => {
+    const config = small(dataset, 'dsd', { precision });
+    const straight = await train(config, { out: join(scratch(), 'straight'), report: 'quiet' });
+    assert.equal(JSON.parse(readFileSync(join(straight.out, 'report.json'), 'utf8')).precision, precision);
+    const out = join(scratch(), 'resumed');
+    const first = await train(config, { out, report: 'quiet', stopAfterEpochs: 1 });
+    assert.equal(first.completed, false);
+    const resumed = await train(config, { out, resume: true, report: 'quiet' });
+    assert.equal(resumed.completed, true);
+    assert.deepEqual(resumed.epochs.map((r) => r.trainLoss), straight.epochs.map((r) => r.trainLoss));
+    assert.deepEqual(resumed.final!.confusion, straight.final!.confusion);
+    const a = loadModel(straight.out).model.stateDict();
+    const b = loadModel(out).model.stateDict();
+    for (const [name, t] of a) assert.ok(t.allclose(b.get(name)!, 0, 0), `${name} identical`);
+  });
+}
 
 test('the trained model loads, evaluates on the split and predicts image files', async () => {
   const out = join(scratch(), 'model');

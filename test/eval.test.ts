@@ -64,6 +64,12 @@ test('runs pair with plain training seed by seed: differences in points, mean +-
   assert.equal(paired[0].losses, 1);
   assert.ok(Math.abs(paired[0].difference.mean) < 1e-9 && Math.abs(paired[0].difference.std - Math.SQRT1_2) < 1e-9);
   assert.equal(pairedTable(paired).split('\n')[2], '| dsd mobilenet_v2 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5) | 0, 1 | +0.50, -0.50 | +0.00 +- 0.71 | 1 / 1 |');
+  // bf16 runs are variants of their own, paired with bf16 plain runs only.
+  const bf16 = (r: RunSummary): RunSummary => ({ ...r, precision: 'bf16', meanEpochSeconds: 20 });
+  const mixed = pairWithPlain([run('plain', 0, 0.98), bf16(run('plain', 0, 0.97)), bf16(run('dsd', 0, 0.99))]);
+  assert.deepEqual(mixed.map((r) => [r.variant, r.differences.map((d) => Number(d.toFixed(6)))]), [['dsd mobilenet_v2 bf16 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', [2]]]);
+  const rows = aggregateRuns([run('plain', 0, 0.98), bf16(run('plain', 0, 0.97)), bf16(run('dsd', 0, 0.99))]);
+  assert.deepEqual(rows.map((r) => [r.variant, r.epochVsPlain]), [['plain mobilenet_v2', 1], ['plain mobilenet_v2 bf16', 1], ['dsd mobilenet_v2 bf16 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', 1]]);
 });
 
 test('charts: confusion heat map and training curves as SVG and PNG', async () => {

@@ -9,6 +9,8 @@ export interface RunSummary {
   method: string;
   backbone: string;
   methodOptions?: Record<string, unknown>;
+  /** 'fp32' or 'bf16'; reports written before mixed precision existed are fp32. */
+  precision?: string;
   final: { overallAccuracy: number; averageAccuracy: number; kappa: number };
   meanEpochSeconds: number;
   /** The median of the run's epoch times (steps only), where its metrics.jsonl was read. */
@@ -28,7 +30,7 @@ export interface VariantRow {
   aa: MeanStd;
   kappa: MeanStd;
   epochSeconds: MeanStd;
-  /** Mean epoch time over the plain variant's of the same backbone; null without such a variant. */
+  /** Mean epoch time over the plain variant's of the same backbone and precision; null without such a variant. */
   epochVsPlain: number | null;
 }
 
@@ -40,11 +42,16 @@ function byVariant(a: { method: string; variant: string }, b: { method: string; 
   return rank(a.method) - rank(b.method) || (a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0);
 }
 
+/** What a variant is compared within: the backbone, and the precision when it is not float32. */
+function settingOf(r: RunSummary): string {
+  return r.precision !== undefined && r.precision !== 'fp32' ? `${r.backbone} ${r.precision}` : r.backbone;
+}
+
 export function variantName(r: RunSummary): string {
-  if (r.method === 'plain' || !r.methodOptions) return `${r.method} ${r.backbone}`;
+  if (r.method === 'plain' || !r.methodOptions) return `${r.method} ${settingOf(r)}`;
   const o = r.methodOptions;
   const switches = r.method === 'dsd' ? `distill ${o.distill}, condition ${o.condition}, ${o.ddimSteps} DDIM steps, ` : '';
-  return `${r.method} ${r.backbone} (${switches}entropy ${o.entropyWeight})`;
+  return `${r.method} ${settingOf(r)} (${switches}entropy ${o.entropyWeight})`;
 }
 
 /** One row per variant, plain first, then sd, then dsd (variants of a method by name). */
@@ -59,7 +66,7 @@ export function aggregateRuns(reports: readonly RunSummary[]): VariantRow[] {
     return {
       variant,
       method: runs[0].method,
-      backbone: runs[0].backbone,
+      setting: settingOf(runs[0]),
       runs: runs.length,
       oa: stat((r) => 100 * r.final.overallAccuracy),
       aa: stat((r) => 100 * r.final.averageAccuracy),
@@ -68,8 +75,8 @@ export function aggregateRuns(reports: readonly RunSummary[]): VariantRow[] {
     };
   });
   rows.sort(byVariant);
-  return rows.map(({ backbone, ...row }) => {
-    const plain = rows.find((p) => p.method === 'plain' && p.backbone === backbone);
+  return rows.map(({ setting, ...row }) => {
+    const plain = rows.find((p) => p.method === 'plain' && p.setting === setting);
     return { ...row, epochVsPlain: plain ? row.epochSeconds.mean / plain.epochSeconds.mean : null };
   });
 }
@@ -96,12 +103,12 @@ export interface PairedRow {
   losses: number;
 }
 
-/** Every non-plain variant against plain training of the same backbone, on the seeds both have. */
+/** Every non-plain variant against plain training of the same backbone and precision, on the seeds both have. */
 export function pairWithPlain(reports: readonly RunSummary[]): PairedRow[] {
-  const plainOa = new Map(reports.filter((r) => r.method === 'plain' && r.seed !== undefined).map((r) => [`${r.backbone}/${r.seed}`, 100 * r.final.overallAccuracy]));
+  const plainOa = new Map(reports.filter((r) => r.method === 'plain' && r.seed !== undefined).map((r) => [`${settingOf(r)}/${r.seed}`, 100 * r.final.overallAccuracy]));
   const rows = new Map<string, { method: string; pairs: { seed: number; difference: number }[] }>();
   for (const r of reports) {
-    const plain = plainOa.get(`${r.backbone}/${r.seed}`);
+    const plain = plainOa.get(`${settingOf(r)}/${r.seed}`);
     if (r.method === 'plain' || r.seed === undefined || plain === undefined) continue;
     const name = variantName(r);
     const row = rows.get(name) ?? { method: r.method, pairs: [] };

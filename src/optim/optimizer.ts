@@ -2,7 +2,7 @@
 // state dict (tensors by 'index.name', hyper-parameters and counters as JSON). Updates are written once, over lists
 // of parameters: with `foreach` a whole group goes through each libtorch op at once (torch._foreach_*), otherwise
 // one parameter at a time, which computes the same numbers with less temporary memory and more binding calls.
-import { keep, noGrad, type Tensor, tidy } from '../torch/index.js';
+import { keep, noGrad, type Tensor, tidy, zerosLike } from '../torch/index.js';
 
 export interface GroupOptions {
   lr: number;
@@ -169,7 +169,7 @@ export abstract class Optimizer<O extends GroupOptions> {
         if (t.shape.join() !== p.shape.join()) {
           throw new Error(`${this.constructor.name}.loadStateDict: state '${key}' has shape [${t.shape}], parameter ${i} [${p.shape}]`);
         }
-        state.set(name, keep(t.clone()));
+        state.set(name, keep(zerosLike(p).copy_(t))); // in the parameter's memory layout, as a fresh state would be
       }
       if (state.size > 0) this.state.set(p, state);
     });
