@@ -8,8 +8,10 @@ import { parseArgs } from 'node:util';
 import { BatchLoader, loadDecoded, RECIPE_AUGMENT, scanDataset } from '../src/data/index.js';
 import { createBackbone } from '../src/models/index.js';
 import { SGD } from '../src/optim/index.js';
-import { F, fromTypedArray, getNumThreads, type Tensor, tensor, tidy } from '../src/torch/index.js';
+import { F, fromTypedArray, getNumThreads, retainFreedMemory, type Tensor, tensor, tidy } from '../src/torch/index.js';
 import { median } from './compare.js';
+
+retainFreedMemory(); // the allocation policy train() uses
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '3' } } });
 const root = positionals[0] ?? fileURLToPath(new URL('../../../shared/datasets/ucmerced', import.meta.url));

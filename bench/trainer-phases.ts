@@ -11,10 +11,12 @@ import { BatchLoader, loadDecoded, makeSplit, RECIPE_AUGMENT, scanDataset } from
 import { METHODS, type MethodName, SelfDistillationNet } from '../src/dsd/index.js';
 import { createBackbone } from '../src/models/index.js';
 import { RMSprop } from '../src/optim/index.js';
-import { F, getNumThreads, keep, manualSeed, noGrad, tidy } from '../src/torch/index.js';
+import { F, getNumThreads, keep, manualSeed, noGrad, retainFreedMemory, tidy } from '../src/torch/index.js';
 import { decodeSize, readPreset, resolveConfig } from '../src/train/index.js';
 import { makeOptimizer } from '../src/train/trainer.js';
 import { median } from './compare.js';
+
+retainFreedMemory(); // the allocation policy train() uses
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { steps: { type: 'string', default: '40' }, methods: { type: 'string', default: 'plain,dsd' } } });
 const methods = values.methods!.split(',') as MethodName[];

@@ -3,7 +3,7 @@
 // Arguments: MODE MODEL SIZE BATCH PRECISION LAYOUT WARMUP ITERS THREADS.
 import { performance } from 'node:perf_hooks';
 
-import { manualSeed, type MemoryFormat, type Precision, randint, randn, setNumThreads, type Tensor } from '../src/torch/index.js';
+import { manualSeed, type MemoryFormat, type Precision, randint, randn, retainFreedMemory, setNumThreads, type Tensor } from '../src/torch/index.js';
 import { peakRssMiB } from './peak-rss.js';
 
 /**
@@ -29,6 +29,7 @@ export function runWorkerLoop(makeStep: (setup: WorkerSetup) => () => void): voi
   if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`precision must be fp32 or bf16, got '${precision}'`);
   if (layout !== 'contiguous' && layout !== 'channelsLast') throw new Error(`layout must be contiguous or channelsLast, got '${layout}'`);
   setNumThreads(Number(threads));
+  retainFreedMemory(); // as train() does; the peer gets the same policy through GLIBC_TUNABLES
   manualSeed(0);
   const input = randn([Number(batch), 3, Number(size), Number(size)]).contiguous(layout);
   const labels = randint(0, 1000, [Number(batch)]);

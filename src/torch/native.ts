@@ -83,7 +83,8 @@ function load(): NativeBinding {
 
 export const binding: NativeBinding = load();
 
-// Debian's libtorch starts with one intra-op thread; use every core unless DSDNET_NUM_THREADS says otherwise.
+// The one process-wide setting made on import: libtorch's stock default of one intra-op thread per core, which
+// Debian's build lacks (it starts with one). DSDNET_NUM_THREADS or setNumThreads() change it.
 function defaultThreads(): number {
   const fromEnv = process.env.DSDNET_NUM_THREADS;
   if (fromEnv === undefined || fromEnv === '') return availableParallelism();
@@ -92,7 +93,3 @@ function defaultThreads(): number {
   return n;
 }
 binding.setNumThreads(defaultThreads());
-
-// Unless DSDNET_MALLOC=system, freed tensor memory stays in the heap for reuse (glibc), which avoids re-faulting
-// large buffers every training step. Resident memory then stays at its peak instead of shrinking between steps.
-export const retainsFreedMemory: boolean = process.env.DSDNET_MALLOC === 'system' ? false : binding.retainFreedMemory();

@@ -17,7 +17,7 @@ import { confusionCsv, confusionSpec, curvesSpec, type EpochPoint, evaluate, typ
 import { createBackbone } from '../models/index.js';
 import { calibrateBatchNorm } from '../nn/index.js';
 import { AdamW, type GroupOptions, type Optimizer, RMSprop, SGD, WarmupCosineRestarts } from '../optim/index.js';
-import { dispose, manualSeed } from '../torch/index.js';
+import { dispose, manualSeed, retainFreedMemory } from '../torch/index.js';
 import { applyPretrained, type PretrainedWeights, readPretrained } from '../weights/index.js';
 import { decodeSize, LEGACY_SETTINGS, type TrainConfig } from './config.js';
 import { emptySums, type EpochRecord, type Progress, runLoop } from './loop.js';
@@ -34,6 +34,8 @@ export interface TrainOptions {
   report?: ReportMode;
   /** Stop after this many epochs of this invocation (tests, time-boxed runs); the run stays resumable. */
   stopAfterEpochs?: number;
+  /** Keep freed memory in the heap for the rest of the process (see retainFreedMemory); default true unless DSDNET_MALLOC=system. */
+  retainFreedMemory?: boolean;
 }
 
 export interface TrainResult {
@@ -147,6 +149,7 @@ function initialise(net: SelfDistillationNet, pretrained: PretrainedWeights, loa
 
 export async function train(configIn: TrainConfig, options: TrainOptions): Promise<TrainResult> {
   const { out, resume = false } = options;
+  if (options.retainFreedMemory ?? process.env.DSDNET_MALLOC !== 'system') retainFreedMemory();
   const reporter = new Reporter(options.report ?? 'bar');
   const config = runConfig(configIn, out, resume);
   const { dataset, split } = await prepareData(config, out, resume);
