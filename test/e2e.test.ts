@@ -75,7 +75,7 @@ test('the trained model loads, evaluates on the split and predicts image files',
   const images = await loadDecoded(data, { size: loaded.decodeSize, progress: false });
   const { metrics } = evaluate(loaded.model, images, images.paths.map((_, i) => i), loaded.classNames, { outputSize: loaded.size });
   assert.equal(metrics.count, 36);
-  const predictions = await predict(loaded, [join(dataset, 'alpha', 'alpha00.jpg'), join(dataset, 'gamma', 'gamma01.PNG')], 2);
+  const predictions = await predict(loaded, [join(dataset, 'alpha', 'alpha00.jpg'), join(dataset, 'gamma', 'gamma01.PNG')], { topK: 2 });
   assert.equal(predictions[1].top.length, 2);
   assert.ok(Math.abs(predictions[0].top.reduce((s, t) => s + t.probability, 0) - 1) < 1 && predictions[0].top[0].probability >= predictions[0].top[1].probability);
   const json = spawnSync(process.execPath, [cli, 'predict', out, join(dataset, 'beta', 'beta02.tif'), '--top-k', '1', '--json'], { encoding: 'utf8' });

@@ -7,8 +7,8 @@ import type { Command } from 'commander';
 import { loadDecoded, readSplit, scanDataset } from '../data/index.js';
 import { evaluate } from '../eval/index.js';
 import { sharedDir } from '../io/index.js';
-import { setNumThreads } from '../torch/index.js';
-import { type ConfigSettings, loadModel, type PrecisionSetting, predict, readPreset, resolveConfig, summarize, train, type TrainConfig } from '../train/index.js';
+import { type Precision, PRECISIONS, setNumThreads } from '../torch/index.js';
+import { type ConfigSettings, loadModel, type PrecisionSetting, predict, readPreset, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
 import { parseNumber } from './options.js';
 
 /** UC Merced beside the project (../shared/datasets/ucmerced), the default dataset. */
@@ -69,6 +69,11 @@ function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSetting
   return o;
 }
 
+function parsePrecision(value: string): Precision {
+  if (value !== 'auto' && !(PRECISIONS as readonly string[]).includes(value)) throw new Error(`--precision: expected fp32, bf16 or auto, got '${value}'`);
+  return resolvePrecision(value as PrecisionSetting);
+}
+
 export function registerTrainCommands(program: Command): void {
   program
     .command('train')
@@ -120,8 +125,10 @@ export function registerTrainCommands(program: Command): void {
     .option('--split <file>', "evaluate the test list of this split (default: the run's split.json, else every image)")
     .option('--tag <tag>', 'latest | best', 'latest')
     .option('--json', 'print the metrics as JSON')
+    .option('--precision <p>', 'fp32 (default) | bf16 | auto', 'fp32')
     .description('OA, AA, kappa and per-class metrics of a trained model on a dataset')
-    .action(async (checkpoint: string, dir: string, flags: { split?: string; tag: string; json?: boolean }) => {
+    .action(async (checkpoint: string, dir: string, flags: { split?: string; tag: string; json?: boolean; precision: string }) => {
+      const precision = parsePrecision(flags.precision);
       const dataset = await scanDataset(dir);
       const loaded = loadModel(checkpoint, { tag: flags.tag, expectClasses: dataset.classes });
       const runSplit = join(checkpoint, 'split.json');
@@ -129,7 +136,7 @@ export function registerTrainCommands(program: Command): void {
       const images = await loadDecoded(dataset, { size: loaded.decodeSize, progress: !flags.json });
       const position = new Map(images.paths.map((p, i) => [p, i]));
       const indices = splitFile ? readSplit(splitFile, dataset).test.map((e) => position.get(e.path)!) : images.paths.map((_, i) => i);
-      const { metrics } = evaluate(loaded.model, images, indices, loaded.classNames, { outputSize: loaded.size });
+      const { metrics } = evaluate(loaded.model, images, indices, loaded.classNames, { outputSize: loaded.size, precision });
       if (flags.json) return console.log(JSON.stringify(metrics, null, 1));
       console.log(`${loaded.source} on ${indices.length} images of ${dir}${splitFile ? ` (test split of ${splitFile})` : ''}`);
       console.log(`OA ${(100 * metrics.overallAccuracy).toFixed(2)}%  AA ${(100 * metrics.averageAccuracy).toFixed(2)}%  kappa ${metrics.kappa.toFixed(4)}`);
@@ -141,10 +148,12 @@ export function registerTrainCommands(program: Command): void {
     .argument('<images...>', 'image files')
     .option('--top-k <k>', 'classes to show per image', parseNumber, 5)
     .option('--json', 'print JSON')
+    .option('--precision <p>', 'fp32 (default) | bf16 | auto', 'fp32')
     .description('the most likely classes of each image')
-    .action(async (checkpoint: string, files: string[], flags: { topK: number; json?: boolean }) => {
+    .action(async (checkpoint: string, files: string[], flags: { topK: number; json?: boolean; precision: string }) => {
+      const precision = parsePrecision(flags.precision);
       const loaded = loadModel(checkpoint, { tag: 'latest' });
-      const predictions = await predict(loaded, files, flags.topK);
+      const predictions = await predict(loaded, files, { topK: flags.topK, precision });
       if (flags.json) return console.log(JSON.stringify(predictions, null, 1));
       for (const p of predictions) console.log(`${p.file}: ${p.top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(', ')}`);
     });

@@ -3,7 +3,7 @@
 import { decodeImage, evalBatch } from '../data/index.js';
 import { loadCheckpoint } from '../io/index.js';
 import { type Backbone, createBackbone } from '../models/index.js';
-import { noGrad, tidy } from '../torch/index.js';
+import { noGrad, type Precision, type Tensor, tidy, withPrecision } from '../torch/index.js';
 import { decodeSize, type TrainConfig } from './config.js';
 import { checkClassNames, type SnapshotInfo } from './snapshot.js';
 
@@ -44,8 +44,16 @@ export interface Prediction {
   top: { label: string; index: number; probability: number }[];
 }
 
+export interface PredictOptions {
+  /** Classes per image (default 5). */
+  topK?: number;
+  batchSize?: number;
+  precision?: Precision;
+}
+
 /** Top-k classes for each image file (resized and centre-cropped as in evaluation). */
-export async function predict(loaded: LoadedModel, files: readonly string[], topK = 5, batchSize = 32): Promise<Prediction[]> {
+export async function predict(loaded: LoadedModel, files: readonly string[], options: PredictOptions = {}): Promise<Prediction[]> {
+  const { topK = 5, batchSize = 32, precision = 'fp32' } = options;
   const k = Math.min(topK, loaded.classNames.length);
   const out: Prediction[] = [];
   for (let start = 0; start < files.length; start += batchSize) {
@@ -53,7 +61,8 @@ export async function predict(loaded: LoadedModel, files: readonly string[], top
     const bytes = loaded.decodeSize * loaded.decodeSize * 3;
     const pixels = new Uint8Array(chunk.length * bytes);
     for (const [i, file] of chunk.entries()) pixels.set(await decodeImage(file, loaded.decodeSize, 'cover'), i * bytes);
-    const probabilities = tidy(() => noGrad(() => loaded.model.forward(evalBatch(pixels, chunk.length, loaded.decodeSize, loaded.size)).softmax(1)).data() as Float32Array);
+    const batch = (): Tensor => evalBatch(pixels, chunk.length, loaded.decodeSize, loaded.size);
+    const probabilities = tidy(() => noGrad(() => withPrecision(precision, () => loaded.model.forward(batch())).float().softmax(1)).data() as Float32Array);
     chunk.forEach((file, i) => {
       const row = Array.from(probabilities.subarray(i * loaded.classNames.length, (i + 1) * loaded.classNames.length));
       const ranked = row.map((p, index) => ({ index, probability: p })).sort((a, b) => b.probability - a.probability).slice(0, k);
