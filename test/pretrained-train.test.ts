@@ -146,6 +146,19 @@ test('train --pretrained from an earlier run folder starts from its latest model
   assert.ok(same(after.get('layer4.1.conv2.weight')!, before.get('layer4.1.conv2.weight')!));
 });
 
+test('a run killed before its first checkpoint resumes from its pretrained weights, not from random ones', () => {
+  // What a kill during decoding leaves: config.json and split.json, no checkpoint.
+  const earlier = join(work, 'run-pth'); // made by the first test
+  const out = join(work, 'run-killed-early');
+  mkdirSync(out);
+  for (const file of ['config.json', 'split.json']) writeFileSync(join(out, file), readFileSync(join(earlier, file)));
+  const run = dsdnet('train', '--resume', '--out', out, '--quiet');
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).pretrained.source, pth);
+  const { tensors: saved } = readSafetensors(join(out, 'checkpoints', 'latest', 'model.safetensors'));
+  assert.ok(same(saved.get('conv1.weight')!, source.get('conv1.weight')!), 'starts from the source weights');
+});
+
 test('train --pretrained from a folder of folded .npy convolutions unfolds BatchNorm and calibrates it on training batches', () => {
   // A MobileNetV2 in the ONNX Model Zoo's layout: conv_N_weight.npy / conv_N_bias.npy in network order (N with gaps).
   manualSeed(7);

@@ -18,17 +18,16 @@ abstract class AdamFamily extends Optimizer<AdamOptions> {
   protected update({ params, grads, states }: ParamBatch, group: ParamGroup<AdamOptions>): void {
     const steps = this.countSteps(states);
     const zeros = (i: number): Tensor => zerosLike(params[i]);
-    let g = grads;
     if (group.weightDecay !== 0) {
       if (this.decoupledDecay) foreach.mul_(params, 1 - group.lr * group.weightDecay);
-      else g = foreach.add(grads, params, group.weightDecay);
+      else foreach.add_(grads, params, group.weightDecay); // in place, as torch.optim's foreach path: .grad holds it afterwards
     }
     const expAvg = this.buffers(states, 'exp_avg', zeros);
     const expAvgSq = this.buffers(states, 'exp_avg_sq', zeros);
     foreach.mul_(expAvg, group.beta1);
-    foreach.add_(expAvg, g, 1 - group.beta1);
+    foreach.add_(expAvg, grads, 1 - group.beta1);
     foreach.mul_(expAvgSq, group.beta2);
-    foreach.addcmul_(expAvgSq, g, g, 1 - group.beta2);
+    foreach.addcmul_(expAvgSq, grads, grads, 1 - group.beta2);
     let second = expAvgSq;
     if (group.amsgrad) {
       second = this.buffers(states, 'max_exp_avg_sq', zeros);

@@ -18,15 +18,16 @@ export class RMSprop extends Optimizer<RmspropOptions> {
   protected update({ params, grads, states }: ParamBatch, group: ParamGroup<RmspropOptions>): void {
     this.countSteps(states);
     const zeros = (i: number): Tensor => zerosLike(params[i]);
-    const g = group.weightDecay !== 0 ? foreach.add(grads, params, group.weightDecay) : grads;
+    // L2 decay added to the gradients in place, as torch.optim's foreach path does: .grad holds it afterwards.
+    if (group.weightDecay !== 0) foreach.add_(grads, params, group.weightDecay);
     const squareAvg = this.buffers(states, 'square_avg', zeros);
     foreach.mul_(squareAvg, group.alpha);
-    foreach.addcmul_(squareAvg, g, g, 1 - group.alpha);
+    foreach.addcmul_(squareAvg, grads, grads, 1 - group.alpha);
     let avg: Tensor[];
     if (group.centered) {
       const gradAvg = this.buffers(states, 'grad_avg', zeros);
       foreach.mul_(gradAvg, group.alpha);
-      foreach.add_(gradAvg, g, 1 - group.alpha);
+      foreach.add_(gradAvg, grads, 1 - group.alpha);
       avg = foreach.addcmul(squareAvg, gradAvg, gradAvg, -1);
       foreach.sqrt_(avg);
     } else {
@@ -36,10 +37,10 @@ export class RMSprop extends Optimizer<RmspropOptions> {
     if (group.momentum > 0) {
       const buf = this.buffers(states, 'momentum_buffer', zeros);
       foreach.mul_(buf, group.momentum);
-      foreach.addcdiv_(buf, g, avg);
+      foreach.addcdiv_(buf, grads, avg);
       foreach.add_(params, buf, -group.lr);
     } else {
-      foreach.addcdiv_(params, g, avg, -group.lr);
+      foreach.addcdiv_(params, grads, avg, -group.lr);
     }
   }
 }

@@ -98,13 +98,16 @@ async function prepareData(config: TrainConfig, out: string, resume: boolean): P
   return { dataset, split };
 }
 
-/** The network, seeded; on a new run with a pretrained source, its weights are read and checked here (before any file is written). */
-function buildNetwork(config: TrainConfig, numClasses: number, resume: boolean): { net: SelfDistillationNet; pretrained: PretrainedWeights | null } {
+/**
+ * The network, seeded; unless a checkpoint will be restored, the pretrained source's weights are read and checked
+ * here (before any file is written).
+ */
+function buildNetwork(config: TrainConfig, numClasses: number, restoring: boolean): { net: SelfDistillationNet; pretrained: PretrainedWeights | null } {
   manualSeed(config.seed);
   const backbone = createBackbone(config.backbone, numClasses);
   const net = new SelfDistillationNet(backbone, config.method, config.methodOptions);
   if (config.channelsLast) net.toMemoryFormat('channelsLast');
-  if (resume || config.pretrained === null) return { net, pretrained: null };
+  if (restoring || config.pretrained === null) return { net, pretrained: null };
   try {
     return { net, pretrained: readPretrained(config.pretrained, backbone, config.backbone) };
   } catch (error) {
@@ -153,7 +156,10 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   const reporter = new Reporter(options.report ?? 'bar');
   const config = runConfig(configIn, out, resume);
   const { dataset, split } = await prepareData(config, out, resume);
-  const { net, pretrained } = buildNetwork(config, split.classes.length, resume);
+  const checkpoints = join(out, 'checkpoints');
+  // A run stopped before its first checkpoint resumes from the start, pretrained initialisation included.
+  const restoring = resume && existsSync(join(checkpoints, 'latest'));
+  const { net, pretrained } = buildNetwork(config, split.classes.length, restoring);
   if (!resume) {
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
@@ -169,10 +175,9 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   const optimizer = makeOptimizer(config, net);
   const schedule = makeSchedule(config, loader.numBatches, reporter);
 
-  const checkpoints = join(out, 'checkpoints');
   let progress: Progress = { epoch: 0, batchInEpoch: 0, iteration: 0, best: -1, sums: emptySums() };
   if (pretrained) progress.pretrained = initialise(net, pretrained, loader, reporter);
-  if (resume && existsSync(join(checkpoints, 'latest'))) {
+  if (restoring) {
     const info = restoreSnapshot<TrainConfig>(checkpoints, { model: net.backbone, auxiliary: net.auxiliary, optimizer, classNames: split.classes });
     progress = { ...(info.extra as Omit<Progress, 'epoch' | 'iteration'>), epoch: info.epoch, iteration: info.iteration };
     reporter.message(`resumed ${out} at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch + 1} (iteration ${progress.iteration})`);
