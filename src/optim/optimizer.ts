@@ -29,8 +29,11 @@ export interface OptimizerState {
   tensors: Map<string, Tensor>;
 }
 
+/** How many parameter elements one foreach call updates at most (a single larger tensor goes alone). */
+const FOREACH_CHUNK_ELEMENTS = 1 << 20;
+
 export interface OptimizerSettings {
-  /** Update each group with one libtorch call per op (default) rather than one per parameter and op. */
+  /** Update a group's parameters through one libtorch call per op and run of about 1 M elements (default) rather than one per parameter and op. */
   foreach?: boolean;
 }
 
@@ -50,6 +53,7 @@ export abstract class Optimizer<O extends GroupOptions> {
   readonly paramGroups: ParamGroup<O>[];
   foreach: boolean;
   private readonly state = new Map<Tensor, ParamState>();
+  private readonly numel = new Map<Tensor, number>();
 
   protected constructor(params: Tensor[] | GroupSpec<O>[], defaults: O, settings: Partial<O> & OptimizerSettings) {
     const { foreach = true, ...options } = settings;
@@ -80,10 +84,33 @@ export abstract class Optimizer<O extends GroupOptions> {
   step(): void {
     noGrad(() => {
       for (const group of this.paramGroups) {
-        if (this.foreach) tidy(() => this.updateWithGrads(group.params, group));
-        else for (const param of group.params) tidy(() => this.updateWithGrads([param], group));
+        for (const batch of this.foreach ? this.chunks(group.params) : group.params.map((p) => [p])) tidy(() => this.updateWithGrads(batch, group));
       }
     });
+  }
+
+  /**
+   * A group's parameters in runs of about FOREACH_CHUNK_ELEMENTS: small tensors share a call, and each run's
+   * temporaries stay cache-sized and are freed before the next (one list over a ResNet's 11 M parameters is slower
+   * than one call per parameter, here as in PyTorch).
+   */
+  private chunks(params: readonly Tensor[]): Tensor[][] {
+    const out: Tensor[][] = [];
+    let current: Tensor[] = [];
+    let elements = 0;
+    for (const p of params) {
+      let n = this.numel.get(p);
+      if (n === undefined) this.numel.set(p, (n = p.numel));
+      if (current.length > 0 && elements + n > FOREACH_CHUNK_ELEMENTS) {
+        out.push(current);
+        current = [];
+        elements = 0;
+      }
+      current.push(p);
+      elements += n;
+    }
+    if (current.length > 0) out.push(current);
+    return out;
   }
 
   private updateWithGrads(candidates: readonly Tensor[], group: ParamGroup<O>): void {
