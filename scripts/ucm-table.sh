@@ -3,8 +3,10 @@
 # that epoch times are not disturbed, then `dsdnet report`. Re-running skips finished runs (in RUNS_DIR, or copied
 # to results/ from an earlier checkout) and resumes interrupted ones. Each finished run's config, metrics and report
 # (no weights) are copied to results/ucmerced-<preset>[-r<ratio>]/, which the repository keeps.
-# Usage: [PRESET=cpu|finetune] [RATIO=0.8] [SEEDS="0 1 2"] [VARIANTS="plain sd dsd dsd-released dsd-noentropy"]
-#        bash scripts/ucm-table.sh [DATA_DIR] [RUNS_DIR]
+# Usage: [PRESET=cpu|finetune] [RATIO=0.8] [PRECISION=fp32|bf16] [SEEDS="0 1 2"] [VARIANTS="plain sd dsd dsd-released dsd-noentropy"]
+#        [EXTRA="--no-channels-last"] bash scripts/ucm-table.sh [DATA_DIR] [RUNS_DIR]
+# bf16 runs go to their own folders (tag suffix -bf16); EXTRA is passed to every `dsdnet train` (e.g. to keep a table's
+# remaining runs in the layout its first runs used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-../shared/datasets/ucmerced}"
@@ -13,6 +15,8 @@ preset="${PRESET:-cpu}"
 ratio="${RATIO:-0.8}"
 seeds="${SEEDS:-0 1 2}"
 order="${VARIANTS:-plain sd dsd dsd-released dsd-noentropy}"
+precision="${PRECISION:-fp32}"
+extra="${EXTRA:-}"
 declare -A variants=(
   [plain]="--method plain"
   [sd]="--method sd"
@@ -23,6 +27,7 @@ declare -A variants=(
 # The cpu table at 80% keeps its original names.
 tag="$preset"
 [ "$ratio" != "0.8" ] && tag="$preset-r${ratio#0.}"
+[ "$precision" != "fp32" ] && tag="$tag-$precision"
 prefix="ucm"
 [ "$tag" != "cpu" ] && prefix="ucm-$tag"
 results="results/ucmerced-$tag"
@@ -41,7 +46,7 @@ for seed in $seeds; do
       [ -f "$out/config.json" ] && resume="--resume"
       echo "$(date -u +%FT%TZ) start: $out ${resume}"
       # shellcheck disable=SC2086
-      npx dsdnet train "$data" --preset "$preset" ${variants[$name]} --ratio "$ratio" --seed "$seed" --out "$out" $resume --quiet >> "$out.log" 2>&1
+      npx dsdnet train "$data" --preset "$preset" ${variants[$name]} --ratio "$ratio" --seed "$seed" --precision "$precision" $extra --out "$out" $resume --quiet >> "$out.log" 2>&1
       tail -1 "$out.log"
     fi
     mkdir -p "$results/$prefix-$name-s$seed"
