@@ -88,6 +88,21 @@ for (const name of ['resnet18', 'mobilenet_v2'] as const) {
   });
 }
 
+test('BatchNorm in bf16 training keeps float32 running statistics and updates them like float32 does', () => {
+  const stats = (precision: Precision): Tensor => {
+    manualSeed(3);
+    const model = createBackbone('resnet18', 4);
+    tidy(() => void withPrecision(precision, () => model.forward(randn([4, 3, 32, 32]))));
+    const mean = model.stateDict().get('bn1.running_mean')!;
+    assert.equal(mean.dtype, 'float32');
+    return mean;
+  };
+  const full = stats('fp32');
+  const half = stats('bf16');
+  assert.ok(full.abs().sum().item() > 0, 'the statistics moved');
+  assert.ok(relativeL2(half, full) < 0.02, `bf16 statistics differ by ${relativeL2(half, full)}`);
+});
+
 test('channels-last: the same function and gradients as row-major, weights and gradients stored NHWC, state dicts row-major', () => {
   manualSeed(1);
   const reference = createBackbone('resnet18', 7);
