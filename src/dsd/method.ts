@@ -3,7 +3,7 @@
 // The wrapper holds the backbone plus the training-only modules; only the backbone is deployed.
 import type { Backbone } from '../models/index.js';
 import { Module } from '../nn/index.js';
-import { F, type Precision, type Tensor, withPrecision } from '../torch/index.js';
+import { F, type Precision, type Tensor, tidy, withPrecision } from '../torch/index.js';
 import { DiffusionModule, StageHead } from './diffusion.js';
 import { type DistillMode, distillLoss, entropy } from './losses.js';
 import { DEFAULT_NOISE_SCHEDULE, NoiseSchedule } from './schedule.js';
@@ -85,13 +85,14 @@ export class SelfDistillationNet extends Module {
    * modules and every loss in float32, on float32 logits.
    */
   lossOf(images: Tensor, labels: Tensor, precision: Precision = 'fp32'): LossResult {
-    const z = withPrecision(precision, () => {
-      const stages = this.backbone.stages(images);
-      const main = this.backbone.classify(stages[3]).float();
-      const students = this.heads.map((h, s) => h.forward(stages[s]).float());
-      for (const s of stages) s.dispose();
-      return [...students, main]; // z1, z2, z3, z4 (only z4 for plain)
-    });
+    const z = withPrecision(precision, () =>
+      tidy(() => {
+        const stages = this.backbone.stages(images);
+        const main = this.backbone.classify(stages[3]).float();
+        const students = this.heads.map((h, s) => h.forward(stages[s]).float());
+        return [...students, main]; // z1, z2, z3, z4 (only z4 for plain)
+      }),
+    );
     const logits = z[z.length - 1];
     const ce = F.crossEntropy(logits, labels);
     const parts: Record<string, number> = { ce: ce.item() };

@@ -1,7 +1,7 @@
 // The backbone interface the training methods use: four stage outputs (timm's feature-stage convention) with their
 // channel counts, and the main classifier on the last stage. forward() is the plain classifier: what is deployed.
 import { Layer } from '../nn/index.js';
-import { F, type Tensor } from '../torch/index.js';
+import { F, type Tensor, tidy } from '../torch/index.js';
 
 export type Stages = [Tensor, Tensor, Tensor, Tensor];
 
@@ -17,10 +17,7 @@ export abstract class Backbone extends Layer {
 
   /** The main classifier: global average pooling and the head, applied to the last stage's output. */
   classify(lastStage: Tensor): Tensor {
-    const features = globalPool(lastStage);
-    const logits = this.head.forward(features);
-    features.dispose();
-    return logits;
+    return tidy(() => this.head.forward(globalPool(lastStage)));
   }
 
   /** The parameters of the main classifier head (trained at a higher lr in the DSDNet recipe). */
@@ -35,20 +32,11 @@ export abstract class Backbone extends Layer {
   }
 
   forward(input: Tensor): Tensor {
-    const [s1, s2, s3, s4] = this.stages(input);
-    s1.dispose();
-    s2.dispose();
-    s3.dispose();
-    const logits = this.classify(s4);
-    s4.dispose();
-    return logits;
+    return tidy(() => this.classify(this.stages(input)[3]));
   }
 }
 
 /** Global average pooling to a [N, C] feature vector. */
 export function globalPool(x: Tensor): Tensor {
-  const pooled = F.adaptiveAvgPool2d(x, 1);
-  const flat = pooled.flatten(1);
-  pooled.dispose();
-  return flat;
+  return tidy(() => F.adaptiveAvgPool2d(x, 1).flatten(1));
 }

@@ -1,6 +1,6 @@
 // ResNet-18/34/50 in torchvision's layout, parameter names and initialisation (ResNet v1.5: stride on the 3x3 conv).
 import { BatchNorm2d, Conv2d, init, Layer, Linear, MaxPool2d, ReLU, runChain, Sequential } from '../nn/index.js';
-import { F, type Tensor } from '../torch/index.js';
+import { F, type Tensor, tidy } from '../torch/index.js';
 import { Backbone, type Stages } from './backbone.js';
 
 function conv3x3(inC: number, outC: number, stride = 1): Conv2d {
@@ -15,11 +15,9 @@ interface Block extends Layer {
   readonly downsample: Sequential | null;
 }
 
-/** Adds the shortcut to the residual branch in place and applies ReLU, releasing the shortcut if it was computed. */
+/** Adds the shortcut (computed in a scope of its own) to the residual branch in place and applies ReLU. */
 function mergeResidual(residual: Tensor, input: Tensor, downsample: Sequential | null): Tensor {
-  const identity = downsample ? downsample.forward(input) : input;
-  residual.add_(identity);
-  if (identity !== input) identity.dispose();
+  tidy(() => void residual.add_(downsample ? downsample.forward(input) : input));
   return F.relu(residual, true);
 }
 
@@ -128,9 +126,7 @@ export class ResNet extends Backbone {
   }
 
   stages(input: Tensor): Stages {
-    const stem = runChain([this.conv1, this.bn1, this.relu, this.maxpool], input);
-    const s1 = this.layer1.forward(stem);
-    stem.dispose();
+    const s1 = tidy(() => this.layer1.forward(runChain([this.conv1, this.bn1, this.relu, this.maxpool], input)));
     const s2 = this.layer2.forward(s1);
     const s3 = this.layer3.forward(s2);
     const s4 = this.layer4.forward(s3);

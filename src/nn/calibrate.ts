@@ -77,9 +77,7 @@ function moveStatistics(bn: BatchNorm, m: Moments): void {
       [weightTensor, newWeight],
       [biasTensor, newBias],
     ] as const) {
-      const source = fromTypedArray(values);
-      target.copy_(source);
-      source.dispose();
+      tidy(() => target.copy_(fromTypedArray(values)));
     }
   });
 }

@@ -1,6 +1,6 @@
 // The Module base, in the spirit of PyTorch's nn.Module: named parameters, buffers and children registered
 // explicitly, train/eval modes, state dicts keyed by dotted names, freezing and parameter counts.
-import { keep, type MemoryFormat, noGrad, type Tensor } from '../torch/index.js';
+import { keep, type MemoryFormat, noGrad, type Tensor, tidy } from '../torch/index.js';
 
 export type StateDict = Map<string, Tensor>;
 
@@ -145,10 +145,7 @@ export abstract class Module {
   toMemoryFormat(format: MemoryFormat): this {
     noGrad(() => {
       for (const [, t] of this.stateDict()) {
-        if (t.ndim !== 4 || t.isContiguous(format)) continue;
-        const laidOut = t.contiguous(format);
-        t.set_(laidOut);
-        laidOut.dispose();
+        if (t.ndim === 4 && !t.isContiguous(format)) tidy(() => t.set_(t.contiguous(format)));
       }
     });
     return this;
