@@ -166,6 +166,9 @@ export class Tensor implements Disposable {
   }
   /** Converts to a dtype, a device, or both; returns a new tensor (a copy only when needed, as in PyTorch). */
   to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
+    if (typeof target === 'string' && !(DTYPES as readonly string[]).includes(target) && !/^(cpu|cuda(:\d+)?)$/.test(target)) {
+      throw new TypeError(`to('${target}'): neither a dtype (${DTYPES.join(', ')}) nor a device ('cpu', 'cuda', 'cuda:N')`);
+    }
     const spec = typeof target === 'string' ? ((DTYPES as readonly string[]).includes(target) ? { dtype: target as DType } : { device: target as Device }) : target;
     const device = spec.device === undefined ? null : checkDevice(spec.device);
     return op('to.dtype_layout', this, spec.dtype === undefined ? null : dtypeCode(spec.dtype), null, device);
