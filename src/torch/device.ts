@@ -3,9 +3,16 @@ import { binding } from './native.js';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
+const DEVICE_NAME = /^(?:cpu|cuda(?::(\d+))?)$/;
+
+/** Whether the string names a device ('cpu', 'cuda', 'cuda:N'), available or not. */
+export function isDeviceName(name: string): boolean {
+  return DEVICE_NAME.test(name);
+}
+
 export function checkDevice(device: string): Device {
   if (device === 'cpu') return device;
-  const match = /^cuda(?::(\d+))?$/.exec(device);
+  const match = DEVICE_NAME.exec(device);
   if (!match) throw new TypeError(`unknown device '${device}' (expected 'cpu', 'cuda' or 'cuda:N')`);
   const index = match[1] === undefined ? 0 : Number(match[1]);
   const count = binding.cudaDeviceCount();

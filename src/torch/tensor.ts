@@ -2,7 +2,7 @@
 // Every op goes through `op`, which calls an ATen operator by its schema name (e.g. 'add.Tensor').
 import { inspect } from 'node:util';
 
-import { checkDevice, type Device } from './device.js';
+import { checkDevice, type Device, isDeviceName } from './device.js';
 import { type AnyTypedArray, type DType, DTYPES, dtypeCode, dtypeFromCode, isFloating, isHalf, typedArrayOf } from './dtype.js';
 import { binding, type NativeArg, type NativeHandle, type NativeValue } from './native.js';
 import { type Disposable, track } from './scope.js';
@@ -166,7 +166,7 @@ export class Tensor implements Disposable {
   }
   /** Converts to a dtype, a device, or both; returns a new tensor (a copy only when needed, as in PyTorch). */
   to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
-    if (typeof target === 'string' && !(DTYPES as readonly string[]).includes(target) && !/^(cpu|cuda(:\d+)?)$/.test(target)) {
+    if (typeof target === 'string' && !(DTYPES as readonly string[]).includes(target) && !isDeviceName(target)) {
       throw new TypeError(`to('${target}'): neither a dtype (${DTYPES.join(', ')}) nor a device ('cpu', 'cuda', 'cuda:N')`);
     }
     const spec = typeof target === 'string' ? ((DTYPES as readonly string[]).includes(target) ? { dtype: target as DType } : { device: target as Device }) : target;
