@@ -1,11 +1,11 @@
 // Worker thread of bench/prefetch.ts: builds augmented batches on request and transfers them to the main thread.
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { BatchLoader, type DecodedImages, RECIPE_AUGMENT } from '../src/data/index.js';
+import { BatchLoader, InMemoryImages, RECIPE_AUGMENT } from '../src/data/index.js';
 import { tidy } from '../src/torch/index.js';
 
 const data = workerData as { pixels: SharedArrayBuffer; paths: string[]; labels: number[]; size: number };
-const images: DecodedImages = { pixels: new Uint8Array(data.pixels), paths: data.paths, labels: Int32Array.from(data.labels), size: data.size, mode: 'cover', file: '', fromCache: true };
+const images = new InMemoryImages(data.paths, Int32Array.from(data.labels), data.size, 'cover', new Uint8Array(data.pixels));
 const loader = new BatchLoader(images, data.paths.map((_, i) => i), { batchSize: 32, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT });
 const order = loader.order(0);
 parentPort!.on('message', (b: number) => {

@@ -43,8 +43,9 @@ function inline(): number {
 }
 
 async function prefetched(): Promise<number> {
-  const shared = new SharedArrayBuffer(images.pixels.length);
-  new Uint8Array(shared).set(images.pixels);
+  const pixels = images.read(images.paths.map((_, i) => i));
+  const shared = new SharedArrayBuffer(pixels.length);
+  new Uint8Array(shared).set(pixels);
   const worker = new Worker(fileURLToPath(new URL('./prefetch-worker.js', import.meta.url)), {
     workerData: { pixels: shared, paths: images.paths, labels: Array.from(images.labels), size: images.size },
   });

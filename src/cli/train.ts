@@ -137,6 +137,7 @@ export function registerTrainCommands(program: Command): void {
       const position = new Map(images.paths.map((p, i) => [p, i]));
       const indices = splitFile ? readSplit(splitFile, dataset).test.map((e) => position.get(e.path)!) : images.paths.map((_, i) => i);
       const { metrics } = evaluate(loaded.model, images, indices, loaded.classNames, { outputSize: loaded.size, precision });
+      images.close();
       if (flags.json) return console.log(JSON.stringify(metrics, null, 1));
       console.log(`${loaded.source} on ${indices.length} images of ${dir}${splitFile ? ` (test split of ${splitFile})` : ''}`);
       console.log(`OA ${(100 * metrics.overallAccuracy).toFixed(2)}%  AA ${(100 * metrics.averageAccuracy).toFixed(2)}%  kappa ${metrics.kappa.toFixed(4)}`);

@@ -1,33 +1,26 @@
 // The decode cache: every image of a dataset decoded once, resized to the training size, and stored as uint8 RGB in
-// one file keyed by the dataset's content (relative paths, sizes, modification times), the size and the resize
-// mode. Later runs load it in about a second instead of decoding again.
+// shards of one class folder each (at most SHARD_IMAGES images; see shard.ts), keyed by their files' relative
+// paths, sizes and modification times, the size and the resize mode. Batches read images straight from the shard
+// files, so no dataset is held in memory, whatever its size. A changed file, a new class or a skipped file
+// invalidates only the shards that held them; an interrupted or failed decode keeps every shard it finished.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 
 import sharp from 'sharp';
 
-import { writeFileAtomic } from '../io/index.js';
+import { fsyncDir } from '../io/index.js';
 import { mapLimit } from './concurrency.js';
 import { decodeImage, type ResizeMode } from './decode.js';
+import { type DecodedImages, imageBytes } from './images.js';
 import { Progress } from './progress.js';
-import type { Dataset } from './scan.js';
+import { type Dataset, DatasetError, type DatasetItem } from './scan.js';
+import { ShardReader, ShardWriter } from './shard.js';
 
-const MAGIC = 'DSDNETC1';
-
-export interface DecodedImages {
-  /** Relative paths, in dataset order. */
-  paths: string[];
-  labels: Int32Array;
-  size: number;
-  mode: ResizeMode;
-  /** paths.length x size x size x 3 bytes, RGB, row-major. */
-  pixels: Uint8Array;
-  /** Where it was loaded from or written to. */
-  file: string;
-  fromCache: boolean;
-}
+/** Images per shard at most: about 150 MB at 224 px. */
+export const SHARD_IMAGES = 1000;
+const KEY_VERSION = 'dsdnet-shard-1';
 
 export interface CacheOptions {
   size: number;
@@ -37,74 +30,167 @@ export interface CacheOptions {
   progress?: boolean;
   /** Images decoded at once (default: twice the cores). */
   concurrency?: number;
+  /** Images per shard at most (default SHARD_IMAGES). */
+  shardImages?: number;
+  /** Leave out files that fail to decode (with a warning) instead of failing. */
+  skipBad?: boolean;
+  onWarning?: (message: string) => void;
 }
 
 export function defaultCacheDir(): string {
   return process.env.DSDNET_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'dsdnet');
 }
 
-export function cacheKey(dataset: Dataset, size: number, mode: ResizeMode): string {
-  const hash = createHash('sha256').update(`${MAGIC}\n${size}\n${mode}\n${dataset.classes.join('\n')}\n`);
+interface ShardPlan {
+  file: string;
+  items: DatasetItem[];
+}
+
+/** Consecutive items of one class, at most SHARD_IMAGES, each group named by the hash of what it holds. */
+function planShards(dataset: Dataset, dir: string, size: number, mode: ResizeMode, shardImages: number): ShardPlan[] {
+  const groups: DatasetItem[][] = [];
   for (const item of dataset.items) {
-    const { mtimeMs } = statSync(join(dataset.root, item.path));
-    hash.update(`${item.path}\t${item.label}\t${item.bytes}\t${Math.round(mtimeMs)}\n`);
+    const last = groups.at(-1);
+    if (last !== undefined && last[0].label === item.label && last.length < shardImages) last.push(item);
+    else groups.push([item]);
   }
-  return hash.digest('hex').slice(0, 32);
+  return groups.map((items) => {
+    const hash = createHash('sha256').update(`${KEY_VERSION}\n${size}\n${mode}\n`);
+    for (const item of items) hash.update(`${item.path}\t${item.bytes}\t${Math.round(statSync(join(dataset.root, item.path)).mtimeMs)}\n`);
+    return { file: join(dir, `${hash.digest('hex').slice(0, 32)}-${size}-${mode}.shard`), items };
+  });
 }
 
-function encodeCache(images: Omit<DecodedImages, 'file' | 'fromCache'>): Uint8Array[] {
-  const header = Buffer.from(JSON.stringify({ paths: images.paths, labels: Array.from(images.labels), size: images.size, mode: images.mode }));
-  const prefix = Buffer.alloc(16);
-  prefix.write(MAGIC, 0, 'latin1');
-  prefix.writeBigUInt64LE(BigInt(header.length), 8);
-  return [prefix, header, images.pixels];
+/** The decoded images of a dataset, read from its cache shards; close() releases the files (GC does otherwise). */
+export class CachedImages implements DecodedImages {
+  readonly paths: string[] = [];
+  readonly labels: Int32Array;
+  /** Files that failed to decode and were left out (skipBad). */
+  readonly skipped: { path: string; reason: string }[] = [];
+  private readonly shardOf: number[] = [];
+  private readonly slotOf: number[] = [];
+  private static readonly closer = new FinalizationRegistry<ShardReader[]>((shards) => shards.forEach((s) => s.close()));
+
+  constructor(readonly size: number, readonly mode: ResizeMode, private readonly shards: ShardReader[], items: DatasetItem[][], readonly decoded: number) {
+    const labels: number[] = [];
+    shards.forEach((shard, s) => {
+      items[s].forEach((item, slot) => {
+        const reason = shard.trailer.bad[item.path];
+        if (reason !== undefined) return void this.skipped.push({ path: item.path, reason });
+        this.paths.push(item.path);
+        labels.push(item.label);
+        this.shardOf.push(s);
+        this.slotOf.push(slot);
+      });
+    });
+    this.labels = Int32Array.from(labels);
+    CachedImages.closer.register(this, shards, this);
+  }
+
+  /** True when nothing had to be decoded. */
+  get fromCache(): boolean {
+    return this.decoded === 0;
+  }
+
+  /** The shard files. */
+  get files(): string[] {
+    return this.shards.map((s) => s.file);
+  }
+
+  read(indices: readonly number[]): Uint8Array {
+    const bytes = imageBytes(this.size);
+    const out = new Uint8Array(indices.length * bytes);
+    indices.forEach((index, k) => {
+      if (!(index >= 0 && index < this.paths.length)) throw new RangeError(`image index ${index} out of range (${this.paths.length} images)`);
+      this.shards[this.shardOf[index]].readInto(this.slotOf[index], out, k * bytes);
+    });
+    return out;
+  }
+
+  close(): void {
+    CachedImages.closer.unregister(this);
+    for (const shard of this.shards) shard.close();
+  }
 }
 
-function decodeCache(file: string): DecodedImages {
-  const bytes = readFileSync(file);
-  const fail = (why: string): never => {
-    throw new Error(`${file}: damaged decode cache (${why}); delete it to rebuild`);
-  };
-  if (bytes.length < 16 || bytes.toString('latin1', 0, 8) !== MAGIC) fail('bad magic');
-  const headerLength = Number(bytes.readBigUInt64LE(8));
-  if (16 + headerLength > bytes.length) fail('truncated header');
-  const header = JSON.parse(bytes.toString('utf8', 16, 16 + headerLength)) as { paths: string[]; labels: number[]; size: number; mode: ResizeMode };
-  const pixelBytes = header.paths.length * header.size * header.size * 3;
-  if (bytes.length !== 16 + headerLength + pixelBytes) fail(`expected ${pixelBytes} bytes of pixels, found ${bytes.length - 16 - headerLength}`);
-  return {
-    paths: header.paths,
-    labels: Int32Array.from(header.labels),
-    size: header.size,
-    mode: header.mode,
-    pixels: new Uint8Array(bytes.buffer, bytes.byteOffset + 16 + headerLength, pixelBytes),
-    file,
-    fromCache: true,
-  };
+/** The reason a decode failed, without the file name the error starts with. */
+function reasonOf(error: unknown, path: string): string {
+  const message = (error as Error).message;
+  return message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message;
 }
 
-/** Loads the dataset's decoded images from the cache, decoding (with a progress bar) and caching them if needed. */
-export async function loadDecoded(dataset: Dataset, options: CacheOptions): Promise<DecodedImages> {
-  const { size, mode = 'cover', progress = true } = options;
-  if (!(Number.isInteger(size) && size >= 8 && size <= 4096)) throw new RangeError(`image size must be an integer in [8, 4096], got ${size}`);
-  const dir = options.cacheDir ?? defaultCacheDir();
-  const file = join(dir, `${cacheKey(dataset, size, mode)}-${size}-${mode}.u8`);
-  if (existsSync(file)) return decodeCache(file);
-  const n = dataset.items.length;
-  const pixels = new Uint8Array(n * size * size * 3);
-  const bar = new Progress(`decoding ${n} images at ${size} px`, n, progress);
-  const concurrency = options.concurrency ?? 2 * availableParallelism();
+/** Decodes the images of the given shards, committing each shard as soon as its last image is done. */
+async function decodeShards(root: string, plans: ShardPlan[], size: number, mode: ResizeMode, options: CacheOptions): Promise<void> {
+  const jobs = plans.flatMap((plan, s) => plan.items.map((item, slot) => ({ s, slot, item })));
+  const writers = new Map<number, ShardWriter>();
+  const remaining = plans.map((p) => p.items.length);
+  const bad = plans.map((): Record<string, string> => ({}));
+  const bar = new Progress(`decoding ${jobs.length} images at ${size} px`, jobs.length, options.progress ?? true);
   const previous = sharp.concurrency();
   sharp.concurrency(1); // one libvips thread per image; images decode in parallel instead
   try {
-    await mapLimit(dataset.items, concurrency, async (item, i) => {
-      pixels.set(await decodeImage(join(dataset.root, item.path), size, mode), i * size * size * 3);
+    await mapLimit(jobs, options.concurrency ?? 2 * availableParallelism(), async ({ s, slot, item }) => {
+      const path = join(root, item.path);
+      let pixels: Uint8Array | null = null;
+      try {
+        pixels = await decodeImage(path, size, mode);
+      } catch (error) {
+        bad[s][item.path] = reasonOf(error, path);
+      }
+      let writer = writers.get(s);
+      if (writer === undefined) writers.set(s, (writer = new ShardWriter(plans[s].file, { paths: plans[s].items.map((i) => i.path), size, mode })));
+      if (pixels !== null) writer.write(slot, pixels);
+      if (--remaining[s] === 0) {
+        writer.commit(bad[s]);
+        writers.delete(s);
+      }
       bar.tick();
     });
   } finally {
     sharp.concurrency(previous);
+    for (const writer of writers.values()) writer.abort();
   }
-  const images = { paths: dataset.items.map((i) => i.path), labels: Int32Array.from(dataset.items, (i) => i.label), size, mode, pixels };
+}
+
+function openShard(plan: ShardPlan, size: number, mode: ResizeMode, onWarning?: (message: string) => void): ShardReader | undefined {
+  const content = { paths: plan.items.map((i) => i.path), size, mode };
+  try {
+    return ShardReader.open(plan.file, content);
+  } catch (error) {
+    onWarning?.(`${(error as Error).message}; decoding its images again`);
+    rmSync(plan.file, { force: true });
+    return undefined;
+  }
+}
+
+/**
+ * The dataset's decoded images, from the cache; images not cached yet are decoded first (with a progress bar).
+ * Files that fail to decode are all named in one error (the rest stay cached), or left out with skipBad.
+ */
+export async function loadDecoded(dataset: Dataset, options: CacheOptions): Promise<CachedImages> {
+  const { size, mode = 'cover' } = options;
+  if (!(Number.isInteger(size) && size >= 8 && size <= 4096)) throw new RangeError(`image size must be an integer in [8, 4096], got ${size}`);
+  const dir = options.cacheDir ?? defaultCacheDir();
   mkdirSync(dir, { recursive: true });
-  writeFileAtomic(file, encodeCache(images));
-  return { ...images, file, fromCache: false };
+  const plans = planShards(dataset, dir, size, mode, options.shardImages ?? SHARD_IMAGES);
+  const shards = plans.map((plan) => openShard(plan, size, mode, options.onWarning));
+  const missing = plans.filter((_, s) => shards[s] === undefined);
+  if (missing.length > 0) {
+    await decodeShards(dataset.root, missing, size, mode, options);
+    fsyncDir(dir);
+    plans.forEach((plan, s) => (shards[s] ??= openShard(plan, size, mode)));
+  }
+  const decoded = missing.reduce((n, plan) => n + plan.items.length, 0);
+  const images = new CachedImages(size, mode, shards as ShardReader[], plans.map((p) => p.items), decoded);
+  if (images.skipped.length > 0) {
+    const lines = images.skipped.map((s) => `${s.path}: ${s.reason}`);
+    if (!options.skipBad) {
+      images.close();
+      const shown = lines.slice(0, 20).map((l) => `  ${l}`).join('\n');
+      const more = lines.length > 20 ? `\n  ... and ${lines.length - 20} more` : '';
+      throw new DatasetError(`${dataset.root}: ${lines.length} image file(s) could not be decoded (the others stay cached; leave these out with --skip-bad):\n${shown}${more}`, lines);
+    }
+    for (const line of lines) options.onWarning?.(`skipping ${line}`);
+  }
+  return images;
 }

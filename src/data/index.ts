@@ -1,10 +1,11 @@
 // Datasets: scanning class folders, reproducible splits, decoding.
 export { type Dataset, DatasetError, type DatasetItem, scanDataset, type ScanOptions } from './scan.js';
-export { makeSplit, readSplit, repeatedSplits, type Split, type SplitEntry, splitHash, type SplitSpec, writeSplit } from './split.js';
+export { makeSplit, readSplit, repeatedSplits, type Split, type SplitEntry, splitHash, type SplitSpec, withoutFiles, writeSplit } from './split.js';
 export { deriveSeed, Rng } from './random.js';
 export { decodeImage, type ResizeMode } from './decode.js';
 export { decodeBmp, encodeBmp, type RawImage } from './bmp.js';
 export { type ImageFormat, IMAGE_EXTENSIONS, sniffFormat } from './formats.js';
-export { cacheKey, type CacheOptions, type DecodedImages, defaultCacheDir, loadDecoded } from './cache.js';
+export { CachedImages, type CacheOptions, defaultCacheDir, loadDecoded, SHARD_IMAGES } from './cache.js';
+export { type DecodedImages, imageBytes, InMemoryImages } from './images.js';
 export { type AugmentConfig, augmentBatch, evalBatch, IMAGENET_MEAN, IMAGENET_STD, normalize, type RandAugmentConfig, RECIPE_AUGMENT } from './augment.js';
 export { type Batch, BatchLoader, type LoaderOptions } from './loader.js';

@@ -2,7 +2,7 @@
 // generator seeded per (epoch, batch), so that any batch of any epoch can be rebuilt exactly (resume mid-run).
 import { type Tensor, tidy, tensor as makeTensor } from '../torch/index.js';
 import { type AugmentConfig, augmentBatch, evalBatch } from './augment.js';
-import type { DecodedImages } from './cache.js';
+import type { DecodedImages } from './images.js';
 import { deriveSeed, Rng } from './random.js';
 
 export interface LoaderOptions {
@@ -29,14 +29,12 @@ export interface Batch {
 
 export class BatchLoader {
   readonly outputSize: number;
-  private readonly imageBytes: number;
 
   constructor(readonly images: DecodedImages, readonly indices: readonly number[], readonly options: LoaderOptions) {
     if (!(Number.isInteger(options.batchSize) && options.batchSize > 0)) throw new RangeError(`batch size must be a positive integer, got ${options.batchSize}`);
     for (const i of indices) if (!(i >= 0 && i < images.paths.length)) throw new RangeError(`image index ${i} out of range`);
     this.outputSize = options.outputSize ?? images.size;
     if (this.outputSize > images.size) throw new Error(`output size ${this.outputSize} exceeds the decoded size ${images.size}`);
-    this.imageBytes = images.size * images.size * 3;
   }
 
   get numBatches(): number {
@@ -54,8 +52,7 @@ export class BatchLoader {
   batch(order: readonly number[], epoch: number, b: number): Batch {
     const { batchSize, augment } = this.options;
     const chosen = order.slice(b * batchSize, (b + 1) * batchSize);
-    const pixels = new Uint8Array(chosen.length * this.imageBytes);
-    chosen.forEach((index, k) => pixels.set(this.images.pixels.subarray(index * this.imageBytes, (index + 1) * this.imageBytes), k * this.imageBytes));
+    const pixels = this.images.read(chosen);
     const size = this.images.size;
     const input = tidy(() => {
       if (augment === null) return evalBatch(pixels, chosen.length, size, this.outputSize);

@@ -71,6 +71,12 @@ export function readSplit(path: string, dataset?: Dataset): Split {
     Array.isArray(split?.classes) && Array.isArray(split.train) && Array.isArray(split.test) &&
     [...split.train, ...split.test].every((e) => typeof e?.path === 'string' && Number.isInteger(e.label) && e.label >= 0 && e.label < split.classes.length);
   if (!valid) throw new Error(`${path}: not a split file (expected classes, and train/test lists of {path, label} with labels in range)`);
+  for (const list of ['train', 'test'] as const) {
+    if (split[list].length === 0) throw new Error(`${path}: the ${list} list is empty`);
+    const seen = new Set<string>();
+    const repeated = split[list].filter((e) => seen.has(e.path) || !seen.add(e.path)).map((e) => e.path);
+    if (repeated.length > 0) throw new Error(`${path}: ${repeated.length} duplicate entr${repeated.length === 1 ? 'y' : 'ies'} in the ${list} list: ${repeated.slice(0, 10).join(', ')}${repeated.length > 10 ? ', ...' : ''}`);
+  }
   if (dataset !== undefined) checkSplitAgainst(path, split, dataset);
   return split;
 }
@@ -89,4 +95,15 @@ function checkSplitAgainst(path: string, split: Split, dataset: Dataset): void {
   const train = new Set(split.train.map((e) => e.path));
   const overlap = split.test.filter((e) => train.has(e.path)).map((e) => e.path);
   if (overlap.length > 0) throw new Error(`${path}: ${overlap.length} file(s) are in both train and test: ${overlap.slice(0, 10).join(', ')}`);
+}
+
+/** The split without the given files (ones that could not be decoded); every class must keep training and test images. */
+export function withoutFiles(split: Split, paths: readonly string[]): Split {
+  const dropped = new Set(paths);
+  const train = split.train.filter((e) => !dropped.has(e.path));
+  const test = split.test.filter((e) => !dropped.has(e.path));
+  const has = (list: SplitEntry[], label: number): boolean => list.some((e) => e.label === label);
+  const emptied = split.classes.filter((_, label) => (has(split.train, label) && !has(train, label)) || (has(split.test, label) && !has(test, label)));
+  if (emptied.length > 0) throw new RangeError(`without the files left out, class(es) ${emptied.join(', ')} have no training or no test images`);
+  return { ...split, train, test };
 }

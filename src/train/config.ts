@@ -44,10 +44,12 @@ export interface TrainConfig {
   precision: Precision;
   /** Convolution weights and activations stored channels-last (NHWC), faster with oneDNN; checkpoints stay row-major. */
   channelsLast: boolean;
+  /** Leave out image files that fail the scan or the decoding (with a warning) instead of stopping. */
+  skipBad: boolean;
 }
 
 /** Runs written before a setting existed resume with the behaviour they started with. */
-export const LEGACY_SETTINGS: Pick<TrainConfig, 'precision' | 'channelsLast'> = { precision: 'fp32', channelsLast: false };
+export const LEGACY_SETTINGS: Pick<TrainConfig, 'precision' | 'channelsLast' | 'skipBad'> = { precision: 'fp32', channelsLast: false, skipBad: false };
 
 export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   split: { ratio: 0.8, seed: 0 },
@@ -72,6 +74,7 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   pretrained: null,
   precision: 'fp32',
   channelsLast: true,
+  skipBad: false,
 };
 
 /** The size images are decoded (resized and centre-cropped) to before the training or test crop. */
@@ -129,6 +132,6 @@ export function validateConfig(c: TrainConfig): void {
     problems.push(`pretrained must be 'imagenet' or an existing file or folder, got ${JSON.stringify(c.pretrained)}`);
   }
   if (!(PRECISIONS as readonly string[]).includes(c.precision)) problems.push(`unknown precision '${c.precision}' (expected auto, ${PRECISIONS.join(' or ')})`);
-  if (typeof c.channelsLast !== 'boolean') problems.push(`channelsLast must be true or false, got ${JSON.stringify(c.channelsLast)}`);
+  for (const name of ['channelsLast', 'skipBad'] as const) if (typeof c[name] !== 'boolean') problems.push(`${name} must be true or false, got ${JSON.stringify(c[name])}`);
   if (problems.length > 0) throw new Error(`invalid training configuration: ${problems.join('; ')}`);
 }

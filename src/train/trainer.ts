@@ -11,7 +11,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { type AugmentConfig, BatchLoader, type Dataset, loadDecoded, makeSplit, RECIPE_AUGMENT, readSplit, scanDataset, type Split, writeSplit } from '../data/index.js';
+import { type AugmentConfig, BatchLoader, type CachedImages, type Dataset, loadDecoded, makeSplit, RECIPE_AUGMENT, readSplit, scanDataset, type Split, withoutFiles, writeSplit } from '../data/index.js';
 import { SelfDistillationNet } from '../dsd/index.js';
 import { confusionCsv, confusionSpec, curvesSpec, type EpochPoint, evaluate, type Metrics, metricsCsv, writeChart } from '../eval/index.js';
 import { createBackbone } from '../models/index.js';
@@ -89,13 +89,30 @@ interface PreparedData {
 }
 
 /** Scans the dataset and makes or reads the split: cheap, and done before anything is written. */
-async function prepareData(config: TrainConfig, out: string, resume: boolean): Promise<PreparedData> {
-  const dataset = await scanDataset(config.data);
+async function prepareData(config: TrainConfig, out: string, resume: boolean, reporter: Reporter): Promise<PreparedData> {
+  const dataset = await scanDataset(config.data, { skipBad: config.skipBad, onWarning: (m) => reporter.message(`warning: ${m}`) });
   let split: Split;
   if (resume) split = readSplit(join(out, 'split.json'), dataset);
   else if ('file' in config.split) split = readSplit(config.split.file, dataset);
   else split = makeSplit(dataset, { ratio: config.split.ratio, seed: config.split.seed });
+  if (split.train.length < config.batchSize) throw new Error(`batch size ${config.batchSize} is larger than the ${split.train.length} training images`);
   return { dataset, split };
+}
+
+interface DecodedData {
+  images: CachedImages;
+  /** The split without the files that failed to decode (skipBad). */
+  split: Split;
+  trainIdx: number[];
+  testIdx: number[];
+}
+
+/** Decodes (or reads from the cache) the images at size / cropFraction: training takes random windows, evaluation the centre one. */
+async function decodeData(config: TrainConfig, { dataset, split }: PreparedData, reporter: Reporter): Promise<DecodedData> {
+  const images = await loadDecoded(dataset, { size: decodeSize(config), progress: reporter.mode === 'bar', skipBad: config.skipBad, onWarning: (m) => reporter.message(`warning: ${m}`) });
+  const usable = images.skipped.length === 0 ? split : withoutFiles(split, images.skipped.map((s) => s.path));
+  const position = new Map(images.paths.map((p, i) => [p, i]));
+  return { images, split: usable, trainIdx: usable.train.map((e) => position.get(e.path)!), testIdx: usable.test.map((e) => position.get(e.path)!) };
 }
 
 /**
@@ -155,23 +172,25 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   if (options.retainFreedMemory ?? process.env.DSDNET_MALLOC !== 'system') retainFreedMemory();
   const reporter = new Reporter(options.report ?? 'bar');
   const config = runConfig(configIn, out, resume);
-  const { dataset, split } = await prepareData(config, out, resume);
+  const prepared = await prepareData(config, out, resume, reporter);
   const checkpoints = join(out, 'checkpoints');
   // A run stopped before its first checkpoint resumes from the start, pretrained initialisation included.
   const restoring = resume && existsSync(join(checkpoints, 'latest'));
-  const { net, pretrained } = buildNetwork(config, split.classes.length, restoring);
+  const { net, pretrained } = buildNetwork(config, prepared.split.classes.length, restoring);
+  let decoded: DecodedData;
+  try {
+    decoded = await decodeData(config, prepared, reporter);
+  } catch (error) {
+    net.dispose();
+    throw error;
+  }
+  const { images, split, trainIdx, testIdx } = decoded;
   if (!resume) {
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     writeSplit(join(out, 'split.json'), split);
   }
-  // Decoded at size / cropFraction: training takes random size-pixel windows, evaluation the centre one.
-  const images = await loadDecoded(dataset, { size: decodeSize(config), progress: reporter.mode === 'bar' });
-  const position = new Map(images.paths.map((p, i) => [p, i]));
-  const trainIdx = split.train.map((e) => position.get(e.path)!);
-  const testIdx = split.test.map((e) => position.get(e.path)!);
   const loader = new BatchLoader(images, trainIdx, { batchSize: config.batchSize, shuffle: true, seed: config.seed, dropLast: true, augment: AUGMENT_PRESETS[config.augment], outputSize: config.size });
-  if (loader.numBatches === 0) throw new Error(`batch size ${config.batchSize} is larger than the ${trainIdx.length} training images`);
   const optimizer = makeOptimizer(config, net);
   const schedule = makeSchedule(config, loader.numBatches, reporter);
 
@@ -209,6 +228,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
     reporter.done({ out, finalOA: final.overallAccuracy, finalAA: final.averageAccuracy, finalKappa: final.kappa, bestOA: progress.best });
   }
   net.dispose();
+  images.close();
   return { out, completed, interrupted, epochs: records, final };
 }
 
