@@ -1,7 +1,8 @@
 // `dsdnet data inspect DIR` and `dsdnet data split DIR`.
 import type { Command } from 'commander';
 
-import { type Dataset, makeSplit, repeatedSplits, scanDataset, splitHash, writeSplit } from '../data/index.js';
+import { type Dataset, loadDecoded, makeSplit, repeatedSplits, scanDataset, splitHash, withoutItems, writeSplit } from '../data/index.js';
+import { DEFAULT_CONFIG, decodeSize } from '../train/index.js';
 import { parseNumber } from './options.js';
 
 function summary(dataset: Dataset): string {
@@ -33,9 +34,19 @@ export function registerDataCommands(program: Command): void {
     .argument('<dir>', 'dataset folder: one sub-folder of images per class')
     .option('--skip-bad', 'leave out corrupt or mislabelled image files instead of failing')
     .option('--json', 'print the scan as JSON')
+    .option('--decode', 'also decode every image (into the decode cache), to find truncated or unreadable files now')
+    .option('--size <px>', `decode size with --decode (default ${decodeSize(DEFAULT_CONFIG)}: what train decodes for its default ${DEFAULT_CONFIG.size} px input)`, parseNumber)
     .description('classes, counts, sizes, formats and problems of a dataset folder')
-    .action(async (dir: string, options: { skipBad?: boolean; json?: boolean }) => {
-      const dataset = await scanDataset(dir, { skipBad: options.skipBad, onWarning: (m) => process.stderr.write(`warning: ${m}\n`) });
+    .action(async (dir: string, options: { skipBad?: boolean; json?: boolean; decode?: boolean; size?: number }) => {
+      const onWarning = (m: string): void => void process.stderr.write(`warning: ${m}\n`);
+      let dataset = await scanDataset(dir, { skipBad: options.skipBad, onWarning });
+      if (options.decode) {
+        const size = options.size ?? decodeSize(DEFAULT_CONFIG);
+        const images = await loadDecoded(dataset, { size, skipBad: options.skipBad, onWarning, progress: !options.json });
+        dataset = withoutItems(dataset, images.skipped);
+        images.close();
+        if (!options.json) console.error(`decoded: ${images.paths.length} images at ${size} px (${images.decoded} decoded now, the rest from the cache), ${images.skipped.length} could not be decoded`);
+      }
       console.log(options.json ? JSON.stringify(dataset, null, 1) : summary(dataset));
     });
   data

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 
 import type { Command } from 'commander';
 
-import { loadDecoded, readSplit, scanDataset } from '../data/index.js';
+import { loadDecoded, readSplit, scanDataset, withoutFiles } from '../data/index.js';
 import { evaluate } from '../eval/index.js';
 import { sharedDir } from '../io/index.js';
 import { type Precision, PRECISIONS, setNumThreads } from '../torch/index.js';
@@ -41,6 +41,7 @@ interface TrainFlags {
   quiet?: boolean;
   jsonl?: boolean;
   threads?: number;
+  skipBad?: boolean;
 }
 
 function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSettings {
@@ -57,6 +58,7 @@ function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSetting
   if (flags.pretrained !== undefined) o.pretrained = flags.pretrained === 'none' ? null : flags.pretrained === 'imagenet' ? 'imagenet' : resolve(flags.pretrained);
   if (flags.precision !== undefined) o.precision = flags.precision as PrecisionSetting;
   if (flags.channelsLast !== undefined) o.channelsLast = flags.channelsLast;
+  if (flags.skipBad !== undefined) o.skipBad = flags.skipBad;
   if (flags.split !== undefined) o.split = { file: resolve(flags.split) };
   else if (flags.ratio !== undefined || flags.seed !== undefined) o.split = { ratio: flags.ratio ?? 0.8, seed: flags.seed ?? 0 };
   const method = { ...preset.methodOptions };
@@ -68,6 +70,8 @@ function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSetting
   if (o.epochs !== undefined && preset.warmupEpochs !== undefined && preset.warmupEpochs >= o.epochs) o.warmupEpochs = Math.max(0, Math.floor(o.epochs / 6));
   return o;
 }
+
+const warn = (message: string): void => void process.stderr.write(`warning: ${message}\n`);
 
 function parsePrecision(value: string): Precision {
   if (value !== 'auto' && !(PRECISIONS as readonly string[]).includes(value)) throw new Error(`--precision: expected fp32, bf16 or auto, got '${value}'`);
@@ -99,6 +103,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--precision <p>', 'fp32 | bf16 (bfloat16 mixed precision: float32 weights, bf16 convolutions) | auto (bf16 where the CPU has it natively)')
     .option('--channels-last', 'store convolution weights and activations channels-last (NHWC; the default)')
     .option('--no-channels-last', 'keep them row-major (NCHW)')
+    .option('--skip-bad', 'leave out image files that fail the scan or the decoding, with a warning, instead of stopping')
     .option('--out <dir>', 'run folder (default runs/<method>-<backbone>-<time>)')
     .option('--resume', 'continue the run in --out where it stopped')
     .option('--threads <n>', 'libtorch threads', parseNumber)
@@ -126,16 +131,18 @@ export function registerTrainCommands(program: Command): void {
     .option('--tag <tag>', 'latest | best', 'latest')
     .option('--json', 'print the metrics as JSON')
     .option('--precision <p>', 'fp32 (default) | bf16 | auto', 'fp32')
+    .option('--skip-bad', 'leave out image files that fail the scan or the decoding, with a warning')
     .description('OA, AA, kappa and per-class metrics of a trained model on a dataset')
-    .action(async (checkpoint: string, dir: string, flags: { split?: string; tag: string; json?: boolean; precision: string }) => {
+    .action(async (checkpoint: string, dir: string, flags: { split?: string; tag: string; json?: boolean; precision: string; skipBad?: boolean }) => {
       const precision = parsePrecision(flags.precision);
-      const dataset = await scanDataset(dir);
+      const dataset = await scanDataset(dir, { skipBad: flags.skipBad, onWarning: warn });
       const loaded = loadModel(checkpoint, { tag: flags.tag, expectClasses: dataset.classes });
       const runSplit = join(checkpoint, 'split.json');
       const splitFile = flags.split ?? (existsSync(runSplit) ? runSplit : undefined);
-      const images = await loadDecoded(dataset, { size: loaded.decodeSize, progress: !flags.json });
+      const split = splitFile ? readSplit(splitFile, dataset) : undefined;
+      const images = await loadDecoded(dataset, { size: loaded.decodeSize, progress: !flags.json, skipBad: flags.skipBad, onWarning: warn });
       const position = new Map(images.paths.map((p, i) => [p, i]));
-      const indices = splitFile ? readSplit(splitFile, dataset).test.map((e) => position.get(e.path)!) : images.paths.map((_, i) => i);
+      const indices = split ? withoutFiles(split, images.skipped.map((s) => s.path)).test.map((e) => position.get(e.path)!) : images.paths.map((_, i) => i);
       const { metrics } = evaluate(loaded.model, images, indices, loaded.classNames, { outputSize: loaded.size, precision });
       images.close();
       if (flags.json) return console.log(JSON.stringify(metrics, null, 1));
@@ -150,11 +157,12 @@ export function registerTrainCommands(program: Command): void {
     .option('--top-k <k>', 'classes to show per image', parseNumber, 5)
     .option('--json', 'print JSON')
     .option('--precision <p>', 'fp32 (default) | bf16 | auto', 'fp32')
+    .option('--skip-bad', 'leave out image files that cannot be decoded, with a warning')
     .description('the most likely classes of each image')
-    .action(async (checkpoint: string, files: string[], flags: { topK: number; json?: boolean; precision: string }) => {
+    .action(async (checkpoint: string, files: string[], flags: { topK: number; json?: boolean; precision: string; skipBad?: boolean }) => {
       const precision = parsePrecision(flags.precision);
       const loaded = loadModel(checkpoint, { tag: 'latest' });
-      const predictions = await predict(loaded, files, { topK: flags.topK, precision });
+      const predictions = await predict(loaded, files, { topK: flags.topK, precision, skipBad: flags.skipBad, onWarning: warn });
       if (flags.json) return console.log(JSON.stringify(predictions, null, 1));
       for (const p of predictions) console.log(`${p.file}: ${p.top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(', ')}`);
     });

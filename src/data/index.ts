@@ -1,5 +1,5 @@
 // Datasets: scanning class folders, reproducible splits, decoding.
-export { type Dataset, DatasetError, type DatasetItem, scanDataset, type ScanOptions } from './scan.js';
+export { type Dataset, DatasetError, type DatasetItem, scanDataset, type ScanOptions, withoutItems } from './scan.js';
 export { makeSplit, readSplit, repeatedSplits, type Split, type SplitEntry, splitHash, type SplitSpec, withoutFiles, writeSplit } from './split.js';
 export { deriveSeed, Rng } from './random.js';
 export { decodeImage, type ResizeMode } from './decode.js';
@@ -9,3 +9,4 @@ export { CachedImages, type CacheOptions, defaultCacheDir, loadDecoded, SHARD_IM
 export { type DecodedImages, imageBytes, InMemoryImages } from './images.js';
 export { type AugmentConfig, augmentBatch, evalBatch, IMAGENET_MEAN, IMAGENET_STD, normalize, type RandAugmentConfig, RECIPE_AUGMENT } from './augment.js';
 export { type Batch, BatchLoader, type LoaderOptions } from './loader.js';
+export { mapLimit } from './concurrency.js';

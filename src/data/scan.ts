@@ -144,9 +144,21 @@ export async function scanDataset(root: string, options: ScanOptions = {}): Prom
     }
   }
   const items = results.filter((r): r is DatasetItem => typeof r !== 'string');
+  checkNoneEmptied({ root, classes, items });
+  return { root, classes, items, ignored: { hidden, nonImages }, skipped };
+}
+
+function checkNoneEmptied({ root, classes, items }: Pick<Dataset, 'root' | 'classes' | 'items'>): void {
   const counts = new Array<number>(classes.length).fill(0);
   for (const item of items) counts[item.label]++;
   const emptied = classes.filter((_, i) => counts[i] === 0);
   if (emptied.length > 0) throw new DatasetError(`${root}: no usable images left in class folder(s): ${emptied.join(', ')}`);
-  return { root, classes, items, ignored: { hidden, nonImages }, skipped };
+}
+
+/** The dataset without files found bad later (when decoding); they join its skipped list. */
+export function withoutItems(dataset: Dataset, bad: readonly { path: string; reason: string }[]): Dataset {
+  const dropped = new Set(bad.map((b) => b.path));
+  const items = dataset.items.filter((item) => !dropped.has(item.path));
+  checkNoneEmptied({ root: dataset.root, classes: dataset.classes, items });
+  return { ...dataset, items, skipped: [...dataset.skipped, ...bad] };
 }

@@ -1,0 +1,69 @@
+// Bad input through the command line, as a user meets it: each case gets an error naming the file, folder or flag
+// (and what to do) before expensive work where it can, or is left out on request, and loses nothing.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { encode, makeDataset, pixels } from './support/images.js';
+
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const cacheDir = mkdtempSync(join(tmpdir(), 'dsdnet-cache-'));
+const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-run-'));
+const run = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
+  spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, DSDNET_CACHE: cacheDir } });
+const TINY = ['--preset', 'cpu', '--method', 'plain', '--size', '32', '--epochs', '1', '--batch-size', '6', '--ratio', '0.5', '--threads', '2', '--quiet'];
+
+let dataset: string;
+let truncated: Uint8Array;
+test.before(async () => {
+  dataset = await makeDataset(8, [40, 40]);
+  const jpeg = await encode('jpg', pixels(64, 64, 3), 64, 64);
+  truncated = jpeg.subarray(0, Math.floor(jpeg.length / 2));
+  writeFileSync(join(dataset, 'alpha', 'cut.jpg'), truncated);
+});
+
+test('a file that fails to decode: train names it and writes nothing; --skip-bad trains without it', () => {
+  const out = join(scratch(), 'run');
+  const failed = run('train', dataset, ...TINY, '--out', out);
+  assert.equal(failed.status, 1);
+  assert.match(failed.stderr, /1 image file\(s\) could not be decoded \(the others stay cached; leave these out with --skip-bad\):\n {2}alpha\/cut\.jpg: corrupt or unreadable JPEG image/);
+  assert.equal(existsSync(out), false, 'no run folder is created');
+  const skipped = run('train', dataset, ...TINY, '--out', out, '--skip-bad');
+  assert.equal(skipped.status, 0, skipped.stderr);
+  const split = JSON.parse(readFileSync(join(out, 'split.json'), 'utf8')) as { train: { path: string }[]; test: { path: string }[] };
+  assert.equal(split.train.length + split.test.length, 24);
+  assert.ok(![...split.train, ...split.test].some((e) => e.path === 'alpha/cut.jpg'));
+  assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).skipBad, true);
+});
+
+test('data inspect --decode finds files that fail to decode; with --skip-bad it lists them', () => {
+  const failed = run('data', 'inspect', dataset, '--decode', '--size', '16');
+  assert.equal(failed.status, 1);
+  assert.match(failed.stderr, /alpha\/cut\.jpg: corrupt or unreadable JPEG image/);
+  const listed = run('data', 'inspect', dataset, '--decode', '--size', '16', '--skip-bad');
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.match(listed.stdout, /3 classes, 24 images/);
+  assert.match(listed.stdout, /skipped 1 bad file\(s\):\n {2}alpha\/cut\.jpg: corrupt or unreadable JPEG image/);
+  assert.match(listed.stderr, /decoded: 24 images at 16 px/);
+});
+
+test('predict: missing files are named before any decoding; undecodable ones are named or skipped', () => {
+  const out = join(scratch(), 'run');
+  assert.equal(run('train', dataset, ...TINY, '--out', out, '--skip-bad').status, 0);
+  const good = join(dataset, 'beta', 'beta00.jpg');
+  const bad = join(dataset, 'alpha', 'cut.jpg');
+  const missing = run('predict', out, good, join(dataset, 'nope.jpg'), dataset);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /2 of the 3 image argument\(s\) cannot be used:\n {2}.*nope\.jpg: cannot read \(ENOENT\)\n {2}.*: not a file/);
+  const undecodable = run('predict', out, good, bad);
+  assert.equal(undecodable.status, 1);
+  assert.match(undecodable.stderr, /1 image file\(s\) could not be decoded \(leave them out with --skip-bad\):\n {2}.*cut\.jpg: corrupt or unreadable JPEG/);
+  const skipped = run('predict', out, good, bad, '--skip-bad', '--json');
+  assert.equal(skipped.status, 0, skipped.stderr);
+  assert.deepEqual((JSON.parse(skipped.stdout) as { file: string }[]).map((p) => p.file), [good]);
+  assert.match(skipped.stderr, /warning: skipping .*cut\.jpg: corrupt/);
+});
