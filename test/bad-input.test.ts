@@ -67,3 +67,41 @@ test('predict: missing files are named before any decoding; undecodable ones are
   assert.deepEqual((JSON.parse(skipped.stdout) as { file: string }[]).map((p) => p.file), [good]);
   assert.match(skipped.stderr, /warning: skipping .*cut\.jpg: corrupt/);
 });
+
+test('flags are checked when the command line is read, naming the flag and the accepted values', () => {
+  const cases: [string[], RegExp][] = [
+    [['train', dataset, '--distill', 'soft_ce'], /option '--distill <d>' argument 'soft_ce' is invalid\. Allowed choices are soft-ce, released/],
+    [['train', dataset, '--ddim-steps', '0'], /option '--ddim-steps <n>' argument '0' is invalid\. expected an integer in 1\.\.10/],
+    [['train', dataset, '--batch-size', '1'], /option '--batch-size <n>' argument '1' is invalid\. expected an integer >= 2/],
+    [['train', dataset, '--ratio', '1.5'], /option '--ratio <r>' argument '1\.5' is invalid\. expected a fraction between 0 and 1/],
+    [['train', dataset, '--size', '8'], /option '--size <px>' argument '8' is invalid\. expected an integer >= 32/],
+    [['train', dataset, '--backbone', 'vgg16'], /Allowed choices are resnet18, resnet34, resnet50, mobilenet_v2/],
+    [['train', dataset, '--precision', 'fp16'], /Allowed choices are fp32, bf16, auto/],
+    [['train', dataset, '--epochs', '2.5'], /option '--epochs <n>' argument '2\.5' is invalid/],
+    [['predict', dataset, 'x.jpg', '--top-k', '-1'], /option '--top-k <k>' argument '-1' is invalid\. expected an integer >= 1/],
+    [['data', 'split', dataset, '--ratio', '0', '-o', 'x.json'], /option '--ratio <r>' argument '0' is invalid/],
+  ];
+  for (const [args, message] of cases) {
+    const result = run(...args);
+    assert.equal(result.status, 1, args.join(' '));
+    assert.match(result.stderr, message, args.join(' '));
+  }
+});
+
+test('--resume refuses flags that contradict the run, accepts those that agree, and re-checks config.json', () => {
+  const out = join(scratch(), 'run');
+  const first = run('train', dataset, ...TINY, '--epochs', '2', '--out', out, '--skip-bad');
+  assert.equal(first.status, 0, first.stderr);
+  const contradicted = run('train', ...TINY, '--epochs', '60', '--seed', '3', '--out', out, '--resume');
+  assert.equal(contradicted.status, 1);
+  assert.match(contradicted.stderr, /--resume continues .*run exactly as its config\.json says, and these contradict it: epochs 60 \(the run has 2\); warmupEpochs 5 \(the run has 0\); seed 3 \(the run has 0\); skipBad false \(the run has true\); split \{"ratio":0\.5,"seed":3\} \(the run has \{"ratio":0\.5,"seed":0\}\)\. Leave them out, or start a new run/);
+  const onlyFlags = run('train', '--method', 'sd', '--out', out, '--resume');
+  assert.match(onlyFlags.stderr, /these contradict it: method "sd" \(the run has "plain"\)\./);
+  const sameCommand = run('train', dataset, ...TINY, '--epochs', '2', '--skip-bad', '--out', out, '--resume');
+  assert.equal(sameCommand.status, 0, sameCommand.stderr);
+  const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(out, 'config.json'), JSON.stringify({ ...config, batchSize: 0 }));
+  const damaged = run('train', '--out', out, '--resume');
+  assert.equal(damaged.status, 1);
+  assert.match(damaged.stderr, /config\.json: invalid training configuration: batchSize must be a positive integer, got 0/);
+});

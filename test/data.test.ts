@@ -1,7 +1,8 @@
 // Dataset scanning, problem reports, decoding in every format, and reproducible stratified splits.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -170,4 +171,34 @@ test('UC Merced TIFF sample: 21 original TIFFs scan and decode', { skip: sharedS
   assert.equal(dataset.items.length, 21);
   assert.ok(dataset.items.every((i) => i.format === 'tiff'));
   for (const item of dataset.items.slice(0, 3)) assert.equal((await decodeImage(join(root, item.path), 64, 'cover')).length, 64 * 64 * 3);
+});
+
+test('one class folder is refused with the sub-folder that holds the classes; symbolic links are followed, cycles refused', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'dsdnet-archive-'));
+  renameSync(await makeDataset(2), join(parent, 'Images'));
+  await assert.rejects(scanDataset(parent), new RegExp(`only one class folder \\('Images'\\); a classifier needs at least two\\. 'Images' holds 3 sub-folders: if those are the classes, use ${join(parent, 'Images').replace(/[/.]/g, '\\$&')}`));
+  const root = await makeDataset(2);
+  const elsewhere = await makeDataset(2);
+  symlinkSync(join(elsewhere, 'alpha'), join(root, 'delta'));
+  symlinkSync(join(elsewhere, 'beta', 'beta00.jpg'), join(root, 'alpha', 'linked.jpg'));
+  const dataset = await scanDataset(root);
+  assert.deepEqual(dataset.classes, ['alpha', 'beta', 'delta', 'gamma']);
+  assert.ok(dataset.items.some((i) => i.path === 'alpha/linked.jpg'));
+  assert.equal(dataset.items.filter((i) => i.path.startsWith('delta/')).length, 2);
+  symlinkSync(join(root, 'nowhere.jpg'), join(root, 'beta', 'broken.jpg'));
+  await assert.rejects(scanDataset(root), /beta\/broken\.jpg: broken symbolic link \(its target does not exist\)/);
+  rmSync(join(root, 'beta', 'broken.jpg'));
+  symlinkSync(join(root, 'gamma'), join(root, 'gamma', 'loop'));
+  await assert.rejects(scanDataset(root), /gamma\/loop: symbolic link cycle \(it leads back to .*gamma, which contains it\)/);
+});
+
+test('split files with an empty list or duplicate entries are refused', async () => {
+  const root = await makeDataset(4);
+  const dataset = await scanDataset(root);
+  const split = makeSplit(dataset, { ratio: 0.5, seed: 0 });
+  const file = join(mkdtempSync(join(tmpdir(), 'dsdnet-split-')), 'split.json');
+  writeFileSync(file, JSON.stringify({ ...split, test: [] }));
+  assert.throws(() => readSplit(file, dataset), /split\.json: the test list is empty/);
+  writeFileSync(file, JSON.stringify({ ...split, train: [...split.train, split.train[0]] }));
+  assert.throws(() => readSplit(file, dataset), new RegExp(`split\\.json: 1 duplicate entry in the train list: ${split.train[0].path}`));
 });

@@ -1,9 +1,9 @@
 // `dsdnet data inspect DIR` and `dsdnet data split DIR`.
 import type { Command } from 'commander';
 
-import { type Dataset, loadDecoded, makeSplit, repeatedSplits, scanDataset, splitHash, withoutItems, writeSplit } from '../data/index.js';
+import { type Dataset, loadDecoded, makeSplit, MAX_DECODE_SIZE, MIN_DECODE_SIZE, repeatedSplits, scanDataset, splitHash, withoutItems, writeSplit } from '../data/index.js';
 import { DEFAULT_CONFIG, decodeSize } from '../train/index.js';
-import { parseNumber } from './options.js';
+import { integerIn, parseFraction, parsePositiveInteger } from './options.js';
 
 function summary(dataset: Dataset): string {
   const counts = dataset.classes.map((_, i) => dataset.items.filter((item) => item.label === i).length);
@@ -35,7 +35,7 @@ export function registerDataCommands(program: Command): void {
     .option('--skip-bad', 'leave out corrupt or mislabelled image files instead of failing')
     .option('--json', 'print the scan as JSON')
     .option('--decode', 'also decode every image (into the decode cache), to find truncated or unreadable files now')
-    .option('--size <px>', `decode size with --decode (default ${decodeSize(DEFAULT_CONFIG)}: what train decodes for its default ${DEFAULT_CONFIG.size} px input)`, parseNumber)
+    .option('--size <px>', `decode size with --decode (default ${decodeSize(DEFAULT_CONFIG)}: what train decodes for its default ${DEFAULT_CONFIG.size} px input)`, integerIn(MIN_DECODE_SIZE, MAX_DECODE_SIZE))
     .description('classes, counts, sizes, formats and problems of a dataset folder')
     .action(async (dir: string, options: { skipBad?: boolean; json?: boolean; decode?: boolean; size?: number }) => {
       const onWarning = (m: string): void => void process.stderr.write(`warning: ${m}\n`);
@@ -52,10 +52,10 @@ export function registerDataCommands(program: Command): void {
   data
     .command('split')
     .argument('<dir>', 'dataset folder')
-    .option('--ratio <r>', 'fraction of each class for training (e.g. 0.8 for UC Merced)', parseNumber)
-    .option('--per-class <n>', 'number of training images per class instead of a ratio', parseNumber)
-    .option('--seed <s>', 'seed of the split', parseNumber, 0)
-    .option('--repeats <k>', 'write k splits from the seed (file names get -0, -1, ...)', parseNumber, 1)
+    .option('--ratio <r>', 'fraction of each class for training (e.g. 0.8 for UC Merced)', parseFraction)
+    .option('--per-class <n>', 'number of training images per class instead of a ratio', parsePositiveInteger)
+    .option('--seed <s>', 'seed of the split', integerIn(0, Number.MAX_SAFE_INTEGER), 0)
+    .option('--repeats <k>', 'write k splits from the seed (file names get -0, -1, ...)', parsePositiveInteger, 1)
     .option('--skip-bad', 'leave out bad image files instead of failing')
     .requiredOption('-o, --output <file>', 'split file to write (JSON)')
     .description('a stratified, seeded train/test split written as JSON')

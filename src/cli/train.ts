@@ -2,14 +2,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 
 import { loadDecoded, readSplit, scanDataset, withoutFiles } from '../data/index.js';
 import { evaluate } from '../eval/index.js';
 import { sharedDir } from '../io/index.js';
-import { type Precision, PRECISIONS, setNumThreads } from '../torch/index.js';
-import { type ConfigSettings, loadModel, type PrecisionSetting, predict, readPreset, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
-import { parseNumber } from './options.js';
+import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, METHODS } from '../dsd/index.js';
+import { BACKBONES } from '../models/index.js';
+import { setNumThreads } from '../torch/index.js';
+import { AUGMENTS, type ConfigSettings, loadModel, MIN_SIZE, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, predict, readPreset, readRunConfig, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
+import { integerIn, parseFraction, parseNonNegative, parsePositiveInteger } from './options.js';
 
 /** UC Merced beside the project (../shared/datasets/ucmerced), the default dataset. */
 function defaultDataset(): string {
@@ -71,12 +73,34 @@ function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSetting
   return o;
 }
 
+const differs = (a: unknown, b: unknown): boolean => JSON.stringify(a) !== JSON.stringify(b);
+
+/**
+ * What the command line asks of a resumed run that its config.json does not say, as "setting value (the run has X)".
+ * With --preset, the command line must describe the whole run, as it would for a new one; without, only the flags
+ * given are compared. A run resumes exactly as it started, so differences are refused rather than applied.
+ */
+function contradictions(dir: string | undefined, flags: TrainFlags, preset: ConfigSettings | null, saved: TrainConfig): string[] {
+  const found: string[] = [];
+  const check = (name: string, given: unknown, has: unknown): void => {
+    if (given !== undefined && differs(given, has)) found.push(`${name} ${JSON.stringify(given)} (the run has ${JSON.stringify(has)})`);
+  };
+  const data = dir === undefined ? saved.data : resolve(dir);
+  check('dataset', data, saved.data);
+  const { split, methodOptions, ...rest } = preset === null ? overridesFrom(flags, {}) : resolveConfig(data, preset, overridesFrom(flags, preset));
+  if (rest.precision !== undefined) rest.precision = resolvePrecision(rest.precision);
+  for (const [key, value] of Object.entries(rest)) if (key !== 'data') check(key, value, saved[key as keyof TrainConfig]);
+  for (const [key, value] of Object.entries(methodOptions ?? {})) check(key, value, saved.methodOptions[key as keyof TrainConfig['methodOptions']]);
+  if (preset !== null) check('split', split, saved.split);
+  else {
+    check('ratio', flags.ratio, 'ratio' in saved.split ? saved.split.ratio : undefined);
+    check('split', flags.split === undefined ? undefined : resolve(flags.split), 'file' in saved.split ? saved.split.file : undefined);
+  }
+  return found;
+}
+
 const warn = (message: string): void => void process.stderr.write(`warning: ${message}\n`);
 
-function parsePrecision(value: string): Precision {
-  if (value !== 'auto' && !(PRECISIONS as readonly string[]).includes(value)) throw new Error(`--precision: expected fp32, bf16 or auto, got '${value}'`);
-  return resolvePrecision(value as PrecisionSetting);
-}
 
 export function registerTrainCommands(program: Command): void {
   program
@@ -84,38 +108,49 @@ export function registerTrainCommands(program: Command): void {
     .argument('[dir]', 'dataset folder (default: ../shared/datasets/ucmerced)')
     .description('train a classifier (plain, sd or dsd) and write a run folder with metrics, checkpoints and a report')
     .option('--preset <name>', 'finetune | cpu | paper | a JSON file', 'cpu')
-    .option('--method <m>', 'plain | sd | dsd')
-    .option('--backbone <b>', 'resnet18 | resnet34 | resnet50 | mobilenet_v2')
-    .option('--size <px>', 'input size', parseNumber)
-    .option('--epochs <n>', 'epochs', parseNumber)
-    .option('--batch-size <n>', 'batch size', parseNumber)
-    .option('--optimizer <o>', 'rmsprop | sgd | adamw')
-    .option('--lr <lr>', 'backbone learning rate (heads get 10x)', parseNumber)
-    .option('--ratio <r>', 'training fraction of each class (default 0.8)', parseNumber)
-    .option('--seed <s>', 'seed of the split, the initialisation and the augmentation', parseNumber)
+    .addOption(new Option('--method <m>', 'training method').choices(METHODS))
+    .addOption(new Option('--backbone <b>', 'backbone').choices(BACKBONES))
+    .option('--size <px>', `input size (at least ${MIN_SIZE})`, integerIn(MIN_SIZE))
+    .option('--epochs <n>', 'epochs', parsePositiveInteger)
+    .option('--batch-size <n>', 'batch size (at least 2, for BatchNorm)', integerIn(2))
+    .addOption(new Option('--optimizer <o>', 'optimizer').choices(OPTIMIZERS))
+    .option('--lr <lr>', 'backbone learning rate (heads get 10x)', parseNonNegative)
+    .option('--ratio <r>', 'training fraction of each class (default 0.8)', parseFraction)
+    .option('--seed <s>', 'seed of the split, the initialisation and the augmentation', integerIn(0, Number.MAX_SAFE_INTEGER))
     .option('--split <file>', 'use this split file instead of --ratio/--seed')
-    .option('--distill <d>', 'soft-ce (default) | released')
-    .option('--condition <c>', 'refined (default) | student')
-    .option('--ddim-steps <n>', 'DDIM steps of the generation (default 5)', parseNumber)
-    .option('--entropy-weight <w>', 'weight of the entropy bonus (default 0.5; 0 removes it)', parseNumber)
-    .option('--augment <a>', 'recipe | light | none')
+    .addOption(new Option('--distill <d>', 'distillation loss (default soft-ce)').choices(DISTILL_MODES))
+    .addOption(new Option('--condition <c>', 'what the diffusion loss conditions on (default refined)').choices(CONDITIONS))
+    .option('--ddim-steps <n>', `DDIM steps of the generation (default 5, at most ${DEFAULT_NOISE_SCHEDULE.gridSteps})`, integerIn(1, DEFAULT_NOISE_SCHEDULE.gridSteps))
+    .option('--entropy-weight <w>', 'weight of the entropy bonus (default 0.5; 0 removes it)', parseNonNegative)
+    .addOption(new Option('--augment <a>', 'augmentation').choices(AUGMENTS))
     .option('--pretrained <source>', "initial backbone weights: 'imagenet', a PyTorch .pth, a safetensors file, a folder of .npy tensors, or 'none'")
-    .option('--precision <p>', 'fp32 | bf16 (bfloat16 mixed precision: float32 weights, bf16 convolutions) | auto (bf16 where the CPU has it natively)')
+    .addOption(new Option('--precision <p>', 'fp32 | bf16 (bfloat16 mixed precision: float32 weights, bf16 convolutions) | auto (bf16 where the CPU has it natively)').choices(PRECISION_SETTINGS))
     .option('--channels-last', 'store convolution weights and activations channels-last (NHWC; the default)')
     .option('--no-channels-last', 'keep them row-major (NCHW)')
     .option('--skip-bad', 'leave out image files that fail the scan or the decoding, with a warning, instead of stopping')
     .option('--out <dir>', 'run folder (default runs/<method>-<backbone>-<time>)')
     .option('--resume', 'continue the run in --out where it stopped')
-    .option('--threads <n>', 'libtorch threads', parseNumber)
+    .option('--threads <n>', 'libtorch threads', parsePositiveInteger)
     .option('--quiet', 'no progress output')
     .option('--jsonl', 'progress as JSON lines on stdout')
-    .action(async (dir: string | undefined, flags: TrainFlags) => {
+    .action(async (dir: string | undefined, flags: TrainFlags, command: Command) => {
       if (flags.threads !== undefined) setNumThreads(flags.threads);
-      if (flags.resume && !flags.out) throw new Error('--resume needs --out RUN_DIR');
-      const data = resolve(dir ?? defaultDataset());
       const preset = readPreset(flags.preset);
-      const config = resolveConfig(data, preset, overridesFrom(flags, preset));
-      const out = resolve(flags.out ?? join('runs', `${config.method}-${config.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
+      let config: TrainConfig;
+      let out: string;
+      if (flags.resume) {
+        if (!flags.out) throw new Error('--resume needs --out RUN_DIR');
+        out = resolve(flags.out);
+        config = readRunConfig(out);
+        const found = contradictions(dir, flags, command.getOptionValueSource('preset') === 'default' ? null : preset, config);
+        if (found.length > 0) {
+          throw new Error(`--resume continues ${out} exactly as its config.json says, and these contradict it: ${found.join('; ')}. Leave them out, or start a new run (another --out) to change them.`);
+        }
+      } else {
+        if (dir === undefined) process.stderr.write(`no dataset folder given: training on UC Merced (${defaultDataset()})\n`);
+        config = resolveConfig(resolve(dir ?? defaultDataset()), preset, overridesFrom(flags, preset));
+        out = resolve(flags.out ?? join('runs', `${config.method}-${config.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
+      }
       const report = flags.jsonl ? 'jsonl' : flags.quiet ? 'quiet' : 'bar';
       if (report === 'bar') process.stderr.write(`run folder: ${out}\n`);
       const result = await train(config, { out, resume: flags.resume, report });
@@ -130,11 +165,11 @@ export function registerTrainCommands(program: Command): void {
     .option('--split <file>', "evaluate the test list of this split (default: the run's split.json, else every image)")
     .option('--tag <tag>', 'latest | best', 'latest')
     .option('--json', 'print the metrics as JSON')
-    .option('--precision <p>', 'fp32 (default) | bf16 | auto', 'fp32')
+    .addOption(new Option('--precision <p>', 'compute precision (auto: bf16 where the CPU has it natively)').choices(PRECISION_SETTINGS).default('fp32'))
     .option('--skip-bad', 'leave out image files that fail the scan or the decoding, with a warning')
     .description('OA, AA, kappa and per-class metrics of a trained model on a dataset')
-    .action(async (checkpoint: string, dir: string, flags: { split?: string; tag: string; json?: boolean; precision: string; skipBad?: boolean }) => {
-      const precision = parsePrecision(flags.precision);
+    .action(async (checkpoint: string, dir: string, flags: { split?: string; tag: string; json?: boolean; precision: PrecisionSetting; skipBad?: boolean }) => {
+      const precision = resolvePrecision(flags.precision);
       const dataset = await scanDataset(dir, { skipBad: flags.skipBad, onWarning: warn });
       const loaded = loadModel(checkpoint, { tag: flags.tag, expectClasses: dataset.classes });
       const runSplit = join(checkpoint, 'split.json');
@@ -154,13 +189,13 @@ export function registerTrainCommands(program: Command): void {
     .command('predict')
     .argument('<checkpoint>', 'run folder, checkpoint folder or model.safetensors')
     .argument('<images...>', 'image files')
-    .option('--top-k <k>', 'classes to show per image', parseNumber, 5)
+    .option('--top-k <k>', 'classes to show per image', parsePositiveInteger, 5)
     .option('--json', 'print JSON')
-    .option('--precision <p>', 'fp32 (default) | bf16 | auto', 'fp32')
+    .addOption(new Option('--precision <p>', 'compute precision (auto: bf16 where the CPU has it natively)').choices(PRECISION_SETTINGS).default('fp32'))
     .option('--skip-bad', 'leave out image files that cannot be decoded, with a warning')
     .description('the most likely classes of each image')
-    .action(async (checkpoint: string, files: string[], flags: { topK: number; json?: boolean; precision: string; skipBad?: boolean }) => {
-      const precision = parsePrecision(flags.precision);
+    .action(async (checkpoint: string, files: string[], flags: { topK: number; json?: boolean; precision: PrecisionSetting; skipBad?: boolean }) => {
+      const precision = resolvePrecision(flags.precision);
       const loaded = loadModel(checkpoint, { tag: 'latest' });
       const predictions = await predict(loaded, files, { topK: flags.topK, precision, skipBad: flags.skipBad, onWarning: warn });
       if (flags.json) return console.log(JSON.stringify(predictions, null, 1));

@@ -21,6 +21,9 @@ import { ShardReader, ShardWriter } from './shard.js';
 /** Images per shard at most: about 150 MB at 224 px. */
 export const SHARD_IMAGES = 1000;
 const KEY_VERSION = 'dsdnet-shard-1';
+/** Decode sizes accepted, in px. */
+export const MIN_DECODE_SIZE = 8;
+export const MAX_DECODE_SIZE = 4096;
 
 export interface CacheOptions {
   size: number;
@@ -169,7 +172,7 @@ function openShard(plan: ShardPlan, size: number, mode: ResizeMode, onWarning?: 
  */
 export async function loadDecoded(dataset: Dataset, options: CacheOptions): Promise<CachedImages> {
   const { size, mode = 'cover' } = options;
-  if (!(Number.isInteger(size) && size >= 8 && size <= 4096)) throw new RangeError(`image size must be an integer in [8, 4096], got ${size}`);
+  if (!(Number.isInteger(size) && size >= MIN_DECODE_SIZE && size <= MAX_DECODE_SIZE)) throw new RangeError(`image size must be an integer in [${MIN_DECODE_SIZE}, ${MAX_DECODE_SIZE}], got ${size}`);
   const dir = options.cacheDir ?? defaultCacheDir();
   mkdirSync(dir, { recursive: true });
   const plans = planShards(dataset, dir, size, mode, options.shardImages ?? SHARD_IMAGES);

@@ -5,7 +5,7 @@ export { deriveSeed, Rng } from './random.js';
 export { decodeImage, type ResizeMode } from './decode.js';
 export { decodeBmp, encodeBmp, type RawImage } from './bmp.js';
 export { type ImageFormat, IMAGE_EXTENSIONS, sniffFormat } from './formats.js';
-export { CachedImages, type CacheOptions, defaultCacheDir, loadDecoded, SHARD_IMAGES } from './cache.js';
+export { CachedImages, type CacheOptions, defaultCacheDir, loadDecoded, MAX_DECODE_SIZE, MIN_DECODE_SIZE, SHARD_IMAGES } from './cache.js';
 export { type DecodedImages, imageBytes, InMemoryImages } from './images.js';
 export { type AugmentConfig, augmentBatch, evalBatch, IMAGENET_MEAN, IMAGENET_STD, normalize, type RandAugmentConfig, RECIPE_AUGMENT } from './augment.js';
 export { type Batch, BatchLoader, type LoaderOptions } from './loader.js';

@@ -1,6 +1,7 @@
 // Scanning a dataset folder: one sub-folder per class (sorted by name), images recognised by content, every
 // problem reported with its path. Problems fail the scan unless the caller asks to skip bad files.
-import { open, readdir, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 
 import sharp from 'sharp';
@@ -48,24 +49,56 @@ interface Candidate {
   label: number;
 }
 
-async function listFiles(dir: string): Promise<{ files: string[]; hidden: number }> {
-  const files: string[] = [];
-  let hidden = 0;
+interface Listing {
+  files: string[];
+  hidden: number;
+  /** Symbolic links whose target is missing. */
+  broken: string[];
+}
+
+/** A directory entry's kind, following symbolic links; 'broken' for a link to nothing. */
+async function kindOf(path: string, entry: Dirent): Promise<'dir' | 'file' | 'other' | 'broken'> {
+  if (!entry.isSymbolicLink()) return entry.isDirectory() ? 'dir' : entry.isFile() ? 'file' : 'other';
+  try {
+    const target = await stat(path);
+    return target.isDirectory() ? 'dir' : target.isFile() ? 'file' : 'other';
+  } catch {
+    return 'broken';
+  }
+}
+
+/** Files under `dir`, following symbolic links; a link back into a folder being listed is a cycle and refused. */
+async function listFiles(dir: string, ancestors: readonly string[] = []): Promise<Listing> {
+  const real = await realpath(dir);
+  if (ancestors.includes(real)) throw new DatasetError(`${dir}: symbolic link cycle (it leads back to ${real}, which contains it)`);
+  const listing: Listing = { files: [], hidden: 0, broken: [] };
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     if (entry.name.startsWith('.')) {
-      hidden++;
+      listing.hidden++;
       continue;
     }
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      const nested = await listFiles(path);
-      files.push(...nested.files);
-      hidden += nested.hidden;
-    } else if (entry.isFile()) {
-      files.push(path);
+    const kind = await kindOf(path, entry);
+    if (kind === 'dir') {
+      const nested = await listFiles(path, [...ancestors, real]);
+      listing.files.push(...nested.files);
+      listing.hidden += nested.hidden;
+      listing.broken.push(...nested.broken);
+    } else if (kind === 'file') {
+      listing.files.push(path);
+    } else if (kind === 'broken') {
+      listing.broken.push(path);
     }
   }
-  return { files, hidden };
+  return listing;
+}
+
+/** The message for a folder with a single class: usually the parent of the folder that holds the classes. */
+async function singleClassMessage(root: string, name: string): Promise<string> {
+  const inside = await readdir(join(root, name), { withFileTypes: true });
+  const folders = inside.filter((e) => !e.name.startsWith('.') && (e.isDirectory() || e.isSymbolicLink())).length;
+  const hint = folders >= 2 ? ` '${name}' holds ${folders} sub-folders: if those are the classes, use ${join(root, name)}` : ' Add a sub-folder of images for every other class.';
+  return `${root}: only one class folder ('${name}'); a classifier needs at least two.${hint}`;
 }
 
 async function readHead(path: string, length: number): Promise<Uint8Array> {
@@ -106,8 +139,10 @@ export async function scanDataset(root: string, options: ScanOptions = {}): Prom
   } catch (error) {
     throw new DatasetError(`${root}: cannot read the dataset folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort(byCodePoint);
+  const kinds = await Promise.all(entries.map((e) => kindOf(join(root, e.name), e)));
+  const classes = entries.filter((e, i) => kinds[i] === 'dir' && !e.name.startsWith('.')).map((e) => e.name).sort(byCodePoint);
   if (classes.length === 0) throw new DatasetError(`${root}: no class folders (expected one sub-folder of images per class)`);
+  if (classes.length === 1) throw new DatasetError(await singleClassMessage(root, classes[0]));
   const byLower = new Map<string, string[]>();
   for (const c of classes) byLower.set(c.toLowerCase(), [...(byLower.get(c.toLowerCase()) ?? []), c]);
   const clashes = [...byLower.values()].filter((names) => names.length > 1);
@@ -115,12 +150,14 @@ export async function scanDataset(root: string, options: ScanOptions = {}): Prom
     throw new DatasetError(`${root}: class folders differ only by case: ${clashes.map((n) => n.join(' / ')).join('; ')}`);
   }
   let hidden = entries.filter((e) => e.name.startsWith('.')).length;
-  const nonImages: string[] = entries.filter((e) => e.isFile() && !e.name.startsWith('.')).map((e) => e.name);
+  const nonImages: string[] = entries.filter((e, i) => kinds[i] === 'file' && !e.name.startsWith('.')).map((e) => e.name);
   const candidates: Candidate[] = [];
   const emptyClasses: string[] = [];
+  const brokenLinks: string[] = [];
   for (const [label, name] of classes.entries()) {
     const listing = await listFiles(join(root, name));
     hidden += listing.hidden;
+    brokenLinks.push(...listing.broken.map((f) => `${relative(root, f).split(sep).join('/')}: broken symbolic link (its target does not exist)`));
     const files = listing.files.map((f) => relative(root, f).split(sep).join('/')).sort(byCodePoint);
     const images = files.filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase()));
     nonImages.push(...files.filter((f) => !IMAGE_EXTENSIONS.has(extname(f).toLowerCase())));
@@ -129,7 +166,7 @@ export async function scanDataset(root: string, options: ScanOptions = {}): Prom
   }
   if (emptyClasses.length > 0) throw new DatasetError(`${root}: class folder(s) with no images: ${emptyClasses.join(', ')}`);
   const results = await mapLimit(candidates, 8, inspectFile);
-  const problems = results.filter((r): r is string => typeof r === 'string');
+  const problems = [...brokenLinks, ...results.filter((r): r is string => typeof r === 'string')];
   const skipped: Dataset['skipped'] = [];
   if (problems.length > 0) {
     if (!options.skipBad) {

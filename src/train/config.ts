@@ -2,7 +2,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { DEFAULT_METHOD_OPTIONS, METHODS, type MethodName, type MethodOptions } from '../dsd/index.js';
+import { MAX_DECODE_SIZE } from '../data/index.js';
+import { DEFAULT_METHOD_OPTIONS, methodOptionProblems, METHODS, type MethodName, type MethodOptions } from '../dsd/index.js';
 import { packageRoot } from '../io/index.js';
 import { BACKBONES, type BackboneName } from '../models/index.js';
 import { cpuHasNativeBf16, PRECISIONS, type Precision } from '../torch/index.js';
@@ -48,6 +49,9 @@ export interface TrainConfig {
   skipBad: boolean;
 }
 
+/** Smallest input the backbones take (they downsample by 32). */
+export const MIN_SIZE = 32;
+
 /** Runs written before a setting existed resume with the behaviour they started with. */
 export const LEGACY_SETTINGS: Pick<TrainConfig, 'precision' | 'channelsLast' | 'skipBad'> = { precision: 'fp32', channelsLast: false, skipBad: false };
 
@@ -92,6 +96,7 @@ export function readPreset(nameOrPath: string): ConfigSettings {
 
 /** A precision, or 'auto': bf16 where the CPU computes bfloat16 natively, fp32 elsewhere. */
 export type PrecisionSetting = Precision | 'auto';
+export const PRECISION_SETTINGS: readonly PrecisionSetting[] = [...PRECISIONS, 'auto'];
 
 /** What a preset or the command line may set: a TrainConfig, with precision possibly 'auto'. */
 export type ConfigSettings = Partial<Omit<TrainConfig, 'precision'>> & { precision?: PrecisionSetting };
@@ -121,10 +126,14 @@ export function validateConfig(c: TrainConfig): void {
   if (!(AUGMENTS as readonly string[]).includes(c.augment)) problems.push(`unknown augment '${c.augment}' (expected one of ${AUGMENTS.join(', ')})`);
   positiveInt('size');
   positiveInt('batchSize');
+  if (c.size < MIN_SIZE) problems.push(`size must be at least ${MIN_SIZE} px (the backbones downsample by 32), got ${c.size}`);
+  if (c.batchSize === 1) problems.push('batchSize must be at least 2: BatchNorm cannot normalise a batch of one image in training');
   positiveInt('epochs');
   if (!(Number.isInteger(c.warmupEpochs) && c.warmupEpochs >= 0 && c.warmupEpochs < c.epochs)) problems.push(`warmupEpochs must be an integer in [0, epochs), got ${c.warmupEpochs}`);
   for (const name of ['lr', 'warmupStartLr', 'minLr', 'weightDecay', 'headLrMultiplier'] as const) if (!(c[name] >= 0)) problems.push(`${name} must be >= 0, got ${c[name]}`);
   if (!(c.cropFraction > 0 && c.cropFraction <= 1)) problems.push(`cropFraction must be in (0, 1], got ${c.cropFraction}`);
+  else if (decodeSize(c) > MAX_DECODE_SIZE) problems.push(`size / cropFraction must be at most ${MAX_DECODE_SIZE} px (the decode size), got ${decodeSize(c)}`);
+  problems.push(...methodOptionProblems(c.methodOptions).map((p) => `methodOptions: ${p}`));
   if (!(Number.isInteger(c.cycles) && c.cycles >= 1)) problems.push(`cycles must be a positive integer, got ${c.cycles}`);
   if ('ratio' in c.split && !(c.split.ratio > 0 && c.split.ratio < 1)) problems.push(`ratio must be between 0 and 1, got ${c.split.ratio}`);
   if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) problems.push(`seed must be a non-negative integer, got ${c.seed}`);

@@ -19,7 +19,7 @@ import { calibrateBatchNorm } from '../nn/index.js';
 import { AdamW, type GroupOptions, type Optimizer, RMSprop, SGD, WarmupCosineRestarts } from '../optim/index.js';
 import { dispose, manualSeed, retainFreedMemory } from '../torch/index.js';
 import { applyPretrained, type PretrainedWeights, readPretrained } from '../weights/index.js';
-import { decodeSize, LEGACY_SETTINGS, type TrainConfig } from './config.js';
+import { decodeSize, LEGACY_SETTINGS, type TrainConfig, validateConfig } from './config.js';
 import { emptySums, type EpochRecord, type Progress, runLoop } from './loop.js';
 import { Reporter, type ReportMode } from './reporter.js';
 import { restoreSnapshot, saveSnapshot } from './snapshot.js';
@@ -72,15 +72,25 @@ function readRecords(path: string, upToEpoch: number): EpochRecord[] {
     .filter((r) => r.epoch <= upToEpoch);
 }
 
+/** The configuration of the run in `out`: its config.json, with settings it predates filled in, validated. */
+export function readRunConfig(out: string): TrainConfig {
+  const configFile = join(out, 'config.json');
+  if (!existsSync(configFile)) throw new Error(`${out}: nothing to resume (no config.json)`);
+  let config: TrainConfig;
+  try {
+    config = { ...LEGACY_SETTINGS, ...(JSON.parse(readFileSync(configFile, 'utf8')) as TrainConfig) };
+    validateConfig(config);
+  } catch (error) {
+    throw new Error(`${configFile}: ${(error as Error).message}`);
+  }
+  return config;
+}
+
 /** The run's configuration: the given one for a new run (refused if the folder holds a run), config.json on resume. */
 function runConfig(config: TrainConfig, out: string, resume: boolean): TrainConfig {
-  const configFile = join(out, 'config.json');
-  if (!resume) {
-    if (existsSync(join(out, 'checkpoints'))) throw new Error(`${out} already holds a run; resume it with --resume or choose another --out`);
-    return config;
-  }
-  if (!existsSync(configFile)) throw new Error(`${out}: nothing to resume (no config.json)`);
-  return { ...LEGACY_SETTINGS, ...(JSON.parse(readFileSync(configFile, 'utf8')) as TrainConfig) };
+  if (resume) return readRunConfig(out);
+  if (existsSync(join(out, 'checkpoints'))) throw new Error(`${out} already holds a run; resume it with --resume or choose another --out`);
+  return config;
 }
 
 interface PreparedData {
