@@ -1,9 +1,9 @@
 // `dsdnet data inspect DIR` and `dsdnet data split DIR`.
 import type { Command } from 'commander';
 
-import { type Dataset, loadDecoded, makeSplit, MAX_DECODE_SIZE, MIN_DECODE_SIZE, repeatedSplits, scanDataset, splitHash, withoutItems, writeSplit } from '../data/index.js';
+import { type Dataset, DEFAULT_SCALE, loadDecoded, makeSplit, MAX_DECODE_SIZE, MIN_DECODE_SIZE, repeatedSplits, scanDataset, type SampleScale, splitHash, withoutItems, writeSplit } from '../data/index.js';
 import { DEFAULT_CONFIG, decodeSize } from '../train/index.js';
-import { integerIn, parseFraction, parsePositiveInteger } from './options.js';
+import { integerIn, parseBands, parseFraction, parsePositiveInteger, parseScale } from './options.js';
 
 function summary(dataset: Dataset): string {
   const counts = dataset.classes.map((_, i) => dataset.items.filter((item) => item.label === i).length);
@@ -36,13 +36,15 @@ export function registerDataCommands(program: Command): void {
     .option('--json', 'print the scan as JSON')
     .option('--decode', 'also decode every image (into the decode cache), to find truncated or unreadable files now')
     .option('--size <px>', `decode size with --decode (default ${decodeSize(DEFAULT_CONFIG)}: what train decodes for its default ${DEFAULT_CONFIG.size} px input)`, integerIn(MIN_DECODE_SIZE, MAX_DECODE_SIZE))
+    .option('--bands <list>', 'with --decode: bands to use, as for train', parseBands)
+    .option('--scale <s>', 'with --decode: sample scaling, as for train', parseScale)
     .description('classes, counts, sizes, formats and problems of a dataset folder')
-    .action(async (dir: string, options: { skipBad?: boolean; json?: boolean; decode?: boolean; size?: number }) => {
+    .action(async (dir: string, options: { skipBad?: boolean; json?: boolean; decode?: boolean; size?: number; bands?: number[]; scale?: SampleScale }) => {
       const onWarning = (m: string): void => void process.stderr.write(`warning: ${m}\n`);
       let dataset = await scanDataset(dir, { skipBad: options.skipBad, onWarning });
       if (options.decode) {
         const size = options.size ?? decodeSize(DEFAULT_CONFIG);
-        const images = await loadDecoded(dataset, { size, skipBad: options.skipBad, onWarning, progress: !options.json });
+        const images = await loadDecoded(dataset, { size, decode: { bands: options.bands ?? null, scale: options.scale ?? DEFAULT_SCALE }, skipBad: options.skipBad, onWarning, progress: !options.json });
         dataset = withoutItems(dataset, images.skipped);
         images.close();
         if (!options.json) console.error(`decoded: ${images.paths.length} images at ${size} px (${images.decoded} decoded now, the rest from the cache), ${images.skipped.length} could not be decoded`);

@@ -2,6 +2,8 @@
 // errors name the value (commander adds the option's name).
 import { InvalidArgumentError } from 'commander';
 
+import { DEFAULT_SCALE, type SampleScale } from '../data/index.js';
+
 export function parseNumber(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`'${value}' is not a number`);
@@ -31,4 +33,28 @@ export function parseFraction(value: string): number {
   const n = parseNumber(value);
   if (!(n > 0 && n < 1)) throw new InvalidArgumentError(`expected a fraction between 0 and 1 (exclusive), got '${value}'`);
   return n;
+}
+
+/** `--bands 4,3,2`: one or three 1-based band numbers. */
+export function parseBands(value: string): number[] {
+  const bands = value.split(',').map((b) => Number(b.trim()));
+  if (!((bands.length === 1 || bands.length === 3) && bands.every((b) => Number.isInteger(b) && b >= 1))) {
+    throw new InvalidArgumentError(`expected one or three band numbers counted from 1, e.g. 4,3,2; got '${value}'`);
+  }
+  return bands;
+}
+
+/** `--scale percentile` (2nd to 98th), `--scale percentile:1:99`, or a fixed range `--scale 0:4095`. */
+export function parseScale(value: string): SampleScale {
+  const parts = value.split(':');
+  const numbers = (list: string[]): number[] => list.map((p) => (p.trim() === '' ? NaN : Number(p)));
+  if (parts[0] === 'percentile' && parts.length === 1) return DEFAULT_SCALE;
+  if (parts[0] === 'percentile' && parts.length === 3) {
+    const [low, high] = numbers(parts.slice(1));
+    if (low >= 0 && low < high && high <= 100) return { kind: 'percentile', low, high };
+  } else if (parts.length === 2) {
+    const [min, max] = numbers(parts);
+    if (Number.isFinite(min) && Number.isFinite(max) && min < max) return { kind: 'range', min, max };
+  }
+  throw new InvalidArgumentError(`expected 'percentile', 'percentile:LOW:HIGH' (0 <= LOW < HIGH <= 100) or 'MIN:MAX' (MIN < MAX), got '${value}'`);
 }

@@ -4,14 +4,14 @@ import { join, resolve } from 'node:path';
 
 import { type Command, Option } from 'commander';
 
-import { loadDecoded, readSplit, scanDataset, withoutFiles } from '../data/index.js';
+import { loadDecoded, readSplit, type SampleScale, scanDataset, withoutFiles } from '../data/index.js';
 import { evaluate } from '../eval/index.js';
 import { sharedDir } from '../io/index.js';
 import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, METHODS } from '../dsd/index.js';
 import { BACKBONES } from '../models/index.js';
 import { setNumThreads } from '../torch/index.js';
 import { AUGMENTS, type ConfigSettings, loadModel, MIN_SIZE, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, predict, readPreset, readRunConfig, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
-import { integerIn, parseFraction, parseNonNegative, parsePositiveInteger } from './options.js';
+import { integerIn, parseBands, parseFraction, parseNonNegative, parsePositiveInteger, parseScale } from './options.js';
 
 /** UC Merced beside the project (../shared/datasets/ucmerced), the default dataset. */
 function defaultDataset(): string {
@@ -44,6 +44,8 @@ interface TrainFlags {
   jsonl?: boolean;
   threads?: number;
   skipBad?: boolean;
+  bands?: number[];
+  scale?: SampleScale;
 }
 
 function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSettings {
@@ -61,6 +63,8 @@ function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSetting
   if (flags.precision !== undefined) o.precision = flags.precision as PrecisionSetting;
   if (flags.channelsLast !== undefined) o.channelsLast = flags.channelsLast;
   if (flags.skipBad !== undefined) o.skipBad = flags.skipBad;
+  if (flags.bands !== undefined) o.bands = flags.bands;
+  if (flags.scale !== undefined) o.scale = flags.scale;
   if (flags.split !== undefined) o.split = { file: resolve(flags.split) };
   else if (flags.ratio !== undefined || flags.seed !== undefined) o.split = { ratio: flags.ratio ?? 0.8, seed: flags.seed ?? 0 };
   const method = { ...preset.methodOptions };
@@ -128,6 +132,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--channels-last', 'store convolution weights and activations channels-last (NHWC; the default)')
     .option('--no-channels-last', 'keep them row-major (NCHW)')
     .option('--skip-bad', 'leave out image files that fail the scan or the decoding, with a warning, instead of stopping')
+    .option('--bands <list>', 'image bands to use, counted from 1: one (grey) or three (as R,G,B), e.g. 4,3,2 for NIR false colour (default: the first three)', parseBands)
+    .option('--scale <s>', "how 16-bit and float samples become 8-bit: 'percentile' (2nd-98th per image, the default), 'percentile:LOW:HIGH', or a fixed 'MIN:MAX' such as 0:4095", parseScale)
     .option('--out <dir>', 'run folder (default runs/<method>-<backbone>-<time>)')
     .option('--resume', 'continue the run in --out where it stopped')
     .option('--threads <n>', 'libtorch threads', parsePositiveInteger)
@@ -175,7 +181,7 @@ export function registerTrainCommands(program: Command): void {
       const runSplit = join(checkpoint, 'split.json');
       const splitFile = flags.split ?? (existsSync(runSplit) ? runSplit : undefined);
       const split = splitFile ? readSplit(splitFile, dataset) : undefined;
-      const images = await loadDecoded(dataset, { size: loaded.decodeSize, progress: !flags.json, skipBad: flags.skipBad, onWarning: warn });
+      const images = await loadDecoded(dataset, { size: loaded.decodeSize, decode: loaded.decode, progress: !flags.json, skipBad: flags.skipBad, onWarning: warn });
       const position = new Map(images.paths.map((p, i) => [p, i]));
       const indices = split ? withoutFiles(split, images.skipped.map((s) => s.path)).test.map((e) => position.get(e.path)!) : images.paths.map((_, i) => i);
       const { metrics } = evaluate(loaded.model, images, indices, loaded.classNames, { outputSize: loaded.size, precision });

@@ -12,11 +12,12 @@ import sharp from 'sharp';
 
 import { fsyncDir } from '../io/index.js';
 import { mapLimit } from './concurrency.js';
-import { decodeImage, type ResizeMode } from './decode.js';
+import { type DecodeOptions, decodeImage, type ResizeMode } from './decode.js';
 import { type DecodedImages, imageBytes } from './images.js';
 import { Progress } from './progress.js';
 import { type Dataset, DatasetError, type DatasetItem } from './scan.js';
 import { ShardReader, ShardWriter } from './shard.js';
+import { DEFAULT_SCALE } from './tiff.js';
 
 /** Images per shard at most: about 150 MB at 224 px. */
 export const SHARD_IMAGES = 1000;
@@ -33,6 +34,8 @@ export interface CacheOptions {
   progress?: boolean;
   /** Images decoded at once (default: twice the cores). */
   concurrency?: number;
+  /** Band choice and sample scaling (part of the cache key). */
+  decode?: Pick<DecodeOptions, 'bands' | 'scale'>;
   /** Images per shard at most (default SHARD_IMAGES). */
   shardImages?: number;
   /** Leave out files that fail to decode (with a warning) instead of failing. */
@@ -50,7 +53,7 @@ interface ShardPlan {
 }
 
 /** Consecutive items of one class, at most SHARD_IMAGES, each group named by the hash of what it holds. */
-function planShards(dataset: Dataset, dir: string, size: number, mode: ResizeMode, shardImages: number): ShardPlan[] {
+function planShards(dataset: Dataset, dir: string, size: number, mode: ResizeMode, decode: Required<Pick<DecodeOptions, 'bands' | 'scale'>>, shardImages: number): ShardPlan[] {
   const groups: DatasetItem[][] = [];
   for (const item of dataset.items) {
     const last = groups.at(-1);
@@ -58,7 +61,7 @@ function planShards(dataset: Dataset, dir: string, size: number, mode: ResizeMod
     else groups.push([item]);
   }
   return groups.map((items) => {
-    const hash = createHash('sha256').update(`${KEY_VERSION}\n${size}\n${mode}\n`);
+    const hash = createHash('sha256').update(`${KEY_VERSION}\n${size}\n${mode}\n${JSON.stringify(decode)}\n`);
     for (const item of items) hash.update(`${item.path}\t${item.bytes}\t${Math.round(statSync(join(dataset.root, item.path)).mtimeMs)}\n`);
     return { file: join(dir, `${hash.digest('hex').slice(0, 32)}-${size}-${mode}.shard`), items };
   });
@@ -123,7 +126,7 @@ function reasonOf(error: unknown, path: string): string {
 }
 
 /** Decodes the images of the given shards, committing each shard as soon as its last image is done. */
-async function decodeShards(root: string, plans: ShardPlan[], size: number, mode: ResizeMode, options: CacheOptions): Promise<void> {
+async function decodeShards(root: string, plans: ShardPlan[], size: number, mode: ResizeMode, decode: DecodeOptions, options: CacheOptions): Promise<void> {
   const jobs = plans.flatMap((plan, s) => plan.items.map((item, slot) => ({ s, slot, item })));
   const writers = new Map<number, ShardWriter>();
   const remaining = plans.map((p) => p.items.length);
@@ -136,7 +139,7 @@ async function decodeShards(root: string, plans: ShardPlan[], size: number, mode
       const path = join(root, item.path);
       let pixels: Uint8Array | null = null;
       try {
-        pixels = await decodeImage(path, size, mode);
+        pixels = await decodeImage(path, size, mode, decode);
       } catch (error) {
         bad[s][item.path] = reasonOf(error, path);
       }
@@ -175,11 +178,12 @@ export async function loadDecoded(dataset: Dataset, options: CacheOptions): Prom
   if (!(Number.isInteger(size) && size >= MIN_DECODE_SIZE && size <= MAX_DECODE_SIZE)) throw new RangeError(`image size must be an integer in [${MIN_DECODE_SIZE}, ${MAX_DECODE_SIZE}], got ${size}`);
   const dir = options.cacheDir ?? defaultCacheDir();
   mkdirSync(dir, { recursive: true });
-  const plans = planShards(dataset, dir, size, mode, options.shardImages ?? SHARD_IMAGES);
+  const decode = { bands: null, scale: DEFAULT_SCALE, ...options.decode };
+  const plans = planShards(dataset, dir, size, mode, decode, options.shardImages ?? SHARD_IMAGES);
   const shards = plans.map((plan) => openShard(plan, size, mode, options.onWarning));
   const missing = plans.filter((_, s) => shards[s] === undefined);
   if (missing.length > 0) {
-    await decodeShards(dataset.root, missing, size, mode, options);
+    await decodeShards(dataset.root, missing, size, mode, decode, options);
     fsyncDir(dir);
     plans.forEach((plan, s) => (shards[s] ??= openShard(plan, size, mode)));
   }

@@ -8,6 +8,7 @@ import sharp from 'sharp';
 
 import { bmpSize } from './bmp.js';
 import { mapLimit } from './concurrency.js';
+import { MAX_IMAGE_PIXELS, tooLargeReason } from './decode.js';
 import { formatOfExtension, type ImageFormat, IMAGE_EXTENSIONS, sniffFormat } from './formats.js';
 
 export interface DatasetItem {
@@ -124,6 +125,7 @@ async function inspectFile(c: Candidate): Promise<DatasetItem | string> {
   try {
     const { width, height } = format === 'bmp' ? bmpSize(head, c.relativePath) : await sharp(c.absolute).metadata();
     if (!width || !height) return `${c.relativePath}: corrupt ${format.toUpperCase()} image: no size in its header`;
+    if (width * height > MAX_IMAGE_PIXELS) return `${c.relativePath}: ${tooLargeReason(width, height)}`;
     return { path: c.relativePath, label: c.label, format, width, height, bytes: size };
   } catch (error) {
     return `${c.relativePath}: corrupt ${format.toUpperCase()} image: ${(error as Error).message}`;

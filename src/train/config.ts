@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { MAX_DECODE_SIZE } from '../data/index.js';
+import { type BandChoice, DEFAULT_SCALE, MAX_DECODE_SIZE, type SampleScale } from '../data/index.js';
 import { DEFAULT_METHOD_OPTIONS, methodOptionProblems, METHODS, type MethodName, type MethodOptions } from '../dsd/index.js';
 import { packageRoot } from '../io/index.js';
 import { BACKBONES, type BackboneName } from '../models/index.js';
@@ -47,13 +47,17 @@ export interface TrainConfig {
   channelsLast: boolean;
   /** Leave out image files that fail the scan or the decoding (with a warning) instead of stopping. */
   skipBad: boolean;
+  /** Image bands used, 1-based (one or three); null: the first three, or the grey band. */
+  bands: BandChoice;
+  /** How samples wider than 8 bits (16-bit, float TIFFs) become 0..255. */
+  scale: SampleScale;
 }
 
 /** Smallest input the backbones take (they downsample by 32). */
 export const MIN_SIZE = 32;
 
 /** Runs written before a setting existed resume with the behaviour they started with. */
-export const LEGACY_SETTINGS: Pick<TrainConfig, 'precision' | 'channelsLast' | 'skipBad'> = { precision: 'fp32', channelsLast: false, skipBad: false };
+export const LEGACY_SETTINGS: Pick<TrainConfig, 'precision' | 'channelsLast' | 'skipBad' | 'bands' | 'scale'> = { precision: 'fp32', channelsLast: false, skipBad: false, bands: null, scale: DEFAULT_SCALE };
 
 export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   split: { ratio: 0.8, seed: 0 },
@@ -79,6 +83,8 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   precision: 'fp32',
   channelsLast: true,
   skipBad: false,
+  bands: null,
+  scale: DEFAULT_SCALE,
 };
 
 /** The size images are decoded (resized and centre-cropped) to before the training or test crop. */
@@ -134,6 +140,7 @@ export function validateConfig(c: TrainConfig): void {
   if (!(c.cropFraction > 0 && c.cropFraction <= 1)) problems.push(`cropFraction must be in (0, 1], got ${c.cropFraction}`);
   else if (decodeSize(c) > MAX_DECODE_SIZE) problems.push(`size / cropFraction must be at most ${MAX_DECODE_SIZE} px (the decode size), got ${decodeSize(c)}`);
   problems.push(...methodOptionProblems(c.methodOptions).map((p) => `methodOptions: ${p}`));
+  problems.push(...decodeProblems(c));
   if (!(Number.isInteger(c.cycles) && c.cycles >= 1)) problems.push(`cycles must be a positive integer, got ${c.cycles}`);
   if ('ratio' in c.split && !(c.split.ratio > 0 && c.split.ratio < 1)) problems.push(`ratio must be between 0 and 1, got ${c.split.ratio}`);
   if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) problems.push(`seed must be a non-negative integer, got ${c.seed}`);
@@ -143,4 +150,16 @@ export function validateConfig(c: TrainConfig): void {
   if (!(PRECISIONS as readonly string[]).includes(c.precision)) problems.push(`unknown precision '${c.precision}' (expected auto, ${PRECISIONS.join(' or ')})`);
   for (const name of ['channelsLast', 'skipBad'] as const) if (typeof c[name] !== 'boolean') problems.push(`${name} must be true or false, got ${JSON.stringify(c[name])}`);
   if (problems.length > 0) throw new Error(`invalid training configuration: ${problems.join('; ')}`);
+}
+
+/** What is wrong with the band choice and the sample scaling. */
+function decodeProblems({ bands, scale }: Pick<TrainConfig, 'bands' | 'scale'>): string[] {
+  const problems: string[] = [];
+  if (bands !== null && !(Array.isArray(bands) && (bands.length === 1 || bands.length === 3) && bands.every((b) => Number.isInteger(b) && b >= 1))) {
+    problems.push(`bands must be one or three band numbers (1-based), got ${JSON.stringify(bands)}`);
+  }
+  const validPercentile = scale?.kind === 'percentile' && scale.low >= 0 && scale.low < scale.high && scale.high <= 100;
+  const validRange = scale?.kind === 'range' && Number.isFinite(scale.min) && Number.isFinite(scale.max) && scale.min < scale.max;
+  if (!validPercentile && !validRange) problems.push(`scale must be percentiles 0 <= low < high <= 100 or a range min < max, got ${JSON.stringify(scale)}`);
+  return problems;
 }

@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
-import { decodeImage, evalBatch, imageBytes, mapLimit } from '../data/index.js';
+import { type DecodeOptions, decodeImage, DEFAULT_SCALE, evalBatch, imageBytes, mapLimit } from '../data/index.js';
 import { loadCheckpoint } from '../io/index.js';
 import { type Backbone, createBackbone } from '../models/index.js';
 import { noGrad, type Precision, type Tensor, tidy, withPrecision } from '../torch/index.js';
@@ -18,6 +18,8 @@ export interface LoadedModel {
   size: number;
   /** Images are resized to this (short side, centre crop) before the centre `size` window is taken. */
   decodeSize: number;
+  /** Band choice and sample scaling of the training images, applied to every image predicted on. */
+  decode: Required<Pick<DecodeOptions, 'bands' | 'scale'>>;
   /** The checkpoint folder or file it came from. */
   source: string;
   info: Partial<SnapshotInfo<TrainConfig>>;
@@ -39,7 +41,8 @@ export function loadModel(path: string, options: { tag?: string; expectClasses?:
   model.loadStateDict(checkpoint.model);
   for (const t of [...checkpoint.model.values(), ...checkpoint.tensors.values()]) t.dispose();
   model.eval();
-  return { model, classNames, backbone, size, decodeSize: resize, source: checkpoint.path, info };
+  const decode = { bands: info.config?.bands ?? null, scale: info.config?.scale ?? DEFAULT_SCALE };
+  return { model, classNames, backbone, size, decodeSize: resize, decode, source: checkpoint.path, info };
 }
 
 export interface Prediction {
@@ -70,8 +73,8 @@ function checkFiles(files: readonly string[]): void {
 }
 
 /** Decodes a chunk of files; failures are named together, or left out with skipBad. */
-async function decodeChunk(files: readonly string[], size: number, options: PredictOptions): Promise<{ files: string[]; pixels: Uint8Array }> {
-  const decoded = await mapLimit(files, 2 * availableParallelism(), (file) => decodeImage(file, size, 'cover').catch((error: Error) => error));
+async function decodeChunk(files: readonly string[], size: number, decode: DecodeOptions, options: PredictOptions): Promise<{ files: string[]; pixels: Uint8Array }> {
+  const decoded = await mapLimit(files, 2 * availableParallelism(), (file) => decodeImage(file, size, 'cover', decode).catch((error: Error) => error));
   const failures = decoded.filter((d): d is Error => d instanceof Error).map((e) => e.message);
   if (failures.length > 0 && !options.skipBad) throw new Error(`${failures.length} image file(s) could not be decoded (leave them out with --skip-bad):\n${failures.map((f) => `  ${f}`).join('\n')}`);
   for (const f of failures) options.onWarning?.(`skipping ${f}`);
@@ -90,7 +93,7 @@ export async function predict(loaded: LoadedModel, files: readonly string[], opt
   const k = Math.min(topK, loaded.classNames.length);
   const out: Prediction[] = [];
   for (let start = 0; start < files.length; start += batchSize) {
-    const chunk = await decodeChunk(files.slice(start, start + batchSize), loaded.decodeSize, options);
+    const chunk = await decodeChunk(files.slice(start, start + batchSize), loaded.decodeSize, loaded.decode, options);
     if (chunk.files.length === 0) continue;
     const batch = (): Tensor => evalBatch(chunk.pixels, chunk.files.length, loaded.decodeSize, loaded.size);
     const probabilities = tidy(() => noGrad(() => withPrecision(precision, () => loaded.model.forward(batch())).float().softmax(1)).data() as Float32Array);

@@ -119,7 +119,7 @@ interface DecodedData {
 
 /** Decodes (or reads from the cache) the images at size / cropFraction: training takes random windows, evaluation the centre one. */
 async function decodeData(config: TrainConfig, { dataset, split }: PreparedData, reporter: Reporter): Promise<DecodedData> {
-  const images = await loadDecoded(dataset, { size: decodeSize(config), progress: reporter.mode === 'bar', skipBad: config.skipBad, onWarning: (m) => reporter.message(`warning: ${m}`) });
+  const images = await loadDecoded(dataset, { size: decodeSize(config), decode: { bands: config.bands, scale: config.scale }, progress: reporter.mode === 'bar', skipBad: config.skipBad, onWarning: (m) => reporter.message(`warning: ${m}`) });
   const usable = images.skipped.length === 0 ? split : withoutFiles(split, images.skipped.map((s) => s.path));
   const position = new Map(images.paths.map((p, i) => [p, i]));
   return { images, split: usable, trainIdx: usable.train.map((e) => position.get(e.path)!), testIdx: usable.test.map((e) => position.get(e.path)!) };
