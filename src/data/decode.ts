@@ -46,7 +46,9 @@ async function pipelineFor(path: string, bytes: Buffer, format: string, size: nu
       return sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 3 } });
     }
   }
-  return sharp(bytes, { failOn: 'truncated', limitInputPixels: options.maxPixels });
+  const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata();
+  if (width * height > options.maxPixels) throw tooLarge(path, width, height, options.maxPixels);
+  return sharp(bytes, { failOn: 'truncated', limitInputPixels: false });
 }
 
 /** Picks bands (1-based) of a packed RGB image: one band becomes grey. */

@@ -123,7 +123,7 @@ async function inspectFile(c: Candidate): Promise<DatasetItem | string> {
   if (format === undefined) return `${c.relativePath}: not an image (no JPEG, PNG, TIFF, BMP or WebP signature) despite its ${extname(c.absolute)} extension`;
   if (claimed !== format) return `${c.relativePath}: wrong extension: the content is ${format.toUpperCase()}, the name says ${claimed?.toUpperCase()}`;
   try {
-    const { width, height } = format === 'bmp' ? bmpSize(head, c.relativePath) : await sharp(c.absolute).metadata();
+    const { width, height } = format === 'bmp' ? bmpSize(head, c.relativePath) : await sharp(c.absolute, { limitInputPixels: false }).metadata();
     if (!width || !height) return `${c.relativePath}: corrupt ${format.toUpperCase()} image: no size in its header`;
     if (width * height > MAX_IMAGE_PIXELS) return `${c.relativePath}: ${tooLargeReason(width, height)}`;
     return { path: c.relativePath, label: c.label, format, width, height, bytes: size };
