@@ -2,7 +2,7 @@
 // a diverging run stops with a clear message, and the trained model evaluates and predicts.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -12,7 +12,7 @@ import { loadDecoded, scanDataset } from '../src/data/index.js';
 import { readSafetensors, writeSafetensors } from '../src/io/index.js';
 import { evaluate } from '../src/eval/index.js';
 import { loadModel, NonFiniteLossError, predict, resolveConfig, train, type TrainConfig } from '../src/train/index.js';
-import { makeDataset } from './support/images.js';
+import { makeDataset, makeSeparableDataset } from './support/images.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-run-'));
@@ -75,17 +75,31 @@ test('the trained model loads, evaluates on the split and predicts image files',
   const images = await loadDecoded(data, { size: loaded.decodeSize, progress: false });
   const { metrics } = evaluate(loaded.model, images, images.paths.map((_, i) => i), loaded.classNames, { outputSize: loaded.size });
   assert.equal(metrics.count, 36);
-  const predictions = await predict(loaded, [join(dataset, 'alpha', 'alpha00.jpg'), join(dataset, 'gamma', 'gamma01.PNG')], { topK: 2 });
-  assert.equal(predictions[1].top.length, 2);
-  assert.ok(Math.abs(predictions[0].top.reduce((s, t) => s + t.probability, 0) - 1) < 1 && predictions[0].top[0].probability >= predictions[0].top[1].probability);
+  const predictions = await predict(loaded, [join(dataset, 'alpha', 'alpha00.jpg'), join(dataset, 'gamma', 'gamma01.PNG')], { topK: 3 });
+  for (const { top } of predictions) {
+    assert.deepEqual(top.map((t) => t.label).sort(), ['alpha', 'beta', 'gamma']);
+    assert.ok(Math.abs(top.reduce((s, t) => s + t.probability, 0) - 1) < 1e-5, 'the probabilities of all classes sum to 1');
+    assert.ok(top[0].probability >= top[1].probability && top[1].probability >= top[2].probability, 'ranked');
+  }
   const json = spawnSync(process.execPath, [cli, 'predict', out, join(dataset, 'beta', 'beta02.tif'), '--top-k', '1', '--json'], { encoding: 'utf8' });
   assert.equal(json.status, 0, json.stderr);
   assert.ok(['alpha', 'beta', 'gamma'].includes(JSON.parse(json.stdout)[0].top[0].label));
   const info = spawnSync(process.execPath, [cli, 'info', out], { encoding: 'utf8' });
   assert.match(info.stdout, /backbone: resnet18 .*input 32 px\nclasses \(3\): alpha, beta, gamma/);
   const other = await makeDataset(2);
-  const mismatch = spawnSync(process.execPath, [cli, 'eval', out, join(other, 'alpha'), '--json'], { encoding: 'utf8' });
-  assert.match(mismatch.stderr, /no class folders/);
+  renameSync(join(other, 'gamma'), join(other, 'delta'));
+  const mismatch = spawnSync(process.execPath, [cli, 'eval', out, other, '--json'], { encoding: 'utf8' });
+  assert.equal(mismatch.status, 1);
+  assert.match(mismatch.stderr, /checkpoints\/latest: trained on 3 classes that differ from the 3 given \(missing \["delta"\], extra \["gamma"\]\)/);
+});
+
+test('training learns: separable classes are told apart after a few epochs, by every method', async () => {
+  const separable = await makeSeparableDataset(16);
+  for (const method of ['plain', 'dsd'] as const) {
+    const config = resolveConfig(separable, {}, { method, size: 32, batchSize: 8, epochs: 4, warmupEpochs: 0, cycles: 1, lr: 1e-3, split: { ratio: 0.5, seed: 0 }, augment: 'light' });
+    const result = await train(config, { out: join(scratch(), method), report: 'quiet' });
+    assert.ok(result.final!.overallAccuracy >= 0.9, `${method}: test OA ${result.final!.overallAccuracy} after 4 epochs`);
+  }
 });
 
 test('a non-finite loss stops the run with a clear message and keeps the last good checkpoint', async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 import sharp from 'sharp';
 
-import { encodeBmp } from '../../src/data/index.js';
+import { encodeBmp, Rng } from '../../src/data/index.js';
 
 /** A w x h RGB image: a colour gradient seeded by `tone`. */
 export function pixels(w: number, h: number, tone: number): Uint8Array {
@@ -47,6 +47,27 @@ export async function makeDataset(perClass = 10, size: [number, number] = [40, 3
     }
     writeFileSync(join(root, name, '.DS_Store'), 'hidden');
     writeFileSync(join(root, name, 'notes.txt'), 'not an image');
+  }
+  return root;
+}
+
+/**
+ * Classes anyone can tell apart: red, green and blue scenes (each image its own brightness and pixel noise, from a
+ * seeded generator), for tests that training must pass by learning.
+ */
+export async function makeSeparableDataset(perClass: number, size = 40): Promise<string> {
+  const root = mkdtempSync(join(tmpdir(), 'dsdnet-separable-'));
+  const rng = new Rng(7);
+  for (const [c, name] of ['blue', 'green', 'red'].entries()) {
+    mkdirSync(join(root, name));
+    for (let i = 0; i < perClass; i++) {
+      const brightness = 120 + 100 * rng.next();
+      const data = Uint8Array.from({ length: size * size * 3 }, (_, k) => {
+        const base = k % 3 === 2 - c ? brightness : 40;
+        return Math.max(0, Math.min(255, base + 60 * (rng.next() - 0.5)));
+      });
+      writeFileSync(join(root, name, `${name}${String(i).padStart(2, '0')}.png`), await encode('png', data, size, size));
+    }
   }
   return root;
 }
