@@ -72,6 +72,26 @@ test('runs pair with plain training seed by seed: differences in points, mean +-
   assert.deepEqual(rows.map((r) => [r.variant, r.epochVsPlain]), [['plain mobilenet_v2', 1], ['plain mobilenet_v2 bf16', 1], ['dsd mobilenet_v2 bf16 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', 1]]);
 });
 
+test('runs of different settings (dataset, split, size, backbone, initialisation, epochs) are never averaged or paired together', () => {
+  const base: RunSummary = { method: 'plain', backbone: 'resnet18', dataset: '/data/ucmerced', split: 'ratio 0.8', size: 128, epochs: 30, pretrained: null, final: { overallAccuracy: 0.8, averageAccuracy: 0.8, kappa: 0.8 }, meanEpochSeconds: 30, seed: 0 };
+  const others: Partial<RunSummary>[] = [{ dataset: '/data/aid' }, { split: 'ratio 0.5' }, { size: 224 }, { backbone: 'resnet50' }, { pretrained: { source: '/w/resnet18.pth' } }, { epochs: 60 }];
+  const reports = [base, { ...base, seed: 1, final: { overallAccuracy: 0.9, averageAccuracy: 0.9, kappa: 0.9 } }, ...others.map((o) => ({ ...base, ...o }))];
+  const rows = aggregateRuns(reports);
+  assert.equal(rows.length, 7, 'one row per setting');
+  assert.equal(rows[0].runs, 2, 'the two runs of the same setting average');
+  assert.deepEqual(rows.map((r) => r.setting), [
+    'ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs, fp32',
+    'aid, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs, fp32',
+    'ucmerced, ratio 0.5, 128 px, resnet18, from scratch, 30 epochs, fp32',
+    'ucmerced, ratio 0.8, 224 px, resnet18, from scratch, 30 epochs, fp32',
+    'ucmerced, ratio 0.8, 128 px, resnet50, from scratch, 30 epochs, fp32',
+    'ucmerced, ratio 0.8, 128 px, resnet18, from resnet18.pth, 30 epochs, fp32',
+    'ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 60 epochs, fp32',
+  ]);
+  const dsd = { ...base, method: 'dsd', size: 224, methodOptions: { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight: 0.5 } };
+  assert.deepEqual(pairWithPlain([...reports, dsd]).map((p) => [p.setting, p.seeds]), [['ucmerced, ratio 0.8, 224 px, resnet18, from scratch, 30 epochs, fp32', [0]]], 'paired only with plain of its own setting');
+});
+
 test('charts: confusion heat map and training curves as SVG and PNG', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dsdnet-charts-'));
   const m = computeMetrics([0, 1, 1], [0, 1, 0], ['forest', 'harbor']);

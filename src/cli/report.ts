@@ -1,11 +1,13 @@
 // `dsdnet report RUN...`: final-epoch OA, AA and kappa of finished runs, as mean +- std over the runs (seeds),
-// with the median epoch time, grouped by method and options; then each variant paired with plain training seed by seed.
+// with the median epoch time, grouped by setting (dataset, split, size, backbone, initialisation, epochs, precision)
+// and within it by method and options; then each variant paired with plain training seed by seed.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 import type { Command } from 'commander';
 
 import { aggregateRuns, pairedTable, pairWithPlain, type RunSummary, variantTable } from '../eval/index.js';
+import type { TrainConfig } from '../train/index.js';
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -23,16 +25,23 @@ export function registerReportCommand(program: Command): void {
       const reports = runs.map((run) => {
         const file = join(run, 'report.json');
         if (!existsSync(file)) throw new Error(`${run}: no report.json (the run has not finished)`);
-        const config = join(run, 'config.json');
-        const seed = existsSync(config) ? (JSON.parse(readFileSync(config, 'utf8')) as { seed?: number }).seed : undefined;
+        const configFile = join(run, 'config.json');
+        const config = existsSync(configFile) ? (JSON.parse(readFileSync(configFile, 'utf8')) as Partial<TrainConfig>) : {};
+        const split = config.split === undefined ? undefined : 'ratio' in config.split ? `ratio ${config.split.ratio}` : `split ${basename(config.split.file)}`;
         const metrics = join(run, 'metrics.jsonl');
         const epochSeconds = existsSync(metrics) ? readFileSync(metrics, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => (JSON.parse(l) as { seconds: number }).seconds) : [];
-        return { ...(JSON.parse(readFileSync(file, 'utf8')) as RunSummary), seed, medianEpochSeconds: epochSeconds.length > 0 ? median(epochSeconds) : undefined };
+        const summary: RunSummary = { ...(JSON.parse(readFileSync(file, 'utf8')) as RunSummary), seed: config.seed, size: config.size, split };
+        return { ...summary, medianEpochSeconds: epochSeconds.length > 0 ? median(epochSeconds) : undefined };
       });
       const rows = aggregateRuns(reports);
       const paired = pairWithPlain(reports);
       if (flags.json) return console.log(JSON.stringify({ variants: rows, pairedWithPlain: paired }, null, 1));
-      console.log(variantTable(rows));
-      if (paired.length > 0) console.log(`\nPaired with plain training seed by seed (same split and initialisation):\n\n${pairedTable(paired)}`);
+      const settings = [...new Set(rows.map((r) => r.setting))];
+      console.log(`Runs are compared within a setting (dataset, split, input size, backbone, initialisation, epochs, precision): ${settings.length} here.`);
+      for (const setting of settings) {
+        console.log(`\n### ${setting}\n\n${variantTable(rows.filter((r) => r.setting === setting))}`);
+        const pairs = paired.filter((p) => p.setting === setting);
+        if (pairs.length > 0) console.log(`\nPaired with plain training seed by seed (same split and initialisation):\n\n${pairedTable(pairs)}`);
+      }
     });
 }

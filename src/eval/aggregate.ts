@@ -1,7 +1,11 @@
-// Runs (seeds) of the same method variant, aggregated: mean +- sample std of the final OA, AA and kappa, and the
+// Runs are compared only within a setting: the same dataset, split, input size, backbone, initialisation, epochs and
+// precision; what may differ is the method, its options and the seed. Within a setting, runs (seeds) of the same
+// method variant are aggregated: mean +- sample std of the final OA, AA and kappa, and the
 // epoch time (each run's median epoch when its per-epoch times are known: a few epochs slowed by other jobs on the
 // machine do not move it), with each variant's epoch time relative to plain training's; and each variant paired seed by seed
 // with plain training (same split, same initialisation), the comparison that seed noise does not blur.
+import { basename } from 'node:path';
+
 import { meanStd } from './metrics.js';
 
 /** The part of a run's report.json that aggregation reads. */
@@ -17,11 +21,33 @@ export interface RunSummary {
   medianEpochSeconds?: number;
   /** The run's seed (split and initialisation), from its config.json; runs without one are not paired. */
   seed?: number;
+  /** Dataset folder, epochs and initialisation, from report.json. */
+  dataset?: string;
+  epochs?: number;
+  pretrained?: { source?: string } | null;
+  /** Input size and split ('ratio 0.8' or the split file), from config.json. */
+  size?: number;
+  split?: string;
+}
+
+/** The setting a run belongs to, in words: everything runs must share to be compared. */
+export function settingOf(r: RunSummary): string {
+  const parts = [
+    r.dataset === undefined ? 'dataset unknown' : basename(r.dataset),
+    r.split ?? 'split unknown',
+    r.size === undefined ? 'size unknown' : `${r.size} px`,
+    r.backbone,
+    r.pretrained?.source ? `from ${basename(r.pretrained.source)}` : 'from scratch',
+    r.epochs === undefined ? 'epochs unknown' : `${r.epochs} epochs`,
+    r.precision ?? 'fp32',
+  ];
+  return parts.join(', ');
 }
 
 type MeanStd = { mean: number; std: number };
 
 export interface VariantRow {
+  setting: string;
   variant: string;
   method: string;
   runs: number;
@@ -30,7 +56,7 @@ export interface VariantRow {
   aa: MeanStd;
   kappa: MeanStd;
   epochSeconds: MeanStd;
-  /** Mean epoch time over the plain variant's of the same backbone and precision; null without such a variant. */
+  /** Mean epoch time over the plain variant's of the same setting; null without such a variant. */
   epochVsPlain: number | null;
 }
 
@@ -42,29 +68,29 @@ function byVariant(a: { method: string; variant: string }, b: { method: string; 
   return rank(a.method) - rank(b.method) || (a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0);
 }
 
-/** What a variant is compared within: the backbone, and the precision when it is not float32. */
-function settingOf(r: RunSummary): string {
+/** The backbone, and the precision when it is not float32: what a variant's name shows of its setting. */
+function shortSetting(r: RunSummary): string {
   return r.precision !== undefined && r.precision !== 'fp32' ? `${r.backbone} ${r.precision}` : r.backbone;
 }
 
 export function variantName(r: RunSummary): string {
-  if (r.method === 'plain' || !r.methodOptions) return `${r.method} ${settingOf(r)}`;
+  if (r.method === 'plain' || !r.methodOptions) return `${r.method} ${shortSetting(r)}`;
   const o = r.methodOptions;
   const switches = r.method === 'dsd' ? `distill ${o.distill}, condition ${o.condition}, ${o.ddimSteps} DDIM steps, ` : '';
-  return `${r.method} ${settingOf(r)} (${switches}entropy ${o.entropyWeight})`;
+  return `${r.method} ${shortSetting(r)} (${switches}entropy ${o.entropyWeight})`;
 }
 
-/** One row per variant, plain first, then sd, then dsd (variants of a method by name). */
+/** One row per setting and variant; within a setting plain first, then sd, then dsd (variants of a method by name). */
 export function aggregateRuns(reports: readonly RunSummary[]): VariantRow[] {
   const groups = new Map<string, RunSummary[]>();
   for (const r of reports) {
-    const name = variantName(r);
-    groups.set(name, [...(groups.get(name) ?? []), r]);
+    const key = `${settingOf(r)}\n${variantName(r)}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
   }
-  const rows = [...groups].map(([variant, runs]) => {
+  const rows = [...groups.values()].map((runs) => {
     const stat = (pick: (r: RunSummary) => number): MeanStd => meanStd(runs.map(pick));
     return {
-      variant,
+      variant: variantName(runs[0]),
       method: runs[0].method,
       setting: settingOf(runs[0]),
       runs: runs.length,
@@ -74,9 +100,10 @@ export function aggregateRuns(reports: readonly RunSummary[]): VariantRow[] {
       epochSeconds: stat((r) => r.medianEpochSeconds ?? r.meanEpochSeconds),
     };
   });
-  rows.sort(byVariant);
-  return rows.map(({ setting, ...row }) => {
-    const plain = rows.find((p) => p.method === 'plain' && p.setting === setting);
+  const settings = [...new Set(rows.map((r) => r.setting))];
+  rows.sort((a, b) => settings.indexOf(a.setting) - settings.indexOf(b.setting) || byVariant(a, b));
+  return rows.map((row) => {
+    const plain = rows.find((p) => p.method === 'plain' && p.setting === row.setting);
     return { ...row, epochVsPlain: plain ? row.epochSeconds.mean / plain.epochSeconds.mean : null };
   });
 }
@@ -93,6 +120,7 @@ export function variantTable(rows: readonly VariantRow[]): string {
 }
 
 export interface PairedRow {
+  setting: string;
   variant: string;
   /** Seeds run by both this variant and plain training, ascending. */
   seeds: number[];
@@ -103,24 +131,25 @@ export interface PairedRow {
   losses: number;
 }
 
-/** Every non-plain variant against plain training of the same backbone and precision, on the seeds both have. */
+/** Every non-plain variant against plain training of the same setting, on the seeds both have. */
 export function pairWithPlain(reports: readonly RunSummary[]): PairedRow[] {
-  const plainOa = new Map(reports.filter((r) => r.method === 'plain' && r.seed !== undefined).map((r) => [`${settingOf(r)}/${r.seed}`, 100 * r.final.overallAccuracy]));
-  const rows = new Map<string, { method: string; pairs: { seed: number; difference: number }[] }>();
+  const plainOa = new Map(reports.filter((r) => r.method === 'plain' && r.seed !== undefined).map((r) => [`${settingOf(r)}\n${r.seed}`, 100 * r.final.overallAccuracy]));
+  const rows = new Map<string, { setting: string; variant: string; method: string; pairs: { seed: number; difference: number }[] }>();
   for (const r of reports) {
-    const plain = plainOa.get(`${settingOf(r)}/${r.seed}`);
+    const plain = plainOa.get(`${settingOf(r)}\n${r.seed}`);
     if (r.method === 'plain' || r.seed === undefined || plain === undefined) continue;
-    const name = variantName(r);
-    const row = rows.get(name) ?? { method: r.method, pairs: [] };
+    const [setting, variant] = [settingOf(r), variantName(r)];
+    const row = rows.get(`${setting}\n${variant}`) ?? { setting, variant, method: r.method, pairs: [] };
     row.pairs.push({ seed: r.seed, difference: 100 * r.final.overallAccuracy - plain });
-    rows.set(name, row);
+    rows.set(`${setting}\n${variant}`, row);
   }
-  return [...rows]
-    .map(([variant, { method, pairs }]) => ({ variant, method, pairs: pairs.sort((a, b) => a.seed - b.seed) }))
-    .sort(byVariant)
-    .map(({ variant, pairs }) => {
-      const differences = pairs.map((p) => p.difference);
-      return { variant, seeds: pairs.map((p) => p.seed), differences, difference: meanStd(differences), wins: differences.filter((d) => d > 1e-9).length, losses: differences.filter((d) => d < -1e-9).length };
+  const settings = [...new Set(reports.map(settingOf))];
+  return [...rows.values()]
+    .sort((a, b) => settings.indexOf(a.setting) - settings.indexOf(b.setting) || byVariant(a, b))
+    .map(({ setting, variant, pairs }) => {
+      const sorted = pairs.sort((a, b) => a.seed - b.seed);
+      const differences = sorted.map((p) => p.difference);
+      return { setting, variant, seeds: sorted.map((p) => p.seed), differences, difference: meanStd(differences), wins: differences.filter((d) => d > 1e-9).length, losses: differences.filter((d) => d < -1e-9).length };
     });
 }
 

@@ -1,5 +1,5 @@
 // Evaluation: metrics, their files, and charts.
 export { type ClassMetrics, computeMetrics, confusionCsv, confusionMatrix, meanStd, type Metrics, metricsCsv, metricsFromConfusion } from './metrics.js';
 export { confusionSpec, curvesSpec, type EpochPoint, renderSvg, writeChart } from './charts.js';
-export { aggregateRuns, type PairedRow, pairedTable, pairWithPlain, type RunSummary, variantName, type VariantRow, variantTable } from './aggregate.js';
+export { aggregateRuns, type PairedRow, pairedTable, pairWithPlain, type RunSummary, settingOf, variantName, type VariantRow, variantTable } from './aggregate.js';
 export { evaluate, type Evaluation } from './evaluate.js';
