@@ -16,8 +16,10 @@
 namespace dsd {
 namespace {
 
+// Operator ids are per thread: each JS environment (the main thread, every worker) runs on a thread of its own and
+// looks its operators up itself, so no table is shared between threads and none needs a lock.
 std::vector<c10::OperatorHandle>& operators() {
-  static std::vector<c10::OperatorHandle> ops;
+  thread_local std::vector<c10::OperatorHandle> ops;
   return ops;
 }
 

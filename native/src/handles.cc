@@ -15,7 +15,8 @@ struct Holder {
   int64_t accountedBytes = 0;
 };
 
-int64_t liveTensors = 0;
+// Counted per thread: a tensor handle lives and dies on its JS environment's thread (main or worker).
+thread_local int64_t liveTensors = 0;
 
 int64_t storageBytes(const at::Tensor& tensor) {
   return tensor.defined() && tensor.has_storage() ? static_cast<int64_t>(tensor.storage().nbytes()) : 0;

@@ -69,7 +69,7 @@ export function cudaIsAvailable(): boolean {
   return binding.cudaDeviceCount() > 0;
 }
 
-/** Native tensors currently referenced from JS (disposed and collected ones excluded). */
+/** Native tensors currently referenced from JS on this thread (disposed and collected ones excluded; each worker thread counts its own). */
 export function liveTensors(): number {
   return binding.liveTensors();
 }
