@@ -105,3 +105,24 @@ test('--resume refuses flags that contradict the run, accepts those that agree, 
   assert.equal(damaged.status, 1);
   assert.match(damaged.stderr, /config\.json: invalid training configuration: batchSize must be a positive integer, got 0/);
 });
+
+test('run folder mistakes: a folder holding a run, --resume without --out or with nothing to resume, a batch larger than the training set', () => {
+  const out = join(scratch(), 'run');
+  assert.equal(run('train', dataset, ...TINY, '--out', out, '--skip-bad').status, 0);
+  assert.match(run('train', dataset, ...TINY, '--out', out, '--skip-bad').stderr, /run already holds a run; resume it with --resume or choose another --out/);
+  assert.match(run('train', '--resume').stderr, /--resume needs --out RUN_DIR/);
+  assert.match(run('train', '--resume', '--out', scratch()).stderr, /nothing to resume \(no config\.json\)/);
+  const big = run('train', dataset, ...TINY, '--batch-size', '20', '--out', join(scratch(), 'big'), '--skip-bad');
+  assert.match(big.stderr, /batch size 20 is larger than the 13 training images/);
+});
+
+test('split files: relabelled entries and files in both lists are named', async () => {
+  const file = join(scratch(), 'split.json');
+  const clean = await makeDataset(4);
+  assert.equal(run('data', 'split', clean, '--ratio', '0.5', '-o', file).status, 0);
+  const split = JSON.parse(readFileSync(file, 'utf8')) as { train: { path: string; label: number }[]; test: { path: string; label: number }[] };
+  writeFileSync(file, JSON.stringify({ ...split, test: [...split.test.slice(1), { ...split.test[0], label: (split.test[0].label + 1) % 3 }] }));
+  assert.match(run('train', clean, ...TINY, '--split', file, '--out', join(scratch(), 'r')).stderr, new RegExp(`labels disagree with the class folders for ${split.test[0].path}`));
+  writeFileSync(file, JSON.stringify({ ...split, test: [...split.test, split.train[0]] }));
+  assert.match(run('train', clean, ...TINY, '--split', file, '--out', join(scratch(), 'r')).stderr, new RegExp(`1 file\\(s\\) are in both train and test: ${split.train[0].path}`));
+});
