@@ -129,3 +129,18 @@ test('an image above libvips default limit decodes; one above ours is refused by
   await assert.rejects(scanDataset(root), /alpha\/maps\/mosaic\.tif: 40000 x 30000 = 1,200,000,000 pixels is above the limit of 1,073,741,824; cut it into tiles first/);
   await assert.rejects(decode(huge, { maxPixels: 1e8 }), /huge\.png: 17000 x 16000 = 272,000,000 pixels is above the limit of 100,000,000/);
 });
+
+test('a TIFF whose strip lies beyond the end of the file is named as corrupt, 8-bit (libvips) and 16-bit (geotiff)', async () => {
+  for (const [bits, data] of [[8, new Uint8Array(N * N * 3).fill(100)], [16, new Uint16Array(N * N * 3).fill(1000)]] as const) {
+    const bytes = tiff({ bands: 3, bits, format: 'uint', data, rowsPerStrip: 8 });
+    // Point the last strip past the end of the file, as a cut-off download leaves it.
+    const view = new DataView(bytes.buffer);
+    const ifd = view.getUint32(4, true);
+    for (let e = 0; e < view.getUint16(ifd, true); e++) {
+      const at = ifd + 2 + 12 * e;
+      if (view.getUint16(at, true) === 273) view.setUint32(view.getUint32(at + 8, true) + 12, bytes.length + 4096, true);
+    }
+    const path = file(`broken-strip-${bits}.tif`, bytes);
+    await assert.rejects(decode(path), new RegExp(`broken-strip-${bits}\\.tif: corrupt or unreadable TIFF image`), `${bits}-bit`);
+  }
+});

@@ -48,7 +48,7 @@ async function pipelineFor(path: string, bytes: Buffer, format: string, size: nu
   }
   const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata();
   if (width * height > options.maxPixels) throw tooLarge(path, width, height, options.maxPixels);
-  return sharp(bytes, { failOn: 'truncated', limitInputPixels: false });
+  return sharp(bytes, { failOn: 'error', limitInputPixels: false });
 }
 
 /** Picks bands (1-based) of a packed RGB image: one band becomes grey. */
