@@ -51,9 +51,15 @@ test('data inspect --decode finds files that fail to decode; with --skip-bad it 
   assert.match(listed.stderr, /decoded: 24 images at 16 px/);
 });
 
-test('predict: missing files are named before any decoding; undecodable ones are named or skipped', () => {
+test('eval and predict: missing files are named before any decoding; undecodable ones are named or skipped', () => {
   const out = join(scratch(), 'run');
   assert.equal(run('train', dataset, ...TINY, '--out', out, '--skip-bad').status, 0);
+  const evalFailed = run('eval', out, dataset);
+  assert.equal(evalFailed.status, 1);
+  assert.match(evalFailed.stderr, /alpha\/cut\.jpg: corrupt or unreadable JPEG image/);
+  const evaluated = run('eval', out, dataset, '--skip-bad');
+  assert.equal(evaluated.status, 0, evaluated.stderr);
+  assert.match(evaluated.stdout, /on 11 images of .* \(test split of .*split\.json\)\nOA \d+\.\d\d%/);
   const good = join(dataset, 'beta', 'beta00.jpg');
   const bad = join(dataset, 'alpha', 'cut.jpg');
   const missing = run('predict', out, good, join(dataset, 'nope.jpg'), dataset);
