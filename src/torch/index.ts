@@ -1,5 +1,5 @@
 // The engine's public surface: tensors, creation, functional ops, autograd, scopes and runtime controls.
-export { Tensor, type MemoryFormat, type Scalar, type Shape, type NestedArray, type MaxMin, type BackwardOptions, schemaOf } from './tensor.js';
+export { Tensor, type MemoryFormat, type Scalar, type Shape, type NestedArray, type MaxMin, type BackwardOptions, schemaOf, observeOps, type OpArg, type OpObserver } from './tensor.js';
 export * from './creation.js';
 export * from './functions.js';
 export * as F from './functional.js';

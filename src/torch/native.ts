@@ -81,10 +81,8 @@ function load(): NativeBinding {
   return createRequire(import.meta.url)(file) as NativeBinding;
 }
 
-export const binding: NativeBinding = load();
-
-// The one process-wide setting made on import: libtorch's stock default of one intra-op thread per core, which
-// Debian's build lacks (it starts with one). DSDNET_NUM_THREADS or setNumThreads() change it.
+// The one process-wide setting made when the addon loads: libtorch's stock default of one intra-op thread per core,
+// which Debian's build lacks (it starts with one). DSDNET_NUM_THREADS or setNumThreads() change it.
 function defaultThreads(): number {
   const fromEnv = process.env.DSDNET_NUM_THREADS;
   if (fromEnv === undefined || fromEnv === '') return availableParallelism();
@@ -92,4 +90,17 @@ function defaultThreads(): number {
   if (!Number.isInteger(n) || n < 1) throw new Error(`DSDNET_NUM_THREADS must be a positive integer, got '${fromEnv}'`);
   return n;
 }
-binding.setNumThreads(defaultThreads());
+
+/**
+ * The addon, loaded on first use rather than on import: code that never computes with tensors (the ONNX engine, the
+ * CLI's help) never loads libtorch. Until then `binding` is a stand-in that loads the addon and then replaces
+ * itself, so importers (which see this live binding) call the addon directly afterwards.
+ */
+export let binding: NativeBinding = new Proxy({} as NativeBinding, {
+  get(_target, key) {
+    const loaded = load();
+    loaded.setNumThreads(defaultThreads());
+    binding = loaded;
+    return loaded[key as keyof NativeBinding];
+  },
+});

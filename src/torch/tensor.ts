@@ -39,24 +39,50 @@ function lowerAll(args: readonly OpArg[]): NativeArg[] {
   return out;
 }
 
+/**
+ * Sees every op dispatched through this module while it is set: the operator, its arguments and its result (the
+ * modified first argument for in-place ops). The ONNX exporter traces a forward pass with it.
+ */
+export type OpObserver = (name: string, args: readonly OpArg[], result: Tensor | Tensor[] | NativeValue, inPlace: boolean) => void;
+
+let observer: OpObserver | null = null;
+
+/** Runs `body` with `seen` told of every op it dispatches (nested observers: the innermost one). */
+export function observeOps<T>(seen: OpObserver, body: () => T): T {
+  const previous = observer;
+  observer = seen;
+  try {
+    return body();
+  } finally {
+    observer = previous;
+  }
+}
+
 /** Calls an ATen operator and returns what it returns, with tensor handles left raw. */
 export function rawOp(name: string, ...args: OpArg[]): NativeValue {
-  return binding.call(opId(name), ...lowerAll(args));
+  const result = binding.call(opId(name), ...lowerAll(args));
+  if (observer !== null) observer(name, args, result, false);
+  return result;
 }
 
 /** Calls an ATen operator that returns one tensor. */
 export function op(name: string, ...args: OpArg[]): Tensor {
-  return new Tensor(binding.call(opId(name), ...lowerAll(args)) as NativeHandle);
+  const result = new Tensor(binding.call(opId(name), ...lowerAll(args)) as NativeHandle);
+  if (observer !== null) observer(name, args, result, false);
+  return result;
 }
 
 /** Calls an ATen operator that returns several tensors (a tuple or a list). */
 export function opMany(name: string, ...args: OpArg[]): Tensor[] {
-  return (binding.call(opId(name), ...lowerAll(args)) as NativeHandle[]).map((h) => new Tensor(h));
+  const result = (binding.call(opId(name), ...lowerAll(args)) as NativeHandle[]).map((h) => new Tensor(h));
+  if (observer !== null) observer(name, args, result, false);
+  return result;
 }
 
 /** Calls an in-place ATen operator, dropping the alias it returns. */
 export function opInPlace(name: string, ...args: OpArg[]): void {
   binding.callDiscard(opId(name), ...lowerAll(args));
+  if (observer !== null) observer(name, args, args[0] as Tensor, true);
 }
 
 /** The schema libtorch declares for 'name.overload' (for error messages and exploration). */
