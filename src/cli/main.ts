@@ -6,6 +6,8 @@ import { Command } from 'commander';
 
 import { cpuHasNativeBf16, cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
 import { registerDataCommands } from './data.js';
+import { registerEvaluateCommands } from './evaluate.js';
+import { registerExportCommand } from './export.js';
 import { registerReportCommand } from './report.js';
 import { registerTrainCommands } from './train.js';
 import { registerWeightsCommands } from './weights.js';
@@ -30,8 +32,10 @@ const program = new Command('dsdnet')
 program.command('env').description('the engine this installation runs on').action(() => console.log(engineInfo()));
 registerDataCommands(program);
 registerTrainCommands(program);
+registerEvaluateCommands(program);
 registerReportCommand(program);
 registerWeightsCommands(program);
+registerExportCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`dsdnet: ${error instanceof Error ? error.message : String(error)}\n`);

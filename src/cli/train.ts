@@ -1,16 +1,15 @@
-// `dsdnet train`, `dsdnet eval`, `dsdnet predict`, `dsdnet info`.
-import { existsSync, readFileSync } from 'node:fs';
+// `dsdnet train` and `dsdnet info`.
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { type Command, Option } from 'commander';
 
-import { loadDecoded, readSplit, type SampleScale, scanDataset, withoutFiles } from '../data/index.js';
-import { evaluate } from '../eval/index.js';
+import type { SampleScale } from '../data/index.js';
 import { sharedDir } from '../io/index.js';
 import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, METHODS } from '../dsd/index.js';
 import { BACKBONES } from '../models/index.js';
 import { setNumThreads } from '../torch/index.js';
-import { AUGMENTS, type ConfigSettings, loadModel, MIN_SIZE, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, predict, readPreset, readRunConfig, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
+import { AUGMENTS, type ConfigSettings, loadModel, MIN_SIZE, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, readPreset, readRunConfig, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
 import { integerIn, parseBands, parseFraction, parseNonNegative, parsePositiveInteger, parseScale } from './options.js';
 
 /** UC Merced beside the project (../shared/datasets/ucmerced), the default dataset. */
@@ -103,8 +102,6 @@ function contradictions(dir: string | undefined, flags: TrainFlags, preset: Conf
   return found;
 }
 
-const warn = (message: string): void => void process.stderr.write(`warning: ${message}\n`);
-
 
 export function registerTrainCommands(program: Command): void {
   program
@@ -162,50 +159,6 @@ export function registerTrainCommands(program: Command): void {
       const result = await train(config, { out, resume: flags.resume, report });
       if (report !== 'jsonl') console.log(summarize(result));
       if (result.final && report === 'bar') console.log(readFileSync(join(out, 'report.md'), 'utf8').split('\n').slice(0, 4).join('\n'));
-    });
-
-  program
-    .command('eval')
-    .argument('<checkpoint>', 'run folder, checkpoint folder or model.safetensors')
-    .argument('<dir>', 'dataset folder')
-    .option('--split <file>', "evaluate the test list of this split (default: the run's split.json, else every image)")
-    .option('--tag <tag>', 'latest | best', 'latest')
-    .option('--json', 'print the metrics as JSON')
-    .addOption(new Option('--precision <p>', 'compute precision (auto: bf16 where the CPU has it natively)').choices(PRECISION_SETTINGS).default('fp32'))
-    .option('--skip-bad', 'leave out image files that fail the scan or the decoding, with a warning')
-    .description('OA, AA, kappa and per-class metrics of a trained model on a dataset')
-    .action(async (checkpoint: string, dir: string, flags: { split?: string; tag: string; json?: boolean; precision: PrecisionSetting; skipBad?: boolean }) => {
-      const precision = resolvePrecision(flags.precision);
-      const dataset = await scanDataset(dir, { skipBad: flags.skipBad, onWarning: warn });
-      const loaded = loadModel(checkpoint, { tag: flags.tag, expectClasses: dataset.classes });
-      const runSplit = join(checkpoint, 'split.json');
-      const splitFile = flags.split ?? (existsSync(runSplit) ? runSplit : undefined);
-      const split = splitFile ? readSplit(splitFile, dataset) : undefined;
-      const images = await loadDecoded(dataset, { size: loaded.decodeSize, decode: loaded.decode, progress: !flags.json, skipBad: flags.skipBad, onWarning: warn });
-      const position = new Map(images.paths.map((p, i) => [p, i]));
-      const indices = split ? withoutFiles(split, images.skipped.map((s) => s.path)).test.map((e) => position.get(e.path)!) : images.paths.map((_, i) => i);
-      const { metrics } = evaluate(loaded.model, images, indices, loaded.classNames, { outputSize: loaded.size, precision });
-      images.close();
-      if (flags.json) return console.log(JSON.stringify(metrics, null, 1));
-      console.log(`${loaded.source} on ${indices.length} images of ${dir}${splitFile ? ` (test split of ${splitFile})` : ''}`);
-      console.log(`OA ${(100 * metrics.overallAccuracy).toFixed(2)}%  AA ${(100 * metrics.averageAccuracy).toFixed(2)}%  kappa ${metrics.kappa.toFixed(4)}`);
-    });
-
-  program
-    .command('predict')
-    .argument('<checkpoint>', 'run folder, checkpoint folder or model.safetensors')
-    .argument('<images...>', 'image files')
-    .option('--top-k <k>', 'classes to show per image', parsePositiveInteger, 5)
-    .option('--json', 'print JSON')
-    .addOption(new Option('--precision <p>', 'compute precision (auto: bf16 where the CPU has it natively)').choices(PRECISION_SETTINGS).default('fp32'))
-    .option('--skip-bad', 'leave out image files that cannot be decoded, with a warning')
-    .description('the most likely classes of each image')
-    .action(async (checkpoint: string, files: string[], flags: { topK: number; json?: boolean; precision: PrecisionSetting; skipBad?: boolean }) => {
-      const precision = resolvePrecision(flags.precision);
-      const loaded = loadModel(checkpoint, { tag: 'latest' });
-      const predictions = await predict(loaded, files, { topK: flags.topK, precision, skipBad: flags.skipBad, onWarning: warn });
-      if (flags.json) return console.log(JSON.stringify(predictions, null, 1));
-      for (const p of predictions) console.log(`${p.file}: ${p.top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(', ')}`);
     });
 
   program

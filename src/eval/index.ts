@@ -3,3 +3,4 @@ export { type ClassMetrics, computeMetrics, confusionCsv, confusionMatrix, meanS
 export { confusionSpec, curvesSpec, type EpochPoint, renderSvg, writeChart } from './charts.js';
 export { aggregateRuns, type PairedRow, pairedTable, pairWithPlain, type RunSummary, settingOf, variantName, type VariantRow, variantTable } from './aggregate.js';
 export { evaluate, type Evaluation } from './evaluate.js';
+export { checkImageFiles, decodeFiles, type Prediction, type PredictFilesOptions, predictFiles, type Preparation, type Scorer, topClasses } from './predict-files.js';

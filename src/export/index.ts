@@ -1,5 +1,7 @@
 // Export: trained classifiers as ONNX models (traced forward pass, op mapping, BatchNorm folding, metadata).
 export { type TracedArg, type TracedGraph, type TracedNode, traceForward } from './trace.js';
 export { foldBatchNorm } from './fold.js';
-export { DEFAULT_OPSET, INPUT_NAME, MIN_OPSET, onnxMetadata, OUTPUT_NAME, writeOnnx, type OnnxWriteOptions } from './onnx.js';
-export { type ExportOptions, exportOnnx, METADATA_KEY, type ModelInfo, modelInfo, ONNX_FORMAT } from './model.js';
+export { DEFAULT_OPSET, MIN_OPSET, writeOnnx, type OnnxWriteOptions } from './onnx.js';
+export { INPUT_NAME, OUTPUT_NAME } from './names.js';
+export { type ExportOptions, exportOnnx, modelInfo } from './model.js';
+export { METADATA_KEY, type ModelInfo, ONNX_FORMAT, onnxMetadata, readModelInfo } from './info.js';

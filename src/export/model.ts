@@ -10,29 +10,8 @@ import { dispose, randn } from '../torch/index.js';
 import type { LoadedModel } from '../train/index.js';
 import { foldBatchNorm } from './fold.js';
 import { DEFAULT_OPSET, type OnnxWriteOptions, writeOnnx } from './onnx.js';
+import { METADATA_KEY, type ModelInfo, ONNX_FORMAT } from './info.js';
 import { traceForward } from './trace.js';
-
-/** The metadata key holding ModelInfo as JSON. */
-export const METADATA_KEY = 'dsdnet';
-export const ONNX_FORMAT = 'dsdnet-onnx-1';
-
-/** What a predictor needs to know besides the graph, stored in the model file. */
-export interface ModelInfo {
-  format: typeof ONNX_FORMAT;
-  classNames: string[];
-  backbone: string;
-  /** The network's input: size x size, the centre window of the image resized (short side) to decodeSize. */
-  inputSize: number;
-  decodeSize: number;
-  resize: 'cover';
-  /** Per channel, applied to RGB in 0..1: (x - mean) / std. */
-  mean: number[];
-  std: number[];
-  bands: number[] | null;
-  scale: unknown;
-  /** The training run: checkpoint path, method, epoch, seed, final metrics when the run finished. */
-  run: Record<string, unknown>;
-}
 
 export interface ExportOptions extends Pick<OnnxWriteOptions, 'opset' | 'batch'> {
   /** Fold BatchNorm into the convolutions before it. */

@@ -5,6 +5,7 @@ import onnxProto from 'onnx-proto';
 
 import { tidy } from '../torch/index.js';
 import { type OnnxNode, toOnnxNodes } from './onnx-ops.js';
+import { INPUT_NAME, OUTPUT_NAME } from './names.js';
 import type { TracedGraph } from './trace.js';
 
 const { onnx } = onnxProto;
@@ -33,10 +34,6 @@ function valueInfo(name: string, dims: (number | string)[]): onnxProto.onnx.IVal
   const dim = dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d }));
   return { name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim } } } };
 }
-
-/** The graph's input and output names in the file. */
-export const INPUT_NAME = 'input';
-export const OUTPUT_NAME = 'logits';
 
 function nodeProto(node: OnnxNode, rename: (value: string) => string): onnxProto.onnx.INodeProto {
   const attribute = node.attribute.map((a) => ({ name: a.name, type: a.type, ...(a.f !== undefined ? { f: a.f } : {}), ...(a.i !== undefined ? { i: a.i } : {}), ...(a.ints !== undefined ? { ints: a.ints } : {}) }));
@@ -79,10 +76,4 @@ export function writeOnnx(graph: TracedGraph, inputShape: [number, number, numbe
     metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
   });
   return onnx.ModelProto.encode(model).finish();
-}
-
-/** Reads a model's metadata_props back (for loaders and tests). */
-export function onnxMetadata(bytes: Uint8Array): Record<string, string> {
-  const model = onnx.ModelProto.decode(bytes);
-  return Object.fromEntries(model.metadataProps.map((p) => [p.key ?? '', p.value ?? '']));
 }

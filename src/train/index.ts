@@ -3,5 +3,5 @@ export { checkClassNames, readSnapshot, restoreSnapshot, saveSnapshot, SNAPSHOT_
 export { AUGMENTS, type ConfigSettings, decodeSize, DEFAULT_CONFIG, MIN_SIZE, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, readPreset, resolveConfig, resolvePrecision, type TrainConfig, validateConfig } from './config.js';
 export { LIGHT_AUGMENT, lrScale, readRunConfig, summarize, train, type TrainOptions, type TrainResult } from './trainer.js';
 export { type EpochRecord, NonFiniteLossError } from './loop.js';
-export { type LoadedModel, loadModel, predict, type PredictOptions, type Prediction } from './model.js';
+export { type LoadedModel, loadModel, predict, type PredictOptions } from './model.js';
 export { Reporter, type ReportMode } from './reporter.js';

@@ -1,0 +1,39 @@
+// `dsdnet export RUN|CHECKPOINT -o model.onnx`: the deployed network as an ONNX model with its metadata.
+import { statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+import { type Command, InvalidArgumentError } from 'commander';
+
+import { DEFAULT_OPSET, exportOnnx, MIN_OPSET } from '../export/index.js';
+import { writeFileAtomic } from '../io/index.js';
+import { loadModel } from '../train/index.js';
+import { integerIn } from './options.js';
+
+const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+function parseBatch(value: string): 'dynamic' | number {
+  if (value === 'dynamic') return value;
+  const n = Number(value);
+  if (!(Number.isInteger(n) && n >= 1)) throw new InvalidArgumentError(`expected 'dynamic' or a positive integer, got '${value}'`);
+  return n;
+}
+
+export function registerExportCommand(program: Command): void {
+  program
+    .command('export')
+    .argument('<checkpoint>', 'run folder, checkpoint folder or model.safetensors')
+    .requiredOption('-o, --output <file>', 'the ONNX model to write (e.g. model.onnx)')
+    .option('--opset <n>', `ONNX opset (${MIN_OPSET}..${DEFAULT_OPSET})`, integerIn(MIN_OPSET, DEFAULT_OPSET), DEFAULT_OPSET)
+    .option('--batch <b>', "'dynamic' or a fixed batch size", parseBatch, 'dynamic' as const)
+    .option('--fold-bn', 'fold BatchNorm into the convolutions before it (fewer ops, same outputs within float rounding)')
+    .option('--tag <tag>', 'latest | best', 'latest')
+    .description('the deployed network (backbone and classifier) as an ONNX model, with class names, preprocessing and the run in its metadata')
+    .action((checkpoint: string, flags: { output: string; opset: number; batch: 'dynamic' | number; foldBn?: boolean; tag: string }) => {
+      const loaded = loadModel(checkpoint, { tag: flags.tag });
+      const { bytes, folded } = exportOnnx(loaded, checkpoint, { opset: flags.opset, batch: flags.batch, foldBatchNorm: flags.foldBn, version: pkg.version });
+      loaded.model.dispose();
+      writeFileAtomic(flags.output, [bytes]);
+      const megabytes = statSync(flags.output).size / 2 ** 20;
+      console.log(`${flags.output}: ${loaded.backbone}, ${loaded.classNames.length} classes, input ${loaded.size} px, opset ${flags.opset}, batch ${flags.batch}${flags.foldBn ? `, ${folded} BatchNorm folded` : ''}, ${megabytes.toFixed(1)} MiB`);
+    });
+}

@@ -1,0 +1,50 @@
+// What an exported model file says about itself (metadata_props), read without libtorch: the class names, the
+// preprocessing and the training run. Loaders of exported models (Node, the browser page) rely on this alone.
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+
+/** The metadata key holding ModelInfo as JSON. */
+export const METADATA_KEY = 'dsdnet';
+export const ONNX_FORMAT = 'dsdnet-onnx-1';
+
+export interface ModelInfo {
+  format: typeof ONNX_FORMAT;
+  classNames: string[];
+  backbone: string;
+  /** The network's input: size x size, the centre window of the image resized (short side) to decodeSize. */
+  inputSize: number;
+  decodeSize: number;
+  resize: 'cover';
+  /** Per channel, applied to RGB in 0..1: (x - mean) / std. */
+  mean: number[];
+  std: number[];
+  /** Band choice and sample scaling of the training images (see src/data/tiff.ts). */
+  bands: number[] | null;
+  scale: unknown;
+  /** The training run: checkpoint path, method, epoch, seed, final metrics when the run finished. */
+  run: Record<string, unknown>;
+}
+
+/** A model's metadata_props. */
+export function onnxMetadata(bytes: Uint8Array): Record<string, string> {
+  const model = onnx.ModelProto.decode(bytes);
+  return Object.fromEntries(model.metadataProps.map((p) => [p.key ?? '', p.value ?? '']));
+}
+
+/** The ModelInfo of an exported model; `source` names the file in errors. */
+export function readModelInfo(bytes: Uint8Array, source: string): ModelInfo {
+  let metadata: Record<string, string>;
+  try {
+    metadata = onnxMetadata(bytes);
+  } catch (error) {
+    throw new Error(`${source}: not an ONNX model (${(error as Error).message})`);
+  }
+  const text = metadata[METADATA_KEY];
+  if (text === undefined) throw new Error(`${source}: an ONNX model without dsdnet's metadata (class names, preprocessing); export it with dsdnet export`);
+  const info = JSON.parse(text) as ModelInfo;
+  if (info.format !== ONNX_FORMAT || !Array.isArray(info.classNames) || !(info.inputSize > 0) || !(info.decodeSize >= info.inputSize)) {
+    throw new Error(`${source}: its dsdnet metadata is not of format ${ONNX_FORMAT} or is incomplete`);
+  }
+  return info;
+}

@@ -1,0 +1,2 @@
+// Running exported models: ONNX Runtime in Node (no libtorch).
+export { classifyImages, OnnxClassifier, prepareInput, softmaxRows } from './onnx-model.js';

@@ -1,0 +1,95 @@
+// An exported classifier run by ONNX Runtime (onnxruntime-node), without libtorch: the model file's metadata says
+// how to prepare images (resize, centre crop, normalisation, bands and scaling) and names the classes.
+import { readFileSync } from 'node:fs';
+
+import * as ort from 'onnxruntime-node';
+
+import type { DecodeOptions } from '../data/decode.js';
+import type { DecodedImages } from '../data/images.js';
+import { type Prediction, type PredictFilesOptions, predictFiles } from '../eval/predict-files.js';
+import { INPUT_NAME, OUTPUT_NAME } from '../export/names.js';
+import { type ModelInfo, readModelInfo } from '../export/info.js';
+
+/** Normalised float32 NCHW input from decoded images: the centre inputSize window, (x / 255 - mean) / std. */
+export function prepareInput(pixels: Uint8Array, count: number, info: Pick<ModelInfo, 'decodeSize' | 'inputSize' | 'mean' | 'std'>): Float32Array {
+  const { decodeSize: d, inputSize: s, mean, std } = info;
+  const offset = Math.floor((d - s) / 2);
+  const out = new Float32Array(count * 3 * s * s);
+  for (let n = 0; n < count; n++) {
+    for (let c = 0; c < 3; c++) {
+      const plane = (n * 3 + c) * s * s;
+      for (let y = 0; y < s; y++) {
+        const row = (n * d + y + offset) * d + offset;
+        for (let x = 0; x < s; x++) out[plane + y * s + x] = (pixels[(row + x) * 3 + c] / 255 - mean[c]) / std[c];
+      }
+    }
+  }
+  return out;
+}
+
+/** Probabilities from logits, row by row (count x classes). */
+export function softmaxRows(logits: ArrayLike<number>, classes: number): Float64Array {
+  const out = new Float64Array(logits.length);
+  for (let r = 0; r < logits.length / classes; r++) {
+    let max = -Infinity;
+    for (let c = 0; c < classes; c++) max = Math.max(max, logits[r * classes + c]);
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += out[r * classes + c] = Math.exp(logits[r * classes + c] - max);
+    for (let c = 0; c < classes; c++) out[r * classes + c] /= sum;
+  }
+  return out;
+}
+
+export class OnnxClassifier {
+  private constructor(readonly source: string, readonly info: ModelInfo, private readonly session: ort.InferenceSession) {}
+
+  static async load(path: string, options: ort.InferenceSession.SessionOptions = {}): Promise<OnnxClassifier> {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch (error) {
+      throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    const info = readModelInfo(bytes, path);
+    const session = await ort.InferenceSession.create(bytes, options);
+    return new OnnxClassifier(path, info, session);
+  }
+
+  get decode(): DecodeOptions {
+    return { bands: this.info.bands, scale: this.info.scale as DecodeOptions['scale'] };
+  }
+
+  /** Logits (count x classes) for decoded images of decodeSize px. */
+  async logits(pixels: Uint8Array, count: number): Promise<Float32Array> {
+    const s = this.info.inputSize;
+    const input = new ort.Tensor('float32', prepareInput(pixels, count, this.info), [count, 3, s, s]);
+    const result = await this.session.run({ [INPUT_NAME]: input });
+    return result[OUTPUT_NAME].data as Float32Array;
+  }
+
+  /** Top-k classes for each image file, as `dsdnet predict` gives them with libtorch. */
+  predict(files: readonly string[], options: PredictFilesOptions = {}): Promise<Prediction[]> {
+    const score = async (pixels: Uint8Array, count: number): Promise<Float64Array> => softmaxRows(await this.logits(pixels, count), this.info.classNames.length);
+    return predictFiles(files, { decodeSize: this.info.decodeSize, decode: this.decode, classNames: this.info.classNames }, score, options);
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Predicted class per image (argmax of the logits) for decoded images read a batch at a time. */
+export async function classifyImages(classifier: OnnxClassifier, images: DecodedImages, indices: readonly number[], batchSize = 32): Promise<number[]> {
+  const classes = classifier.info.classNames.length;
+  const predictions: number[] = [];
+  for (let start = 0; start < indices.length; start += batchSize) {
+    const chunk = indices.slice(start, start + batchSize);
+    const logits = await classifier.logits(images.read(chunk), chunk.length);
+    for (let i = 0; i < chunk.length; i++) {
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+      predictions.push(best);
+    }
+  }
+  return predictions;
+}
