@@ -18,7 +18,8 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2
-  npm ci --no-audit --no-fund
+  # onnxruntime-node's install script would download binaries; its CPU binary ships in the package.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi
 
 if [ ! -f native/build/Release/dsdnet_native.node ] || [ -n "$(find native/src native/binding.gyp -newer native/build/Release/dsdnet_native.node 2>/dev/null)" ]; then
