@@ -1,4 +1,5 @@
-// `dsdnet export RUN|CHECKPOINT -o model.onnx`: the deployed network as an ONNX model with its metadata.
+// `dsdnet export RUN|CHECKPOINT -o model.onnx [--web DIR]`: the deployed network as an ONNX model with its metadata,
+// and as a static web page that runs it in the browser.
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
@@ -6,6 +7,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 
 import { DEFAULT_OPSET, exportOnnx, MIN_OPSET } from '../export/index.js';
 import { writeFileAtomic } from '../io/index.js';
+import { pickExamples, writeStaticSite } from '../serve/index.js';
 import { loadModel } from '../train/index.js';
 import { integerIn } from './options.js';
 
@@ -22,18 +24,27 @@ export function registerExportCommand(program: Command): void {
   program
     .command('export')
     .argument('<checkpoint>', 'run folder, checkpoint folder or model.safetensors')
-    .requiredOption('-o, --output <file>', 'the ONNX model to write (e.g. model.onnx)')
+    .option('-o, --output <file>', 'the ONNX model to write (e.g. model.onnx)')
+    .option('--web <dir>', 'also write a static web page (page, model, ONNX Runtime Web) that classifies in the browser')
+    .option('--examples <files...>', "example images for the page (default: one from each of six classes of the model's dataset)")
     .option('--opset <n>', `ONNX opset (${MIN_OPSET}..${DEFAULT_OPSET})`, integerIn(MIN_OPSET, DEFAULT_OPSET), DEFAULT_OPSET)
     .option('--batch <b>', "'dynamic' or a fixed batch size", parseBatch, 'dynamic' as const)
     .option('--fold-bn', 'fold BatchNorm into the convolutions before it (fewer ops, same outputs within float rounding)')
     .option('--tag <tag>', 'latest | best', 'latest')
     .description('the deployed network (backbone and classifier) as an ONNX model, with class names, preprocessing and the run in its metadata')
-    .action((checkpoint: string, flags: { output: string; opset: number; batch: 'dynamic' | number; foldBn?: boolean; tag: string }) => {
+    .action(async (checkpoint: string, flags: { output?: string; web?: string; examples?: string[]; opset: number; batch: 'dynamic' | number; foldBn?: boolean; tag: string }) => {
+      if (flags.output === undefined && flags.web === undefined) throw new Error('give -o model.onnx, --web DIR, or both');
       const loaded = loadModel(checkpoint, { tag: flags.tag });
-      const { bytes, folded } = exportOnnx(loaded, checkpoint, { opset: flags.opset, batch: flags.batch, foldBatchNorm: flags.foldBn, version: pkg.version });
+      const { bytes, info, folded } = exportOnnx(loaded, checkpoint, { opset: flags.opset, batch: flags.batch, foldBatchNorm: flags.foldBn, version: pkg.version });
       loaded.model.dispose();
-      writeFileAtomic(flags.output, [bytes]);
-      const megabytes = statSync(flags.output).size / 2 ** 20;
-      console.log(`${flags.output}: ${loaded.backbone}, ${loaded.classNames.length} classes, input ${loaded.size} px, opset ${flags.opset}, batch ${flags.batch}${flags.foldBn ? `, ${folded} BatchNorm folded` : ''}, ${megabytes.toFixed(1)} MiB`);
+      if (flags.output !== undefined) {
+        writeFileAtomic(flags.output, [bytes]);
+        const megabytes = statSync(flags.output).size / 2 ** 20;
+        console.log(`${flags.output}: ${loaded.backbone}, ${loaded.classNames.length} classes, input ${loaded.size} px, opset ${flags.opset}, batch ${flags.batch}${flags.foldBn ? `, ${folded} BatchNorm folded` : ''}, ${megabytes.toFixed(1)} MiB`);
+      }
+      if (flags.web !== undefined) {
+        const files = await writeStaticSite({ info, onnxBytes: bytes }, flags.web, flags.examples ?? pickExamples(info.run.dataset as string | undefined));
+        console.log(`${flags.web}: a static page that classifies in the browser (${files.join(', ')}); serve the folder with any static file host`);
+      }
     });
 }

@@ -9,6 +9,7 @@ import { registerDataCommands } from './data.js';
 import { registerEvaluateCommands } from './evaluate.js';
 import { registerExportCommand } from './export.js';
 import { registerReportCommand } from './report.js';
+import { registerServeCommand } from './serve.js';
 import { registerTrainCommands } from './train.js';
 import { registerWeightsCommands } from './weights.js';
 
@@ -36,6 +37,7 @@ registerEvaluateCommands(program);
 registerReportCommand(program);
 registerWeightsCommands(program);
 registerExportCommand(program);
+registerServeCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`dsdnet: ${error instanceof Error ? error.message : String(error)}\n`);

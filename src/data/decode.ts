@@ -60,13 +60,19 @@ function pickBands(rgb: Uint8Array, bands: number[], path: string): Uint8Array {
 }
 
 export async function decodeImage(path: string, size: number, mode: ResizeMode, decodeOptions: DecodeOptions = {}): Promise<Uint8Array> {
-  const options: Required<DecodeOptions> = { bands: null, scale: DEFAULT_SCALE, maxPixels: MAX_IMAGE_PIXELS, ...decodeOptions };
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
   } catch (error) {
     throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
+  return decodeImageBytes(bytes, path, size, mode, decodeOptions);
+}
+
+/** Decodes an image held in memory (an upload); `path` names it in errors. */
+export async function decodeImageBytes(data: Uint8Array, path: string, size: number, mode: ResizeMode, decodeOptions: DecodeOptions = {}): Promise<Uint8Array> {
+  const options: Required<DecodeOptions> = { bands: null, scale: DEFAULT_SCALE, maxPixels: MAX_IMAGE_PIXELS, ...decodeOptions };
+  const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (bytes.length === 0) throw new Error(`${path}: empty file (0 bytes)`);
   const format = sniffFormat(bytes.subarray(0, 16));
   if (format === undefined) throw new Error(`${path}: not an image (no JPEG, PNG, TIFF, BMP or WebP signature)`);

@@ -2,7 +2,7 @@
 export { type Dataset, DatasetError, type DatasetItem, scanDataset, type ScanOptions, withoutItems } from './scan.js';
 export { makeSplit, readSplit, repeatedSplits, type Split, type SplitEntry, splitHash, type SplitSpec, withoutFiles, writeSplit } from './split.js';
 export { deriveSeed, Rng } from './random.js';
-export { type DecodeOptions, decodeImage, MAX_IMAGE_PIXELS, type ResizeMode } from './decode.js';
+export { type DecodeOptions, decodeImage, decodeImageBytes, MAX_IMAGE_PIXELS, type ResizeMode } from './decode.js';
 export { type BandChoice, DEFAULT_SCALE, type SampleScale } from './tiff.js';
 export { decodeBmp, encodeBmp, type RawImage } from './bmp.js';
 export { type ImageFormat, IMAGE_EXTENSIONS, sniffFormat } from './formats.js';

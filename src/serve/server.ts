@@ -1,0 +1,143 @@
+// `dsdnet serve`: an HTTP server (fastify) for a classifier. POST /predict takes image bytes (raw or multipart) and
+// answers the top classes as JSON; GET /health, GET /model; the web page at / with examples, and the model and
+// ONNX Runtime Web files it needs to run the same model in the browser (served from here, no CDN). Bad uploads get
+// a 4xx with a JSON error; a full queue gets 503; the server keeps serving.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import sharp from 'sharp';
+
+import { decodeImageBytes } from '../data/decode.js';
+import { topClasses } from '../eval/predict-files.js';
+import { packageRoot } from '../io/package-root.js';
+import { Batcher, QueueFullError } from './batcher.js';
+import type { ModelInfo } from '../export/info.js';
+import type { ServedModel } from './models.js';
+
+export interface ServeOptions {
+  /** Largest upload accepted, in bytes (default 20 MiB). */
+  maxUploadBytes?: number;
+  /** Images scored together at most (default 16). */
+  maxBatch?: number;
+  /** Images waiting at most before 503 (default 64). */
+  maxQueue?: number;
+  /** Image files offered as examples on the page. */
+  examples?: readonly string[];
+}
+
+const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/tiff', 'image/bmp', 'image/webp', 'application/octet-stream'];
+/** The files of ONNX Runtime Web the page loads (single-threaded WebAssembly). */
+export const ORT_WEB_FILES = ['ort.wasm.min.js', 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs'];
+const PAGE_FILES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' };
+
+export class UploadError extends Error {
+  constructor(message: string, readonly statusCode = 400) {
+    super(message);
+    this.name = 'UploadError';
+  }
+}
+
+export function webDir(): string {
+  return join(packageRoot(), 'src', 'serve', 'web');
+}
+
+/** onnxruntime-web's dist/ folder (the package's main entry lives there). */
+export function ortWebDir(): string {
+  return dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
+}
+
+/** The page's view of the model: what GET /model answers and what `export --web` writes as model.json. */
+export function modelDescription(info: ModelInfo, engine: string): Record<string, unknown> {
+  return { engine, backbone: info.backbone, classes: info.classNames, inputSize: info.inputSize, decodeSize: info.decodeSize, mean: info.mean, std: info.std, run: info.run };
+}
+
+/** Example images as JPEG for the page (TIFFs and BMPs are not shown by browsers), at most 512 px. */
+export async function exampleJpegs(files: readonly string[], decodeSize: number): Promise<{ name: string; jpeg: Buffer }[]> {
+  return Promise.all(
+    files.map(async (file) => {
+      const rgb = await decodeImageBytes(readFileSync(file), file, Math.min(512, Math.max(decodeSize, 256)), 'cover');
+      const side = Math.round(Math.sqrt(rgb.length / 3));
+      return { name: file.split('/').slice(-2).join('/'), jpeg: await sharp(rgb, { raw: { width: side, height: side, channels: 3 } }).jpeg({ quality: 90 }).toBuffer() };
+    }),
+  );
+}
+
+async function uploadOf(request: FastifyRequest, maxBytes: number): Promise<Buffer> {
+  if (request.isMultipart()) {
+    const file = await request.file({ limits: { fileSize: maxBytes, files: 1 } });
+    if (file === undefined) throw new UploadError('multipart upload without a file part');
+    const bytes = await file.toBuffer();
+    if (file.file.truncated) throw new UploadError(`upload larger than ${maxBytes} bytes`, 413);
+    return bytes;
+  }
+  const body = request.body;
+  if (!Buffer.isBuffer(body)) throw new UploadError('send the image bytes (Content-Type image/jpeg, image/png, ...) or a multipart form with one file', 415);
+  return body;
+}
+
+export async function createServer(model: ServedModel, options: ServeOptions = {}): Promise<FastifyInstance> {
+  const maxBytes = options.maxUploadBytes ?? 20 * 2 ** 20;
+  const { info } = model;
+  const classes = info.classNames.length;
+  const bytesPerImage = info.decodeSize * info.decodeSize * 3;
+  const batcher = new Batcher<Uint8Array, Float64Array>(
+    async (images) => {
+      const pixels = new Uint8Array(images.length * bytesPerImage);
+      images.forEach((image, i) => pixels.set(image, i * bytesPerImage));
+      const probabilities = await model.probabilities(pixels, images.length);
+      return images.map((_, i) => Float64Array.from(Array.prototype.slice.call(probabilities, i * classes, (i + 1) * classes) as number[]));
+    },
+    { maxBatch: options.maxBatch ?? 16, maxQueue: options.maxQueue ?? 64 },
+  );
+  const examples = await exampleJpegs(options.examples ?? [], info.decodeSize);
+  const page = Object.fromEntries(Object.keys(PAGE_FILES).map((f) => [f, readFileSync(join(webDir(), f))]));
+  const ortDir = ortWebDir();
+
+  const app = Fastify({ bodyLimit: maxBytes });
+  await app.register(multipart);
+  app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: maxBytes }, (_request, body, done) => done(null, body));
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply: FastifyReply) => {
+    const status = error instanceof QueueFullError ? 503 : error instanceof UploadError ? error.statusCode : error.code === 'FST_REQ_FILE_TOO_LARGE' ? 413 : (error.statusCode ?? 500);
+    if (status >= 500 && !(error instanceof QueueFullError)) app.log.error(error);
+    void reply.status(status).send({ error: error.message });
+  });
+  app.setNotFoundHandler((request, reply) => void reply.status(404).send({ error: `no route ${request.method} ${request.url}` }));
+
+  app.get('/health', async () => ({ status: 'ok', waiting: batcher.waiting }));
+  app.get('/model', async () => modelDescription(model.info, model.engine));
+  app.get('/model.onnx', async (_request, reply) => reply.type('application/octet-stream').send(Buffer.from(model.onnxBytes)));
+  app.get('/examples', async () => examples.map((e, i) => ({ name: e.name, url: `/examples/${i}.jpg` })));
+  app.get<{ Params: { index: string } }>('/examples/:index.jpg', async (request, reply) => {
+    const example = examples[Number(request.params.index)];
+    if (example === undefined) return reply.status(404).send({ error: `no example ${request.params.index}` });
+    return reply.type('image/jpeg').send(example.jpeg);
+  });
+  app.get<{ Params: { file: string } }>('/ort/:file', async (request, reply) => {
+    const file = request.params.file;
+    if (!ORT_WEB_FILES.includes(file)) return reply.status(404).send({ error: `no file ${file}` });
+    return reply.type(file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript').send(readFileSync(join(ortDir, file)));
+  });
+  app.get('/', async (_request, reply) => reply.type(PAGE_FILES['index.html']).send(page['index.html']));
+  for (const file of ['app.js', 'style.css']) app.get(`/${file}`, async (_request, reply) => reply.type(PAGE_FILES[file]).send(page[file]));
+
+  app.post<{ Querystring: { topK?: string } }>('/predict', async (request) => {
+    const started = performance.now();
+    const topK = request.query.topK === undefined ? 5 : Number(request.query.topK);
+    if (!(Number.isInteger(topK) && topK >= 1)) throw new UploadError(`topK must be a positive integer, got '${request.query.topK}'`);
+    const bytes = await uploadOf(request, maxBytes);
+    if (bytes.length === 0) throw new UploadError('empty upload (0 bytes)');
+    let pixels: Uint8Array;
+    try {
+      pixels = await decodeImageBytes(bytes, 'upload', info.decodeSize, 'cover', model.decode);
+    } catch (error) {
+      throw new UploadError((error as Error).message);
+    }
+    const probabilities = await batcher.submit(pixels);
+    return { top: topClasses(probabilities, info.classNames, Math.min(topK, classes)), milliseconds: Math.round(performance.now() - started) };
+  });
+  app.addHook('onClose', async () => model.close());
+  return app;
+}
