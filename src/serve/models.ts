@@ -1,9 +1,11 @@
 // What the server serves, whichever engine runs it: a run folder or checkpoint (libtorch; exported to ONNX in memory
-// for the page's in-browser engine) or an exported model.onnx (ONNX Runtime; libtorch is never loaded).
+// for the page's in-browser engine) or an exported model.onnx (ONNX Runtime; libtorch, which loads on the first
+// tensor operation, is never loaded).
 import { readFileSync } from 'node:fs';
 
 import type { DecodeOptions } from '../data/decode.js';
 import type { ModelInfo } from '../export/info.js';
+import { openLibtorchModel } from './libtorch-model.js';
 import { OnnxClassifier, softmaxRows } from './onnx-model.js';
 
 export interface ServedModel {
@@ -30,7 +32,5 @@ export async function openServedModel(path: string): Promise<ServedModel> {
       close: () => classifier.close(),
     };
   }
-  // Loaded only here, so that serving an .onnx file never loads libtorch.
-  const { openLibtorchModel } = await import('./libtorch-model.js');
   return openLibtorchModel(path);
 }
