@@ -21,14 +21,17 @@ const MODELS = [
 const SIZES = [128, 224];
 const BATCHES = [1, 32];
 
-// The exported models (1000 classes, as the peers'); shapes are dynamic, so one file serves every size and batch.
+// The exported models (1000 classes, as the peers'), one per input size (an exported model takes its training
+// size; the batch is dynamic).
 const onnxDir = join(tmpdir(), 'dsdnet-bench-onnx');
 mkdirSync(onnxDir, { recursive: true });
 for (const { model } of MODELS) {
-  const backbone = createBackbone(model as 'resnet18', 1000);
-  const loaded = { model: backbone, classNames: Array.from({ length: 1000 }, (_, i) => `c${i}`), backbone: model, size: 224, decodeSize: 256, decode: { bands: null, scale: DEFAULT_SCALE }, source: 'bench', info: {} };
-  writeFileSync(join(onnxDir, `${model}.onnx`), exportOnnx(loaded, '/bench').bytes);
-  backbone.dispose();
+  for (const size of SIZES) {
+    const backbone = createBackbone(model as 'resnet18', 1000);
+    const loaded = { model: backbone, classNames: Array.from({ length: 1000 }, (_, i) => `c${i}`), backbone: model, size, decodeSize: size, decode: { bands: null, scale: DEFAULT_SCALE }, source: 'bench', info: {} };
+    writeFileSync(join(onnxDir, `${model}-${size}.onnx`), exportOnnx(loaded, '/bench').bytes);
+    backbone.dispose();
+  }
 }
 
 const tail = [values.warmup!, values.iters!, values.threads!];

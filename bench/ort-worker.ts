@@ -1,5 +1,5 @@
-// ONNX Runtime benchmark worker: times session.run on a model exported by bench/inference.ts (its path comes from
-// the MODEL argument: DIR/MODEL.onnx with DIR in DSDNET_BENCH_ONNX_DIR). Same arguments and JSON line as the other
+// ONNX Runtime benchmark worker: times session.run on a model exported by bench/inference.ts, found from the MODEL
+// and SIZE arguments (DIR/MODEL-SIZE.onnx, DIR in DSDNET_BENCH_ONNX_DIR). Same arguments and JSON line as the other
 // workers; only 'infer' in fp32 exists here.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ const [mode, model, size, batch, precision, , warmup, iters, threads] = process.
 if (mode !== 'infer' || precision !== 'fp32') throw new Error(`the ONNX Runtime worker runs fp32 inference only, got ${mode} ${precision}`);
 const dir = process.env.DSDNET_BENCH_ONNX_DIR;
 if (!dir) throw new Error('DSDNET_BENCH_ONNX_DIR is not set');
-const session = await ort.InferenceSession.create(readFileSync(join(dir, `${model}.onnx`)), { intraOpNumThreads: Number(threads), interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+const session = await ort.InferenceSession.create(readFileSync(join(dir, `${model}-${size}.onnx`)), { intraOpNumThreads: Number(threads), interOpNumThreads: 1, graphOptimizationLevel: 'all' });
 const [n, s] = [Number(batch), Number(size)];
 const data = Float32Array.from({ length: n * 3 * s * s }, (_, i) => Math.sin(i));
 const input = new ort.Tensor('float32', data, [n, 3, s, s]);

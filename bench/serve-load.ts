@@ -1,5 +1,6 @@
-// Load test of `dsdnet serve` on loopback: N concurrent clients post a JPEG for a fixed time; requests per second,
-// latency percentiles, errors, and the server's RSS at start and end. Bounded in clients and time.
+// Load test of `dsdnet serve` on loopback: N concurrent clients post a JPEG for a fixed time (after 10 s of the same
+// load as warm-up); requests per second, latency percentiles, errors, and the server's RSS at start and end and every
+// 10 s. Bounded in clients and time.
 // Usage: node dist/bench/serve-load.js MODEL IMAGE [--clients 8] [--seconds 60] [--port 8097]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -26,21 +27,28 @@ const post = async (): Promise<number> => {
   await response.arrayBuffer();
   return response.status;
 };
-for (let i = 0; i < 5; i++) await post(); // warm-up
+/** `clients` loops posting until `until`; each request's latency and status recorded when `record` is given. */
+const load = (until: number, record?: (ms: number, status: number) => void): Promise<void[]> =>
+  Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < until) {
+        const started = performance.now();
+        const status = await post().catch(() => 0);
+        record?.(performance.now() - started, status);
+      }
+    }),
+  );
+await load(performance.now() + 10_000); // warm-up under the same concurrency: buffers, threads, arenas
 const startRss = rssMiB();
+const rssSeries: number[] = [];
+const sampler = setInterval(() => rssSeries.push(rssMiB()), 10_000);
 const latencies: number[] = [];
 const statuses = new Map<number, number>();
-const end = performance.now() + seconds * 1000;
-await Promise.all(
-  Array.from({ length: clients }, async () => {
-    while (performance.now() < end) {
-      const started = performance.now();
-      const status = await post().catch(() => 0);
-      latencies.push(performance.now() - started);
-      statuses.set(status, (statuses.get(status) ?? 0) + 1);
-    }
-  }),
-);
+await load(performance.now() + seconds * 1000, (ms, status) => {
+  latencies.push(ms);
+  statuses.set(status, (statuses.get(status) ?? 0) + 1);
+});
+clearInterval(sampler);
 const endRss = rssMiB();
 server.kill('SIGTERM');
 latencies.sort((a, b) => a - b);
@@ -49,3 +57,4 @@ const errors = [...statuses].filter(([s]) => s !== 200).reduce((n, [, c]) => n +
 console.log(`dsdnet serve ${model}: ${clients} clients for ${seconds} s on loopback, one ${image.length}-byte JPEG per request`);
 console.log('| requests | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | errors | statuses | RSS start (MiB) | RSS end (MiB) |\n|---|---|---|---|---|---|---|---|---|');
 console.log(`| ${latencies.length} | ${(latencies.length / seconds).toFixed(1)} | ${pct(0.5)} | ${pct(0.95)} | ${pct(0.99)} | ${errors} | ${[...statuses].map(([s, c]) => `${s}: ${c}`).join(', ')} | ${startRss.toFixed(0)} | ${endRss.toFixed(0)} |`);
+console.log(`server RSS every 10 s (MiB): ${[startRss, ...rssSeries, endRss].map((v) => v.toFixed(0)).join(', ')}`);

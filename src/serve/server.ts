@@ -79,6 +79,7 @@ async function uploadOf(request: FastifyRequest, maxBytes: number): Promise<Buff
 }
 
 export async function createServer(model: ServedModel, options: ServeOptions = {}): Promise<FastifyInstance> {
+  sharp.cache(false); // every upload is new: libvips' operation cache would only hold memory
   const maxBytes = options.maxUploadBytes ?? 20 * 2 ** 20;
   const { info } = model;
   const classes = info.classNames.length;
