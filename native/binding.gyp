@@ -9,7 +9,8 @@
         "src/tensors.cc",
         "src/autograd.cc",
         "src/autocast.cc",
-        "src/runtime.cc"
+        "src/runtime.cc",
+        "src/distributed.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -4,6 +4,7 @@
 #include "autocast.h"
 #include "autograd.h"
 #include "dispatch.h"
+#include "distributed.h"
 #include "handles.h"
 #include "runtime.h"
 #include "tensors.h"
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   dsd::registerAutograd(env, exports);
   dsd::registerAutocast(env, exports);
   dsd::registerRuntime(env, exports);
+  dsd::registerDistributed(env, exports);
   return exports;
 }
 

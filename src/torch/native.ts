@@ -12,6 +12,10 @@ export type NativeHandle = { readonly __nativeTensor: unique symbol };
 /** Opaque reference to a native random generator. */
 export type NativeGenerator = { readonly __nativeGenerator: unique symbol };
 
+/** Opaque references to c10d objects: a key-value store and a process group. */
+export type NativeStore = { readonly __nativeStore: unique symbol };
+export type NativeGroup = { readonly __nativeGroup: unique symbol };
+
 export type NativeArg = NativeHandle | NativeGenerator | number | boolean | string | bigint | null | undefined | readonly NativeArg[];
 
 /** What an operator returns: tensors, numbers, booleans, strings, null, or arrays of them (tuples and lists). */
@@ -61,6 +65,13 @@ export interface NativeBinding {
   setRngState(state: NativeHandle): void;
   cudaDeviceCount(): number;
   retainFreedMemory(): boolean;
+  newTCPStore(host: string, port: number, worldSize: number, isServer: boolean, timeoutMs: number): NativeStore;
+  storeSet(store: NativeStore, key: string, value: string): void;
+  storeGet(store: NativeStore, key: string): string;
+  newGlooGroup(store: NativeStore, rank: number, size: number, timeoutMs: number, hostname: string): NativeGroup;
+  allReduce(group: NativeGroup, tensors: NativeHandle[], op: string): void;
+  broadcast(group: NativeGroup, tensors: NativeHandle[], root: number): void;
+  barrier(group: NativeGroup): void;
 }
 
 function packageRoot(): string {

@@ -1,0 +1,142 @@
+// torch.distributed's c10d, bound thinly: a TCPStore rendezvous (rank 0 hosts it) and ProcessGroupGloo for CPU
+// collectives. Collectives run to completion (Work::wait) on the calling thread; their errors and timeouts become JS
+// errors. NCCL (CUDA libtorch) is not bound in this build.
+#define USE_C10D_GLOO 1
+#include "distributed.h"
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "errors.h"
+#include "handles.h"
+
+namespace dsd {
+namespace {
+
+const napi_type_tag kStoreTag = {0x6473646e65747374ULL, 0x6f72653030303031ULL};
+const napi_type_tag kGroupTag = {0x6473646e65746772ULL, 0x6f75703030303031ULL};
+
+struct StoreHolder {
+  c10::intrusive_ptr<c10d::Store> store;
+};
+
+struct GroupHolder {
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
+};
+
+template <typename T>
+T* holder(const Napi::Value& value, const napi_type_tag& tag, const char* what) {
+  if (!value.IsExternal() || !value.As<Napi::External<T>>().CheckTypeTag(&tag)) throw Napi::TypeError::New(value.Env(), std::string("expected ") + what);
+  return value.As<Napi::External<T>>().Data();
+}
+
+std::chrono::milliseconds millis(const Napi::Value& value) {
+  return std::chrono::milliseconds(static_cast<int64_t>(value.As<Napi::Number>().DoubleValue()));
+}
+
+std::vector<at::Tensor> tensorList(const Napi::Value& value, const char* what) {
+  if (!value.IsArray()) throw Napi::TypeError::New(value.Env(), std::string(what) + ": expected an array of tensors");
+  auto array = value.As<Napi::Array>();
+  std::vector<at::Tensor> tensors;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const at::Tensor& t = unwrap(array.Get(i), what);
+    if (!t.is_contiguous()) throw Napi::Error::New(value.Env(), std::string(what) + ": tensors must be contiguous");
+    tensors.push_back(t);
+  }
+  return tensors;
+}
+
+// newTCPStore(host, port, worldSize, isServer, timeoutMs)
+Napi::Value NewTCPStore(const Napi::CallbackInfo& info) {
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<std::uint16_t>(info[1].As<Napi::Number>().Uint32Value());
+  options.numWorkers = static_cast<std::size_t>(info[2].As<Napi::Number>().Uint32Value());
+  options.isServer = info[3].As<Napi::Boolean>().Value();
+  options.waitWorkers = false;
+  options.timeout = millis(info[4]);
+  auto store = c10::make_intrusive<c10d::TCPStore>(info[0].As<Napi::String>().Utf8Value(), options);
+  auto external = Napi::External<StoreHolder>::New(info.Env(), new StoreHolder{store}, [](Napi::BasicEnv, StoreHolder* h) { delete h; });
+  external.TypeTag(&kStoreTag);
+  return external;
+}
+
+// storeSet(store, key, value) and storeGet(store, key): strings, for rendezvous beyond c10d's own.
+Napi::Value StoreSet(const Napi::CallbackInfo& info) {
+  auto* h = holder<StoreHolder>(info[0], kStoreTag, "a store");
+  std::string value = info[2].As<Napi::String>().Utf8Value();
+  h->store->set(info[1].As<Napi::String>().Utf8Value(), std::vector<uint8_t>(value.begin(), value.end()));
+  return info.Env().Undefined();
+}
+
+Napi::Value StoreGet(const Napi::CallbackInfo& info) {
+  auto* h = holder<StoreHolder>(info[0], kStoreTag, "a store");
+  auto bytes = h->store->get(info[1].As<Napi::String>().Utf8Value());
+  return Napi::String::New(info.Env(), std::string(bytes.begin(), bytes.end()));
+}
+
+// newGlooGroup(store, rank, size, timeoutMs, hostname)
+Napi::Value NewGlooGroup(const Napi::CallbackInfo& info) {
+  auto* store = holder<StoreHolder>(info[0], kStoreTag, "a store");
+  int rank = info[1].As<Napi::Number>().Int32Value();
+  int size = info[2].As<Napi::Number>().Int32Value();
+  auto options = c10d::ProcessGroupGloo::Options::create(millis(info[3]));
+  options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(info[4].As<Napi::String>().Utf8Value()));
+  options->threads = 2;
+  auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store->store, rank, size, options);
+  auto external = Napi::External<GroupHolder>::New(info.Env(), new GroupHolder{group}, [](Napi::BasicEnv, GroupHolder* h) { delete h; });
+  external.TypeTag(&kGroupTag);
+  return external;
+}
+
+c10d::ReduceOp reduceOp(const Napi::Value& value) {
+  std::string name = value.As<Napi::String>().Utf8Value();
+  if (name == "sum") return c10d::ReduceOp::SUM;
+  if (name == "product") return c10d::ReduceOp::PRODUCT;
+  if (name == "min") return c10d::ReduceOp::MIN;
+  if (name == "max") return c10d::ReduceOp::MAX;
+  throw Napi::Error::New(value.Env(), "unknown reduce op '" + name + "' (sum, product, min or max)");
+}
+
+// allReduce(group, tensors, op): in place, every rank ends with the reduction.
+Napi::Value AllReduce(const Napi::CallbackInfo& info) {
+  auto* g = holder<GroupHolder>(info[0], kGroupTag, "a process group");
+  auto tensors = tensorList(info[1], "allReduce");
+  c10d::AllreduceOptions options;
+  options.reduceOp = reduceOp(info[2]);
+  g->group->allreduce(tensors, options)->wait();
+  return info.Env().Undefined();
+}
+
+// broadcast(group, tensors, root): in place, every rank ends with root's values.
+Napi::Value Broadcast(const Napi::CallbackInfo& info) {
+  auto* g = holder<GroupHolder>(info[0], kGroupTag, "a process group");
+  auto tensors = tensorList(info[1], "broadcast");
+  c10d::BroadcastOptions options;
+  options.rootRank = info[2].As<Napi::Number>().Int32Value();
+  g->group->broadcast(tensors, options)->wait();
+  return info.Env().Undefined();
+}
+
+Napi::Value Barrier(const Napi::CallbackInfo& info) {
+  auto* g = holder<GroupHolder>(info[0], kGroupTag, "a process group");
+  g->group->barrier()->wait();
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void registerDistributed(Napi::Env env, Napi::Object exports) {
+  exports.Set("newTCPStore", Napi::Function::New(env, entry<NewTCPStore>, "newTCPStore"));
+  exports.Set("storeSet", Napi::Function::New(env, entry<StoreSet>, "storeSet"));
+  exports.Set("storeGet", Napi::Function::New(env, entry<StoreGet>, "storeGet"));
+  exports.Set("newGlooGroup", Napi::Function::New(env, entry<NewGlooGroup>, "newGlooGroup"));
+  exports.Set("allReduce", Napi::Function::New(env, entry<AllReduce>, "allReduce"));
+  exports.Set("broadcast", Napi::Function::New(env, entry<Broadcast>, "broadcast"));
+  exports.Set("barrier", Napi::Function::New(env, entry<Barrier>, "barrier"));
+}
+
+}  // namespace dsd

@@ -1,0 +1,7 @@
+#pragma once
+
+#include <napi.h>
+
+namespace dsd {
+void registerDistributed(Napi::Env env, Napi::Object exports);
+}

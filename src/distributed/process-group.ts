@@ -1,0 +1,79 @@
+// Process groups over torch.distributed's c10d: rendezvous through a TCPStore that rank 0 hosts, collectives through
+// ProcessGroupGloo on the CPU. Configured from torchrun's environment variables or explicitly.
+import { hostname } from 'node:os';
+
+import { binding, type NativeGroup, type NativeStore } from '../torch/native.js';
+import type { Tensor } from '../torch/index.js';
+
+export interface GroupOptions {
+  rank: number;
+  worldSize: number;
+  /** Where rank 0 hosts the store (MASTER_ADDR), and its port (MASTER_PORT). */
+  masterAddr: string;
+  masterPort: number;
+  /** How long rendezvous and each collective may take before failing (default 60 s). */
+  timeoutMs?: number;
+}
+
+export type ReduceOp = 'sum' | 'product' | 'min' | 'max';
+
+function integerVariable(env: NodeJS.ProcessEnv, name: string, min: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') throw new Error(`${name} is not set (torchrun sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT)`);
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got '${text}'`);
+  return value;
+}
+
+/** The group's settings from torchrun's variables: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT. */
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): GroupOptions {
+  const worldSize = integerVariable(env, 'WORLD_SIZE', 1);
+  const rank = integerVariable(env, 'RANK', 0);
+  if (rank >= worldSize) throw new Error(`RANK ${rank} is not below WORLD_SIZE ${worldSize}`);
+  const masterAddr = env.MASTER_ADDR;
+  if (!masterAddr) throw new Error('MASTER_ADDR is not set (the host of rank 0)');
+  return { rank, worldSize, masterAddr, masterPort: integerVariable(env, 'MASTER_PORT', 1), timeoutMs: env.DSDNET_DIST_TIMEOUT_MS ? Number(env.DSDNET_DIST_TIMEOUT_MS) : undefined };
+}
+
+export class ProcessGroup {
+  private constructor(readonly rank: number, readonly worldSize: number, private readonly store: NativeStore, private readonly group: NativeGroup) {}
+
+  /** Joins the group: rank 0 hosts the store; every rank waits for the others up to the timeout. */
+  static init(options: GroupOptions): ProcessGroup {
+    const { rank, worldSize, masterAddr, masterPort, timeoutMs = 60_000 } = options;
+    if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(rank) && rank >= 0 && rank < worldSize)) throw new RangeError(`rank ${rank} of world size ${worldSize} is not a valid position`);
+    if (!(Number.isInteger(masterPort) && masterPort >= 1 && masterPort <= 65535)) throw new RangeError(`master port must be in 1..65535, got ${masterPort}`);
+    try {
+      const store = binding.newTCPStore(masterAddr, masterPort, worldSize, rank === 0, timeoutMs);
+      // Gloo listens on this machine's address as the others reach it: loopback for a single machine, else the hostname.
+      const local = masterAddr === 'localhost' || masterAddr.startsWith('127.') ? '127.0.0.1' : hostname();
+      const group = binding.newGlooGroup(store, rank, worldSize, timeoutMs, local);
+      return new ProcessGroup(rank, worldSize, store, group);
+    } catch (error) {
+      throw new Error(`rank ${rank} of ${worldSize} could not join the group at ${masterAddr}:${masterPort} within ${timeoutMs} ms: ${(error as Error).message}`);
+    }
+  }
+
+  /** Reduces the tensors in place across ranks (every rank gets the result). */
+  allReduce(tensors: readonly Tensor[], op: ReduceOp = 'sum'): void {
+    binding.allReduce(this.group, tensors.map((t) => t.handle), op);
+  }
+
+  /** Every rank's tensors take `root`'s values. */
+  broadcast(tensors: readonly Tensor[], root = 0): void {
+    binding.broadcast(this.group, tensors.map((t) => t.handle), root);
+  }
+
+  barrier(): void {
+    binding.barrier(this.group);
+  }
+
+  /** A string shared through the store (set by one rank, read by the others; get waits up to the timeout). */
+  set(key: string, value: string): void {
+    binding.storeSet(this.store, key, value);
+  }
+
+  get(key: string): string {
+    return binding.storeGet(this.store, key);
+  }
+}
