@@ -58,9 +58,12 @@ switch (what) {
         .join(' '),
     );
     break;
-  case 'cflags':
-    console.log(`-D_GLIBCXX_USE_CXX11_ABI=${cxxAbi(found)}`);
+  case 'cflags': {
+    // c10d's ProcessGroupGloo needs Gloo's headers: bundled with some libtorch builds, libgloo-dev on Debian.
+    const gloo = [found.include, '/usr/include'].some((dir) => fs.existsSync(path.join(dir, 'gloo', 'config.h')));
+    console.log([`-D_GLIBCXX_USE_CXX11_ABI=${cxxAbi(found)}`, ...(gloo ? ['-DDSDNET_WITH_GLOO=1'] : [])].join(' '));
     break;
+  }
   default:
     fail(`find-libtorch: unknown query '${what}' (include | libs | cflags)`);
 }

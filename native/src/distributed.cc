@@ -1,9 +1,10 @@
 // torch.distributed's c10d, bound thinly: a TCPStore rendezvous (rank 0 hosts it) and ProcessGroupGloo for CPU
 // collectives. Collectives run to completion (Work::wait) on the calling thread; their errors and timeouts become JS
 // errors. NCCL (CUDA libtorch) is not bound in this build.
-#define USE_C10D_GLOO 1
 #include "distributed.h"
 
+#ifdef DSDNET_WITH_GLOO
+#define USE_C10D_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -130,6 +131,7 @@ Napi::Value Barrier(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void registerDistributed(Napi::Env env, Napi::Object exports) {
+  exports.Set("hasGloo", Napi::Boolean::New(env, true));
   exports.Set("newTCPStore", Napi::Function::New(env, entry<NewTCPStore>, "newTCPStore"));
   exports.Set("storeSet", Napi::Function::New(env, entry<StoreSet>, "storeSet"));
   exports.Set("storeGet", Napi::Function::New(env, entry<StoreGet>, "storeGet"));
@@ -140,3 +142,12 @@ void registerDistributed(Napi::Env env, Napi::Object exports) {
 }
 
 }  // namespace dsd
+
+#else
+
+namespace dsd {
+// Built without Gloo's headers: the collectives are absent and say why.
+void registerDistributed(Napi::Env env, Napi::Object exports) { exports.Set("hasGloo", Napi::Boolean::New(env, false)); }
+}  // namespace dsd
+
+#endif

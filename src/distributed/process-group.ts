@@ -41,6 +41,7 @@ export class ProcessGroup {
   /** Joins the group: rank 0 hosts the store; every rank waits for the others up to the timeout. */
   static init(options: GroupOptions): ProcessGroup {
     const { rank, worldSize, masterAddr, masterPort, timeoutMs = 60_000 } = options;
+    if (!binding.hasGloo) throw new Error('this dsdnet addon was built without Gloo (c10d on the CPU): install libgloo-dev and run npm run build:native');
     if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(rank) && rank >= 0 && rank < worldSize)) throw new RangeError(`rank ${rank} of world size ${worldSize} is not a valid position`);
     if (!(Number.isInteger(masterPort) && masterPort >= 1 && masterPort <= 65535)) throw new RangeError(`master port must be in 1..65535, got ${masterPort}`);
     try {

@@ -65,6 +65,8 @@ export interface NativeBinding {
   setRngState(state: NativeHandle): void;
   cudaDeviceCount(): number;
   retainFreedMemory(): boolean;
+  /** Whether the addon was built with c10d's Gloo process group (Gloo's headers present at build time). */
+  hasGloo: boolean;
   newTCPStore(host: string, port: number, worldSize: number, isServer: boolean, timeoutMs: number): NativeStore;
   storeSet(store: NativeStore, key: string, value: string): void;
   storeGet(store: NativeStore, key: string): string;
