@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const worker = fileURLToPath(new URL('./support/dist-worker.js', import.meta.url));
+const dpWorker = fileURLToPath(new URL('./support/dp-worker.js', import.meta.url));
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -17,9 +18,9 @@ function freePort(): Promise<number> {
   });
 }
 
-function rank(rankNumber: number, worldSize: number, port: number, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function rank(rankNumber: number, worldSize: number, port: number, timeoutMs = 30_000, script = worker): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env = { ...process.env, RANK: String(rankNumber), WORLD_SIZE: String(worldSize), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), DSDNET_DIST_TIMEOUT_MS: String(timeoutMs), DSDNET_NUM_THREADS: '1' };
-  const child = spawn(process.execPath, [worker], { env });
+  const child = spawn(process.execPath, [script], { env });
   let [stdout, stderr] = ['', ''];
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -42,4 +43,17 @@ test('a rank that never joins: the others fail within the timeout with an error 
   assert.notEqual(lonely.code, 0);
   assert.match(lonely.stderr, /rank 0 of 2 could not join the group at 127\.0\.0\.1:\d+ within 2000 ms/);
   assert.ok(Date.now() - started < 20_000, `failed after ${Date.now() - started} ms`);
+});
+
+test('data parallel: 2 ranks x batch 16 end with the parameters of 1 rank x batch 32 (rank 0 weights broadcast first)', async () => {
+  const [single] = await Promise.all([rank(0, 1, await freePort(), 30_000, dpWorker)]);
+  const port = await freePort();
+  const pair = await Promise.all([rank(0, 2, port, 30_000, dpWorker), rank(1, 2, port, 30_000, dpWorker)]);
+  for (const r of [single, ...pair]) assert.equal(r.code, 0, r.stderr);
+  const [reference, ...ranks] = [single, ...pair].map((r) => (JSON.parse(r.stdout) as number[][]).flat());
+  for (const [i, params] of ranks.entries()) {
+    const difference = params.reduce((m, v, k) => Math.max(m, Math.abs(v - reference[k])), 0);
+    console.log(`rank ${i} of 2 against one process with the whole batch: max abs parameter difference ${difference.toExponential(2)}`);
+    assert.ok(difference < 1e-6, `rank ${i}: ${difference}`);
+  }
 });

@@ -1,2 +1,3 @@
 // Data-parallel training across processes and machines with torch.distributed's c10d.
 export { type GroupOptions, optionsFromEnv, ProcessGroup, type ReduceOp } from './process-group.js';
+export { DataParallel, type DataParallelOptions } from './data-parallel.js';
