@@ -100,3 +100,22 @@ test('loader: seeded shuffles per epoch, last-batch policy, batches rebuilt exac
   assert.deepEqual(epoch0[3].labels.toArray(), epoch0[3].indices.map((i) => images.labels[i]));
   assert.deepEqual([...train.epoch(0, 3)][0].indices, epoch0[3].indices, 'resuming mid-epoch');
 });
+
+test('loader shards: each rank takes its run of every global batch, disjoint, together the single-process batch', async () => {
+  const root = await makeDataset(8);
+  const images = await loadDecoded(await scanDataset(root), { size: 16, cacheDir: mkdtempSync(join(tmpdir(), 'dsdnet-cache-')), progress: false });
+  const all = images.paths.map((_, i) => i);
+  const options = { batchSize: 3, shuffle: true, seed: 5, dropLast: true, augment: RECIPE_AUGMENT, outputSize: 12 };
+  const single = new BatchLoader(images, all, { ...options, batchSize: 6 });
+  const ranks = [0, 1].map((rank) => new BatchLoader(images, all, { ...options, shard: { rank, worldSize: 2 } }));
+  assert.equal(ranks[0].numBatches, single.numBatches, '24 images: 4 steps of 2 x 3 as of 6');
+  const order = single.order(1);
+  assert.deepEqual(ranks[1].order(1), order, 'every rank draws the same epoch order');
+  for (let b = 0; b < single.numBatches; b++) {
+    const [a, c] = ranks.map((r) => r.batch(order, 1, b).indices);
+    assert.equal(a.filter((i) => c.includes(i)).length, 0, 'disjoint');
+    assert.deepEqual([...a, ...c], single.batch(order, 1, b).indices, `step ${b}: together the global batch`);
+  }
+  assert.throws(() => new BatchLoader(images, all, { ...options, shard: { rank: 2, worldSize: 2 } }), /shard: rank 2 of world size 2 is not a valid position/);
+  images.close();
+});
