@@ -5,11 +5,13 @@ import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 
 import type { SampleScale } from '../data/index.js';
+import { optionsFromEnv, ProcessGroup } from '../distributed/index.js';
 import { sharedDir } from '../io/index.js';
 import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, METHODS } from '../dsd/index.js';
 import { BACKBONES } from '../models/index.js';
 import { setNumThreads } from '../torch/index.js';
 import { AUGMENTS, type ConfigSettings, loadModel, MIN_SIZE, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, readPreset, readRunConfig, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
+import { launchWorkers, workerArguments } from './launch.js';
 import { integerIn, parseBands, parseFraction, parseNonNegative, parsePositiveInteger, parseScale } from './options.js';
 
 /** UC Merced beside the project (../shared/datasets/ucmerced), the default dataset. */
@@ -45,6 +47,11 @@ interface TrainFlags {
   skipBad?: boolean;
   bands?: number[];
   scale?: SampleScale;
+  nprocPerNode?: number;
+  nnodes: number;
+  nodeRank: number;
+  masterAddr: string;
+  masterPort: number;
 }
 
 function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSettings {
@@ -134,6 +141,11 @@ export function registerTrainCommands(program: Command): void {
     .option('--out <dir>', 'run folder (default runs/<method>-<backbone>-<time>)')
     .option('--resume', 'continue the run in --out where it stopped')
     .option('--threads <n>', 'libtorch threads', parsePositiveInteger)
+    .option('--nproc-per-node <n>', 'data-parallel training: start n worker processes on this machine (as torchrun), sharing the cores; --batch-size is the global batch', parsePositiveInteger)
+    .option('--nnodes <n>', 'machines taking part (each runs the same command with its own --node-rank)', parsePositiveInteger, 1)
+    .option('--node-rank <r>', "this machine's place among them", integerIn(0), 0)
+    .option('--master-addr <host>', 'the machine of rank 0 (hosts the rendezvous)', '127.0.0.1')
+    .option('--master-port <p>', 'its port', integerIn(1, 65535), 29500)
     .option('--quiet', 'no progress output')
     .option('--jsonl', 'progress as JSON lines on stdout')
     .action(async (dir: string | undefined, flags: TrainFlags, command: Command) => {
@@ -155,8 +167,19 @@ export function registerTrainCommands(program: Command): void {
         out = resolve(flags.out ?? join('runs', `${config.method}-${config.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
       }
       const report = flags.jsonl ? 'jsonl' : flags.quiet ? 'quiet' : 'bar';
-      if (report === 'bar') process.stderr.write(`run folder: ${out}\n`);
-      const result = await train(config, { out, resume: flags.resume, report });
+      if (flags.nprocPerNode !== undefined || flags.nnodes > 1) {
+        if (flags.nodeRank >= flags.nnodes) throw new Error(`--node-rank ${flags.nodeRank} is not below --nnodes ${flags.nnodes}`);
+        // Every worker must write to the same run folder, so the launcher fixes it.
+        const args = [...workerArguments(process.argv.slice(2)), ...(flags.out === undefined ? ['--out', out] : [])];
+        const launch = { nprocPerNode: flags.nprocPerNode ?? 1, nnodes: flags.nnodes, nodeRank: flags.nodeRank, masterAddr: flags.masterAddr, masterPort: flags.masterPort };
+        if (report === 'bar') process.stderr.write(`run folder: ${out} (${launch.nprocPerNode * launch.nnodes} processes)\n`);
+        process.exitCode = await launchWorkers(process.argv[1], args, launch);
+        return;
+      }
+      const group = Number(process.env.WORLD_SIZE ?? 1) > 1 ? ProcessGroup.init(optionsFromEnv()) : undefined;
+      if (report === 'bar' && (group?.rank ?? 0) === 0) process.stderr.write(`run folder: ${out}\n`);
+      const result = await train(config, { out, resume: flags.resume, report, group });
+      if (group && group.rank !== 0) return;
       if (report !== 'jsonl') console.log(summarize(result));
       if (result.final && report === 'bar') console.log(readFileSync(join(out, 'report.md'), 'utf8').split('\n').slice(0, 4).join('\n'));
     });

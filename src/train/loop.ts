@@ -45,6 +45,16 @@ export class NonFiniteLossError extends Error {
   }
 }
 
+/** What data-parallel training adds to the loop: every rank stays in step with the others. */
+export interface Synchronizer {
+  /** After backward, before the update: gradients (and BatchNorm statistics) made the same on every rank. */
+  afterBackward(): void;
+  /** Whether any rank was interrupted, so that all stop at the same step. */
+  anyInterrupted(local: boolean): boolean;
+  /** The epoch's running sums over all ranks. */
+  total(sums: Progress['sums']): Progress['sums'];
+}
+
 export interface Loop {
   config: TrainConfig;
   net: SelfDistillationNet;
@@ -58,6 +68,8 @@ export interface Loop {
   evaluateTest: () => Metrics;
   save: (tags: string[]) => void;
   onEpoch: (record: EpochRecord) => void;
+  /** Data parallelism across processes; absent for one process. */
+  sync?: Synchronizer;
 }
 
 /** One optimisation step on batch `progress.batchInEpoch` of the epoch; adds to the running sums. */
@@ -77,17 +89,19 @@ function step(loop: Loop, order: readonly number[]): void {
       );
     }
     result.loss.backward();
+    loop.sync?.afterBackward();
     optimizer.step();
     optimizer.zeroGrad();
     const hits = noGrad(() => result.logits.argmax(1).eq(batch.labels).sum().item());
     return { loss: value, correct: hits, parts: result.parts };
   });
   const sums = progress.sums;
-  sums.loss += loss * config.batchSize;
+  const images = loop.loader.options.batchSize; // this process's share of the step
+  sums.loss += loss * images;
   sums.correct += correct;
-  sums.seen += config.batchSize;
+  sums.seen += images;
   sums.seconds += (performance.now() - started) / 1000;
-  for (const [k, v] of Object.entries(parts)) sums.parts[k] = (sums.parts[k] ?? 0) + v * config.batchSize;
+  for (const [k, v] of Object.entries(parts)) sums.parts[k] = (sums.parts[k] ?? 0) + v * images;
   progress.iteration++;
   progress.batchInEpoch++;
   const rate = sums.seen / Math.max(sums.seconds, 1e-9);
@@ -95,14 +109,14 @@ function step(loop: Loop, order: readonly number[]): void {
   loop.reporter.step({
     epoch: progress.epoch + 1, epochs: config.epochs, step: progress.batchInEpoch, steps: loop.loader.numBatches,
     loss: sums.loss / sums.seen, accuracy: sums.correct / sums.seen, imagesPerSecond: rate,
-    etaSeconds: (remaining * config.batchSize) / rate, lr: optimizer.paramGroups[0].lr,
+    etaSeconds: (remaining * images) / rate, lr: optimizer.paramGroups[0].lr,
   });
 }
 
 /** Evaluates, records and snapshots a finished epoch, and moves the position to the next one. */
 function endEpoch(loop: Loop): void {
   const { config, progress } = loop;
-  const { sums } = progress;
+  const sums = loop.sync ? loop.sync.total(progress.sums) : progress.sums;
   const metrics = loop.evaluateTest();
   const record: EpochRecord = {
     epoch: progress.epoch + 1,
@@ -145,7 +159,8 @@ export async function runLoop(loop: Loop, stopAfterEpochs?: number): Promise<boo
       if (stopAfterEpochs !== undefined && progress.epoch - startEpoch >= stopAfterEpochs) break;
       loop.net.train();
       const order = loop.loader.order(progress.epoch);
-      while (progress.batchInEpoch < loop.loader.numBatches && !interrupted) {
+      const stopping = (): boolean => (loop.sync ? loop.sync.anyInterrupted(interrupted) : interrupted);
+      while (progress.batchInEpoch < loop.loader.numBatches && !(interrupted = stopping())) {
         step(loop, order);
         // Let signals (Ctrl-C) in between steps.
         await new Promise<void>((resolve) => setImmediate(resolve));

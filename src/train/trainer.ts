@@ -12,6 +12,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join } from 'node:path';
 
 import { type AugmentConfig, BatchLoader, type CachedImages, type Dataset, loadDecoded, makeSplit, RECIPE_AUGMENT, readSplit, scanDataset, type Split, withoutFiles, writeSplit } from '../data/index.js';
+import type { ProcessGroup } from '../distributed/index.js';
 import { SelfDistillationNet } from '../dsd/index.js';
 import { confusionCsv, confusionSpec, curvesSpec, type EpochPoint, evaluate, type Metrics, metricsCsv, writeChart } from '../eval/index.js';
 import { createBackbone } from '../models/index.js';
@@ -21,6 +22,7 @@ import { dispose, manualSeed, retainFreedMemory } from '../torch/index.js';
 import { applyPretrained, type PretrainedWeights, readPretrained } from '../weights/index.js';
 import { decodeSize, LEGACY_SETTINGS, type TrainConfig, validateConfig } from './config.js';
 import { emptySums, type EpochRecord, type Progress, runLoop } from './loop.js';
+import { evaluateOnRanks, replicate } from './replicas.js';
 import { Reporter, type ReportMode } from './reporter.js';
 import { restoreSnapshot, saveSnapshot } from './snapshot.js';
 
@@ -36,6 +38,11 @@ export interface TrainOptions {
   stopAfterEpochs?: number;
   /** Keep freed memory in the heap for the rest of the process (see retainFreedMemory); default true unless DSDNET_MALLOC=system. */
   retainFreedMemory?: boolean;
+  /**
+   * Data parallelism: this process's group. Every rank trains on its share of each batch (batchSize is the global
+   * batch, divided among the ranks); rank 0 alone writes the run folder.
+   */
+  group?: ProcessGroup;
 }
 
 export interface TrainResult {
@@ -180,8 +187,12 @@ function initialise(net: SelfDistillationNet, pretrained: PretrainedWeights, loa
 export async function train(configIn: TrainConfig, options: TrainOptions): Promise<TrainResult> {
   const { out, resume = false } = options;
   if (options.retainFreedMemory ?? process.env.DSDNET_MALLOC !== 'system') retainFreedMemory();
-  const reporter = new Reporter(options.report ?? 'bar');
+  const { group } = options;
+  const writer = (group?.rank ?? 0) === 0;
+  const reporter = new Reporter(writer ? (options.report ?? 'bar') : 'quiet');
   const config = runConfig(configIn, out, resume);
+  const world = group?.worldSize ?? 1;
+  if (config.batchSize % world !== 0) throw new Error(`batch size ${config.batchSize} does not divide among ${world} processes`);
   const prepared = await prepareData(config, out, resume, reporter);
   const checkpoints = join(out, 'checkpoints');
   // A run stopped before its first checkpoint resumes from the start, pretrained initialisation included.
@@ -195,12 +206,13 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
     throw error;
   }
   const { images, split, trainIdx, testIdx } = decoded;
-  if (!resume) {
+  if (!resume && writer) {
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     writeSplit(join(out, 'split.json'), split);
   }
-  const loader = new BatchLoader(images, trainIdx, { batchSize: config.batchSize, shuffle: true, seed: config.seed, dropLast: true, augment: AUGMENT_PRESETS[config.augment], outputSize: config.size });
+  const shard = group ? { rank: group.rank, worldSize: world } : undefined;
+  const loader = new BatchLoader(images, trainIdx, { batchSize: config.batchSize / world, shard, shuffle: true, seed: config.seed, dropLast: true, augment: AUGMENT_PRESETS[config.augment], outputSize: config.size });
   const optimizer = makeOptimizer(config, net);
   const schedule = makeSchedule(config, loader.numBatches, reporter);
 
@@ -211,21 +223,28 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
     progress = { ...(info.extra as Omit<Progress, 'epoch' | 'iteration'>), epoch: info.epoch, iteration: info.iteration };
     reporter.message(`resumed ${out} at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch + 1} (iteration ${progress.iteration})`);
   }
+  const replicas = group ? replicate(group, net) : undefined;
+  // Every rank starts from rank 0's weights and statistics (as DistributedDataParallel does).
+  replicas?.parallel.broadcastFromRankZero([...net.parameters(), ...net.namedBuffers().map(([, b]) => b).filter((b) => b.dtype === 'float32')]);
   const metricsFile = join(out, 'metrics.jsonl');
   const records = readRecords(metricsFile, progress.epoch);
-  writeFileSync(metricsFile, records.map((r) => JSON.stringify(r) + '\n').join(''));
+  if (writer) writeFileSync(metricsFile, records.map((r) => JSON.stringify(r) + '\n').join(''));
 
   const testOptions = { outputSize: config.size, precision: config.precision };
+  const evaluateTest = (): Metrics => (group ? evaluateOnRanks(group, net.backbone, images, testIdx, split.classes, testOptions) : evaluate(net.backbone, images, testIdx, split.classes, testOptions).metrics);
   const snapshotExtra = (): Record<string, unknown> => ({ batchInEpoch: progress.batchInEpoch, best: progress.best, sums: progress.sums, pretrained: progress.pretrained, backbone: config.backbone, size: config.size });
   const interrupted = await runLoop(
     {
       config, net, optimizer, schedule, loader, reporter, progress, checkpoints,
-      evaluateTest: () => evaluate(net.backbone, images, testIdx, split.classes, testOptions).metrics,
-      save: (tags) => saveSnapshot(checkpoints, tags, { model: net.backbone, auxiliary: net.auxiliary, optimizer, config, classNames: split.classes, epoch: progress.epoch, iteration: progress.iteration, extra: snapshotExtra() }),
+      evaluateTest,
+      save: (tags) => {
+        if (writer) saveSnapshot(checkpoints, tags, { model: net.backbone, auxiliary: net.auxiliary, optimizer, config, classNames: split.classes, epoch: progress.epoch, iteration: progress.iteration, extra: snapshotExtra() });
+      },
       onEpoch: (record) => {
-        appendFileSync(metricsFile, JSON.stringify(record) + '\n');
+        if (writer) appendFileSync(metricsFile, JSON.stringify(record) + '\n');
         records.push(record);
       },
+      sync: replicas?.sync,
     },
     options.stopAfterEpochs,
   );
@@ -233,8 +252,8 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   const completed = progress.epoch >= config.epochs && !interrupted;
   let final: Metrics | undefined;
   if (completed) {
-    final = evaluate(net.backbone, images, testIdx, split.classes, testOptions).metrics;
-    await writeReport(out, config, final, records, progress.best, progress.pretrained);
+    final = evaluateTest();
+    if (writer) await writeReport(out, config, final, records, progress.best, progress.pretrained);
     reporter.done({ out, finalOA: final.overallAccuracy, finalAA: final.averageAccuracy, finalKappa: final.kappa, bestOA: progress.best });
   }
   net.dispose();

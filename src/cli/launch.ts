@@ -1,0 +1,67 @@
+// `dsdnet train ... --nproc-per-node N`: starts N worker processes of the same command on this machine, as torchrun
+// does (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT in their environment, the cores shared among them),
+// and supervises them: when one fails, the others are stopped and the launcher exits non-zero, naming the rank.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+
+export interface LaunchOptions {
+  nprocPerNode: number;
+  nnodes: number;
+  nodeRank: number;
+  masterAddr: string;
+  masterPort: number;
+}
+
+/** The flags that configure the launcher, removed from what the workers run. */
+export const LAUNCHER_FLAGS = ['--nproc-per-node', '--nnodes', '--node-rank', '--master-addr', '--master-port'];
+
+export function workerArguments(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const [flag] = argv[i].split('=');
+    if (LAUNCHER_FLAGS.includes(flag)) {
+      if (!argv[i].includes('=')) i++;
+      continue;
+    }
+    out.push(argv[i]);
+  }
+  return out;
+}
+
+/** Runs the workers to the end; resolves to the exit code the launcher should have. */
+export function launchWorkers(script: string, args: readonly string[], options: LaunchOptions): Promise<number> {
+  const { nprocPerNode, nnodes, nodeRank, masterAddr, masterPort } = options;
+  const worldSize = nprocPerNode * nnodes;
+  const threads = Math.max(1, Math.floor(availableParallelism() / nprocPerNode));
+  const children: ChildProcess[] = [];
+  let failure: string | null = null;
+  const stopOthers = (): void => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    setTimeout(() => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')), 10_000).unref();
+  };
+  const forward = (signal: NodeJS.Signals): void => children.forEach((c) => c.exitCode === null && c.kill(signal));
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  return new Promise((resolve) => {
+    let running = nprocPerNode;
+    for (let local = 0; local < nprocPerNode; local++) {
+      const rank = nodeRank * nprocPerNode + local;
+      const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(worldSize), LOCAL_RANK: String(local), MASTER_ADDR: masterAddr, MASTER_PORT: String(masterPort), DSDNET_NUM_THREADS: String(threads) };
+      const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', rank === 0 ? 'inherit' : 'ignore', 'inherit'] });
+      children.push(child);
+      child.on('exit', (code, signal) => {
+        running--;
+        if ((code !== 0 || signal !== null) && failure === null) {
+          failure = `rank ${rank} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`;
+          process.stderr.write(`dsdnet launch: ${failure}; stopping the other ranks\n`);
+          stopOthers();
+        }
+        if (running === 0) {
+          process.off('SIGINT', forward);
+          process.off('SIGTERM', forward);
+          resolve(failure === null ? 0 : 1);
+        }
+      });
+    }
+  });
+}

@@ -1,0 +1,53 @@
+// A training run spread over the ranks of a process group: gradients averaged after every backward pass (bucketed
+// all-reduce), rank 0's BatchNorm statistics everywhere, all ranks stopping at the same step, the epoch's sums added
+// up, and the test set evaluated in shards whose predictions are put together on every rank.
+import type { DecodedImages } from '../data/index.js';
+import { DataParallel, type ProcessGroup } from '../distributed/index.js';
+import type { SelfDistillationNet } from '../dsd/index.js';
+import { computeMetrics, evaluate, type EvaluateOptions, type Metrics } from '../eval/index.js';
+import { tensor, tidy } from '../torch/index.js';
+import type { Progress, Synchronizer } from './loop.js';
+
+export function replicate(group: ProcessGroup, net: SelfDistillationNet): { sync: Synchronizer; parallel: DataParallel } {
+  const parallel = new DataParallel(group, net.parameters());
+  const buffers = net.namedBuffers().map(([, b]) => b).filter((b) => b.dtype === 'float32');
+  const sync: Synchronizer = {
+    afterBackward: () => {
+      parallel.averageGradients();
+      parallel.broadcastFromRankZero(buffers);
+    },
+    anyInterrupted: (local) =>
+      tidy(() => {
+        const flag = tensor([local ? 1 : 0], { dtype: 'float32' });
+        group.allReduce([flag], 'max');
+        return flag.item() > 0;
+      }),
+    total: (sums) =>
+      tidy(() => {
+        const keys = Object.keys(sums.parts).sort();
+        const values = tensor([sums.loss, sums.correct, sums.seen, ...keys.map((k) => sums.parts[k])], { dtype: 'float64' });
+        group.allReduce([values]);
+        const [loss, correct, seen, ...parts] = Array.from(values.data() as Float64Array);
+        const total: Progress['sums'] = { loss, correct, seen, seconds: sums.seconds, parts: Object.fromEntries(keys.map((k, i) => [k, parts[i]])) };
+        return total;
+      }),
+  };
+  return { sync, parallel };
+}
+
+/** Evaluates on the ranks' shares of `indices` and puts the predictions together: every rank gets the same metrics. */
+export function evaluateOnRanks(group: ProcessGroup, model: SelfDistillationNet['backbone'], images: DecodedImages, indices: readonly number[], classNames: readonly string[], options: EvaluateOptions): Metrics {
+  const share = Math.ceil(indices.length / group.worldSize);
+  const start = Math.min(indices.length, group.rank * share);
+  const mine = indices.slice(start, start + share);
+  const { predictions } = evaluate(model, images, mine, classNames, options);
+  const all = tidy(() => {
+    // Each rank fills its own slots with prediction + 1, zeros elsewhere; the sum is everyone's predictions + 1.
+    const slots = new Float64Array(indices.length);
+    predictions.forEach((p, i) => (slots[start + i] = p + 1));
+    const combined = tensor(Array.from(slots), { dtype: 'float64' });
+    group.allReduce([combined]);
+    return Array.from(combined.data() as Float64Array, (v) => v - 1);
+  });
+  return computeMetrics(indices.map((i) => images.labels[i]), all, classNames);
+}
