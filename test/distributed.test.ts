@@ -2,9 +2,14 @@
 // collectives; a rank that never comes makes the others fail within the timeout, naming the rank.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+
+import { makeSeparableDataset } from './support/images.js';
 
 const worker = fileURLToPath(new URL('./support/dist-worker.js', import.meta.url));
 const dpWorker = fileURLToPath(new URL('./support/dp-worker.js', import.meta.url));
@@ -56,4 +61,71 @@ test('data parallel: 2 ranks x batch 16 end with the parameters of 1 rank x batc
     console.log(`rank ${i} of 2 against one process with the whole batch: max abs parameter difference ${difference.toExponential(2)}`);
     assert.ok(difference < 1e-6, `rank ${i}: ${difference}`);
   }
+});
+
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+/** Runs `dsdnet train` with the given arguments; `onStdout` sees rank 0's output (through the launcher) as it comes. */
+function launch(args: string[], onStdout?: (text: string, child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; stdout: string; stderr: string; pid: number }> {
+  const child = spawn(process.execPath, [cli, 'train', ...args], { env: { ...process.env, DSDNET_DIST_TIMEOUT_MS: '15000' } });
+  let [stdout, stderr] = ['', ''];
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    onStdout?.(stdout, child);
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr, pid: child.pid! })));
+}
+
+/** The pid of the launcher's worker with the given RANK. */
+function workerPid(launcherPid: number, rankNumber: number): number | undefined {
+  const children = readFileSync(`/proc/${launcherPid}/task/${launcherPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return children.find((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`RANK=${rankNumber}`));
+}
+
+test('dsdnet train --nproc-per-node 2: trains, Ctrl-C stops both ranks at the same step, --resume finishes it in one process', async () => {
+  const data = await makeSeparableDataset(8);
+  const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-dist-')), 'run');
+  const common = [data, '--preset', 'cpu', '--method', 'dsd', '--size', '32', '--epochs', '3', '--batch-size', '4', '--ratio', '0.5', '--out', out];
+  let sent = false;
+  const first = await launch([...common, '--nproc-per-node', '2', '--master-port', String(await freePort()), '--jsonl'], (text, child) => {
+    if (!sent && text.includes('"event":"epoch"')) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  });
+  assert.equal(first.code, 0, first.stderr);
+  const saved = JSON.parse(readFileSync(join(out, 'checkpoints', 'latest', 'checkpoint.json'), 'utf8'));
+  assert.ok(saved.epoch >= 1, 'saved after the first epoch');
+  assert.equal(existsSync(join(out, 'report.json')), false);
+  const resumed = await launch(['--out', out, '--resume', '--quiet']);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stdout, /final: OA \d+\.\d+%/);
+  assert.equal(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 3, 'one line per epoch, written by rank 0 only');
+});
+
+test('a rank killed mid-run: the launcher stops the other, exits non-zero naming it, and the last checkpoint stays valid', async () => {
+  const data = await makeSeparableDataset(8);
+  const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-dist-')), 'run');
+  let killed = false;
+  const workers: number[] = [];
+  const result = await launch([data, '--preset', 'cpu', '--method', 'plain', '--size', '32', '--epochs', '30', '--batch-size', '4', '--ratio', '0.5', '--out', out, '--nproc-per-node', '2', '--master-port', String(await freePort()), '--jsonl'], (text, child) => {
+    if (!killed && text.includes('"event":"epoch"')) {
+      const victim = workerPid(child.pid!, 1);
+      const survivor = workerPid(child.pid!, 0);
+      if (victim !== undefined && survivor !== undefined) {
+        workers.push(victim, survivor);
+        killed = true;
+        process.kill(victim, 'SIGKILL');
+      }
+    }
+  });
+  assert.ok(killed, 'rank 1 was found and killed');
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /dsdnet launch: rank 1 was killed by SIGKILL; stopping the other ranks/);
+  for (const pid of [result.pid, ...workers]) assert.equal(existsSync(`/proc/${pid}`), false, `process ${pid} is gone`);
+  const checkpoint = JSON.parse(readFileSync(join(out, 'checkpoints', 'latest', 'checkpoint.json'), 'utf8'));
+  assert.ok(checkpoint.epoch >= 1);
+  const resumed = await launch(['--out', out, '--resume', '--quiet', '--epochs', '30']);
+  assert.equal(resumed.code, 0, `the checkpoint resumes: ${resumed.stderr}`);
 });
