@@ -1,0 +1,68 @@
+// Data parallelism on this machine: ResNet-18 training at 128 px on a global batch of 32, as 2 processes x 1 thread
+// (16 images each, gradients all-reduced with Gloo over loopback) against 1 process x 2 threads; and the gradient
+// all-reduce alone for ResNet-18 and ResNet-50 (2 ranks), with its effective bandwidth. Alternates the setups.
+// Usage: node dist/bench/distributed.js [--rounds 2] [--iters 10]
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { median } from './compare.js';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, iters: { type: 'string', default: '10' } } });
+const worker = fileURLToPath(new URL('./dist-worker.js', import.meta.url));
+interface Result { rank: number; steps: number[]; reduces: number[]; gradientBytes: number }
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+
+async function run(world: number, threads: number, args: string[]): Promise<Result[]> {
+  const port = await freePort();
+  return Promise.all(
+    Array.from({ length: world }, (_, rank) => {
+      const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), DSDNET_NUM_THREADS: String(threads) };
+      const child = spawn(process.execPath, [worker, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      return new Promise<Result>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Result) : reject(new Error(`rank ${rank} exited with ${code}`)))));
+    }),
+  );
+}
+
+const iters = values.iters!;
+const setups = [
+  { label: '1 process x 2 threads, batch 32', world: 1, threads: 2, args: ['train', 'resnet18', '128', '32', '3', iters] },
+  { label: '2 processes x 1 thread, 16 each', world: 2, threads: 1, args: ['train', 'resnet18', '128', '16', '3', iters] },
+];
+const stepTimes = new Map<string, number[]>(setups.map((s) => [s.label, []]));
+const reduceInTrain: number[] = [];
+for (let round = 0; round < Number(values.rounds); round++) {
+  for (const setup of round % 2 === 0 ? setups : [...setups].reverse()) {
+    const results = await run(setup.world, setup.threads, setup.args);
+    stepTimes.get(setup.label)!.push(...results[0].steps);
+    if (setup.world > 1) reduceInTrain.push(...results[0].reduces);
+    process.stderr.write(`round ${round + 1} ${setup.label}: median step ${median(results[0].steps).toFixed(3)} s\n`);
+  }
+}
+const lines = ['| setup | median step (s) | images/s | vs 1 x 2 threads |', '|---|---|---|---|'];
+const base = 32 / median(stepTimes.get(setups[0].label)!);
+for (const s of setups) {
+  const rate = 32 / median(stepTimes.get(s.label)!);
+  lines.push(`| ${s.label} | ${median(stepTimes.get(s.label)!).toFixed(3)} | ${rate.toFixed(1)} | ${(rate / base).toFixed(2)}x |`);
+}
+console.log(`ResNet-18 training, 128 px, global batch 32, SGD, channels-last, fp32 (${values.rounds} rounds x ${iters} steps per setup)`);
+console.log(lines.join('\n'));
+console.log(`gradient all-reduce inside those 2-process steps: median ${(1000 * median(reduceInTrain)).toFixed(1)} ms per step\n`);
+const reduceLines = ['| gradients | bytes | all-reduce, 2 ranks (ms) | algorithm bandwidth (GB/s) |', '|---|---|---|---|'];
+for (const model of ['resnet18', 'resnet50']) {
+  const results = await run(2, 1, ['allreduce', model, '32', '1', '3', iters]);
+  const seconds = median(results[0].reduces);
+  reduceLines.push(`| ${model} | ${results[0].gradientBytes.toLocaleString('en-US')} | ${(1000 * seconds).toFixed(1)} | ${(results[0].gradientBytes / seconds / 1e9).toFixed(2)} |`);
+}
+console.log('Gradient all-reduce alone (Gloo, loopback, buckets of 25 MiB, after the backward pass: no overlap yet)');
+console.log(reduceLines.join('\n'));
