@@ -6,7 +6,8 @@
 # Usage: [PRESET=cpu|finetune] [RATIO=0.8] [PRECISION=fp32|bf16] [SEEDS="0 1 2"] [VARIANTS="plain sd dsd dsd-released dsd-noentropy"]
 #        [EXTRA="--no-channels-last"] bash scripts/ucm-table.sh [DATA_DIR] [RUNS_DIR]
 # bf16 runs go to their own folders (tag suffix -bf16); EXTRA is passed to every `dsdnet train` (e.g. to keep a table's
-# remaining runs in the layout its first runs used).
+# remaining runs in the layout its first runs used). DSDNET_CLI replaces `npx dsdnet` (e.g. a frozen build that a
+# table's earlier runs used, so that its remaining runs compute exactly as they did).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-../shared/datasets/ucmerced}"
@@ -17,6 +18,7 @@ seeds="${SEEDS:-0 1 2}"
 order="${VARIANTS:-plain sd dsd dsd-released dsd-noentropy}"
 precision="${PRECISION:-fp32}"
 extra="${EXTRA:-}"
+read -r -a cli <<< "${DSDNET_CLI:-npx dsdnet}"
 declare -A variants=(
   [plain]="--method plain"
   [sd]="--method sd"
@@ -46,11 +48,11 @@ for seed in $seeds; do
       [ -f "$out/config.json" ] && resume="--resume"
       echo "$(date -u +%FT%TZ) start: $out ${resume}"
       # shellcheck disable=SC2086
-      npx dsdnet train "$data" --preset "$preset" ${variants[$name]} --ratio "$ratio" --seed "$seed" --precision "$precision" $extra --out "$out" $resume --quiet >> "$out.log" 2>&1
+      "${cli[@]}" train "$data" --preset "$preset" ${variants[$name]} --ratio "$ratio" --seed "$seed" --precision "$precision" $extra --out "$out" $resume --quiet >> "$out.log" 2>&1
       tail -1 "$out.log"
     fi
     mkdir -p "$results/$prefix-$name-s$seed"
     cp "$out"/{config.json,metrics.jsonl,report.json} "$results/$prefix-$name-s$seed/"
   done
 done
-npx dsdnet report "$results"/*-s*/
+"${cli[@]}" report "$results"/*-s*/
