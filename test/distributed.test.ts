@@ -2,7 +2,7 @@
 // collectives; a rank that never comes makes the others fail within the timeout, naming the rank.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -83,8 +83,20 @@ function workerPid(launcherPid: number, rankNumber: number): number | undefined 
   return children.find((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`RANK=${rankNumber}`));
 }
 
+/** A small UC Merced subset (3 classes x 8 images, linked) when ../shared is there; generated scenes otherwise. */
+async function smallDataset(): Promise<string> {
+  const ucmerced = fileURLToPath(new URL('../../../shared/datasets/ucmerced', import.meta.url));
+  if (!existsSync(ucmerced)) return makeSeparableDataset(8);
+  const root = mkdtempSync(join(tmpdir(), 'dsdnet-ucm-subset-'));
+  for (const name of ['beach', 'forest', 'harbor']) {
+    mkdirSync(join(root, name));
+    for (const file of readdirSync(join(ucmerced, name)).sort().slice(0, 8)) symlinkSync(join(ucmerced, name, file), join(root, name, file));
+  }
+  return root;
+}
+
 test('dsdnet train --nproc-per-node 2: trains, Ctrl-C stops both ranks at the same step, --resume finishes it in one process', async () => {
-  const data = await makeSeparableDataset(8);
+  const data = await smallDataset();
   const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-dist-')), 'run');
   const common = [data, '--preset', 'cpu', '--method', 'dsd', '--size', '32', '--epochs', '3', '--batch-size', '4', '--ratio', '0.5', '--out', out];
   let sent = false;
@@ -102,6 +114,7 @@ test('dsdnet train --nproc-per-node 2: trains, Ctrl-C stops both ranks at the sa
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stdout, /final: OA \d+\.\d+%/);
   assert.equal(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 3, 'one line per epoch, written by rank 0 only');
+  assert.ok(existsSync(join(out, 'report.json')), 'the report is written');
 });
 
 test('a rank killed mid-run: the launcher stops the other, exits non-zero naming it, and the last checkpoint stays valid', async () => {
