@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 
 import { type Dataset, DEFAULT_SCALE, loadDecoded, makeSplit, MAX_DECODE_SIZE, MIN_DECODE_SIZE, repeatedSplits, scanDataset, type SampleScale, splitHash, withoutItems, writeSplit } from '../data/index.js';
 import { DEFAULT_CONFIG, decodeSize } from '../train/index.js';
-import { integerIn, parseBands, parseFraction, parsePositiveInteger, parseScale } from './options.js';
+import { integerIn, parseBands, parseFraction, parsePositiveInteger, parseScale, warn } from './options.js';
 
 function summary(dataset: Dataset): string {
   const counts = dataset.classes.map((_, i) => dataset.items.filter((item) => item.label === i).length);
@@ -40,11 +40,10 @@ export function registerDataCommands(program: Command): void {
     .option('--scale <s>', 'with --decode: sample scaling, as for train', parseScale)
     .description('classes, counts, sizes, formats and problems of a dataset folder')
     .action(async (dir: string, options: { skipBad?: boolean; json?: boolean; decode?: boolean; size?: number; bands?: number[]; scale?: SampleScale }) => {
-      const onWarning = (m: string): void => void process.stderr.write(`warning: ${m}\n`);
-      let dataset = await scanDataset(dir, { skipBad: options.skipBad, onWarning });
+      let dataset = await scanDataset(dir, { skipBad: options.skipBad, onWarning: warn });
       if (options.decode) {
         const size = options.size ?? decodeSize(DEFAULT_CONFIG);
-        const images = await loadDecoded(dataset, { size, decode: { bands: options.bands ?? null, scale: options.scale ?? DEFAULT_SCALE }, skipBad: options.skipBad, onWarning, progress: !options.json });
+        const images = await loadDecoded(dataset, { size, decode: { bands: options.bands ?? null, scale: options.scale ?? DEFAULT_SCALE }, skipBad: options.skipBad, onWarning: warn, progress: !options.json });
         dataset = withoutItems(dataset, images.skipped);
         images.close();
         if (!options.json) console.error(`decoded: ${images.paths.length} images at ${size} px (${images.decoded} decoded now, the rest from the cache), ${images.skipped.length} could not be decoded`);
@@ -63,7 +62,7 @@ export function registerDataCommands(program: Command): void {
     .description('a stratified, seeded train/test split written as JSON')
     .action(async (dir: string, options: { ratio?: number; perClass?: number; seed: number; repeats: number; skipBad?: boolean; output: string }) => {
       if ((options.ratio === undefined) === (options.perClass === undefined)) throw new Error('give exactly one of --ratio and --per-class');
-      const dataset = await scanDataset(dir, { skipBad: options.skipBad, onWarning: (m) => process.stderr.write(`warning: ${m}\n`) });
+      const dataset = await scanDataset(dir, { skipBad: options.skipBad, onWarning: warn });
       const spec = options.ratio !== undefined ? { seed: options.seed, ratio: options.ratio } : { seed: options.seed, perClass: options.perClass! };
       const splits = options.repeats === 1 ? [makeSplit(dataset, spec)] : repeatedSplits(dataset, spec, options.repeats);
       splits.forEach((split, i) => {

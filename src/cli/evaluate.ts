@@ -9,9 +9,8 @@ import { type CachedImages, type Dataset, type DecodeOptions, loadDecoded, makeS
 import { computeMetrics, evaluate, type Metrics, type Prediction } from '../eval/index.js';
 import { classifyImages, OnnxClassifier } from '../serve/index.js';
 import { checkClassNames, loadModel, PRECISION_SETTINGS, type PrecisionSetting, predict, resolvePrecision } from '../train/index.js';
-import { parsePositiveInteger } from './options.js';
+import { parsePositiveInteger, warn } from './options.js';
 
-const warn = (message: string): void => void process.stderr.write(`warning: ${message}\n`);
 const ENGINES = ['libtorch', 'onnx'] as const;
 type Engine = (typeof ENGINES)[number];
 

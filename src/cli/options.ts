@@ -35,6 +35,9 @@ export function parseFraction(value: string): number {
   return n;
 }
 
+/** Prints a warning (skipped files, damaged cache shards) on stderr. */
+export const warn = (message: string): void => void process.stderr.write(`warning: ${message}\n`);
+
 /** `--bands 4,3,2`: one or three 1-based band numbers. */
 export function parseBands(value: string): number[] {
   const bands = value.split(',').map((b) => Number(b.trim()));

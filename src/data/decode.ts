@@ -46,9 +46,8 @@ async function pipelineFor(path: string, bytes: Buffer, format: string, size: nu
       return sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 3 } });
     }
   }
-  const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata();
-  if (width * height > options.maxPixels) throw tooLarge(path, width, height, options.maxPixels);
-  return sharp(bytes, { failOn: 'error', limitInputPixels: false });
+  // libvips checks the limit from the header; its refusal becomes our message (decodeImageBytes).
+  return sharp(bytes, { failOn: 'error', limitInputPixels: options.maxPixels });
 }
 
 /** Picks bands (1-based) of a packed RGB image: one band becomes grey. */
@@ -92,6 +91,10 @@ export async function decodeImageBytes(data: Uint8Array, path: string, size: num
   } catch (error) {
     const message = (error as Error).message;
     if (message.startsWith(`${path}: `)) throw error;
+    if (/exceeds pixel limit/.test(message)) {
+      const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata();
+      throw tooLarge(path, width, height, options.maxPixels);
+    }
     throw new Error(`${path}: corrupt or unreadable ${format.toUpperCase()} image: ${message}`);
   }
 }

@@ -34,7 +34,9 @@ const PHOTOMETRIC = 262;
 const PERCENTILE_SAMPLES = 1 << 20;
 
 export async function openTiff(bytes: Uint8Array): Promise<{ image: GeoTIFFImage; layout: TiffLayout }> {
-  const tiff = await fromArrayBuffer(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+  // geotiff wants an ArrayBuffer of the file alone: the bytes' own when they fill it (a file read whole), else a copy.
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  const tiff = await fromArrayBuffer((whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer);
   const image = await tiff.getImage();
   const bands = image.getSamplesPerPixel();
   const extra = ((await image.fileDirectory.loadValue(EXTRA_SAMPLES)) as number[] | Uint16Array | undefined) ?? [];

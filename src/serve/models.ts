@@ -1,8 +1,6 @@
 // What the server serves, whichever engine runs it: a run folder or checkpoint (libtorch; exported to ONNX in memory
 // for the page's in-browser engine) or an exported model.onnx (ONNX Runtime; libtorch, which loads on the first
 // tensor operation, is never loaded).
-import { readFileSync } from 'node:fs';
-
 import type { DecodeOptions } from '../data/decode.js';
 import type { ModelInfo } from '../export/info.js';
 import { openLibtorchModel } from './libtorch-model.js';
@@ -27,7 +25,7 @@ export async function openServedModel(path: string): Promise<ServedModel> {
       engine: 'onnx',
       info: classifier.info,
       decode: classifier.decode,
-      onnxBytes: readFileSync(path),
+      onnxBytes: classifier.bytes,
       probabilities: async (pixels, count) => softmaxRows(await classifier.logits(pixels, count), classifier.info.classNames.length),
       close: () => classifier.close(),
     };

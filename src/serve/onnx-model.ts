@@ -41,7 +41,7 @@ export function softmaxRows(logits: ArrayLike<number>, classes: number): Float64
 }
 
 export class OnnxClassifier {
-  private constructor(readonly source: string, readonly info: ModelInfo, private readonly session: ort.InferenceSession) {}
+  private constructor(readonly source: string, readonly info: ModelInfo, private readonly session: ort.InferenceSession, readonly bytes: Uint8Array) {}
 
   static async load(path: string, options: ort.InferenceSession.SessionOptions = {}): Promise<OnnxClassifier> {
     let bytes: Uint8Array;
@@ -52,7 +52,7 @@ export class OnnxClassifier {
     }
     const info = readModelInfo(bytes, path);
     const session = await ort.InferenceSession.create(bytes, options);
-    return new OnnxClassifier(path, info, session);
+    return new OnnxClassifier(path, info, session, bytes);
   }
 
   get decode(): DecodeOptions {

@@ -31,7 +31,8 @@ export interface ServeOptions {
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/tiff', 'image/bmp', 'image/webp', 'application/octet-stream'];
 /** The files of ONNX Runtime Web the page loads (single-threaded WebAssembly). */
 export const ORT_WEB_FILES = ['ort.wasm.min.js', 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs'];
-const PAGE_FILES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' };
+/** The page's own files and their content types. */
+export const PAGE_FILES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' };
 
 export class UploadError extends Error {
   constructor(message: string, readonly statusCode = 400) {
@@ -95,7 +96,8 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
   );
   const examples = await exampleJpegs(options.examples ?? [], info.decodeSize);
   const page = Object.fromEntries(Object.keys(PAGE_FILES).map((f) => [f, readFileSync(join(webDir(), f))]));
-  const ortDir = ortWebDir();
+  const ortFiles = new Map(ORT_WEB_FILES.map((f) => [f, readFileSync(join(ortWebDir(), f))]));
+  const onnxBytes = Buffer.from(model.onnxBytes.buffer, model.onnxBytes.byteOffset, model.onnxBytes.byteLength);
 
   const app = Fastify({ bodyLimit: maxBytes });
   await app.register(multipart);
@@ -109,7 +111,7 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
 
   app.get('/health', async () => ({ status: 'ok', waiting: batcher.waiting }));
   app.get('/model', async () => modelDescription(model.info, model.engine));
-  app.get('/model.onnx', async (_request, reply) => reply.type('application/octet-stream').send(Buffer.from(model.onnxBytes)));
+  app.get('/model.onnx', async (_request, reply) => reply.type('application/octet-stream').send(onnxBytes));
   app.get('/examples', async () => examples.map((e, i) => ({ name: e.name, url: `/examples/${i}.jpg` })));
   app.get<{ Params: { index: string } }>('/examples/:index.jpg', async (request, reply) => {
     const example = examples[Number(request.params.index)];
@@ -118,8 +120,9 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
   });
   app.get<{ Params: { file: string } }>('/ort/:file', async (request, reply) => {
     const file = request.params.file;
-    if (!ORT_WEB_FILES.includes(file)) return reply.status(404).send({ error: `no file ${file}` });
-    return reply.type(file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript').send(readFileSync(join(ortDir, file)));
+    const bytes = ortFiles.get(file);
+    if (bytes === undefined) return reply.status(404).send({ error: `no file ${file}` });
+    return reply.type(file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript').send(bytes);
   });
   app.get('/', async (_request, reply) => reply.type(PAGE_FILES['index.html']).send(page['index.html']));
   for (const file of ['app.js', 'style.css']) app.get(`/${file}`, async (_request, reply) => reply.type(PAGE_FILES[file]).send(page[file]));

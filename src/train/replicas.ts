@@ -8,9 +8,12 @@ import { computeMetrics, evaluate, type EvaluateOptions, type Metrics } from '..
 import { tensor, tidy } from '../torch/index.js';
 import type { Progress, Synchronizer } from './loop.js';
 
-export function replicate(group: ProcessGroup, net: SelfDistillationNet): { sync: Synchronizer; parallel: DataParallel } {
+/** The synchronizer of the loop, after copying rank 0's weights and BatchNorm statistics to every rank. */
+export function replicate(group: ProcessGroup, net: SelfDistillationNet): Synchronizer {
   const parallel = new DataParallel(group, net.parameters());
   const buffers = net.namedBuffers().map(([, b]) => b).filter((b) => b.dtype === 'float32');
+  // Every rank starts from rank 0's state, as DistributedDataParallel does.
+  parallel.broadcastFromRankZero([...net.parameters(), ...buffers]);
   const sync: Synchronizer = {
     afterBackward: () => {
       parallel.averageGradients();
@@ -32,7 +35,7 @@ export function replicate(group: ProcessGroup, net: SelfDistillationNet): { sync
         return total;
       }),
   };
-  return { sync, parallel };
+  return sync;
 }
 
 /** Evaluates on the ranks' shares of `indices` and puts the predictions together: every rank gets the same metrics. */

@@ -223,9 +223,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
     progress = { ...(info.extra as Omit<Progress, 'epoch' | 'iteration'>), epoch: info.epoch, iteration: info.iteration };
     reporter.message(`resumed ${out} at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch + 1} (iteration ${progress.iteration})`);
   }
-  const replicas = group ? replicate(group, net) : undefined;
-  // Every rank starts from rank 0's weights and statistics (as DistributedDataParallel does).
-  replicas?.parallel.broadcastFromRankZero([...net.parameters(), ...net.namedBuffers().map(([, b]) => b).filter((b) => b.dtype === 'float32')]);
+  const sync = group ? replicate(group, net) : undefined;
   const metricsFile = join(out, 'metrics.jsonl');
   const records = readRecords(metricsFile, progress.epoch);
   if (writer) writeFileSync(metricsFile, records.map((r) => JSON.stringify(r) + '\n').join(''));
@@ -244,7 +242,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
         if (writer) appendFileSync(metricsFile, JSON.stringify(record) + '\n');
         records.push(record);
       },
-      sync: replicas?.sync,
+      sync,
     },
     options.stopAfterEpochs,
   );
