@@ -1,7 +1,11 @@
-// One rank of bench/distributed.ts: ResNet training steps on a fixed random batch with gradients averaged over the
-// group (DataParallel), or the gradient all-reduce alone. Prints one JSON line: step times, all-reduce times.
+// One rank of bench/distributed.ts: ResNet training steps on a fixed random batch, or the gradient all-reduce alone.
+// Prints one JSON line: step times, all-reduce times (the time spent after backward; 0 when overlapped).
 // Environment: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (WORLD_SIZE=1: one process, no group); arguments:
-// MODE (train | allreduce) MODEL SIZE BATCH_PER_RANK WARMUP ITERS
+// MODE MODEL SIZE BATCH_PER_RANK WARMUP ITERS, where MODE is
+//   overlap: gradients all-reduced from autograd hooks while backward runs (DataParallel's default);
+//   after: all-reduced after backward;
+//   local: no all-reduce (each rank alone, with the same neighbours on the machine): the baseline of the other two;
+//   allreduce: no training, the all-reduce of random gradients alone.
 import { performance } from 'node:perf_hooks';
 
 import { DataParallel, optionsFromEnv, ProcessGroup } from '../src/distributed/index.js';
@@ -10,12 +14,13 @@ import { SGD } from '../src/optim/index.js';
 import { F, manualSeed, randint, randn, retainFreedMemory, tidy } from '../src/torch/index.js';
 
 const [mode, name, size, batch, warmup, iters] = process.argv.slice(2);
+if (!['overlap', 'after', 'local', 'allreduce'].includes(mode)) throw new Error(`unknown mode '${mode}'`);
 retainFreedMemory();
 manualSeed(0);
 const world = Number(process.env.WORLD_SIZE ?? 1);
 const group = world > 1 ? ProcessGroup.init(optionsFromEnv()) : null;
 const model = createBackbone(name as 'resnet18', 1000).toMemoryFormat('channelsLast');
-const parallel = group ? new DataParallel(group, model.parameters()) : null;
+const parallel = group && mode !== 'local' ? new DataParallel(group, model.parameters(), { overlap: mode === 'overlap' }) : null;
 const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
 const input = randn([Number(batch), 3, Number(size), Number(size)]).contiguous('channelsLast');
 const labels = randint(0, 1000, [Number(batch)]);
@@ -23,17 +28,23 @@ if (mode === 'allreduce') for (const p of model.parameters()) p.grad = randn(p.s
 const steps: number[] = [];
 const reduces: number[] = [];
 for (let i = 0; i < Number(warmup) + Number(iters); i++) {
+  group?.barrier(); // every rank starts the step together, so that a step's time is not another rank's lag
   const start = performance.now();
   let reduce = 0;
   tidy(() => {
-    if (mode === 'train') F.crossEntropy(model.forward(input), labels).backward();
-    const before = performance.now();
-    parallel?.averageGradients();
-    reduce = performance.now() - before;
-    if (mode === 'train') {
-      optimizer.step();
-      optimizer.zeroGrad();
+    if (mode === 'allreduce') {
+      parallel?.averageGradients();
+      reduce = performance.now() - start;
+      return;
     }
+    const loss = F.crossEntropy(model.forward(input), labels);
+    if (mode === 'overlap') parallel?.backward(loss);
+    else loss.backward();
+    const before = performance.now();
+    if (mode === 'after') parallel?.averageGradients();
+    reduce = performance.now() - before;
+    optimizer.step();
+    optimizer.zeroGrad();
   });
   if (i >= Number(warmup)) {
     steps.push((performance.now() - start) / 1000);

@@ -1,6 +1,8 @@
 // Data parallelism on this machine: ResNet-18 training at 128 px on a global batch of 32, as 2 processes x 1 thread
-// (16 images each, gradients all-reduced with Gloo over loopback) against 1 process x 2 threads; and the gradient
-// all-reduce alone for ResNet-18 and ResNet-50 (2 ranks), with its effective bandwidth. Alternates the setups.
+// (16 images each, gradients all-reduced with Gloo over loopback) against 1 process x 2 threads; the communication a
+// step exposes for ResNet-18 and ResNet-50 with the all-reduce overlapping backward and after it (step time minus the
+// step time of the same 2 processes without all-reduce); and the all-reduce alone, with its effective bandwidth.
+// Alternates the setups.
 // Usage: node dist/bench/distributed.js [--rounds 2] [--iters 10]
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -36,16 +38,14 @@ async function run(world: number, threads: number, args: string[]): Promise<Resu
 
 const iters = values.iters!;
 const setups = [
-  { label: '1 process x 2 threads, batch 32', world: 1, threads: 2, args: ['train', 'resnet18', '128', '32', '3', iters] },
-  { label: '2 processes x 1 thread, 16 each', world: 2, threads: 1, args: ['train', 'resnet18', '128', '16', '3', iters] },
+  { label: '1 process x 2 threads, batch 32', world: 1, threads: 2, args: ['overlap', 'resnet18', '128', '32', '3', iters] },
+  { label: '2 processes x 1 thread, 16 each', world: 2, threads: 1, args: ['overlap', 'resnet18', '128', '16', '3', iters] },
 ];
 const stepTimes = new Map<string, number[]>(setups.map((s) => [s.label, []]));
-const reduceInTrain: number[] = [];
 for (let round = 0; round < Number(values.rounds); round++) {
   for (const setup of round % 2 === 0 ? setups : [...setups].reverse()) {
     const results = await run(setup.world, setup.threads, setup.args);
     stepTimes.get(setup.label)!.push(...results[0].steps);
-    if (setup.world > 1) reduceInTrain.push(...results[0].reduces);
     process.stderr.write(`round ${round + 1} ${setup.label}: median step ${median(results[0].steps).toFixed(3)} s\n`);
   }
 }
@@ -57,12 +57,30 @@ for (const s of setups) {
 }
 console.log(`ResNet-18 training, 128 px, global batch 32, SGD, channels-last, fp32 (${values.rounds} rounds x ${iters} steps per setup)`);
 console.log(lines.join('\n'));
-console.log(`gradient all-reduce inside those 2-process steps: median ${(1000 * median(reduceInTrain)).toFixed(1)} ms per step\n`);
+
+const exposedLines = ['| gradients | no all-reduce: step (s) | all-reduce after backward: step (s), exposed (ms) | overlapped with backward: step (s), exposed (ms) |', '|---|---|---|---|'];
+for (const model of ['resnet18', 'resnet50']) {
+  const modes = ['local', 'after', 'overlap'];
+  const times = new Map<string, number[]>(modes.map((m) => [m, []]));
+  for (let round = 0; round < Number(values.rounds); round++) {
+    for (const mode of round % 2 === 0 ? modes : [...modes].reverse()) {
+      const results = await run(2, 1, [mode, model, '128', '16', '2', iters]);
+      // A step ends when the slower rank's does.
+      times.get(mode)!.push(...results[0].steps.map((t, i) => Math.max(t, results[1].steps[i])));
+      process.stderr.write(`round ${round + 1} ${model} ${mode}: median step ${median(times.get(mode)!).toFixed(3)} s\n`);
+    }
+  }
+  const [local, after, overlap] = modes.map((m) => median(times.get(m)!));
+  exposedLines.push(`| ${model} | ${local.toFixed(3)} | ${after.toFixed(3)}, ${(1000 * (after - local)).toFixed(1)} | ${overlap.toFixed(3)}, ${(1000 * (overlap - local)).toFixed(1)} |`);
+}
+console.log(`\nCommunication exposed per step, 2 processes x 1 thread, 16 images each at 128 px (${values.rounds} rounds x ${iters} steps)`);
+console.log(exposedLines.join('\n'));
+console.log('');
 const reduceLines = ['| gradients | bytes | all-reduce, 2 ranks (ms) | algorithm bandwidth (GB/s) |', '|---|---|---|---|'];
 for (const model of ['resnet18', 'resnet50']) {
   const results = await run(2, 1, ['allreduce', model, '32', '1', '3', iters]);
   const seconds = median(results[0].reduces);
   reduceLines.push(`| ${model} | ${results[0].gradientBytes.toLocaleString('en-US')} | ${(1000 * seconds).toFixed(1)} | ${(results[0].gradientBytes / seconds / 1e9).toFixed(2)} |`);
 }
-console.log('Gradient all-reduce alone (Gloo, loopback, buckets of 25 MiB, after the backward pass: no overlap yet)');
+console.log('Gradient all-reduce alone (Gloo, loopback, buckets of 25 MiB)');
 console.log(reduceLines.join('\n'));

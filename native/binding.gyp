@@ -18,7 +18,7 @@
       ],
       "libraries": ["<!@(node find-libtorch.cjs libs)"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-frtti", "-Wno-unused-parameter", "<!@(node find-libtorch.cjs cflags)"],
+      "cflags_cc": ["-std=c++17", "-O2", "-idirafter", "<(module_root_dir)/compat", "-fexceptions", "-frtti", "-Wno-unused-parameter", "<!@(node find-libtorch.cjs cflags)"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"]
     }
   ]

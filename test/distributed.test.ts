@@ -23,9 +23,9 @@ function freePort(): Promise<number> {
   });
 }
 
-function rank(rankNumber: number, worldSize: number, port: number, timeoutMs = 30_000, script = worker): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function rank(rankNumber: number, worldSize: number, port: number, timeoutMs = 30_000, script = worker, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env = { ...process.env, RANK: String(rankNumber), WORLD_SIZE: String(worldSize), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), DSDNET_DIST_TIMEOUT_MS: String(timeoutMs), DSDNET_NUM_THREADS: '1' };
-  const child = spawn(process.execPath, [script], { env });
+  const child = spawn(process.execPath, [script, ...args], { env });
   let [stdout, stderr] = ['', ''];
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -50,18 +50,25 @@ test('a rank that never joins: the others fail within the timeout with an error 
   assert.ok(Date.now() - started < 20_000, `failed after ${Date.now() - started} ms`);
 });
 
-test('data parallel: 2 ranks x batch 16 end with the parameters of 1 rank x batch 32 (rank 0 weights broadcast first)', async () => {
-  const [single] = await Promise.all([rank(0, 1, await freePort(), 30_000, dpWorker)]);
-  const port = await freePort();
-  const pair = await Promise.all([rank(0, 2, port, 30_000, dpWorker), rank(1, 2, port, 30_000, dpWorker)]);
-  for (const r of [single, ...pair]) assert.equal(r.code, 0, r.stderr);
-  const [reference, ...ranks] = [single, ...pair].map((r) => (JSON.parse(r.stdout) as number[][]).flat());
-  for (const [i, params] of ranks.entries()) {
-    const difference = params.reduce((m, v, k) => Math.max(m, Math.abs(v - reference[k])), 0);
-    console.log(`rank ${i} of 2 against one process with the whole batch: max abs parameter difference ${difference.toExponential(2)}`);
-    assert.ok(difference < 1e-6, `rank ${i}: ${difference}`);
-  }
-});
+for (const [mode, what] of [
+  ['overlap', 'all-reduce overlapping backward (c10d Reducer)'],
+  ['after', 'all-reduce after backward'],
+  ['unused', 'overlap, with a layer the loss never reaches'],
+  ['syncbn', 'SyncBatchNorm against BatchNorm on the whole batch'],
+]) {
+  test(`data parallel, ${what}: 2 ranks x batch 16 end with the parameters and buffers of 1 rank x batch 32 (rank 0 weights broadcast first)`, async () => {
+    const single = await rank(0, 1, await freePort(), 30_000, dpWorker, [mode]);
+    const port = await freePort();
+    const pair = await Promise.all([rank(0, 2, port, 30_000, dpWorker, [mode]), rank(1, 2, port, 30_000, dpWorker, [mode])]);
+    for (const r of [single, ...pair]) assert.equal(r.code, 0, r.stderr);
+    const [reference, ...ranks] = [single, ...pair].map((r) => (JSON.parse(r.stdout) as number[][]).flat());
+    for (const [i, params] of ranks.entries()) {
+      const difference = params.reduce((m, v, k) => Math.max(m, Math.abs(v - reference[k])), 0);
+      console.log(`${mode}: rank ${i} of 2 against one process with the whole batch: max abs parameter difference ${difference.toExponential(2)}`);
+      assert.ok(difference < 1e-6, `rank ${i}: ${difference}`);
+    }
+  });
+}
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -95,12 +102,12 @@ async function smallDataset(): Promise<string> {
   return root;
 }
 
-test('dsdnet train --nproc-per-node 2: trains, Ctrl-C stops both ranks at the same step, --resume finishes it in one process', async () => {
+test('dsdnet train --nproc-per-node 2 --sync-bn: trains, Ctrl-C stops both ranks at the same step, --resume finishes it in one process', async () => {
   const data = await smallDataset();
   const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-dist-')), 'run');
   const common = [data, '--preset', 'cpu', '--method', 'dsd', '--size', '32', '--epochs', '3', '--batch-size', '4', '--ratio', '0.5', '--out', out];
   let sent = false;
-  const first = await launch([...common, '--nproc-per-node', '2', '--master-port', String(await freePort()), '--jsonl'], (text, child) => {
+  const first = await launch([...common, '--nproc-per-node', '2', '--sync-bn', '--master-port', String(await freePort()), '--jsonl'], (text, child) => {
     if (!sent && text.includes('"event":"epoch"')) {
       sent = true;
       child.kill('SIGINT');

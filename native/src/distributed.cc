@@ -1,14 +1,18 @@
-// torch.distributed's c10d, bound thinly: a TCPStore rendezvous (rank 0 hosts it) and ProcessGroupGloo for CPU
-// collectives. Collectives run to completion (Work::wait) on the calling thread; their errors and timeouts become JS
-// errors. NCCL (CUDA libtorch) is not bound in this build.
+// torch.distributed's c10d, bound thinly: a TCPStore rendezvous (rank 0 hosts it), ProcessGroupGloo for CPU
+// collectives, and c10d's Reducer (DistributedDataParallel's engine) for gradients all-reduced in buckets from autograd
+// hooks while the backward pass goes on. Collectives run to completion (Work::wait) on the calling thread; their errors
+// and timeouts become JS errors. NCCL (CUDA libtorch) is not bound in this build.
 #include "distributed.h"
 
 #ifdef DSDNET_WITH_GLOO
 #define USE_C10D_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/reducer.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +24,7 @@ namespace {
 
 const napi_type_tag kStoreTag = {0x6473646e65747374ULL, 0x6f72653030303031ULL};
 const napi_type_tag kGroupTag = {0x6473646e65746772ULL, 0x6f75703030303031ULL};
+const napi_type_tag kReducerTag = {0x6473646e65747265ULL, 0x6475636572303031ULL};
 
 struct StoreHolder {
   c10::intrusive_ptr<c10d::Store> store;
@@ -27,6 +32,10 @@ struct StoreHolder {
 
 struct GroupHolder {
   c10::intrusive_ptr<c10d::ProcessGroup> group;
+};
+
+struct ReducerHolder {
+  std::unique_ptr<c10d::Reducer> reducer;  // removes its autograd hooks when destroyed; keeps the group alive
 };
 
 template <typename T>
@@ -39,13 +48,13 @@ std::chrono::milliseconds millis(const Napi::Value& value) {
   return std::chrono::milliseconds(static_cast<int64_t>(value.As<Napi::Number>().DoubleValue()));
 }
 
-std::vector<at::Tensor> tensorList(const Napi::Value& value, const char* what) {
+std::vector<at::Tensor> tensorList(const Napi::Value& value, const char* what, bool contiguous = true) {
   if (!value.IsArray()) throw Napi::TypeError::New(value.Env(), std::string(what) + ": expected an array of tensors");
   auto array = value.As<Napi::Array>();
   std::vector<at::Tensor> tensors;
   for (uint32_t i = 0; i < array.Length(); ++i) {
     const at::Tensor& t = unwrap(array.Get(i), what);
-    if (!t.is_contiguous()) throw Napi::Error::New(value.Env(), std::string(what) + ": tensors must be contiguous");
+    if (contiguous && !t.is_contiguous()) throw Napi::Error::New(value.Env(), std::string(what) + ": tensors must be contiguous");
     tensors.push_back(t);
   }
   return tensors;
@@ -128,6 +137,53 @@ Napi::Value Barrier(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// newReducer(group, parameters, bucketBytes, findUnusedParameters): buckets as DistributedDataParallel forms them (a
+// first small bucket, then up to bucketBytes each, in reverse parameter order, the order backward produces gradients).
+Napi::Value NewReducer(const Napi::CallbackInfo& info) {
+  auto* g = holder<GroupHolder>(info[0], kGroupTag, "a process group");
+  auto params = tensorList(info[1], "newReducer", false);
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!params[i].requires_grad() || !params[i].is_leaf()) throw Napi::Error::New(info.Env(), "newReducer: parameter " + std::to_string(i) + " is not a leaf that requires gradients");
+  }
+  auto bucketBytes = static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
+  bool findUnused = info[3].As<Napi::Boolean>().Value();
+  std::vector<bool> sparse(params.size(), false);
+  auto [indices, limits] = c10d::compute_bucket_assignment_by_size(params, {static_cast<size_t>(c10d::kDefaultFirstBucketBytes), bucketBytes}, sparse);
+  std::reverse(indices.begin(), indices.end());
+  std::reverse(limits.begin(), limits.end());
+  auto reducer = std::make_unique<c10d::Reducer>(params, std::move(indices), std::move(limits), g->group, sparse, static_cast<int64_t>(bucketBytes), findUnused,
+                                                 /*gradient_as_bucket_view=*/false, std::unordered_map<size_t, std::string>{}, c10d::kDefaultFirstBucketBytes);
+  auto external = Napi::External<ReducerHolder>::New(info.Env(), new ReducerHolder{std::move(reducer)}, [](Napi::BasicEnv, ReducerHolder* h) { delete h; });
+  external.TypeTag(&kReducerTag);
+  return external;
+}
+
+// reducerPrepare(reducer, outputs): arms the hooks for the next backward pass from these outputs. Every rank calls it
+// at the same step; the first time after the first step, the buckets are re-formed in the order gradients arrived.
+Napi::Value ReducerPrepare(const Napi::CallbackInfo& info) {
+  auto* h = holder<ReducerHolder>(info[0], kReducerTag, "a reducer");
+  auto outputs = tensorList(info[1], "reducerPrepare", false);
+  h->reducer->rebuild_buckets();
+  h->reducer->prepare_for_backward(outputs);
+  return info.Env().Undefined();
+}
+
+// sumGradientOverRanks(group, tensor): from now on, the gradient that reaches `tensor` in a backward pass is replaced
+// by its sum over the ranks (the backward of a differentiable all-reduce, as torch.distributed.nn's). Every rank's
+// backward meets these hooks in the same order, so their collectives match.
+Napi::Value SumGradientOverRanks(const Napi::CallbackInfo& info) {
+  auto* g = holder<GroupHolder>(info[0], kGroupTag, "a process group");
+  at::Tensor tensor = unwrap(info[1], "sumGradientOverRanks");
+  if (!tensor.requires_grad()) throw Napi::Error::New(info.Env(), "sumGradientOverRanks: the tensor does not require gradients");
+  auto group = g->group;
+  tensor.register_hook([group](const at::Tensor& grad) {
+    std::vector<at::Tensor> summed{grad.contiguous().clone()};
+    group->allreduce(summed)->wait();
+    return summed[0];
+  });
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void registerDistributed(Napi::Env env, Napi::Object exports) {
@@ -139,6 +195,9 @@ void registerDistributed(Napi::Env env, Napi::Object exports) {
   exports.Set("allReduce", Napi::Function::New(env, entry<AllReduce>, "allReduce"));
   exports.Set("broadcast", Napi::Function::New(env, entry<Broadcast>, "broadcast"));
   exports.Set("barrier", Napi::Function::New(env, entry<Barrier>, "barrier"));
+  exports.Set("newReducer", Napi::Function::New(env, entry<NewReducer>, "newReducer"));
+  exports.Set("reducerPrepare", Napi::Function::New(env, entry<ReducerPrepare>, "reducerPrepare"));
+  exports.Set("sumGradientOverRanks", Napi::Function::New(env, entry<SumGradientOverRanks>, "sumGradientOverRanks"));
 }
 
 }  // namespace dsd

@@ -52,6 +52,7 @@ interface TrainFlags {
   nodeRank: number;
   masterAddr: string;
   masterPort: number;
+  syncBn?: boolean;
 }
 
 function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSettings {
@@ -146,6 +147,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--node-rank <r>', "this machine's place among them", integerIn(0), 0)
     .option('--master-addr <host>', 'the machine of rank 0 (hosts the rendezvous)', '127.0.0.1')
     .option('--master-port <p>', 'its port', integerIn(1, 65535), 29500)
+    .option('--sync-bn', "with several processes: batch norm over the whole global batch (SyncBatchNorm) rather than each process's share")
     .option('--quiet', 'no progress output')
     .option('--jsonl', 'progress as JSON lines on stdout')
     .action(async (dir: string | undefined, flags: TrainFlags, command: Command) => {
@@ -178,7 +180,7 @@ export function registerTrainCommands(program: Command): void {
       }
       const group = Number(process.env.WORLD_SIZE ?? 1) > 1 ? ProcessGroup.init(optionsFromEnv()) : undefined;
       if (report === 'bar' && (group?.rank ?? 0) === 0) process.stderr.write(`run folder: ${out}\n`);
-      const result = await train(config, { out, resume: flags.resume, report, group });
+      const result = await train(config, { out, resume: flags.resume, report, group, syncBatchNorm: flags.syncBn });
       if (group && group.rank !== 0) return;
       if (report !== 'jsonl') console.log(summarize(result));
       if (result.final && report === 'bar') console.log(readFileSync(join(out, 'report.md'), 'utf8').split('\n').slice(0, 4).join('\n'));

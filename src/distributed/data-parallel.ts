@@ -1,12 +1,21 @@
 // Data parallelism over a process group, as DistributedDataParallel does it: every rank starts from rank 0's
 // weights, computes gradients on its own shard of the batch, and the gradients are averaged across ranks before
-// the optimizer step, all-reduced in buckets (flattened runs of about 25 MB) rather than tensor by tensor.
+// the optimizer step, all-reduced in buckets (flattened runs of about 25 MB) rather than tensor by tensor: by
+// default while backward runs (c10d's Reducer), or after it.
 import { cat, keep, noGrad, type Tensor, tidy, zerosLike } from '../torch/index.js';
 import type { ProcessGroup } from './process-group.js';
+import { GradientReducer } from './reducer.js';
 
 export interface DataParallelOptions {
   /** Largest bucket of gradients all-reduced at once, in bytes (default 25 MiB, DDP's). */
   bucketBytes?: number;
+  /**
+   * Start each bucket's all-reduce from autograd hooks as soon as its gradients are ready, so that communication
+   * overlaps the rest of the backward pass (default true); false all-reduces every bucket after backward.
+   */
+  overlap?: boolean;
+  /** With overlap: parameters a step's loss may not reach get zero gradients (DDP's find_unused_parameters). */
+  findUnusedParameters?: boolean;
 }
 
 /** Runs of tensors of one dtype whose total size stays under the bucket size (a larger tensor gets its own run). */
@@ -29,9 +38,23 @@ function buckets(tensors: readonly Tensor[], bucketBytes: number): Tensor[][] {
 
 export class DataParallel {
   private readonly bucketBytes: number;
+  private readonly reducer: GradientReducer | null;
 
   constructor(readonly group: ProcessGroup, readonly parameters: readonly Tensor[], options: DataParallelOptions = {}) {
     this.bucketBytes = options.bucketBytes ?? 25 * 2 ** 20;
+    const overlap = options.overlap ?? true;
+    if (options.findUnusedParameters && !overlap) throw new Error('findUnusedParameters applies to the overlapped all-reduce (overlap: true); without overlap a missing gradient already counts as zeros');
+    this.reducer = overlap ? new GradientReducer(group, parameters, { bucketBytes: this.bucketBytes, findUnusedParameters: options.findUnusedParameters ?? false }) : null;
+  }
+
+  /** `loss.backward()`, returning when every parameter's gradient is its mean over the ranks. */
+  backward(loss: Tensor): void {
+    if (this.reducer) {
+      this.reducer.backward(loss);
+    } else {
+      loss.backward();
+      this.averageGradients();
+    }
   }
 
   /** Copies rank 0's values of the tensors (parameters, buffers) to every rank, a bucket at a time. */
@@ -45,7 +68,10 @@ export class DataParallel {
     }
   }
 
-  /** Replaces every parameter's gradient by its mean over the ranks (a missing gradient counts as zeros). */
+  /**
+   * Replaces every parameter's gradient by its mean over the ranks (a missing gradient counts as zeros): for
+   * gradients computed otherwise than by `backward` (e.g. accumulated over several passes).
+   */
   averageGradients(): void {
     const grads = this.parameters.map((p) => p.grad ?? keep(zerosLike(p)));
     this.parameters.forEach((p, i) => {

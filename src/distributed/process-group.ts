@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 
 import { binding, type NativeGroup, type NativeStore } from '../torch/native.js';
-import type { Tensor } from '../torch/index.js';
+import { noGrad, type Tensor } from '../torch/index.js';
 
 export interface GroupOptions {
   rank: number;
@@ -36,7 +36,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): GroupOptio
 }
 
 export class ProcessGroup {
-  private constructor(readonly rank: number, readonly worldSize: number, private readonly store: NativeStore, private readonly group: NativeGroup) {}
+  private constructor(readonly rank: number, readonly worldSize: number, private readonly store: NativeStore, /** @internal c10d's process group, for the reducer. */ readonly nativeGroup: NativeGroup) {}
 
   /** Joins the group: rank 0 hosts the store; every rank waits for the others up to the timeout. */
   static init(options: GroupOptions): ProcessGroup {
@@ -57,16 +57,30 @@ export class ProcessGroup {
 
   /** Reduces the tensors in place across ranks (every rank gets the result). */
   allReduce(tensors: readonly Tensor[], op: ReduceOp = 'sum'): void {
-    binding.allReduce(this.group, tensors.map((t) => t.handle), op);
+    binding.allReduce(this.nativeGroup, tensors.map((t) => t.handle), op);
+  }
+
+  /**
+   * The sum of `input` over the ranks, differentiably (torch.distributed.nn's all_reduce): the gradient that reaches
+   * the result is summed over the ranks on its way back to `input`. Every rank must call it at the same point.
+   */
+  sumOverRanks(input: Tensor): Tensor {
+    const total = noGrad(() => input.detach().contiguous().clone());
+    this.allReduce([total]);
+    if (!input.requiresGrad) return total;
+    // input - input is exactly zero and carries the gradient to `input`; the hook sums that gradient over the ranks.
+    const output = input.sub(input.detach()).add(total);
+    binding.sumGradientOverRanks(this.nativeGroup, output.handle);
+    return output;
   }
 
   /** Every rank's tensors take `root`'s values. */
   broadcast(tensors: readonly Tensor[], root = 0): void {
-    binding.broadcast(this.group, tensors.map((t) => t.handle), root);
+    binding.broadcast(this.nativeGroup, tensors.map((t) => t.handle), root);
   }
 
   barrier(): void {
-    binding.barrier(this.group);
+    binding.barrier(this.nativeGroup);
   }
 
   /** A string shared through the store (set by one rank, read by the others; get waits up to the timeout). */

@@ -68,6 +68,12 @@ export interface BatchNormOptions {
   affine?: boolean;
 }
 
+/**
+ * The mean and biased variance over every dim but 1 of a training batch, and how many values each channel's
+ * statistics cover: computed by a BatchNorm layer itself, or put together across processes (SyncBatchNorm).
+ */
+export type BatchStatistics = (input: Tensor) => { mean: Tensor; variance: Tensor; count: number };
+
 /** Batch normalisation over dim 1 with running statistics (BatchNorm1d for [N, C] or [N, C, L], BatchNorm2d for NCHW). */
 export abstract class BatchNorm extends Layer {
   readonly weight: Tensor | null;
@@ -79,6 +85,8 @@ export abstract class BatchNorm extends Layer {
   readonly momentum: number;
   /** Sees every input before it is normalised (statistics calibration); see observeInputs. */
   private observer: ((input: Tensor) => void) | null = null;
+  /** Where training batches' statistics come from when not from the batch alone; see useBatchStatistics. */
+  private statistics: BatchStatistics | null = null;
 
   protected constructor(readonly numFeatures: number, private readonly ranks: readonly number[], options: BatchNormOptions) {
     super();
@@ -98,6 +106,7 @@ export abstract class BatchNorm extends Layer {
     }
     this.observer?.(input);
     if (this.training) this.numBatchesTracked.add_(1);
+    if (this.training && this.statistics) return this.normalize(input, this.statistics(input));
     return F.batchNorm(input, this.runningMean, this.runningVar, {
       weight: this.weight,
       bias: this.bias,
@@ -105,6 +114,22 @@ export abstract class BatchNorm extends Layer {
       momentum: this.momentum,
       eps: this.eps,
     });
+  }
+
+  /** Training batches are normalised with statistics from `statistics` from now on (null: the batch's own). */
+  useBatchStatistics(statistics: BatchStatistics | null): void {
+    this.statistics = statistics;
+  }
+
+  /** Training-mode batch norm with given statistics, differentiable through them; running statistics updated as libtorch does. */
+  private normalize(input: Tensor, { mean, variance, count }: ReturnType<BatchStatistics>): Tensor {
+    noGrad(() => {
+      this.runningMean.mul_(1 - this.momentum).add_(mean.detach().mul(this.momentum));
+      this.runningVar.mul_(1 - this.momentum).add_(variance.detach().mul((this.momentum * count) / Math.max(count - 1, 1)));
+    });
+    const shape = [1, this.numFeatures, ...Array<number>(input.ndim - 2).fill(1)];
+    const normalized = input.sub(mean.view(shape)).mul(variance.add(this.eps).rsqrt().view(shape));
+    return this.weight && this.bias ? normalized.mul(this.weight.view(shape)).add(this.bias.view(shape)) : normalized;
   }
 
   /** Calls `observer` with each input from now on (null stops it): how calibration measures what a layer receives. */

@@ -12,9 +12,10 @@ export type NativeHandle = { readonly __nativeTensor: unique symbol };
 /** Opaque reference to a native random generator. */
 export type NativeGenerator = { readonly __nativeGenerator: unique symbol };
 
-/** Opaque references to c10d objects: a key-value store and a process group. */
+/** Opaque references to c10d objects: a key-value store, a process group and a gradient reducer. */
 export type NativeStore = { readonly __nativeStore: unique symbol };
 export type NativeGroup = { readonly __nativeGroup: unique symbol };
+export type NativeReducer = { readonly __nativeReducer: unique symbol };
 
 export type NativeArg = NativeHandle | NativeGenerator | number | boolean | string | bigint | null | undefined | readonly NativeArg[];
 
@@ -74,6 +75,9 @@ export interface NativeBinding {
   allReduce(group: NativeGroup, tensors: NativeHandle[], op: string): void;
   broadcast(group: NativeGroup, tensors: NativeHandle[], root: number): void;
   barrier(group: NativeGroup): void;
+  newReducer(group: NativeGroup, parameters: NativeHandle[], bucketBytes: number, findUnusedParameters: boolean): NativeReducer;
+  reducerPrepare(reducer: NativeReducer, outputs: NativeHandle[]): void;
+  sumGradientOverRanks(group: NativeGroup, tensor: NativeHandle): void;
 }
 
 function packageRoot(): string {

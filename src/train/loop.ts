@@ -8,7 +8,7 @@ import type { BatchLoader } from '../data/index.js';
 import type { SelfDistillationNet } from '../dsd/index.js';
 import type { Metrics } from '../eval/index.js';
 import { applySchedule, type GroupOptions, type Optimizer, type WarmupCosineRestarts } from '../optim/index.js';
-import { noGrad, tidy } from '../torch/index.js';
+import { noGrad, type Tensor, tidy } from '../torch/index.js';
 import type { TrainConfig } from './config.js';
 import type { Reporter } from './reporter.js';
 
@@ -47,8 +47,8 @@ export class NonFiniteLossError extends Error {
 
 /** What data-parallel training adds to the loop: every rank stays in step with the others. */
 export interface Synchronizer {
-  /** After backward, before the update: gradients (and BatchNorm statistics) made the same on every rank. */
-  afterBackward(): void;
+  /** The backward pass, after which gradients (and BatchNorm statistics) are the same on every rank. */
+  backward(loss: Tensor): void;
   /** Whether any rank was interrupted, so that all stop at the same step. */
   anyInterrupted(local: boolean): boolean;
   /** The epoch's running sums over all ranks. */
@@ -88,8 +88,8 @@ function step(loop: Loop, order: readonly number[]): void {
           'Lower the learning rate (--lr) or check the data.',
       );
     }
-    result.loss.backward();
-    loop.sync?.afterBackward();
+    if (loop.sync) loop.sync.backward(result.loss);
+    else result.loss.backward();
     optimizer.step();
     optimizer.zeroGrad();
     const hits = noGrad(() => result.logits.argmax(1).eq(batch.labels).sum().item());

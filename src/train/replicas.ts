@@ -1,23 +1,29 @@
-// A training run spread over the ranks of a process group: gradients averaged after every backward pass (bucketed
-// all-reduce), rank 0's BatchNorm statistics everywhere, all ranks stopping at the same step, the epoch's sums added
-// up, and the test set evaluated in shards whose predictions are put together on every rank.
+// A training run spread over the ranks of a process group: gradients averaged during every backward pass (bucketed
+// all-reduce overlapping it), BatchNorm statistics the same everywhere (rank 0's, or synchronised batch norm's), all
+// ranks stopping at the same step, the epoch's sums added up, and the test set evaluated in shards whose predictions
+// are put together on every rank.
 import type { DecodedImages } from '../data/index.js';
-import { DataParallel, type ProcessGroup } from '../distributed/index.js';
+import { DataParallel, type ProcessGroup, syncBatchNorm } from '../distributed/index.js';
 import type { SelfDistillationNet } from '../dsd/index.js';
 import { computeMetrics, evaluate, type EvaluateOptions, type Metrics } from '../eval/index.js';
 import { tensor, tidy } from '../torch/index.js';
 import type { Progress, Synchronizer } from './loop.js';
 
-/** The synchronizer of the loop, after copying rank 0's weights and BatchNorm statistics to every rank. */
-export function replicate(group: ProcessGroup, net: SelfDistillationNet): Synchronizer {
+/**
+ * The synchronizer of the loop, after copying rank 0's weights and BatchNorm statistics to every rank. With
+ * `syncBatchNorm`, batch norm layers normalise with the whole global batch's statistics; otherwise each rank uses its
+ * own share's and rank 0's running statistics are copied to the others after every step.
+ */
+export function replicate(group: ProcessGroup, net: SelfDistillationNet, options: { syncBatchNorm?: boolean } = {}): Synchronizer {
   const parallel = new DataParallel(group, net.parameters());
   const buffers = net.namedBuffers().map(([, b]) => b).filter((b) => b.dtype === 'float32');
   // Every rank starts from rank 0's state, as DistributedDataParallel does.
   parallel.broadcastFromRankZero([...net.parameters(), ...buffers]);
+  const synchronised = options.syncBatchNorm === true && syncBatchNorm(net, group) > 0;
   const sync: Synchronizer = {
-    afterBackward: () => {
-      parallel.averageGradients();
-      parallel.broadcastFromRankZero(buffers);
+    backward: (loss) => {
+      parallel.backward(loss);
+      if (!synchronised) parallel.broadcastFromRankZero(buffers);
     },
     anyInterrupted: (local) =>
       tidy(() => {

@@ -43,6 +43,8 @@ export interface TrainOptions {
    * batch, divided among the ranks); rank 0 alone writes the run folder.
    */
   group?: ProcessGroup;
+  /** With a group: BatchNorm layers normalise with the statistics of the whole global batch (SyncBatchNorm). */
+  syncBatchNorm?: boolean;
 }
 
 export interface TrainResult {
@@ -223,7 +225,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
     progress = { ...(info.extra as Omit<Progress, 'epoch' | 'iteration'>), epoch: info.epoch, iteration: info.iteration };
     reporter.message(`resumed ${out} at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch + 1} (iteration ${progress.iteration})`);
   }
-  const sync = group ? replicate(group, net) : undefined;
+  const sync = group ? replicate(group, net, { syncBatchNorm: options.syncBatchNorm }) : undefined;
   const metricsFile = join(out, 'metrics.jsonl');
   const records = readRecords(metricsFile, progress.epoch);
   if (writer) writeFileSync(metricsFile, records.map((r) => JSON.stringify(r) + '\n').join(''));
