@@ -38,7 +38,7 @@ for (let i = 0; i < Number(warmup) + Number(iters); i++) {
       return;
     }
     const loss = F.crossEntropy(model.forward(input), labels);
-    if (mode === 'overlap') parallel?.backward(loss);
+    if (parallel && mode === 'overlap') parallel.backward(loss);
     else loss.backward();
     const before = performance.now();
     if (mode === 'after') parallel?.averageGradients();

@@ -30,6 +30,28 @@ test("'released' distillation equals cross-entropy to the uniform distribution a
   assert.ok(Math.abs(softCrossEntropy(output, teacherA).item() - a.item()) > 1e-3, 'soft-ce does depend on the teacher');
 });
 
+// Data-parallel training's reducer (find_unused_parameters off) relies on it: an unreached parameter would fail the step after.
+test('every parameter of every method variant gets a gradient from the loss', () => {
+  const variants: [string, ConstructorParameters<typeof SelfDistillationNet>[1], ConstructorParameters<typeof SelfDistillationNet>[2]][] = [
+    ['plain', 'plain', {}],
+    ['sd', 'sd', {}],
+    ['dsd', 'dsd', {}],
+    ['dsd released', 'dsd', { distill: 'released' }],
+    ['dsd without entropy', 'dsd', { entropyWeight: 0 }],
+    ['dsd student condition', 'dsd', { condition: 'student' }],
+  ];
+  for (const [label, method, options] of variants) {
+    tidy(() => {
+      manualSeed(3);
+      const net = new SelfDistillationNet(createBackbone('mobilenet_v2', 5), method, options);
+      net.lossOf(randn([4, 3, 32, 32]), randint(0, 5, [4])).loss.backward();
+      const missing = net.namedParameters().filter(([, p]) => p.grad === null).map(([name]) => name);
+      assert.deepEqual(missing, [], `${label}: parameters without a gradient`);
+      net.dispose();
+    });
+  }
+});
+
 test('teachers are detached: the main head is trained by its cross-entropy and entropy terms only', () => {
   tidy(() => {
     manualSeed(1);

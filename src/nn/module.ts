@@ -145,7 +145,14 @@ export abstract class Module {
   toMemoryFormat(format: MemoryFormat): this {
     noGrad(() => {
       for (const [, t] of this.stateDict()) {
-        if (t.ndim === 4 && !t.isContiguous(format)) tidy(() => t.set_(t.contiguous(format)));
+        // By strides, not isContiguous: a 1x1 kernel is contiguous in both formats, but its gradients come in the
+        // format's own strides, which DistributedDataParallel's buckets expect the parameter to have too.
+        if (t.ndim === 4) {
+          tidy(() => {
+            const laidOut = t.clone(format);
+            if (laidOut.strides().some((s, i) => s !== t.strides()[i])) t.set_(laidOut);
+          });
+        }
       }
     });
     return this;

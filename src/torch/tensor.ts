@@ -187,8 +187,9 @@ export class Tensor implements Disposable {
   contiguous(memoryFormat: MemoryFormat = 'contiguous'): Tensor {
     return op('contiguous', this, memoryFormatCode(memoryFormat));
   }
-  clone(): Tensor {
-    return op('clone', this);
+  /** A copy; with a memory format, laid out exactly as that format lays out a new tensor. */
+  clone(memoryFormat?: MemoryFormat): Tensor {
+    return memoryFormat === undefined ? op('clone', this) : op('clone', this, memoryFormatCode(memoryFormat));
   }
   /** Converts to a dtype, a device, or both; returns a new tensor (a copy only when needed, as in PyTorch). */
   to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
