@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
+import { ProcessGroup } from '../src/distributed/index.js';
 import { makeSeparableDataset } from './support/images.js';
 
 const worker = fileURLToPath(new URL('./support/dist-worker.js', import.meta.url));
@@ -39,6 +40,10 @@ test('two ranks on loopback: all-reduce (sum, max), broadcast, barrier and the s
   for (const [i, r] of results.entries()) {
     assert.deepEqual(JSON.parse(r.stdout), { rank: i, summed: [3, 30], largest: [4], broadcast: [[1, 1], [1, 1]], greeting: 'from rank 0' });
   }
+});
+
+test('the NCCL backend is refused by this CPU build with a message saying why, before any rendezvous', () => {
+  assert.throws(() => ProcessGroup.init({ rank: 0, worldSize: 2, masterAddr: '127.0.0.1', masterPort: 1, backend: 'nccl' }), /NCCL backend is not in this dsdnet addon: it is built for the CPU \(Gloo\)/);
 });
 
 test('a rank that never joins: the others fail within the timeout with an error naming their rank', async () => {

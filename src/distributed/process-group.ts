@@ -13,6 +13,8 @@ export interface GroupOptions {
   masterPort: number;
   /** How long rendezvous and each collective may take before failing (default 60 s). */
   timeoutMs?: number;
+  /** Collectives' engine: Gloo on the CPU (the default); NCCL needs an addon built against a CUDA libtorch. */
+  backend?: 'gloo' | 'nccl';
 }
 
 export type ReduceOp = 'sum' | 'product' | 'min' | 'max';
@@ -40,7 +42,9 @@ export class ProcessGroup {
 
   /** Joins the group: rank 0 hosts the store; every rank waits for the others up to the timeout. */
   static init(options: GroupOptions): ProcessGroup {
-    const { rank, worldSize, masterAddr, masterPort, timeoutMs = 60_000 } = options;
+    const { rank, worldSize, masterAddr, masterPort, timeoutMs = 60_000, backend = 'gloo' } = options;
+    if (backend === 'nccl') throw new Error('the NCCL backend is not in this dsdnet addon: it is built for the CPU (Gloo). NCCL needs a CUDA libtorch (LIBTORCH) and GPU training, which dsdnet does not have yet; use the gloo backend');
+    if (backend !== 'gloo') throw new Error(`unknown backend '${String(backend)}' (gloo or nccl)`);
     if (!binding.hasGloo) throw new Error('this dsdnet addon was built without Gloo (c10d on the CPU): install libgloo-dev and run npm run build:native');
     if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(rank) && rank >= 0 && rank < worldSize)) throw new RangeError(`rank ${rank} of world size ${worldSize} is not a valid position`);
     if (!(Number.isInteger(masterPort) && masterPort >= 1 && masterPort <= 65535)) throw new RangeError(`master port must be in 1..65535, got ${masterPort}`);
