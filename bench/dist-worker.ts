@@ -1,5 +1,5 @@
 // One rank of bench/distributed.ts: ResNet training steps on a fixed random batch, or the gradient all-reduce alone.
-// Prints one JSON line: step times, all-reduce times (the time spent after backward; 0 when overlapped).
+// Prints one JSON line: step times, and in allreduce mode the all-reduce times.
 // Environment: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (WORLD_SIZE=1: one process, no group); arguments:
 // MODE MODEL SIZE BATCH_PER_RANK WARMUP ITERS, where MODE is
 //   overlap: gradients all-reduced from autograd hooks while backward runs (DataParallel's default);
@@ -26,30 +26,21 @@ const input = randn([Number(batch), 3, Number(size), Number(size)]).contiguous('
 const labels = randint(0, 1000, [Number(batch)]);
 if (mode === 'allreduce') for (const p of model.parameters()) p.grad = randn(p.shape);
 const steps: number[] = [];
-const reduces: number[] = [];
 for (let i = 0; i < Number(warmup) + Number(iters); i++) {
   group?.barrier(); // every rank starts the step together, so that a step's time is not another rank's lag
   const start = performance.now();
-  let reduce = 0;
   tidy(() => {
     if (mode === 'allreduce') {
       parallel?.averageGradients();
-      reduce = performance.now() - start;
       return;
     }
     const loss = F.crossEntropy(model.forward(input), labels);
-    if (parallel && mode === 'overlap') parallel.backward(loss);
+    if (parallel) parallel.backward(loss);
     else loss.backward();
-    const before = performance.now();
-    if (mode === 'after') parallel?.averageGradients();
-    reduce = performance.now() - before;
     optimizer.step();
     optimizer.zeroGrad();
   });
-  if (i >= Number(warmup)) {
-    steps.push((performance.now() - start) / 1000);
-    reduces.push(reduce / 1000);
-  }
+  if (i >= Number(warmup)) steps.push((performance.now() - start) / 1000);
 }
 const gradientBytes = model.parameters().reduce((n, p) => n + p.numel * 4, 0);
-console.log(JSON.stringify({ rank: group?.rank ?? 0, steps, reduces, gradientBytes }));
+console.log(JSON.stringify({ rank: group?.rank ?? 0, steps, gradientBytes }));

@@ -13,7 +13,10 @@ import { median } from './compare.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, iters: { type: 'string', default: '10' } } });
 const worker = fileURLToPath(new URL('./dist-worker.js', import.meta.url));
-interface Result { rank: number; steps: number[]; reduces: number[]; gradientBytes: number }
+interface Result { rank: number; steps: number[]; gradientBytes: number }
+
+/** The items in order on even rounds, reversed on odd ones, so that no setup always runs first. */
+const alternating = <T>(items: readonly T[], round: number): readonly T[] => (round % 2 === 0 ? items : [...items].reverse());
 
 const freePort = (): Promise<number> =>
   new Promise((resolve) => {
@@ -43,7 +46,7 @@ const setups = [
 ];
 const stepTimes = new Map<string, number[]>(setups.map((s) => [s.label, []]));
 for (let round = 0; round < Number(values.rounds); round++) {
-  for (const setup of round % 2 === 0 ? setups : [...setups].reverse()) {
+  for (const setup of alternating(setups, round)) {
     const results = await run(setup.world, setup.threads, setup.args);
     stepTimes.get(setup.label)!.push(...results[0].steps);
     process.stderr.write(`round ${round + 1} ${setup.label}: median step ${median(results[0].steps).toFixed(3)} s\n`);
@@ -63,7 +66,7 @@ for (const model of ['resnet18', 'resnet50']) {
   const modes = ['local', 'after', 'overlap'];
   const times = new Map<string, number[]>(modes.map((m) => [m, []]));
   for (let round = 0; round < Number(values.rounds); round++) {
-    for (const mode of round % 2 === 0 ? modes : [...modes].reverse()) {
+    for (const mode of alternating(modes, round)) {
       const results = await run(2, 1, [mode, model, '128', '16', '2', iters]);
       // A step ends when the slower rank's does.
       times.get(mode)!.push(...results[0].steps.map((t, i) => Math.max(t, results[1].steps[i])));
@@ -79,7 +82,7 @@ console.log('');
 const reduceLines = ['| gradients | bytes | all-reduce, 2 ranks (ms) | algorithm bandwidth (GB/s) |', '|---|---|---|---|'];
 for (const model of ['resnet18', 'resnet50']) {
   const results = await run(2, 1, ['allreduce', model, '32', '1', '3', iters]);
-  const seconds = median(results[0].reduces);
+  const seconds = median(results[0].steps);
   reduceLines.push(`| ${model} | ${results[0].gradientBytes.toLocaleString('en-US')} | ${(1000 * seconds).toFixed(1)} | ${(results[0].gradientBytes / seconds / 1e9).toFixed(2)} |`);
 }
 console.log('Gradient all-reduce alone (Gloo, loopback, buckets of 25 MiB)');

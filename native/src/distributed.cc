@@ -177,7 +177,7 @@ Napi::Value SumGradientOverRanks(const Napi::CallbackInfo& info) {
   if (!tensor.requires_grad()) throw Napi::Error::New(info.Env(), "sumGradientOverRanks: the tensor does not require gradients");
   auto group = g->group;
   tensor.register_hook([group](const at::Tensor& grad) {
-    std::vector<at::Tensor> summed{grad.contiguous().clone()};
+    std::vector<at::Tensor> summed{grad.clone(at::MemoryFormat::Contiguous)};
     group->allreduce(summed)->wait();
     return summed[0];
   });

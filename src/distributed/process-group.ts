@@ -69,7 +69,7 @@ export class ProcessGroup {
    * the result is summed over the ranks on its way back to `input`. Every rank must call it at the same point.
    */
   sumOverRanks(input: Tensor): Tensor {
-    const total = noGrad(() => input.detach().contiguous().clone());
+    const total = noGrad(() => input.clone('contiguous'));
     this.allReduce([total]);
     if (!input.requiresGrad) return total;
     // input - input is exactly zero and carries the gradient to `input`; the hook sums that gradient over the ranks.

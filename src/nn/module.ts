@@ -9,6 +9,13 @@ export interface LoadResult {
   unexpectedKeys: string[];
 }
 
+/** The strides a new NCHW tensor of this shape gets in the memory format. */
+function formatStrides([, c, h, w]: readonly number[], format: MemoryFormat): number[] {
+  return format === 'channelsLast' ? [h * w * c, 1, w * c, c] : [c * h * w, h * w, w, 1];
+}
+
+const sameStrides = (a: readonly number[], b: readonly number[]): boolean => a.every((s, i) => s === b[i]);
+
 export abstract class Module {
   private readonly ownParameters = new Map<string, Tensor>();
   private readonly ownBuffers = new Map<string, Tensor>();
@@ -147,12 +154,7 @@ export abstract class Module {
       for (const [, t] of this.stateDict()) {
         // By strides, not isContiguous: a 1x1 kernel is contiguous in both formats, but its gradients come in the
         // format's own strides, which DistributedDataParallel's buckets expect the parameter to have too.
-        if (t.ndim === 4) {
-          tidy(() => {
-            const laidOut = t.clone(format);
-            if (laidOut.strides().some((s, i) => s !== t.strides()[i])) t.set_(laidOut);
-          });
-        }
+        if (t.ndim === 4 && !sameStrides(t.strides(), formatStrides(t.shape, format))) tidy(() => t.set_(t.clone(format)));
       }
     });
     return this;
