@@ -45,10 +45,29 @@ const found = process.env.LIBTORCH ? fromEnv(path.resolve(process.env.LIBTORCH))
 if (!found) fail(HOW_TO_GET);
 
 const hasCuda = fs.existsSync(path.join(found.lib, 'libtorch_cuda.so'));
+
+// ProcessGroupNCCL (c10d on GPUs) compiles against the CUDA toolkit's and NCCL's headers, which a libtorch archive
+// does not ship: CUDA_HOME (or /usr/local/cuda, or Debian's /usr/include), NCCL_INCLUDE_DIR (or those same folders).
+function firstWith(dirs, file) {
+  return dirs.find((dir) => dir && fs.existsSync(path.join(dir, file)));
+}
+function ncclIncludes(report = false) {
+  if (!hasCuda) return null;
+  const cudaHome = process.env.CUDA_HOME || process.env.CUDA_PATH || '/usr/local/cuda';
+  const cuda = firstWith([path.join(cudaHome, 'include'), '/usr/include'], 'cuda_runtime_api.h');
+  const nccl = firstWith([process.env.NCCL_INCLUDE_DIR, found.include, cuda, '/usr/include'], 'nccl.h');
+  const header = path.join(found.include, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupNCCL.hpp');
+  if (!cuda || !nccl || !fs.existsSync(header)) {
+    const missing = [!cuda && 'cuda_runtime_api.h (set CUDA_HOME)', !nccl && 'nccl.h (set NCCL_INCLUDE_DIR)', !fs.existsSync(header) && header].filter(Boolean);
+    if (report) process.stderr.write(`dsdnet: this libtorch has CUDA, but the addon is built without NCCL: not found: ${missing.join(', ')}\n`);
+    return null;
+  }
+  return [...new Set([cuda, nccl])];
+}
 const what = process.argv[2];
 switch (what) {
   case 'include':
-    console.log([found.include, path.join(found.include, 'torch', 'csrc', 'api', 'include')].join(' '));
+    console.log([found.include, path.join(found.include, 'torch', 'csrc', 'api', 'include'), ...(ncclIncludes() ?? [])].join(' '));
     break;
   case 'libs':
     // --no-as-needed keeps libtorch_cuda linked although no symbol of it is used: its kernels register at load.
@@ -61,7 +80,8 @@ switch (what) {
   case 'cflags': {
     // c10d's ProcessGroupGloo needs Gloo's headers: bundled with some libtorch builds, libgloo-dev on Debian.
     const gloo = [found.include, '/usr/include'].some((dir) => fs.existsSync(path.join(dir, 'gloo', 'config.h')));
-    console.log([`-D_GLIBCXX_USE_CXX11_ABI=${cxxAbi(found)}`, ...(gloo ? ['-DDSDNET_WITH_GLOO=1'] : [])].join(' '));
+    const nccl = gloo && ncclIncludes(true) !== null;
+    console.log([`-D_GLIBCXX_USE_CXX11_ABI=${cxxAbi(found)}`, ...(gloo ? ['-DDSDNET_WITH_GLOO=1'] : []), ...(nccl ? ['-DDSDNET_WITH_NCCL=1'] : [])].join(' '));
     break;
   }
   default:

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { ProcessGroup } from '../src/distributed/index.js';
+import { backends, ProcessGroup } from '../src/distributed/index.js';
 import { makeSeparableDataset } from './support/images.js';
 
 const worker = fileURLToPath(new URL('./support/dist-worker.js', import.meta.url));
@@ -42,8 +42,10 @@ test('two ranks on loopback: all-reduce (sum, max), broadcast, barrier and the s
   }
 });
 
-test('the NCCL backend is refused by this CPU build with a message saying why, before any rendezvous', () => {
-  assert.throws(() => ProcessGroup.init({ rank: 0, worldSize: 2, masterAddr: '127.0.0.1', masterPort: 1, backend: 'nccl' }), /NCCL backend is not in this dsdnet addon: it is built for the CPU \(Gloo\)/);
+test('an addon built without NCCL refuses the backend with a message saying how to get it, before any rendezvous', { skip: backends().includes('nccl') && 'this addon has NCCL' }, () => {
+  assert.deepEqual(backends(), ['gloo']);
+  assert.throws(() => ProcessGroup.init({ rank: 0, worldSize: 2, masterAddr: '127.0.0.1', masterPort: 1, backend: 'nccl' }), /NCCL backend is not in this dsdnet addon: build it against a CUDA libtorch \(LIBTORCH=\.\.\.\) with the CUDA toolkit's and NCCL's headers \(CUDA_HOME, NCCL_INCLUDE_DIR\); this build has gloo/);
+  assert.throws(() => ProcessGroup.init({ rank: 0, worldSize: 2, masterAddr: '127.0.0.1', masterPort: 1, backend: 'mpi' as 'gloo' }), /unknown backend 'mpi' \(gloo or nccl\)/);
 });
 
 test('a rank that never joins: the others fail within the timeout with an error naming their rank', async () => {

@@ -1,12 +1,17 @@
 // torch.distributed's c10d, bound thinly: a TCPStore rendezvous (rank 0 hosts it), ProcessGroupGloo for CPU
 // collectives, and c10d's Reducer (DistributedDataParallel's engine) for gradients all-reduced in buckets from autograd
 // hooks while the backward pass goes on. Collectives run to completion (Work::wait) on the calling thread; their errors
-// and timeouts become JS errors. NCCL (CUDA libtorch) is not bound in this build.
+// and timeouts become JS errors. ProcessGroupNCCL for CUDA tensors is compiled in when the libtorch has CUDA and the
+// CUDA toolkit's and NCCL's headers are found (find-libtorch.cjs defines DSDNET_WITH_NCCL).
 #include "distributed.h"
 
 #ifdef DSDNET_WITH_GLOO
 #define USE_C10D_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#ifdef DSDNET_WITH_NCCL
+#define USE_C10D_NCCL 1
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
 
@@ -88,6 +93,12 @@ Napi::Value StoreGet(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), std::string(bytes.begin(), bytes.end()));
 }
 
+Napi::Value wrapGroup(Napi::Env env, c10::intrusive_ptr<c10d::ProcessGroup> group) {
+  auto external = Napi::External<GroupHolder>::New(env, new GroupHolder{std::move(group)}, [](Napi::BasicEnv, GroupHolder* h) { delete h; });
+  external.TypeTag(&kGroupTag);
+  return external;
+}
+
 // newGlooGroup(store, rank, size, timeoutMs, hostname)
 Napi::Value NewGlooGroup(const Napi::CallbackInfo& info) {
   auto* store = holder<StoreHolder>(info[0], kStoreTag, "a store");
@@ -96,11 +107,21 @@ Napi::Value NewGlooGroup(const Napi::CallbackInfo& info) {
   auto options = c10d::ProcessGroupGloo::Options::create(millis(info[3]));
   options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(info[4].As<Napi::String>().Utf8Value()));
   options->threads = 2;
-  auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store->store, rank, size, options);
-  auto external = Napi::External<GroupHolder>::New(info.Env(), new GroupHolder{group}, [](Napi::BasicEnv, GroupHolder* h) { delete h; });
-  external.TypeTag(&kGroupTag);
-  return external;
+  return wrapGroup(info.Env(), c10::make_intrusive<c10d::ProcessGroupGloo>(store->store, rank, size, options));
 }
+
+#ifdef DSDNET_WITH_NCCL
+// newNcclGroup(store, rank, size, timeoutMs): collectives on CUDA tensors, each rank on the GPU its tensors live on
+// (cuda:LOCAL_RANK by convention). The communicators are created on the first collective, as in PyTorch.
+Napi::Value NewNcclGroup(const Napi::CallbackInfo& info) {
+  auto* store = holder<StoreHolder>(info[0], kStoreTag, "a store");
+  int rank = info[1].As<Napi::Number>().Int32Value();
+  int size = info[2].As<Napi::Number>().Int32Value();
+  auto options = c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = millis(info[3]);
+  return wrapGroup(info.Env(), c10::make_intrusive<c10d::ProcessGroupNCCL>(store->store, rank, size, options));
+}
+#endif
 
 c10d::ReduceOp reduceOp(const Napi::Value& value) {
   std::string name = value.As<Napi::String>().Utf8Value();
@@ -188,6 +209,12 @@ Napi::Value SumGradientOverRanks(const Napi::CallbackInfo& info) {
 
 void registerDistributed(Napi::Env env, Napi::Object exports) {
   exports.Set("hasGloo", Napi::Boolean::New(env, true));
+#ifdef DSDNET_WITH_NCCL
+  exports.Set("hasNccl", Napi::Boolean::New(env, true));
+  exports.Set("newNcclGroup", Napi::Function::New(env, entry<NewNcclGroup>, "newNcclGroup"));
+#else
+  exports.Set("hasNccl", Napi::Boolean::New(env, false));
+#endif
   exports.Set("newTCPStore", Napi::Function::New(env, entry<NewTCPStore>, "newTCPStore"));
   exports.Set("storeSet", Napi::Function::New(env, entry<StoreSet>, "storeSet"));
   exports.Set("storeGet", Napi::Function::New(env, entry<StoreGet>, "storeGet"));
@@ -206,7 +233,10 @@ void registerDistributed(Napi::Env env, Napi::Object exports) {
 
 namespace dsd {
 // Built without Gloo's headers: the collectives are absent and say why.
-void registerDistributed(Napi::Env env, Napi::Object exports) { exports.Set("hasGloo", Napi::Boolean::New(env, false)); }
+void registerDistributed(Napi::Env env, Napi::Object exports) {
+  exports.Set("hasGloo", Napi::Boolean::New(env, false));
+  exports.Set("hasNccl", Napi::Boolean::New(env, false));
+}
 }  // namespace dsd
 
 #endif

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 
 import { Command } from 'commander';
 
+import { backends } from '../distributed/index.js';
 import { cpuHasNativeBf16, cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
 import { registerDataCommands } from './data.js';
 import { registerEvaluateCommands } from './evaluate.js';
@@ -22,6 +23,7 @@ function engineInfo(): string {
     `libtorch ${libtorchVersion()}`,
     `threads ${getNumThreads()}`,
     `device ${cuda > 0 ? `cuda (${cuda} GPU${cuda > 1 ? 's' : ''}), cpu` : 'cpu'}`,
+    `distributed ${backends().join(', ') || 'none (built without c10d: install libgloo-dev and rebuild)'}`,
     `bfloat16 ${cpuHasNativeBf16() ? 'native on this CPU (--precision auto trains in bf16)' : 'not native on this CPU (--precision auto trains in fp32)'}`,
   ].join('\n');
 }

@@ -1,5 +1,6 @@
 // Process groups over torch.distributed's c10d: rendezvous through a TCPStore that rank 0 hosts, collectives through
-// ProcessGroupGloo on the CPU. Configured from torchrun's environment variables or explicitly.
+// ProcessGroupGloo on the CPU or ProcessGroupNCCL on CUDA tensors. Configured from torchrun's environment variables or
+// explicitly.
 import { hostname } from 'node:os';
 
 import { binding, type NativeGroup, type NativeStore } from '../torch/native.js';
@@ -13,8 +14,18 @@ export interface GroupOptions {
   masterPort: number;
   /** How long rendezvous and each collective may take before failing (default 60 s). */
   timeoutMs?: number;
-  /** Collectives' engine: Gloo on the CPU (the default); NCCL needs an addon built against a CUDA libtorch. */
-  backend?: 'gloo' | 'nccl';
+  /**
+   * Collectives' engine: Gloo for CPU tensors (the default); NCCL for CUDA tensors, each rank on its own GPU (an addon
+   * built against a CUDA libtorch, see `backends()`).
+   */
+  backend?: Backend;
+}
+
+export type Backend = 'gloo' | 'nccl';
+
+/** The backends this addon was built with. */
+export function backends(): Backend[] {
+  return [...(binding.hasGloo ? (['gloo'] as const) : []), ...(binding.hasNccl ? (['nccl'] as const) : [])];
 }
 
 export type ReduceOp = 'sum' | 'product' | 'min' | 'max';
@@ -37,22 +48,28 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): GroupOptio
   return { rank, worldSize, masterAddr, masterPort: integerVariable(env, 'MASTER_PORT', 1), timeoutMs: env.DSDNET_DIST_TIMEOUT_MS ? Number(env.DSDNET_DIST_TIMEOUT_MS) : undefined };
 }
 
+function glooGroup(store: NativeStore, { rank, worldSize, masterAddr }: GroupOptions, timeoutMs: number): NativeGroup {
+  // Gloo listens on this machine's address as the others reach it: loopback for a single machine, else the hostname.
+  const local = masterAddr === 'localhost' || masterAddr.startsWith('127.') ? '127.0.0.1' : hostname();
+  return binding.newGlooGroup(store, rank, worldSize, timeoutMs, local);
+}
+
 export class ProcessGroup {
   private constructor(readonly rank: number, readonly worldSize: number, private readonly store: NativeStore, /** @internal c10d's process group, for the reducer. */ readonly nativeGroup: NativeGroup) {}
 
   /** Joins the group: rank 0 hosts the store; every rank waits for the others up to the timeout. */
   static init(options: GroupOptions): ProcessGroup {
     const { rank, worldSize, masterAddr, masterPort, timeoutMs = 60_000, backend = 'gloo' } = options;
-    if (backend === 'nccl') throw new Error('the NCCL backend is not in this dsdnet addon: it is built for the CPU (Gloo). NCCL needs a CUDA libtorch (LIBTORCH) and GPU training, which dsdnet does not have yet; use the gloo backend');
-    if (backend !== 'gloo') throw new Error(`unknown backend '${String(backend)}' (gloo or nccl)`);
-    if (!binding.hasGloo) throw new Error('this dsdnet addon was built without Gloo (c10d on the CPU): install libgloo-dev and run npm run build:native');
+    if (backend !== 'gloo' && backend !== 'nccl') throw new Error(`unknown backend '${String(backend)}' (gloo or nccl)`);
+    if (!binding.hasGloo) throw new Error('this dsdnet addon was built without c10d (Gloo\'s headers were missing): install libgloo-dev and run npm run build:native');
+    if (backend === 'nccl' && !binding.hasNccl) {
+      throw new Error('the NCCL backend is not in this dsdnet addon: build it against a CUDA libtorch (LIBTORCH=...) with the CUDA toolkit\'s and NCCL\'s headers (CUDA_HOME, NCCL_INCLUDE_DIR); this build has gloo');
+    }
     if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(rank) && rank >= 0 && rank < worldSize)) throw new RangeError(`rank ${rank} of world size ${worldSize} is not a valid position`);
     if (!(Number.isInteger(masterPort) && masterPort >= 1 && masterPort <= 65535)) throw new RangeError(`master port must be in 1..65535, got ${masterPort}`);
     try {
       const store = binding.newTCPStore(masterAddr, masterPort, worldSize, rank === 0, timeoutMs);
-      // Gloo listens on this machine's address as the others reach it: loopback for a single machine, else the hostname.
-      const local = masterAddr === 'localhost' || masterAddr.startsWith('127.') ? '127.0.0.1' : hostname();
-      const group = binding.newGlooGroup(store, rank, worldSize, timeoutMs, local);
+      const group = backend === 'nccl' ? binding.newNcclGroup!(store, rank, worldSize, timeoutMs) : glooGroup(store, options, timeoutMs);
       return new ProcessGroup(rank, worldSize, store, group);
     } catch (error) {
       throw new Error(`rank ${rank} of ${worldSize} could not join the group at ${masterAddr}:${masterPort} within ${timeoutMs} ms: ${(error as Error).message}`);

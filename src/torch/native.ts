@@ -72,6 +72,9 @@ export interface NativeBinding {
   storeSet(store: NativeStore, key: string, value: string): void;
   storeGet(store: NativeStore, key: string): string;
   newGlooGroup(store: NativeStore, rank: number, size: number, timeoutMs: number, hostname: string): NativeGroup;
+  /** Whether the addon was built with c10d's NCCL process group (a CUDA libtorch, with CUDA's and NCCL's headers). */
+  hasNccl: boolean;
+  newNcclGroup?(store: NativeStore, rank: number, size: number, timeoutMs: number): NativeGroup;
   allReduce(group: NativeGroup, tensors: NativeHandle[], op: string): void;
   broadcast(group: NativeGroup, tensors: NativeHandle[], root: number): void;
   barrier(group: NativeGroup): void;
