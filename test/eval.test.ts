@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { aggregateRuns, computeMetrics, confusionCsv, confusionSpec, curvesSpec, meanStd, metricsCsv, pairedTable, pairWithPlain, type RunSummary, variantTable, writeChart } from '../src/eval/index.js';
+import { aggregateRuns, computeMetrics, confusionCsv, confusionSpec, curvesSpec, meanStd, metricsCsv, pairedTable, pairWithFloat32, pairWithPlain, precisionTable, type RunSummary, variantTable, writeChart } from '../src/eval/index.js';
 
 test('OA, AA, kappa, per-class precision/recall/F1 and the confusion matrix', () => {
   const m = computeMetrics([0, 0, 1, 1, 2, 2, 2], [0, 1, 1, 1, 2, 0, 2], ['forest', 'harbor', 'runway']);
@@ -70,6 +70,42 @@ test('runs pair with plain training seed by seed: differences in points, mean +-
   assert.deepEqual(mixed.map((r) => [r.variant, r.differences.map((d) => Number(d.toFixed(6)))]), [['dsd mobilenet_v2 bf16 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', [2]]]);
   const rows = aggregateRuns([run('plain', 0, 0.98), bf16(run('plain', 0, 0.97)), bf16(run('dsd', 0, 0.99))]);
   assert.deepEqual(rows.map((r) => [r.variant, r.epochVsPlain]), [['plain mobilenet_v2', 1], ['plain mobilenet_v2 bf16', 1], ['dsd mobilenet_v2 bf16 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', 1]]);
+});
+
+test('bf16 runs pair with the float32 runs of the same variant, setting and seed; the difference of means is set against the fp32 seed spread', () => {
+  const run = (method: string, seed: number, oa: number, precision = 'fp32', extra: Partial<RunSummary> = {}): RunSummary => ({
+    method,
+    backbone: 'resnet18',
+    methodOptions: method === 'plain' ? undefined : { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight: 0.5 },
+    dataset: '/data/ucmerced',
+    split: 'ratio 0.8',
+    size: 128,
+    epochs: 30,
+    pretrained: null,
+    precision,
+    final: { overallAccuracy: oa, averageAccuracy: oa, kappa: oa },
+    meanEpochSeconds: 30,
+    seed,
+    ...extra,
+  });
+  const reports = [
+    run('dsd', 0, 0.83), run('dsd', 1, 0.82), run('dsd', 2, 0.845),
+    run('dsd', 2, 0.85, 'bf16'), run('dsd', 0, 0.82, 'bf16'), run('dsd', 1, 0.83, 'bf16'), run('dsd', 3, 0.9, 'bf16'),
+    run('plain', 0, 0.84), run('plain', 0, 0.70, 'bf16'),
+    run('plain', 1, 0.5, 'bf16', { size: 224 }), // no fp32 run at 224 px: not paired
+  ];
+  const rows = pairWithFloat32(reports);
+  assert.deepEqual(rows.map((r) => [r.setting, r.variant, r.precision, r.seeds]), [
+    ['ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs', 'plain resnet18', 'bf16', [0]],
+    ['ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs', 'dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', 'bf16', [0, 1, 2]],
+  ]);
+  const dsd = rows[1];
+  assert.deepEqual(dsd.differences.map((d) => Number(d.toFixed(6))), [-1, 1, 0.5]);
+  assert.ok(Math.abs(dsd.fp32.mean - 83.1666667) < 1e-6 && Math.abs(dsd.lower.mean - 83.3333333) < 1e-6);
+  assert.equal(dsd.withinSeedSpread, true, '+0.17 points against an fp32 std of 1.26');
+  assert.equal(pairWithFloat32(reports.map((r) => (r.precision === 'bf16' && r.method === 'dsd' ? { ...r, final: { ...r.final, overallAccuracy: r.final.overallAccuracy - 0.02 } } : r)))[1].withinSeedSpread, false, '2 points lower is outside the spread');
+  assert.equal(precisionTable(rows).split('\n')[3], '| ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs | dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5) | bf16 | 0, 1, 2 | 83.17 +- 1.26 | 83.33 +- 1.53 | -1.00, +1.00, +0.50 | +0.17 +- 1.04 | yes |');
+  assert.equal(precisionTable(rows).split('\n')[2], '| ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs | plain resnet18 | bf16 | 0 | 84.00 | 70.00 | -14.00 | -14.00 +- 0.00 |  |', 'a single seed shows no verdict');
 });
 
 test('runs of different settings (dataset, split, size, backbone, initialisation, epochs) are never averaged or paired together', () => {

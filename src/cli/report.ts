@@ -1,12 +1,13 @@
 // `dsdnet report RUN...`: final-epoch OA, AA and kappa of finished runs, as mean +- std over the runs (seeds),
 // with the median epoch time, grouped by setting (dataset, split, size, backbone, initialisation, epochs, precision)
-// and within it by method and options; then each variant paired with plain training seed by seed.
+// and within it by method and options; then each variant paired with plain training seed by seed, and runs in bf16
+// with their float32 twins.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 import type { Command } from 'commander';
 
-import { aggregateRuns, pairedTable, pairWithPlain, type RunSummary, variantTable } from '../eval/index.js';
+import { aggregateRuns, pairedTable, pairWithFloat32, pairWithPlain, precisionTable, type RunSummary, variantTable } from '../eval/index.js';
 import type { TrainConfig } from '../train/index.js';
 
 function median(values: readonly number[]): number {
@@ -35,7 +36,8 @@ export function registerReportCommand(program: Command): void {
       });
       const rows = aggregateRuns(reports);
       const paired = pairWithPlain(reports);
-      if (flags.json) return console.log(JSON.stringify({ variants: rows, pairedWithPlain: paired }, null, 1));
+      const precisions = pairWithFloat32(reports);
+      if (flags.json) return console.log(JSON.stringify({ variants: rows, pairedWithPlain: paired, pairedWithFloat32: precisions }, null, 1));
       const settings = [...new Set(rows.map((r) => r.setting))];
       console.log(`Runs are compared within a setting (dataset, split, input size, backbone, initialisation, epochs, precision): ${settings.length} here.`);
       for (const setting of settings) {
@@ -43,5 +45,6 @@ export function registerReportCommand(program: Command): void {
         const pairs = paired.filter((p) => p.setting === setting);
         if (pairs.length > 0) console.log(`\nPaired with plain training seed by seed (same split and initialisation):\n\n${pairedTable(pairs)}`);
       }
+      if (precisions.length > 0) console.log(`\n### Precision: each variant paired with its float32 runs seed by seed\n\n${precisionTable(precisions)}`);
     });
 }

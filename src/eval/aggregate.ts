@@ -3,7 +3,8 @@
 // method variant are aggregated: mean +- sample std of the final OA, AA and kappa, and the
 // epoch time (each run's median epoch when its per-epoch times are known: a few epochs slowed by other jobs on the
 // machine do not move it), with each variant's epoch time relative to plain training's; and each variant paired seed by seed
-// with plain training (same split, same initialisation), the comparison that seed noise does not blur.
+// with plain training (same split, same initialisation), the comparison that seed noise does not blur. Runs in a
+// 16-bit precision are also paired seed by seed with the float32 runs of the same variant and otherwise same setting.
 import { basename } from 'node:path';
 
 import { meanStd } from './metrics.js';
@@ -159,6 +160,72 @@ export function pairedTable(rows: readonly PairedRow[]): string {
   const lines = ['| variant | seeds | OA - plain per seed (points) | mean +- std | better / worse |', '|---|---|---|---|---|'];
   for (const r of rows) {
     lines.push(`| ${r.variant} | ${r.seeds.join(', ')} | ${r.differences.map(signed).join(', ')} | ${signed(r.difference.mean)} +- ${r.difference.std.toFixed(2)} | ${r.wins} / ${r.losses} |`);
+  }
+  return lines.join('\n');
+}
+
+export interface PrecisionRow {
+  /** The setting without its precision. */
+  setting: string;
+  /** The variant as its float32 runs name it. */
+  variant: string;
+  method: string;
+  precision: string;
+  /** Seeds run in both precisions, ascending. */
+  seeds: number[];
+  /** Percent OA over those seeds, in float32 and in the lower precision. */
+  fp32: MeanStd;
+  lower: MeanStd;
+  /** OA in the lower precision minus float32's, in points, per seed. */
+  differences: number[];
+  difference: MeanStd;
+  /** Whether the difference of the means is no larger than float32's seed spread (its sample std). */
+  withinSeedSpread: boolean;
+}
+
+/** Every run in a precision other than fp32 against the fp32 run of the same variant, setting and seed. */
+export function pairWithFloat32(reports: readonly RunSummary[]): PrecisionRow[] {
+  const asFloat32 = (r: RunSummary): RunSummary => ({ ...r, precision: 'fp32' });
+  const key = (r: RunSummary): string => `${settingOf(asFloat32(r))}\n${variantName(asFloat32(r))}`;
+  const fp32 = new Map(reports.filter((r) => (r.precision ?? 'fp32') === 'fp32' && r.seed !== undefined).map((r) => [`${key(r)}\n${r.seed}`, 100 * r.final.overallAccuracy]));
+  const rows = new Map<string, { run: RunSummary; pairs: { seed: number; fp32: number; lower: number }[] }>();
+  for (const r of reports) {
+    const reference = fp32.get(`${key(r)}\n${r.seed}`);
+    if ((r.precision ?? 'fp32') === 'fp32' || r.seed === undefined || reference === undefined) continue;
+    const row = rows.get(`${key(r)}\n${r.precision}`) ?? { run: r, pairs: [] };
+    row.pairs.push({ seed: r.seed, fp32: reference, lower: 100 * r.final.overallAccuracy });
+    rows.set(`${key(r)}\n${r.precision}`, row);
+  }
+  const settings = [...new Set(reports.map((r) => settingOf(asFloat32(r))))];
+  return [...rows.values()]
+    .map(({ run, pairs }) => {
+      const sorted = pairs.sort((a, b) => a.seed - b.seed);
+      const [reference, lower] = [meanStd(sorted.map((p) => p.fp32)), meanStd(sorted.map((p) => p.lower))];
+      const differences = sorted.map((p) => p.lower - p.fp32);
+      return {
+        setting: settingOf(asFloat32(run)).replace(/, fp32$/, ''),
+        variant: variantName(asFloat32(run)),
+        method: run.method,
+        precision: run.precision ?? 'fp32',
+        seeds: sorted.map((p) => p.seed),
+        fp32: reference,
+        lower,
+        differences,
+        difference: meanStd(differences),
+        withinSeedSpread: Math.abs(lower.mean - reference.mean) <= reference.std + 1e-9,
+      };
+    })
+    .sort((a, b) => settings.indexOf(`${a.setting}, fp32`) - settings.indexOf(`${b.setting}, fp32`) || byVariant(a, b));
+}
+
+/** The precision comparison as a markdown table. */
+export function precisionTable(rows: readonly PrecisionRow[]): string {
+  const signed = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
+  const show = (s: MeanStd, runs: number): string => (runs > 1 ? `${s.mean.toFixed(2)} +- ${s.std.toFixed(2)}` : s.mean.toFixed(2));
+  const lines = ['| setting | variant | precision | seeds | OA fp32 (%) | OA (%) | OA - fp32 per seed (points) | mean +- std | within fp32 seed spread |', '|---|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    const n = r.seeds.length;
+    lines.push(`| ${r.setting} | ${r.variant} | ${r.precision} | ${r.seeds.join(', ')} | ${show(r.fp32, n)} | ${show(r.lower, n)} | ${r.differences.map(signed).join(', ')} | ${signed(r.difference.mean)} +- ${r.difference.std.toFixed(2)} | ${n > 1 ? (r.withinSeedSpread ? 'yes' : 'no') : ''} |`);
   }
   return lines.join('\n');
 }
