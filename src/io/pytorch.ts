@@ -5,7 +5,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { endianness } from 'node:os';
 
-import { DTYPE_BYTES, typedArrayOf } from '../torch/dtype.js';
+import { type AnyTypedArray, DTYPE_BYTES, typedArrayOf } from '../torch/dtype.js';
 import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
 import { describePickleValue, PickleCallable, PickleDict, PickleObject, PickleTuple, type PickleKey, type PickleValue, unpickle } from './pickle.js';
 import { halfTable } from './half.js';
@@ -255,8 +255,8 @@ export function decodeTorchFile(bytes: Uint8Array, source: string): TorchFileCon
   const sourceDtypes = new Map<string, string>();
   try {
     for (const [key, planned] of gathered) {
-      const { engine, buffer, shape } = gather(planned);
-      tensors.set(key, fromTypedArray(typedArrayOf(engine, buffer), shape, engine === 'bool' ? { dtype: 'bool' } : {}));
+      const { engine, data, shape } = gather(planned);
+      tensors.set(key, fromTypedArray(data, shape, engine === 'bool' ? { dtype: 'bool' } : {}));
       sourceDtypes.set(key, planned.view.storage.kind.dtype);
     }
   } catch (error) {
@@ -372,15 +372,25 @@ function plan(view: TensorView, what: string): Gathered {
 /** Copies one run: count elements of src from start by step into out from at (indexes in elements). */
 type CopyRun = (start: number, count: number, step: number, at: number) => void;
 
-function gather(planned: Gathered): { engine: DType; buffer: ArrayBuffer; shape: number[] } {
+function gather(planned: Gathered): { engine: DType; data: AnyTypedArray; shape: number[] } {
   const { view, engine, numel, size, stride } = planned;
   const kind = view.storage.kind;
-  const buffer = new ArrayBuffer(numel * DTYPE_BYTES[engine]);
   const shape = [...view.size];
-  if (numel === 0) return { engine, buffer, shape };
-  const copy = runCopier(view.storage, buffer);
   const limit = view.storage.numel;
   const last = size.length - 1;
+  // One contiguous run stored as the engine holds it: the tensor is made straight from the file's bytes (the engine
+  // copies them), saving a copy of every large weight.
+  const bytes = view.storage.bytes;
+  const itemBytes = DTYPE_BYTES[engine];
+  const byteOffset = bytes.byteOffset + view.offset * itemBytes;
+  if (numel > 0 && last === 0 && stride[0] === 1 && kind.dtype === engine && byteOffset % itemBytes === 0) {
+    if (view.offset < 0 || view.offset + numel > limit) throw new Error(`internal: run [${view.offset}, ${view.offset + numel - 1}] outside storage '${view.storage.key}' of ${limit} (${kind.dtype})`);
+    return { engine, data: typedArrayOf(engine, bytes.buffer, byteOffset, numel), shape };
+  }
+  const buffer = new ArrayBuffer(numel * itemBytes);
+  const data = typedArrayOf(engine, buffer);
+  if (numel === 0) return { engine, data, shape };
+  const copy = runCopier(view.storage, buffer);
   const index = new Array<number>(last).fill(0);
   let start = view.offset;
   for (let at = 0; at < numel; at += size[last]) {
@@ -397,7 +407,7 @@ function gather(planned: Gathered): { engine: DType; buffer: ArrayBuffer; shape:
       index[d] = 0;
     }
   }
-  return { engine, buffer, shape };
+  return { engine, data, shape };
 }
 
 /** Storage bytes as a typed array of `Type`, copying only if the zip entry is misaligned for it. */

@@ -102,20 +102,17 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
     if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && end >= begin)) fail(`tensor '${name}' has invalid data_offsets`);
     if (end > dataLength) fail(`truncated: tensor '${name}' ends at byte ${end} of the data, which has ${dataLength}`);
     if (end - begin !== expected) fail(`tensor '${name}' has ${end - begin} bytes for shape [${shape}] of ${dtype ?? wide.name}`);
-    // Copy into a fresh, aligned buffer.
-    const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end));
-    if (dtype) tensors.set(name, fromTypedArrayOf(dtype, copy.buffer, shape));
-    else {
-      tensors.set(name, fromTypedArray(wide.read(copy), shape));
+    const stored = bytes.subarray(dataStart + begin, dataStart + end);
+    if (dtype) {
+      // The engine copies the bytes; only a misaligned tensor needs an aligned copy first.
+      const data = stored.byteOffset % DTYPE_BYTES[dtype] === 0 ? stored : new Uint8Array(stored);
+      tensors.set(name, fromTypedArray(typedArrayOf(dtype, data.buffer, data.byteOffset, data.byteLength / DTYPE_BYTES[dtype]), shape, dtype === 'bool' ? { dtype: 'bool' } : {}));
+    } else {
+      tensors.set(name, fromTypedArray(wide.read(new Uint8Array(stored)), shape));
       widened.set(name, wide.name);
     }
   }
   return { tensors, metadata, widened };
-}
-
-function fromTypedArrayOf(dtype: DType, buffer: ArrayBuffer, shape: number[]): Tensor {
-  // Bools travel as bytes; ask for the bool dtype explicitly.
-  return fromTypedArray(typedArrayOf(dtype, buffer), shape, dtype === 'bool' ? { dtype: 'bool' } : {});
 }
 
 export function readSafetensors(path: string): SafetensorsContent {

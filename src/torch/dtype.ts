@@ -35,22 +35,23 @@ export function isHalf(dtype: DType): dtype is HalfDType {
   return dtype === 'bfloat16' || dtype === 'float16';
 }
 
-export function typedArrayOf(dtype: DType, buffer: ArrayBuffer): AnyTypedArray {
+/** A typed array of the dtype's element type over `buffer` (from byteOffset; length elements, or to the end). */
+export function typedArrayOf(dtype: DType, buffer: ArrayBufferLike, byteOffset = 0, length?: number): AnyTypedArray {
   switch (dtype) {
     case 'float32':
-      return new Float32Array(buffer);
+      return new Float32Array(buffer, byteOffset, length);
     case 'float64':
-      return new Float64Array(buffer);
+      return new Float64Array(buffer, byteOffset, length);
     case 'int64':
-      return new BigInt64Array(buffer);
+      return new BigInt64Array(buffer, byteOffset, length);
     case 'int32':
-      return new Int32Array(buffer);
+      return new Int32Array(buffer, byteOffset, length);
     case 'bfloat16':
     case 'float16':
-      return new Uint16Array(buffer); // the raw bits
+      return new Uint16Array(buffer, byteOffset, length); // the raw bits
     case 'uint8':
     case 'bool':
-      return new Uint8Array(buffer);
+      return new Uint8Array(buffer, byteOffset, length);
   }
 }
 
