@@ -88,6 +88,24 @@ for (const name of ['resnet18', 'mobilenet_v2'] as const) {
   });
 }
 
+test('ReLU6 in bf16: the values and gradient of hardtanh(0, 6), in place or not', () => {
+  // Edges (0 and 6 exactly), both sides of them, small values that a subtraction in bf16 would round away, and large.
+  const values = [-7, -1e-3, 0, 1e-3, 0.1, 2.5, 5.96875, 6, 6.0625, 100];
+  for (const inplace of [false, true]) {
+    tidy(() => {
+      const leaf = tensor(values, { dtype: 'bfloat16' }).requiresGrad_();
+      const input = leaf.mul(1); // in-place ops need a non-leaf, as in a network
+      const out = F.relu6(input, inplace);
+      assert.equal(out.dtype, 'bfloat16');
+      assert.deepEqual(out.toArray(), tensor([0, 0, 0, 1e-3, 0.1, 2.5, 5.96875, 6, 6, 6], { dtype: 'bfloat16' }).toArray(), `values (inplace ${inplace})`);
+      out.backward(tensor([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], { dtype: 'bfloat16' }));
+      // hardtanh passes the gradient strictly inside (0, 6) only.
+      // (Above 6 the gradient comes back through a negation as -0, which equals 0: + 0 makes it +0 for deepEqual.)
+      assert.deepEqual((leaf.grad!.toArray() as number[]).map((g) => g + 0), [0, 0, 0, 4, 5, 6, 7, 0, 0, 0], `gradient (inplace ${inplace})`);
+    });
+  }
+});
+
 test('BatchNorm in bf16 training keeps float32 running statistics and updates them like float32 does', () => {
   const stats = (precision: Precision): Tensor => {
     manualSeed(3);
