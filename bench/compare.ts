@@ -132,8 +132,12 @@ export function runBenchmark(title: string, workerFile: string, cases: BenchCase
       iters: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '3' },
       threads: { type: 'string', default: '2' },
+      only: { type: 'string' },
     },
   });
+  const only = values.only;
+  const selected = only === undefined ? cases : cases.filter((c) => c.label.includes(only));
+  if (selected.length === 0) throw new Error(`--only '${only}' matches no case; the cases are:\n${cases.map((c) => `  ${c.label}`).join('\n')}`);
   const worker = fileURLToPath(new URL(workerFile, import.meta.url));
   const peerScript = fileURLToPath(new URL('../../bench/peer_torch.py', import.meta.url));
   const tail = [values.warmup!, values.iters!, values.threads!];
@@ -142,7 +146,7 @@ export function runBenchmark(title: string, workerFile: string, cases: BenchCase
     { name: 'PyTorch', command: PYTHON, args: (a) => [peerScript, ...a, ...tail] },
     { name: 'PyTorch + same malloc policy', command: PYTHON, args: (a) => [peerScript, ...a, ...tail], env: { GLIBC_TUNABLES: PEER_MALLOC_TUNABLES } },
   ];
-  const specs = cases.map((c) => ({ label: c.label, args: [c.mode, c.model, String(c.size), String(c.batch), c.precision ?? 'fp32', c.layout ?? 'contiguous'] }));
+  const specs = selected.map((c) => ({ label: c.label, args: [c.mode, c.model, String(c.size), String(c.batch), c.precision ?? 'fp32', c.layout ?? 'contiguous'] }));
   const results = runAlternating(specs, [ours, ...peers], Number(values.rounds));
   console.log(`${title}; ${values.threads} threads, ${values.rounds} rounds x ${values.iters} timed steps (after ${values.warmup} warm-up) per side`);
   console.log(table(results, ours.name, peers.map((p) => p.name)));

@@ -1,7 +1,8 @@
 // Module benchmark: backbones from src/models trained with src/optim against torchvision with torch.optim, in float32,
 // channels-last and bf16 mixed precision + channels-last; inference; the optimizer step alone (foreach and per
 // parameter); then the fraction of the machine's measured matrix-product peak that each training step reaches.
-// Usage: node dist/bench/modules.js [--rounds 3] [--iters 10] [--warmup 3] [--threads 2]
+// Usage: node dist/bench/modules.js [--rounds 3] [--iters 10] [--warmup 3] [--threads 2] [--only TEXT]
+// (--only: the cases whose label contains TEXT, e.g. MobileNetV2)
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -37,12 +38,15 @@ const seconds = (r: CaseResult | undefined, side: string): number | undefined =>
   return s === undefined || 'failed' in s ? undefined : s.seconds;
 };
 const byLabel = new Map(results.map((r) => [r.label, r]));
+// The backbones whose training steps ran (all, unless --only chose some cases).
+const measured = MODELS.filter((m) => VARIANTS.some((v) => byLabel.has(trainLabel(m, v))));
 
 console.log('\nTargets: dsdnet bf16 + channels-last against PyTorch bf16 + channels-last (same malloc policy; <= 0.9x) and against stock PyTorch fp32 (<= 0.6x for ResNet-18)');
 console.log('| model | dsdnet bf16 CL (s) | PyTorch bf16 CL, same policy (s) | ratio | stock PyTorch fp32 (s) | ratio |\n|---|---|---|---|---|---|');
-const fmt = (v: number | undefined, digits = 3): string => (v === undefined ? 'fails' : v.toFixed(digits));
+// '-': failed (the table above says why) or not run (--only).
+const fmt = (v: number | undefined, digits = 3): string => (v === undefined ? '-' : v.toFixed(digits));
 const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? '-' : (a / b).toFixed(3));
-for (const m of MODELS) {
+for (const m of measured) {
   const bf16 = byLabel.get(trainLabel(m, VARIANTS[2]));
   const fp32 = byLabel.get(trainLabel(m, VARIANTS[0]));
   const [ours, peer, stock] = [seconds(bf16, 'dsdnet'), seconds(bf16, 'PyTorch + same malloc policy'), seconds(fp32, 'PyTorch')];
@@ -63,7 +67,7 @@ const peerScript = fileURLToPath(new URL('../../bench/peer_torch.py', import.met
 console.log(`\nPeak: ${N}x${N} matrix products through the engine (best of 10), GFLOP/s: ${Object.entries(rates).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
 console.log('Fraction of peak: a training step counted as 3 forward passes of convolution and linear FLOPs, against the best rate of its dtype');
 console.log('| model | GFLOP per step | variant | dsdnet GFLOP/s | fraction of peak |\n|---|---|---|---|---|');
-for (const m of MODELS) {
+for (const m of measured) {
   const counted = spawnSync(PYTHON, [peerScript, 'flops', m.model, String(m.size), String(m.batch)], { encoding: 'utf8' });
   if (counted.status !== 0) throw new Error(`counting FLOPs failed: ${counted.stderr}`);
   const stepFlops = 3 * (JSON.parse(counted.stdout.trim()) as { forwardFlops: number }).forwardFlops;
