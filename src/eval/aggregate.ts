@@ -185,25 +185,31 @@ export interface PrecisionRow {
 
 /** Every run in a precision other than fp32 against the fp32 run of the same variant, setting and seed. */
 export function pairWithFloat32(reports: readonly RunSummary[]): PrecisionRow[] {
+  // A run's setting and variant as its float32 twin names them.
   const asFloat32 = (r: RunSummary): RunSummary => ({ ...r, precision: 'fp32' });
+  const isFloat32 = (r: RunSummary): boolean => (r.precision ?? 'fp32') === 'fp32';
   const key = (r: RunSummary): string => `${settingOf(asFloat32(r))}\n${variantName(asFloat32(r))}`;
-  const fp32 = new Map(reports.filter((r) => (r.precision ?? 'fp32') === 'fp32' && r.seed !== undefined).map((r) => [`${key(r)}\n${r.seed}`, 100 * r.final.overallAccuracy]));
+  const fp32 = new Map(reports.filter((r) => isFloat32(r) && r.seed !== undefined).map((r) => [`${key(r)}\n${r.seed}`, 100 * r.final.overallAccuracy]));
+  const settings = [...new Set(reports.map((r) => settingOf(asFloat32(r))))];
   const rows = new Map<string, { run: RunSummary; pairs: { seed: number; fp32: number; lower: number }[] }>();
   for (const r of reports) {
+    if (isFloat32(r) || r.seed === undefined) continue;
     const reference = fp32.get(`${key(r)}\n${r.seed}`);
-    if ((r.precision ?? 'fp32') === 'fp32' || r.seed === undefined || reference === undefined) continue;
-    const row = rows.get(`${key(r)}\n${r.precision}`) ?? { run: r, pairs: [] };
+    if (reference === undefined) continue;
+    const rowKey = `${key(r)}\n${r.precision}`;
+    const row = rows.get(rowKey) ?? { run: r, pairs: [] };
     row.pairs.push({ seed: r.seed, fp32: reference, lower: 100 * r.final.overallAccuracy });
-    rows.set(`${key(r)}\n${r.precision}`, row);
+    rows.set(rowKey, row);
   }
-  const settings = [...new Set(reports.map((r) => settingOf(asFloat32(r))))];
   return [...rows.values()]
     .map(({ run, pairs }) => {
       const sorted = pairs.sort((a, b) => a.seed - b.seed);
       const [reference, lower] = [meanStd(sorted.map((p) => p.fp32)), meanStd(sorted.map((p) => p.lower))];
       const differences = sorted.map((p) => p.lower - p.fp32);
+      const setting = settingOf(asFloat32(run));
       return {
-        setting: settingOf(asFloat32(run)).replace(/, fp32$/, ''),
+        order: settings.indexOf(setting),
+        setting: setting.replace(/, fp32$/, ''),
         variant: variantName(asFloat32(run)),
         method: run.method,
         precision: run.precision ?? 'fp32',
@@ -215,7 +221,8 @@ export function pairWithFloat32(reports: readonly RunSummary[]): PrecisionRow[] 
         withinSeedSpread: Math.abs(lower.mean - reference.mean) <= reference.std + 1e-9,
       };
     })
-    .sort((a, b) => settings.indexOf(`${a.setting}, fp32`) - settings.indexOf(`${b.setting}, fp32`) || byVariant(a, b));
+    .sort((a, b) => a.order - b.order || byVariant(a, b))
+    .map(({ order: _order, ...row }) => row);
 }
 
 /** The precision comparison as a markdown table. */
