@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { preferredCpuCapability } from '../src/torch/cpu.js';
 import type { WorkerMode } from './worker-loop.js';
 
 export interface WorkerResult {
@@ -35,6 +36,9 @@ export const PYTHON = process.env.DSDNET_PYTHON ?? '/usr/bin/python3';
 
 /** glibc settings equivalent to what dsdnet's addon sets with mallopt (freed memory kept in the heap), for a peer. */
 export const PEER_MALLOC_TUNABLES = 'glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647';
+
+export const PEER_SAME_MALLOC = 'PyTorch + same malloc policy';
+export const PEER_SAME_SETTINGS = 'PyTorch + same malloc policy and ATen kernels';
 
 export function runWorker(side: Side, caseArgs: string[]): WorkerOutcome {
   const result = spawnSync(side.command, side.args(caseArgs), {
@@ -122,8 +126,9 @@ export interface BenchCase {
 }
 
 /**
- * Runs a benchmark: our worker script against torchvision in PyTorch, stock and with our allocation policy, every
- * case alternating. Options: --rounds 3 --iters 10 --warmup 3 --threads 2.
+ * Runs a benchmark: our worker script against torchvision in PyTorch, stock, with our allocation policy, and, where
+ * dsdnet asks libtorch for other ATen kernels than PyTorch picks (AVX-512), with both; every case alternating.
+ * Options: --rounds 3 --iters 10 --warmup 3 --threads 2.
  */
 export function runBenchmark(title: string, workerFile: string, cases: BenchCase[]): CaseResult[] {
   const { values } = parseArgs({
@@ -142,9 +147,13 @@ export function runBenchmark(title: string, workerFile: string, cases: BenchCase
   const peerScript = fileURLToPath(new URL('../../bench/peer_torch.py', import.meta.url));
   const tail = [values.warmup!, values.iters!, values.threads!];
   const ours: Side = { name: 'dsdnet', command: process.execPath, args: (a) => [worker, ...a, ...tail] };
+  const peer = (name: string, env?: Record<string, string>): Side => ({ name, command: PYTHON, args: (a) => [peerScript, ...a, ...tail], env });
+  // PyTorch sees the user's ATEN_CPU_CAPABILITY as we do; only our own default differs from its.
+  const capability = process.env.ATEN_CPU_CAPABILITY ? undefined : preferredCpuCapability();
   const peers: Side[] = [
-    { name: 'PyTorch', command: PYTHON, args: (a) => [peerScript, ...a, ...tail] },
-    { name: 'PyTorch + same malloc policy', command: PYTHON, args: (a) => [peerScript, ...a, ...tail], env: { GLIBC_TUNABLES: PEER_MALLOC_TUNABLES } },
+    peer('PyTorch'),
+    peer(PEER_SAME_MALLOC, { GLIBC_TUNABLES: PEER_MALLOC_TUNABLES }),
+    ...(capability === undefined ? [] : [peer(PEER_SAME_SETTINGS, { GLIBC_TUNABLES: PEER_MALLOC_TUNABLES, ATEN_CPU_CAPABILITY: capability })]),
   ];
   const specs = selected.map((c) => ({ label: c.label, args: [c.mode, c.model, String(c.size), String(c.batch), c.precision ?? 'fp32', c.layout ?? 'contiguous'] }));
   const results = runAlternating(specs, [ours, ...peers], Number(values.rounds));

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-import { type BenchCase, type CaseResult, PYTHON, runBenchmark, runWorker, succeeded, summarizeSide } from './compare.js';
+import { type BenchCase, type CaseResult, PEER_SAME_MALLOC, PEER_SAME_SETTINGS, PYTHON, runBenchmark, runWorker, succeeded, summarizeSide } from './compare.js';
 
 type Variant = Pick<BenchCase, 'precision' | 'layout'> & { tag: string };
 const VARIANTS: Variant[] = [
@@ -34,23 +34,25 @@ const cases: BenchCase[] = [
 
 const results = runBenchmark('src/models + src/optim vs torchvision + torch.optim', './module-worker.js', cases);
 const seconds = (r: CaseResult | undefined, side: string): number | undefined => {
-  const s = r === undefined ? undefined : summarizeSide(r.bySide.get(side)!);
+  const runs = r?.bySide.get(side);
+  const s = runs === undefined ? undefined : summarizeSide(runs);
   return s === undefined || 'failed' in s ? undefined : s.seconds;
 };
 const byLabel = new Map(results.map((r) => [r.label, r]));
 // The backbones whose training steps ran (all, unless --only chose some cases).
 const measured = MODELS.filter((m) => VARIANTS.some((v) => byLabel.has(trainLabel(m, v))));
 
-console.log('\nTargets: dsdnet bf16 + channels-last against PyTorch bf16 + channels-last (same malloc policy; <= 0.9x) and against stock PyTorch fp32 (<= 0.6x for ResNet-18)');
-console.log('| model | dsdnet bf16 CL (s) | PyTorch bf16 CL, same policy (s) | ratio | stock PyTorch fp32 (s) | ratio |\n|---|---|---|---|---|---|');
-// '-': failed (the table above says why) or not run (--only).
+console.log('\nTargets: dsdnet bf16 + channels-last against PyTorch bf16 + channels-last (same process settings; <= 0.9x) and against stock PyTorch fp32 (<= 0.6x for ResNet-18)');
+console.log(`| model | dsdnet bf16 CL (s) | ${PEER_SAME_MALLOC}, bf16 CL (s) | ratio | ${PEER_SAME_SETTINGS}, bf16 CL (s) | ratio | stock PyTorch fp32 (s) | ratio |\n|---|---|---|---|---|---|---|---|`);
+// '-': failed (the table above says why), not run (--only), or no such peer (dsdnet asked for PyTorch's own kernels).
 const fmt = (v: number | undefined, digits = 3): string => (v === undefined ? '-' : v.toFixed(digits));
 const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? '-' : (a / b).toFixed(3));
 for (const m of measured) {
   const bf16 = byLabel.get(trainLabel(m, VARIANTS[2]));
   const fp32 = byLabel.get(trainLabel(m, VARIANTS[0]));
-  const [ours, peer, stock] = [seconds(bf16, 'dsdnet'), seconds(bf16, 'PyTorch + same malloc policy'), seconds(fp32, 'PyTorch')];
-  console.log(`| ${m.name} | ${fmt(ours)} | ${fmt(peer)} | ${ratio(ours, peer)} | ${fmt(stock)} | ${ratio(ours, stock)} |`);
+  const ours = seconds(bf16, 'dsdnet');
+  const peers = [seconds(bf16, PEER_SAME_MALLOC), seconds(bf16, PEER_SAME_SETTINGS), seconds(fp32, 'PyTorch')];
+  console.log(`| ${m.name} | ${fmt(ours)} | ${peers.map((p) => `${fmt(p)} | ${ratio(ours, p)}`).join(' | ')} |`);
 }
 
 // The machine's peak: the best rate of large matrix products through the engine, per dtype, both as a 1x1 convolution

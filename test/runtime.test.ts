@@ -1,10 +1,10 @@
-// Seeding, generator state, threads, and the command-line entry point.
+// Seeding, generator state, threads, ATen's instruction set, and the command-line entry point.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { F, Generator, getNumThreads, getRngState, manualSeed, ones, rand, randn, setNumThreads, setRngState } from '../src/torch/index.js';
+import { cpuCapability, F, Generator, getNumThreads, getRngState, manualSeed, ones, preferredCpuCapability, rand, randn, setNumThreads, setRngState } from '../src/torch/index.js';
 
 test('manualSeed makes random streams reproducible, including dropout', () => {
   manualSeed(42);
@@ -56,4 +56,20 @@ test('the dsdnet command prints version, libtorch version, threads, device and d
   assert.match(out, /^threads 2$/m);
   assert.match(out, /^device cpu/m);
   assert.match(out, /^distributed gloo$/m);
+});
+
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const envWith = (value: string | undefined): NodeJS.ProcessEnv => {
+  const env = { ...process.env };
+  if (value === undefined) delete env.ATEN_CPU_CAPABILITY;
+  else env.ATEN_CPU_CAPABILITY = value;
+  return env;
+};
+
+test('ATen kernels use AVX-512 on CPUs that also compute bf16, and ATEN_CPU_CAPABILITY chooses', () => {
+  const inUse = (value: string | undefined): string => /^ATen kernels (\w+)/m.exec(execFileSync(process.execPath, [cli, 'env'], { encoding: 'utf8', env: envWith(value) }))?.[1] ?? '';
+  assert.equal(inUse(undefined), preferredCpuCapability() === 'avx512' ? 'AVX512' : cpuCapability(), 'the default');
+  assert.equal(inUse('avx2'), 'AVX2');
+  assert.equal(inUse('default'), 'DEFAULT');
+  assert.throws(() => execFileSync(process.execPath, [cli, 'env'], { encoding: 'utf8', stdio: 'pipe', env: envWith('avx9') }), /ATEN_CPU_CAPABILITY must be one of default, avx2, avx512, got 'avx9'/);
 });

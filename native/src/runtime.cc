@@ -2,12 +2,16 @@
 #include "runtime.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Version.h>
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/csrc/api/include/torch/version.h>
 
 #include <climits>
+#include <cstdlib>
 #include <mutex>
+#include <regex>
+#include <string>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -34,6 +38,30 @@ Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
 
 Napi::Value ParallelInfo(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), at::get_parallel_info());
+}
+
+// The vector instruction set ATen's own kernels (elementwise, BatchNorm, pooling) dispatch to. libtorch reads it from
+// ATEN_CPU_CAPABILITY once, at the first such kernel, and only says which it took in show_config(), which fixes it.
+std::string usedCpuCapability() {
+  static const std::regex line("CPU capability usage: ([^\\n]+)");
+  std::smatch match;
+  const std::string config = at::show_config();
+  if (!std::regex_search(config, match, line)) return "unknown";
+  return match[1].str() == "NO AVX" ? "DEFAULT" : match[1].str();
+}
+
+Napi::Value CpuCapability(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), usedCpuCapability());
+}
+
+// Asks for a capability (ATEN_CPU_CAPABILITY's values: default, avx2, avx512) unless the variable is already set, then
+// fixes the choice and returns the one in use: it differs from the request when a kernel already ran or the variable
+// was set by the user.
+Napi::Value RequestCpuCapability(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "requestCpuCapability: expected a string");
+  const std::string wanted = info[0].As<Napi::String>().Utf8Value();
+  setenv("ATEN_CPU_CAPABILITY", wanted.c_str(), 0);
+  return Napi::String::New(info.Env(), usedCpuCapability());
 }
 
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
@@ -83,6 +111,8 @@ void registerRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, entry<SetNumThreads>, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, entry<GetNumThreads>, "getNumThreads"));
   exports.Set("parallelInfo", Napi::Function::New(env, entry<ParallelInfo>, "parallelInfo"));
+  exports.Set("cpuCapability", Napi::Function::New(env, entry<CpuCapability>, "cpuCapability"));
+  exports.Set("requestCpuCapability", Napi::Function::New(env, entry<RequestCpuCapability>, "requestCpuCapability"));
   exports.Set("manualSeed", Napi::Function::New(env, entry<ManualSeed>, "manualSeed"));
   exports.Set("getRngState", Napi::Function::New(env, entry<GetRngState>, "getRngState"));
   exports.Set("setRngState", Napi::Function::New(env, entry<SetRngState>, "setRngState"));

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { Command } from 'commander';
 
 import { backends } from '../distributed/index.js';
-import { cpuHasNativeBf16, cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
+import { cpuCapability, cpuHasNativeBf16, cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
 import { registerDataCommands } from './data.js';
 import { registerEvaluateCommands } from './evaluate.js';
 import { registerExportCommand } from './export.js';
@@ -22,6 +22,7 @@ function engineInfo(): string {
     `dsdnet ${pkg.version}`,
     `libtorch ${libtorchVersion()}`,
     `threads ${getNumThreads()}`,
+    `ATen kernels ${cpuCapability()} (ATEN_CPU_CAPABILITY=avx2|avx512 before starting chooses)`,
     `device ${cuda > 0 ? `cuda (${cuda} GPU${cuda > 1 ? 's' : ''}), cpu` : 'cpu'}`,
     `distributed ${backends().join(', ') || 'none (built without c10d: install libgloo-dev and rebuild)'}`,
     `bfloat16 ${cpuHasNativeBf16() ? 'native on this CPU (--precision auto trains in bf16)' : 'not native on this CPU (--precision auto trains in fp32)'}`,

@@ -8,5 +8,6 @@ export { noGrad, enableGrad, isGradEnabled, backward } from './autograd.js';
 export { autocast, autocastState, type AutocastOptions, type AutocastDevice, PRECISIONS, type Precision, withPrecision } from './autocast.js';
 export { tidy, keep, dispose } from './scope.js';
 export * from './runtime.js';
+export { cpuHasNativeBf16, preferredCpuCapability } from './cpu.js';
 export { type DType, type HalfDType, DTYPES } from './dtype.js';
 export { type Device } from './device.js';

@@ -5,6 +5,8 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { preferredCpuCapability } from './cpu.js';
+
 /** Opaque reference to a native tensor. */
 export type NativeHandle = { readonly __nativeTensor: unique symbol };
 
@@ -61,6 +63,9 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   parallelInfo(): string;
+  cpuCapability(): string;
+  /** Sets ATEN_CPU_CAPABILITY unless the user did, then fixes libtorch's choice and returns it. */
+  requestCpuCapability(capability: string): string;
   manualSeed(seed: number): void;
   getRngState(): NativeHandle;
   setRngState(state: NativeHandle): void;
@@ -101,14 +106,26 @@ function load(): NativeBinding {
   return createRequire(import.meta.url)(file) as NativeBinding;
 }
 
-// The one process-wide setting made when the addon loads: libtorch's stock default of one intra-op thread per core,
-// which Debian's build lacks (it starts with one). DSDNET_NUM_THREADS or setNumThreads() change it.
+// The two process-wide settings made when the addon loads, both defaults that libtorch's own logic would pick on
+// other builds or versions: one intra-op thread per core, which Debian's build lacks (it starts with one;
+// DSDNET_NUM_THREADS or setNumThreads() change it), and AVX-512 kernels on CPUs that run them at full speed
+// (preferredCpuCapability; ATEN_CPU_CAPABILITY overrides). libtorch fixes the second at its first kernel, so it can
+// only be made here.
 function defaultThreads(): number {
   const fromEnv = process.env.DSDNET_NUM_THREADS;
   if (fromEnv === undefined || fromEnv === '') return availableParallelism();
   const n = Number(fromEnv);
   if (!Number.isInteger(n) || n < 1) throw new Error(`DSDNET_NUM_THREADS must be a positive integer, got '${fromEnv}'`);
   return n;
+}
+
+// libtorch only warns about a value it does not know and falls back to its own choice.
+const CPU_CAPABILITIES = ['default', 'avx2', 'avx512'];
+function cpuCapabilityRequest(): string | undefined {
+  const fromEnv = process.env.ATEN_CPU_CAPABILITY;
+  if (fromEnv === undefined || fromEnv === '') return preferredCpuCapability();
+  if (!CPU_CAPABILITIES.includes(fromEnv)) throw new Error(`ATEN_CPU_CAPABILITY must be one of ${CPU_CAPABILITIES.join(', ')}, got '${fromEnv}'`);
+  return fromEnv;
 }
 
 /**
@@ -120,6 +137,8 @@ export let binding: NativeBinding = new Proxy({} as NativeBinding, {
   get(_target, key) {
     const loaded = load();
     loaded.setNumThreads(defaultThreads());
+    const capability = cpuCapabilityRequest();
+    if (capability !== undefined) loaded.requestCpuCapability(capability);
     binding = loaded;
     return loaded[key as keyof NativeBinding];
   },

@@ -1,6 +1,4 @@
 // Process-wide engine state: versions, threads, seeding, and the live tensor count.
-import { readFileSync } from 'node:fs';
-
 import { binding, type NativeGenerator } from './native.js';
 import { Tensor } from './tensor.js';
 
@@ -38,17 +36,13 @@ export function setRngState(state: Tensor): void {
 }
 
 /**
- * Whether the CPU has bfloat16 arithmetic (x86 AVX512-BF16 or AMX, Arm BF16), which oneDNN's bf16 convolutions need
- * to be fast; elsewhere they are emulated and slower than float32. Read from /proc/cpuinfo (false where it is absent).
+ * The instruction set of ATen's own kernels (elementwise ops, BatchNorm, pooling; convolutions are oneDNN's, which
+ * picks its own): 'AVX512', 'AVX2' or 'DEFAULT'. The addon asks for AVX-512 when it loads on CPUs that also compute
+ * bf16 (see preferredCpuCapability); ATEN_CPU_CAPABILITY=avx2 (libtorch's own variable) set before the process starts
+ * keeps it from doing so.
  */
-export function cpuHasNativeBf16(): boolean {
-  let info: string;
-  try {
-    info = readFileSync('/proc/cpuinfo', 'utf8');
-  } catch {
-    return false;
-  }
-  return /^(flags|Features)\s*:.*\b(avx512_bf16|amx_bf16|bf16)\b/m.test(info);
+export function cpuCapability(): string {
+  return binding.cpuCapability();
 }
 
 /**
