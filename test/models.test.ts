@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { BACKBONES, type Backbone, createBackbone } from '../src/models/index.js';
-import { arange, manualSeed, noGrad, rand, randn, type Tensor, tidy, zeros } from '../src/torch/index.js';
+import { type Layer, runChain } from '../src/nn/index.js';
+import { BACKBONES, type Backbone, createBackbone, type ResNet } from '../src/models/index.js';
+import { arange, Generator, manualSeed, noGrad, rand, randn, type Tensor, tidy, zeros } from '../src/torch/index.js';
 import { readFixture } from './helpers.js';
 
 interface StageStat {
@@ -91,4 +92,32 @@ test('parameter counts for 1000 classes equal torchvision', () => {
     model.dispose();
   }
   assert.throws(() => createBackbone('vgg16', 10), /unknown backbone 'vgg16' \(expected one of resnet18, resnet34, resnet50, mobilenet_v2\)/);
+});
+
+test("ResNet pools before its stem's ReLU: torchvision's values and gradients, bit for bit", () => {
+  manualSeed(5);
+  const model = createBackbone('resnet18', 10) as ResNet;
+  model.loadStateDict(deterministicState(model));
+  tidy(() => {
+    // From BatchNorm's output on: about half of it negative, so some 3x3 windows have no positive value.
+    const stage1 = (stem: Layer[]): [number[], number[]] => {
+      const normalized = randn([2, 64, 32, 32], { generator: new Generator(9) }).requiresGrad_();
+      const out = model.layer1.forward(runChain(stem, normalized.mul(1))); // the in-place ReLU needs a non-leaf
+      // Weights that differ per element, so that a gradient routed to the wrong position would show.
+      out.mul(arange(out.numel).reshape(out.shape).mul(1e-3).sin()).sum().backward();
+      return [Array.from(out.data() as Float32Array), Array.from(normalized.grad!.data() as Float32Array)];
+    };
+    const [expectedOut, expectedGrad] = stage1([model.relu, model.maxpool]);
+    const [out, grad] = stage1([model.maxpool, model.relu]);
+    assert.ok(expectedGrad.some((g) => g !== 0) && expectedGrad.some((g) => g === 0), 'some positions pass a gradient and some do not');
+    assert.deepEqual(out, expectedOut);
+    assert.deepEqual(grad, expectedGrad);
+    // The model's own stage 1 is torchvision's.
+    const x = randn([2, 3, 64, 64]);
+    assert.deepEqual(
+      Array.from(model.stages(x)[0].data() as Float32Array),
+      Array.from(model.layer1.forward(runChain([model.conv1, model.bn1, model.relu, model.maxpool], x)).data() as Float32Array),
+    );
+  });
+  model.dispose();
 });

@@ -126,7 +126,9 @@ export class ResNet extends Backbone {
   }
 
   stages(input: Tensor): Stages {
-    const s1 = tidy(() => this.layer1.forward(runChain([this.conv1, this.bn1, this.relu, this.maxpool], input)));
+    // Pooling before the ReLU gives torchvision's values and gradients (ReLU is monotonic, and a window whose maximum
+    // is not positive passes no gradient either way) with the ReLU and its backward on a quarter of the elements.
+    const s1 = tidy(() => this.layer1.forward(runChain([this.conv1, this.bn1, this.maxpool, this.relu], input)));
     const s2 = this.layer2.forward(s1);
     const s3 = this.layer3.forward(s2);
     const s4 = this.layer4.forward(s3);
