@@ -2,6 +2,7 @@
 // with AVX512-BF16: training steps of the three backbones, ours and PyTorch's (with our allocation policy), each
 // under both, every side alternating.
 // Usage: node dist/bench/kernels.js [--rounds 3] [--iters 10] [--warmup 3] [--threads 2] [--precision bf16|fp32]
+//        [--only TEXT] (the backbones whose name contains TEXT)
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -14,6 +15,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3' },
     threads: { type: 'string', default: '2' },
     precision: { type: 'string', default: 'bf16' },
+    only: { type: 'string', default: '' },
   },
 });
 if (values.precision !== 'bf16' && values.precision !== 'fp32') throw new Error(`--precision must be bf16 or fp32, got '${values.precision}'`);
@@ -30,7 +32,7 @@ const MODELS = [
   { name: 'ResNet-50', model: 'resnet50', batch: 16 },
   { name: 'MobileNetV2', model: 'mobilenet_v2', batch: 32 },
 ];
-const cases = MODELS.map((m) => ({ label: `${m.name} train step 128 px, batch ${m.batch}, ${values.precision} channels-last`, args: ['train', m.model, '128', String(m.batch), values.precision!, 'channelsLast'] }));
+const cases = MODELS.filter((m) => m.name.includes(values.only!)).map((m) => ({ label: `${m.name} train step 128 px, batch ${m.batch}, ${values.precision} channels-last`, args: ['train', m.model, '128', String(m.batch), values.precision!, 'channelsLast'] }));
 const results = runAlternating(cases, sides, Number(values.rounds));
 
 console.log(`ATen kernels: AVX-512 against AVX2; ${values.threads} threads, ${values.rounds} rounds x ${values.iters} timed steps (after ${values.warmup} warm-up) per side`);
