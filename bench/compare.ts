@@ -125,21 +125,22 @@ export interface BenchCase {
   layout?: 'contiguous' | 'channelsLast';
 }
 
+/** The options of the benchmarks that alternate worker processes (--only TEXT: the cases whose label contains TEXT). */
+export const ALTERNATING_OPTIONS = {
+  rounds: { type: 'string', default: '3' },
+  iters: { type: 'string', default: '10' },
+  warmup: { type: 'string', default: '3' },
+  threads: { type: 'string', default: '2' },
+  only: { type: 'string' },
+} as const;
+
 /**
  * Runs a benchmark: our worker script against torchvision in PyTorch, stock, with our allocation policy, and, where
  * dsdnet asks libtorch for other ATen kernels than PyTorch picks (AVX-512), with both; every case alternating.
  * Options: --rounds 3 --iters 10 --warmup 3 --threads 2.
  */
 export function runBenchmark(title: string, workerFile: string, cases: BenchCase[]): CaseResult[] {
-  const { values } = parseArgs({
-    options: {
-      rounds: { type: 'string', default: '3' },
-      iters: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '3' },
-      threads: { type: 'string', default: '2' },
-      only: { type: 'string' },
-    },
-  });
+  const { values } = parseArgs({ options: ALTERNATING_OPTIONS });
   const only = values.only;
   const selected = only === undefined ? cases : cases.filter((c) => c.label.includes(only));
   if (selected.length === 0) throw new Error(`--only '${only}' matches no case; the cases are:\n${cases.map((c) => `  ${c.label}`).join('\n')}`);

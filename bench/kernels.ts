@@ -6,18 +6,9 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { median, PEER_MALLOC_TUNABLES, PYTHON, runAlternating, type Side, summarizeSide } from './compare.js';
+import { ALTERNATING_OPTIONS, median, PEER_MALLOC_TUNABLES, PYTHON, runAlternating, type Side, summarizeSide } from './compare.js';
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    iters: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '3' },
-    threads: { type: 'string', default: '2' },
-    precision: { type: 'string', default: 'bf16' },
-    only: { type: 'string', default: '' },
-  },
-});
+const { values } = parseArgs({ options: { ...ALTERNATING_OPTIONS, precision: { type: 'string', default: 'bf16' } } });
 if (values.precision !== 'bf16' && values.precision !== 'fp32') throw new Error(`--precision must be bf16 or fp32, got '${values.precision}'`);
 const tail = [values.warmup!, values.iters!, values.threads!];
 const worker = fileURLToPath(new URL('./module-worker.js', import.meta.url));
@@ -32,7 +23,7 @@ const MODELS = [
   { name: 'ResNet-50', model: 'resnet50', batch: 16 },
   { name: 'MobileNetV2', model: 'mobilenet_v2', batch: 32 },
 ];
-const cases = MODELS.filter((m) => m.name.includes(values.only!)).map((m) => ({ label: `${m.name} train step 128 px, batch ${m.batch}, ${values.precision} channels-last`, args: ['train', m.model, '128', String(m.batch), values.precision!, 'channelsLast'] }));
+const cases = MODELS.filter((m) => m.name.includes(values.only ?? '')).map((m) => ({ label: `${m.name} train step 128 px, batch ${m.batch}, ${values.precision} channels-last`, args: ['train', m.model, '128', String(m.batch), values.precision!, 'channelsLast'] }));
 const results = runAlternating(cases, sides, Number(values.rounds));
 
 console.log(`ATen kernels: AVX-512 against AVX2; ${values.threads} threads, ${values.rounds} rounds x ${values.iters} timed steps (after ${values.warmup} warm-up) per side`);
