@@ -1,4 +1,4 @@
-// Process-wide engine state: versions, threads, seeding, and the live tensor count.
+// Process-wide engine state: versions, threads, ATen's kernels, seeding, the heap policy, and the live tensor count.
 import { binding, type NativeGenerator } from './native.js';
 import { Tensor } from './tensor.js';
 
