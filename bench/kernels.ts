@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { ALTERNATING_OPTIONS, median, PEER_MALLOC_TUNABLES, PYTHON, runAlternating, type Side, summarizeSide } from './compare.js';
+import { ALTERNATING_OPTIONS, median, PEER_MALLOC_TUNABLES, PYTHON, runAlternating, type Side, succeeded, summarizeSide } from './compare.js';
 
 const { values } = parseArgs({ options: { ...ALTERNATING_OPTIONS, precision: { type: 'string', default: 'bf16' } } });
 if (values.precision !== 'bf16' && values.precision !== 'fp32') throw new Error(`--precision must be bf16 or fp32, got '${values.precision}'`);
@@ -37,7 +37,7 @@ for (const r of results) {
       continue;
     }
     // Each round ran both sides back to back, so its ratio is the least disturbed by the machine's drift.
-    const rounds = avx2.map((run, i) => median((avx512[i] as { times: number[] }).times) / median((run as { times: number[] }).times));
+    const rounds = avx2.map((run, i) => median(succeeded(avx512[i]).times) / median(succeeded(run).times));
     console.log(`| ${r.label} | ${who} | ${a.seconds.toFixed(3)} | ${b.seconds.toFixed(3)} | ${(b.seconds / a.seconds).toFixed(3)} | ${rounds.map((x) => x.toFixed(2)).join(', ')} |`);
   }
 }

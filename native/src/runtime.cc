@@ -10,7 +10,6 @@
 #include <climits>
 #include <cstdlib>
 #include <mutex>
-#include <regex>
 #include <string>
 
 #ifdef __GLIBC__
@@ -41,27 +40,23 @@ Napi::Value ParallelInfo(const Napi::CallbackInfo& info) {
 }
 
 // The vector instruction set ATen's own kernels (elementwise, BatchNorm, pooling) dispatch to. libtorch reads it from
-// ATEN_CPU_CAPABILITY once, at the first such kernel, and only says which it took in show_config(), which fixes it.
-std::string usedCpuCapability() {
-  static const std::regex line("CPU capability usage: ([^\\n]+)");
-  std::smatch match;
-  const std::string config = at::show_config();
-  if (!std::regex_search(config, match, line)) return "unknown";
-  return match[1].str() == "NO AVX" ? "DEFAULT" : match[1].str();
-}
-
+// ATEN_CPU_CAPABILITY once, at the first such kernel, and says which it took only in show_config().
 Napi::Value CpuCapability(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), usedCpuCapability());
+  static const std::string label = "CPU capability usage: ";
+  const std::string config = at::show_config();
+  const size_t start = config.find(label);
+  if (start == std::string::npos) return Napi::String::New(info.Env(), "unknown");
+  const size_t from = start + label.size();
+  const std::string used = config.substr(from, config.find('\n', from) - from);
+  return Napi::String::New(info.Env(), used == "NO AVX" ? "DEFAULT" : used);
 }
 
-// Asks for a capability (ATEN_CPU_CAPABILITY's values: default, avx2, avx512) unless the variable is already set, then
-// fixes the choice and returns the one in use: it differs from the request when a kernel already ran or the variable
-// was set by the user.
+// Asks for a capability (ATEN_CPU_CAPABILITY's values: default, avx2, avx512) unless the variable is already set. Through
+// setenv rather than process.env, which a worker thread only copies. Effective if no ATen kernel has run yet.
 Napi::Value RequestCpuCapability(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "requestCpuCapability: expected a string");
-  const std::string wanted = info[0].As<Napi::String>().Utf8Value();
-  setenv("ATEN_CPU_CAPABILITY", wanted.c_str(), 0);
-  return Napi::String::New(info.Env(), usedCpuCapability());
+  setenv("ATEN_CPU_CAPABILITY", info[0].As<Napi::String>().Utf8Value().c_str(), 0);
+  return info.Env().Undefined();
 }
 
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {

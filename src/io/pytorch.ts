@@ -9,7 +9,7 @@ import { type AnyTypedArray, DTYPE_BYTES, typedArrayOf } from '../torch/dtype.js
 import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
 import { describePickleValue, PickleCallable, PickleDict, PickleObject, PickleTuple, type PickleKey, type PickleValue, unpickle } from './pickle.js';
 import { halfTable } from './half.js';
-import { readBytes } from './read.js';
+import { alignedBytes, readBytes } from './read.js';
 import { ZipArchive } from './zip.js';
 
 export type TorchValue = number | string | boolean | null;
@@ -378,13 +378,14 @@ function gather(planned: Gathered): { engine: DType; data: AnyTypedArray; shape:
   const shape = [...view.size];
   const limit = view.storage.numel;
   const last = size.length - 1;
+  const outside = (start: number, end: number): Error => new Error(`internal: run [${start}, ${end}] outside storage '${view.storage.key}' of ${limit} (${kind.dtype})`);
   // One contiguous run stored as the engine holds it: the tensor is made straight from the file's bytes (the engine
   // copies them), saving a copy of every large weight.
   const bytes = view.storage.bytes;
   const itemBytes = DTYPE_BYTES[engine];
   const byteOffset = bytes.byteOffset + view.offset * itemBytes;
   if (numel > 0 && last === 0 && stride[0] === 1 && kind.dtype === engine && byteOffset % itemBytes === 0) {
-    if (view.offset < 0 || view.offset + numel > limit) throw new Error(`internal: run [${view.offset}, ${view.offset + numel - 1}] outside storage '${view.storage.key}' of ${limit} (${kind.dtype})`);
+    if (view.offset < 0 || view.offset + numel > limit) throw outside(view.offset, view.offset + numel - 1);
     return { engine, data: typedArrayOf(engine, bytes.buffer, byteOffset, numel), shape };
   }
   const buffer = new ArrayBuffer(numel * itemBytes);
@@ -396,7 +397,7 @@ function gather(planned: Gathered): { engine: DType; data: AnyTypedArray; shape:
   for (let at = 0; at < numel; at += size[last]) {
     // Every index of the run lies in [start, start + (count - 1) * step]; check both ends against the storage.
     const end = start + (size[last] - 1) * stride[last];
-    if (start < 0 || end >= limit) throw new Error(`internal: run [${start}, ${end}] outside storage '${view.storage.key}' of ${limit} (${kind.dtype})`);
+    if (start < 0 || end >= limit) throw outside(start, end);
     copy(start, size[last], stride[last], at);
     // Odometer over the outer dimensions.
     for (let d = last - 1; d >= 0; d--) {
@@ -412,7 +413,7 @@ function gather(planned: Gathered): { engine: DType; data: AnyTypedArray; shape:
 
 /** Storage bytes as a typed array of `Type`, copying only if the zip entry is misaligned for it. */
 function aligned<T>(bytes: Uint8Array, itemBytes: number, Type: new (buffer: ArrayBufferLike, byteOffset: number, length: number) => T): T {
-  const source = bytes.byteOffset % itemBytes === 0 ? bytes : new Uint8Array(bytes);
+  const source = alignedBytes(bytes, itemBytes);
   return new Type(source.buffer, source.byteOffset, source.byteLength / itemBytes);
 }
 

@@ -5,7 +5,7 @@ import { DTYPE_BYTES, isHalf, typedArrayOf } from '../torch/dtype.js';
 import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
 import { writeFileAtomic } from './atomic.js';
 import { halfToFloat } from './half.js';
-import { readBytes } from './read.js';
+import { alignedBytes, readBytes } from './read.js';
 
 const TO_FORMAT: Record<DType, string> = { float32: 'F32', float64: 'F64', bfloat16: 'BF16', float16: 'F16', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL' };
 /** Formats read as they are; the 16-bit floats are widened (below), since weights load into float32 models. */
@@ -105,7 +105,7 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
     const stored = bytes.subarray(dataStart + begin, dataStart + end);
     if (dtype) {
       // The engine copies the bytes; only a misaligned tensor needs an aligned copy first.
-      const data = stored.byteOffset % DTYPE_BYTES[dtype] === 0 ? stored : new Uint8Array(stored);
+      const data = alignedBytes(stored, DTYPE_BYTES[dtype]);
       tensors.set(name, fromTypedArray(typedArrayOf(dtype, data.buffer, data.byteOffset, data.byteLength / DTYPE_BYTES[dtype]), shape, dtype === 'bool' ? { dtype: 'bool' } : {}));
     } else {
       tensors.set(name, fromTypedArray(wide.read(new Uint8Array(stored)), shape));

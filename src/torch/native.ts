@@ -64,8 +64,8 @@ export interface NativeBinding {
   getNumThreads(): number;
   parallelInfo(): string;
   cpuCapability(): string;
-  /** Sets ATEN_CPU_CAPABILITY unless the user did, then fixes libtorch's choice and returns it. */
-  requestCpuCapability(capability: string): string;
+  /** Sets ATEN_CPU_CAPABILITY unless the user did; libtorch reads it at its first kernel. */
+  requestCpuCapability(capability: string): void;
   manualSeed(seed: number): void;
   getRngState(): NativeHandle;
   setRngState(state: NativeHandle): void;
@@ -119,13 +119,14 @@ function defaultThreads(): number {
   return n;
 }
 
-// libtorch only warns about a value it does not know and falls back to its own choice.
+// Our default where the user set none; the user's value is libtorch's to read, checked here because libtorch only
+// warns about one it does not know and falls back to its own choice.
 const CPU_CAPABILITIES = ['default', 'avx2', 'avx512'];
 function cpuCapabilityRequest(): string | undefined {
   const fromEnv = process.env.ATEN_CPU_CAPABILITY;
   if (fromEnv === undefined || fromEnv === '') return preferredCpuCapability();
   if (!CPU_CAPABILITIES.includes(fromEnv)) throw new Error(`ATEN_CPU_CAPABILITY must be one of ${CPU_CAPABILITIES.join(', ')}, got '${fromEnv}'`);
-  return fromEnv;
+  return undefined;
 }
 
 /**
