@@ -121,7 +121,7 @@ test('a non-finite loss stops the run with a clear message and keeps the last go
   assert.equal(JSON.parse(readFileSync(join(out, 'checkpoints', 'latest', 'checkpoint.json'), 'utf8')).epoch, 1);
 });
 
-test('Ctrl-C saves mid-epoch and exits cleanly; --resume finishes the run', async () => {
+test('Ctrl-C saves mid-epoch and exits with 130 (128 + SIGINT); --resume finishes the run', async () => {
   const out = join(scratch(), 'sigint');
   const args = [cli, 'train', dataset, '--out', out, '--method', 'sd', '--epochs', '2', '--size', '32', '--batch-size', '2', '--ratio', '0.5', '--jsonl'];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -135,7 +135,7 @@ test('Ctrl-C saves mid-epoch and exits cleanly; --resume finishes the run', asyn
     }
   });
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  assert.equal(code, 0, stderr);
+  assert.equal(code, 130, stderr);
   const saved = JSON.parse(readFileSync(join(out, 'checkpoints', 'latest', 'checkpoint.json'), 'utf8'));
   assert.ok(saved.extra.batchInEpoch > 0, 'saved within the epoch');
   assert.equal(existsSync(join(out, 'report.json')), false);

@@ -1,8 +1,10 @@
 // `dsdnet train ... --nproc-per-node N`: starts N worker processes of the same command on this machine, as torchrun
 // does (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT in their environment, the cores shared among them),
-// and supervises them: when one fails, the others are stopped and the launcher exits non-zero, naming the rank.
+// and supervises them: when one fails, the others are stopped and the launcher exits non-zero, naming the rank and
+// how to resume. Ctrl-C and SIGTERM are passed on (the ranks save, then all exit with the signal's code); a launcher
+// that is killed outright takes its workers with it, since each one stops when its IPC channel to the launcher closes.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 
 export interface LaunchOptions {
   nprocPerNode: number;
@@ -10,6 +12,8 @@ export interface LaunchOptions {
   nodeRank: number;
   masterAddr: string;
   masterPort: number;
+  /** The command that continues the run after a failure, for the message. */
+  resumeCommand: string;
 }
 
 /** The flags that configure the launcher, removed from what the workers run. */
@@ -30,7 +34,7 @@ export function workerArguments(argv: readonly string[]): string[] {
 
 /** Runs the workers to the end; resolves to the exit code the launcher should have. */
 export function launchWorkers(script: string, args: readonly string[], options: LaunchOptions): Promise<number> {
-  const { nprocPerNode, nnodes, nodeRank, masterAddr, masterPort } = options;
+  const { nprocPerNode, nnodes, nodeRank, masterAddr, masterPort, resumeCommand } = options;
   const worldSize = nprocPerNode * nnodes;
   const threads = Math.max(1, Math.floor(availableParallelism() / nprocPerNode));
   const children: ChildProcess[] = [];
@@ -39,7 +43,13 @@ export function launchWorkers(script: string, args: readonly string[], options: 
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     setTimeout(() => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')), 10_000).unref();
   };
-  const forward = (signal: NodeJS.Signals): void => children.forEach((c) => c.exitCode === null && c.kill(signal));
+  let received: NodeJS.Signals | null = null;
+  const forward = (signal: NodeJS.Signals): void => {
+    received = signal;
+    children.forEach((c) => c.exitCode === null && c.kill(signal));
+  };
+  // A rank stopped by the signal passed on exits with its code (128 + number) after saving: not a failure.
+  const stoppedBySignal = (code: number | null): boolean => received !== null && code === 128 + constants.signals[received];
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
   return new Promise((resolve) => {
@@ -47,19 +57,19 @@ export function launchWorkers(script: string, args: readonly string[], options: 
     for (let local = 0; local < nprocPerNode; local++) {
       const rank = nodeRank * nprocPerNode + local;
       const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(worldSize), LOCAL_RANK: String(local), MASTER_ADDR: masterAddr, MASTER_PORT: String(masterPort), DSDNET_NUM_THREADS: String(threads) };
-      const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', rank === 0 ? 'inherit' : 'ignore', 'inherit'] });
+      const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', rank === 0 ? 'inherit' : 'ignore', 'inherit', 'ipc'] });
       children.push(child);
       child.on('exit', (code, signal) => {
         running--;
-        if ((code !== 0 || signal !== null) && failure === null) {
+        if ((code !== 0 || signal !== null) && failure === null && !stoppedBySignal(code)) {
           failure = `rank ${rank} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`;
-          process.stderr.write(`dsdnet launch: ${failure}; stopping the other ranks\n`);
+          process.stderr.write(`dsdnet launch: ${failure}; stopping the other ranks. The last checkpoint is kept: continue with ${resumeCommand}\n`);
           stopOthers();
         }
         if (running === 0) {
           process.off('SIGINT', forward);
           process.off('SIGTERM', forward);
-          resolve(failure === null ? 0 : 1);
+          resolve(failure !== null ? 1 : received !== null ? 128 + constants.signals[received] : 0);
         }
       });
     }

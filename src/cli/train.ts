@@ -1,5 +1,6 @@
 // `dsdnet train` and `dsdnet info`.
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { type Command, Option } from 'commander';
@@ -10,7 +11,7 @@ import { sharedDir } from '../io/index.js';
 import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, METHODS } from '../dsd/index.js';
 import { BACKBONES } from '../models/index.js';
 import { setNumThreads } from '../torch/index.js';
-import { AUGMENTS, type ConfigSettings, loadModel, MIN_SIZE, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, readPreset, readRunConfig, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
+import { AUGMENTS, checkRunFolder, type ConfigSettings, DEFAULT_CONFIG, loadModel, MIN_SIZE, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, readPreset, readRunConfig, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
 import { launchWorkers, workerArguments } from './launch.js';
 import { integerIn, parseBands, parseFraction, parseNonNegative, parsePositiveInteger, parseScale } from './options.js';
 
@@ -86,6 +87,19 @@ function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSetting
 
 const differs = (a: unknown, b: unknown): boolean => JSON.stringify(a) !== JSON.stringify(b);
 
+/** The method options that mean nothing to a method: all four for plain, the diffusion's two for sd. */
+const IDLE_METHOD_FLAGS: Record<string, (keyof TrainFlags)[]> = { plain: ['distill', 'condition', 'ddimSteps', 'entropyWeight'], sd: ['condition', 'ddimSteps'], dsd: [] };
+
+/** Refuses flags that the chosen method ignores (they would be taken silently and change nothing). */
+function checkMethodFlags(flags: TrainFlags, preset: ConfigSettings): void {
+  const method = flags.method ?? preset.method ?? DEFAULT_CONFIG.method;
+  const idle = IDLE_METHOD_FLAGS[method].filter((name) => flags[name] !== undefined);
+  if (idle.length === 0) return;
+  const shown = idle.map((name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${String(flags[name])}`).join(', ');
+  const why = method === 'plain' ? 'trains without self-distillation' : 'has no diffusion modules';
+  throw new Error(`--method ${method} ${why}, so ${shown} would change nothing; leave ${idle.length > 1 ? 'them' : 'it'} out or choose ${method === 'plain' ? '--method sd or dsd' : '--method dsd'}`);
+}
+
 /**
  * What the command line asks of a resumed run that its config.json does not say, as "setting value (the run has X)".
  * With --preset, the command line must describe the whole run, as it would for a new one; without, only the flags
@@ -110,6 +124,15 @@ function contradictions(dir: string | undefined, flags: TrainFlags, preset: Conf
   return found;
 }
 
+/**
+ * A worker started by the launcher stops when the launcher is gone (killed outright, its IPC channel closes): as on
+ * SIGTERM, it saves between steps and exits; before training starts it just exits.
+ */
+function stopWithLauncher(): void {
+  if (process.channel === undefined) return;
+  process.channel.unref();
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+}
 
 export function registerTrainCommands(program: Command): void {
   program
@@ -126,7 +149,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--lr <lr>', 'backbone learning rate (heads get 10x)', parseNonNegative)
     .option('--ratio <r>', 'training fraction of each class (default 0.8)', parseFraction)
     .option('--seed <s>', 'seed of the split, the initialisation and the augmentation', integerIn(0, Number.MAX_SAFE_INTEGER))
-    .option('--split <file>', 'use this split file instead of --ratio/--seed')
+    .addOption(new Option('--split <file>', 'use this split file instead of --ratio').conflicts('ratio'))
     .addOption(new Option('--distill <d>', 'distillation loss (default soft-ce)').choices(DISTILL_MODES))
     .addOption(new Option('--condition <c>', 'what the diffusion loss conditions on (default refined)').choices(CONDITIONS))
     .option('--ddim-steps <n>', `DDIM steps of the generation (default 5, at most ${DEFAULT_NOISE_SCHEDULE.gridSteps})`, integerIn(1, DEFAULT_NOISE_SCHEDULE.gridSteps))
@@ -148,11 +171,12 @@ export function registerTrainCommands(program: Command): void {
     .option('--master-addr <host>', 'the machine of rank 0 (hosts the rendezvous)', '127.0.0.1')
     .option('--master-port <p>', 'its port', integerIn(1, 65535), 29500)
     .option('--sync-bn', "with several processes: batch norm over the whole global batch (SyncBatchNorm) rather than each process's share")
-    .option('--quiet', 'no progress output')
+    .addOption(new Option('--quiet', 'no progress output').conflicts('jsonl'))
     .option('--jsonl', 'progress as JSON lines on stdout')
     .action(async (dir: string | undefined, flags: TrainFlags, command: Command) => {
       if (flags.threads !== undefined) setNumThreads(flags.threads);
       const preset = readPreset(flags.preset);
+      checkMethodFlags(flags, preset);
       let config: TrainConfig;
       let out: string;
       if (flags.resume) {
@@ -168,19 +192,25 @@ export function registerTrainCommands(program: Command): void {
         config = resolveConfig(resolve(dir ?? defaultDataset()), preset, overridesFrom(flags, preset));
         out = resolve(flags.out ?? join('runs', `${config.method}-${config.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
       }
+      checkRunFolder(out, config.data, flags.resume === true);
       const report = flags.jsonl ? 'jsonl' : flags.quiet ? 'quiet' : 'bar';
       if (flags.nprocPerNode !== undefined || flags.nnodes > 1) {
         if (flags.nodeRank >= flags.nnodes) throw new Error(`--node-rank ${flags.nodeRank} is not below --nnodes ${flags.nnodes}`);
         // Every worker must write to the same run folder, so the launcher fixes it.
         const args = [...workerArguments(process.argv.slice(2)), ...(flags.out === undefined ? ['--out', out] : [])];
-        const launch = { nprocPerNode: flags.nprocPerNode ?? 1, nnodes: flags.nnodes, nodeRank: flags.nodeRank, masterAddr: flags.masterAddr, masterPort: flags.masterPort };
+        const resumeCommand = `dsdnet train --resume --out ${out} --nproc-per-node ${flags.nprocPerNode ?? 1}${flags.nnodes > 1 ? ` --nnodes ${flags.nnodes} --node-rank ${flags.nodeRank} --master-addr ${flags.masterAddr}` : ''}`;
+        const launch = { nprocPerNode: flags.nprocPerNode ?? 1, nnodes: flags.nnodes, nodeRank: flags.nodeRank, masterAddr: flags.masterAddr, masterPort: flags.masterPort, resumeCommand };
         if (report === 'bar') process.stderr.write(`run folder: ${out} (${launch.nprocPerNode * launch.nnodes} processes)\n`);
         process.exitCode = await launchWorkers(process.argv[1], args, launch);
         return;
       }
+      stopWithLauncher();
       const group = Number(process.env.WORLD_SIZE ?? 1) > 1 ? ProcessGroup.init(optionsFromEnv()) : undefined;
       if (report === 'bar' && (group?.rank ?? 0) === 0) process.stderr.write(`run folder: ${out}\n`);
       const result = await train(config, { out, resume: flags.resume, report, group, syncBatchNorm: flags.syncBn });
+      // Stopped by a signal: the exit code says so (128 + its number), as a scheduler expects of a preempted job.
+      if (result.signal !== undefined) process.exitCode = 128 + constants.signals[result.signal];
+      else if (result.interrupted) process.exitCode = 1;
       if (group && group.rank !== 0) return;
       if (report !== 'jsonl') console.log(summarize(result));
       if (result.final && report === 'bar') console.log(readFileSync(join(out, 'report.md'), 'utf8').split('\n').slice(0, 4).join('\n'));

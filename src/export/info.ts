@@ -2,6 +2,9 @@
 // preprocessing and the training run. Loaders of exported models (Node, the browser page) rely on this alone.
 import onnxProto from 'onnx-proto';
 
+import type { SampleScale } from '../data/index.js';
+import { modelSettingsProblems } from '../train/config.js';
+
 const { onnx } = onnxProto;
 
 /** The metadata key holding ModelInfo as JSON. */
@@ -42,9 +45,17 @@ export function readModelInfo(bytes: Uint8Array, source: string): ModelInfo {
   }
   const text = metadata[METADATA_KEY];
   if (text === undefined) throw new Error(`${source}: an ONNX model without dsdnet's metadata (class names, preprocessing); export it with dsdnet export`);
-  const info = JSON.parse(text) as ModelInfo;
-  if (info.format !== ONNX_FORMAT || !Array.isArray(info.classNames) || !(info.inputSize > 0) || !(info.decodeSize >= info.inputSize)) {
-    throw new Error(`${source}: its dsdnet metadata is not of format ${ONNX_FORMAT} or is incomplete`);
+  let info: ModelInfo;
+  try {
+    info = JSON.parse(text) as ModelInfo;
+  } catch (error) {
+    throw new Error(`${source}: its dsdnet metadata is not JSON (${(error as Error).message})`);
   }
+  if (info === null || typeof info !== 'object' || info.format !== ONNX_FORMAT) throw new Error(`${source}: its dsdnet metadata is not of format ${ONNX_FORMAT}`);
+  // The file is as untrusted as a flag: its settings meet the command line's limits.
+  const problems = modelSettingsProblems({ backbone: info.backbone, classNames: info.classNames, size: info.inputSize, decodeSize: info.decodeSize, bands: info.bands, scale: info.scale as SampleScale });
+  const channelValues = (values: unknown, positive: boolean): boolean => Array.isArray(values) && values.length === 3 && values.every((v) => Number.isFinite(v) && (!positive || v > 0));
+  if (!channelValues(info.mean, false) || !channelValues(info.std, true)) problems.push('mean and std must be three finite numbers each, std above 0');
+  if (problems.length > 0) throw new Error(`${source}: its dsdnet metadata cannot be used: ${problems.join('; ')}`);
   return info;
 }

@@ -1,5 +1,5 @@
 // The configuration of a training run, presets (files in presets/), and their validation.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { type BandChoice, DEFAULT_SCALE, MAX_DECODE_SIZE, type SampleScale } from '../data/index.js';
@@ -92,11 +92,40 @@ export function decodeSize(config: Pick<TrainConfig, 'size' | 'cropFraction'>): 
   return Math.round(config.size / config.cropFraction);
 }
 
-/** A preset by name (presets/NAME.json) or by path to a JSON file. */
+const PRESET_NAME = /^[A-Za-z0-9_-]+$/;
+
+function presetNames(): string[] {
+  return readdirSync(join(packageRoot(), 'presets')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+}
+
+/** Settings in `settings` that no configuration has, as 'name' strings (a preset's description is its own). */
+function unknownSettings(settings: Record<string, unknown>): string[] {
+  const known = new Set([...Object.keys(DEFAULT_CONFIG), 'description']);
+  const unknown = Object.keys(settings).filter((k) => !known.has(k));
+  const methodKeys = new Set(Object.keys(DEFAULT_METHOD_OPTIONS));
+  const method = settings.methodOptions;
+  if (method !== null && typeof method === 'object') unknown.push(...Object.keys(method).filter((k) => !methodKeys.has(k)).map((k) => `methodOptions.${k}`));
+  return unknown.map((k) => JSON.stringify(k));
+}
+
+/** A preset by name (presets/NAME.json) or by path to a JSON file; unknown settings are refused by name. */
 export function readPreset(nameOrPath: string): ConfigSettings {
-  const path = nameOrPath.endsWith('.json') ? nameOrPath : join(packageRoot(), 'presets', `${nameOrPath}.json`);
-  if (!existsSync(path)) throw new Error(`unknown preset '${nameOrPath}' (no ${path})`);
-  const { description: _description, ...preset } = JSON.parse(readFileSync(path, 'utf8')) as ConfigSettings & { description?: string };
+  const byName = !nameOrPath.endsWith('.json');
+  if (byName && !PRESET_NAME.test(nameOrPath)) {
+    throw new Error(`--preset '${nameOrPath}': give a preset's name (${presetNames().join(', ')}) or a path to a .json file`);
+  }
+  const path = byName ? join(packageRoot(), 'presets', `${nameOrPath}.json`) : nameOrPath;
+  if (!existsSync(path)) throw new Error(byName ? `unknown preset '${nameOrPath}' (the presets are ${presetNames().join(', ')}; or give a path to a .json file)` : `${path}: no such preset file`);
+  let settings: unknown;
+  try {
+    settings = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`${path}: not a readable preset (${(error as Error).message})`);
+  }
+  if (settings === null || typeof settings !== 'object' || Array.isArray(settings)) throw new Error(`${path}: a preset is a JSON object of settings`);
+  const unknown = unknownSettings(settings as Record<string, unknown>);
+  if (unknown.length > 0) throw new Error(`${path}: not a dsdnet preset: unknown setting(s) ${unknown.join(', ')} (a preset sets ${Object.keys(DEFAULT_CONFIG).join(', ')})`);
+  const { description: _description, ...preset } = settings as ConfigSettings & { description?: string };
   return preset;
 }
 
@@ -150,6 +179,32 @@ export function validateConfig(c: TrainConfig): void {
   if (!(PRECISIONS as readonly string[]).includes(c.precision)) problems.push(`unknown precision '${c.precision}' (expected auto, ${PRECISIONS.join(' or ')})`);
   for (const name of ['channelsLast', 'skipBad'] as const) if (typeof c[name] !== 'boolean') problems.push(`${name} must be true or false, got ${JSON.stringify(c[name])}`);
   if (problems.length > 0) throw new Error(`invalid training configuration: ${problems.join('; ')}`);
+}
+
+/** What a deployable model's file says about how to use it (checkpoint metadata, an ONNX model's metadata). */
+export interface ModelSettings {
+  backbone: string;
+  classNames: unknown;
+  size: number;
+  decodeSize: number;
+  bands: BandChoice;
+  scale: SampleScale;
+}
+
+/**
+ * What is wrong with a model file's settings, against the limits the command line has: a file is as untrusted as a
+ * flag (an input size of 8000 would run for minutes at gigabytes).
+ */
+export function modelSettingsProblems(m: ModelSettings): string[] {
+  const problems: string[] = [];
+  if (!(BACKBONES as readonly string[]).includes(m.backbone)) problems.push(`unknown backbone ${JSON.stringify(m.backbone)} (expected one of ${BACKBONES.join(', ')})`);
+  const names = m.classNames;
+  if (!(Array.isArray(names) && names.length >= 2 && names.every((n) => typeof n === 'string' && n !== ''))) problems.push('the class names must be a list of at least two non-empty strings');
+  else if (new Set(names).size !== names.length) problems.push('the class names repeat');
+  if (!(Number.isInteger(m.size) && m.size >= MIN_SIZE && m.size <= MAX_DECODE_SIZE)) problems.push(`input size must be an integer in ${MIN_SIZE}..${MAX_DECODE_SIZE} px, got ${m.size}`);
+  else if (!(Number.isInteger(m.decodeSize) && m.decodeSize >= m.size && m.decodeSize <= MAX_DECODE_SIZE)) problems.push(`decode size must be an integer in ${m.size}..${MAX_DECODE_SIZE} px, got ${m.decodeSize}`);
+  problems.push(...decodeProblems(m));
+  return problems;
 }
 
 /** What is wrong with the band choice and the sample scaling. */

@@ -1,7 +1,9 @@
 // The epoch loop: training steps (scheduled lr, loss, backward, update) with progress, an evaluation and a snapshot
-// after every epoch, Ctrl-C (SIGINT) saving between steps, and a stop on a non-finite loss that keeps the last good
-// checkpoint. Its position (epoch, step, iteration, running sums) is the Progress saved in every snapshot.
+// after every epoch, Ctrl-C (SIGINT) or a scheduler's SIGTERM saving between steps (a second one stops at once), and
+// a stop on a non-finite loss that keeps the last good checkpoint. Its position (epoch, step, iteration, running
+// sums) is the Progress saved in every snapshot.
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 
 import type { BatchLoader } from '../data/index.js';
@@ -145,14 +147,40 @@ function endEpoch(loop: Loop): void {
   );
 }
 
-/** Trains until the last epoch, `stopAfterEpochs` epochs of this call, or Ctrl-C. Returns whether it was interrupted. */
-export async function runLoop(loop: Loop, stopAfterEpochs?: number): Promise<boolean> {
+/** Signals that stop a run between steps, after saving: Ctrl-C, and the SIGTERM of a scheduler's preemption. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/** What checkpoints/latest holds when the loop is at `progress`, having just saved or restored there. */
+function position(loop: Loop): string {
+  const { epoch, batchInEpoch } = loop.progress;
+  return `${join(loop.checkpoints, 'latest')} keeps ${batchInEpoch === 0 ? `the end of epoch ${epoch}` : `epoch ${epoch + 1}, step ${batchInEpoch}`}`;
+}
+
+/** How the loop ended: it ran its epochs (signal undefined, interrupted false) or was stopped and saved. */
+export interface LoopEnd {
+  interrupted: boolean;
+  /** The signal that stopped this process (another rank's stop leaves it undefined). */
+  signal?: NodeJS.Signals;
+}
+
+/**
+ * Trains until the last epoch, `stopAfterEpochs` epochs of this call, or a stop signal, after which it saves. A
+ * second signal before that save exits the process at once (128 + the signal's number), saying what was kept.
+ */
+export async function runLoop(loop: Loop, stopAfterEpochs?: number): Promise<LoopEnd> {
   const { config, progress } = loop;
   let interrupted = false;
-  const onSigint = (): void => {
+  let signal: NodeJS.Signals | undefined;
+  let kept = existsSync(join(loop.checkpoints, 'latest')) ? position(loop) : 'no checkpoint was written yet';
+  const onSignal = (received: NodeJS.Signals): void => {
+    if (signal !== undefined) {
+      loop.reporter.notice(`a second stop signal (${received}): stopped at once without saving; ${kept}`);
+      process.exit(128 + constants.signals[received]);
+    }
+    signal = received;
     interrupted = true;
   };
-  process.on('SIGINT', onSigint);
+  for (const name of STOP_SIGNALS) process.on(name, onSignal);
   const startEpoch = progress.epoch;
   try {
     while (progress.epoch < config.epochs) {
@@ -167,13 +195,15 @@ export async function runLoop(loop: Loop, stopAfterEpochs?: number): Promise<boo
       }
       if (interrupted) {
         loop.save(['latest']);
-        loop.reporter.message(`interrupted: saved ${loop.checkpoints}/latest at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch}; resume with --resume`);
-        return true;
+        const cause = signal ?? 'another rank being stopped';
+        loop.reporter.message(`interrupted by ${cause}: saved ${loop.checkpoints}/latest at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch}; resume with --resume`);
+        return { interrupted, signal };
       }
       endEpoch(loop);
+      kept = position(loop);
     }
-    return false;
+    return { interrupted: false };
   } finally {
-    process.off('SIGINT', onSigint);
+    for (const name of STOP_SIGNALS) process.off(name, onSignal);
   }
 }

@@ -5,7 +5,7 @@ import { type Prediction, type PredictFilesOptions, predictFiles } from '../eval
 import { loadCheckpoint } from '../io/index.js';
 import { type Backbone, createBackbone } from '../models/index.js';
 import { noGrad, type Precision, tidy, withPrecision } from '../torch/index.js';
-import { decodeSize, type TrainConfig } from './config.js';
+import { decodeSize, modelSettingsProblems, type TrainConfig } from './config.js';
 import { checkClassNames, type SnapshotInfo } from './snapshot.js';
 
 export interface LoadedModel {
@@ -27,20 +27,40 @@ export interface LoadedModel {
 export function loadModel(path: string, options: { tag?: string; expectClasses?: readonly string[] } = {}): LoadedModel {
   const checkpoint = loadCheckpoint<Partial<SnapshotInfo<TrainConfig>>>(path, options.tag ?? 'latest');
   const info = checkpoint.info;
-  const classNames = info.classNames ?? (checkpoint.modelMetadata.classNames ? (JSON.parse(checkpoint.modelMetadata.classNames) as string[]) : undefined);
-  const backbone = info.config?.backbone ?? checkpoint.modelMetadata.backbone;
-  const size = info.config?.size ?? Number(checkpoint.modelMetadata.size);
-  const resize = info.config ? decodeSize(info.config) : Number(checkpoint.modelMetadata.decodeSize ?? size);
-  if (!classNames || !backbone || !(size > 0)) {
+  const metadata = checkpoint.modelMetadata;
+  const release = (): void => [...checkpoint.model.values(), ...checkpoint.tensors.values()].forEach((t) => t.dispose());
+  const backbone = info.config?.backbone ?? metadata.backbone;
+  const size = info.config?.size ?? Number(metadata.size);
+  if ((info.classNames === undefined && metadata.classNames === undefined) || !backbone || (info.config === undefined && metadata.size === undefined)) {
+    release();
     throw new Error(`${checkpoint.path}: not a dsdnet model (its metadata names no class list, backbone or input size)`);
   }
-  if (options.expectClasses) checkClassNames(checkpoint.path, classNames, options.expectClasses);
-  const model = createBackbone(backbone, classNames.length);
+  let classNames: unknown;
+  try {
+    classNames = info.classNames ?? JSON.parse(metadata.classNames);
+  } catch {
+    classNames = metadata.classNames;
+  }
+  const settings = {
+    backbone,
+    classNames,
+    size,
+    decodeSize: info.config ? decodeSize(info.config) : Number(metadata.decodeSize ?? size),
+    bands: info.config?.bands ?? null,
+    scale: info.config?.scale ?? DEFAULT_SCALE,
+  };
+  const problems = modelSettingsProblems(settings);
+  if (problems.length > 0) {
+    release();
+    throw new Error(`${checkpoint.path}: its settings cannot be used: ${problems.join('; ')}`);
+  }
+  const names = classNames as string[];
+  if (options.expectClasses) checkClassNames(checkpoint.path, names, options.expectClasses);
+  const model = createBackbone(backbone, names.length);
   model.loadStateDict(checkpoint.model);
-  for (const t of [...checkpoint.model.values(), ...checkpoint.tensors.values()]) t.dispose();
+  release();
   model.eval();
-  const decode = { bands: info.config?.bands ?? null, scale: info.config?.scale ?? DEFAULT_SCALE };
-  return { model, classNames, backbone, size, decodeSize: resize, decode, source: checkpoint.path, info };
+  return { model, classNames: names, backbone, size, decodeSize: settings.decodeSize, decode: { bands: settings.bands, scale: settings.scale }, source: checkpoint.path, info };
 }
 
 export interface PredictOptions extends PredictFilesOptions {

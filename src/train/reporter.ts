@@ -55,6 +55,12 @@ export class Reporter {
     if (this.mode === 'bar') process.stderr.write(`${this.tty ? '\r\x1b[K' : ''}${message}\n`);
   }
 
+  /** A message shown whatever the mode (quiet included): what happened to the user's run. */
+  notice(message: string): void {
+    if (this.mode === 'jsonl') return this.emit({ event: 'message', message });
+    process.stderr.write(`${this.tty && this.mode === 'bar' ? '\r\x1b[K' : ''}${message}\n`);
+  }
+
   done(summary: Record<string, unknown>): void {
     if (this.mode === 'jsonl') this.emit({ event: 'done', ...summary });
   }

@@ -7,7 +7,8 @@
 //   checkpoints/      latest and best (atomic; see src/io/checkpoint.ts)
 //   report.json, report.md, metrics.csv, confusion.csv, confusion.{svg,png}, curves.{svg,png}   at the end
 // Resume continues exactly where the run stopped (schedule position, generator state, batch within the epoch).
-// Ctrl-C (SIGINT) saves and exits cleanly; a non-finite loss stops the run and keeps the last good checkpoint.
+// Ctrl-C (SIGINT) or SIGTERM saves and stops; a non-finite loss stops the run and keeps the last good checkpoint.
+// The run folder is checked first (run-folder.ts): nothing of a user's is overwritten.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -24,6 +25,7 @@ import { decodeSize, LEGACY_SETTINGS, type TrainConfig, validateConfig } from '.
 import { emptySums, type EpochRecord, type Progress, runLoop } from './loop.js';
 import { evaluateOnRanks, replicate } from './replicas.js';
 import { Reporter, type ReportMode } from './reporter.js';
+import { checkRunFolder } from './run-folder.js';
 import { restoreSnapshot, saveSnapshot } from './snapshot.js';
 
 export const LIGHT_AUGMENT: AugmentConfig = { crop: { kind: 'window' }, hflip: 0.5, vflip: 0.5, rot90: 0.5, randAugment: null, noise: null, erase: null };
@@ -51,6 +53,8 @@ export interface TrainResult {
   out: string;
   completed: boolean;
   interrupted: boolean;
+  /** The signal (SIGINT, SIGTERM) that stopped this process, after saving. */
+  signal?: NodeJS.Signals;
   epochs: EpochRecord[];
   final?: Metrics;
 }
@@ -95,11 +99,11 @@ export function readRunConfig(out: string): TrainConfig {
   return config;
 }
 
-/** The run's configuration: the given one for a new run (refused if the folder holds a run), config.json on resume. */
-function runConfig(config: TrainConfig, out: string, resume: boolean): TrainConfig {
-  if (resume) return readRunConfig(out);
-  if (existsSync(join(out, 'checkpoints'))) throw new Error(`${out} already holds a run; resume it with --resume or choose another --out`);
-  return config;
+/** The run's configuration: the given one for a new run, config.json on resume; the writer checks the folder first. */
+function runConfig(config: TrainConfig, out: string, resume: boolean, writer: boolean): TrainConfig {
+  const run = resume ? readRunConfig(out) : config;
+  if (writer) checkRunFolder(out, run.data, resume);
+  return run;
 }
 
 interface PreparedData {
@@ -192,7 +196,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   const { group } = options;
   const writer = (group?.rank ?? 0) === 0;
   const reporter = new Reporter(writer ? (options.report ?? 'bar') : 'quiet');
-  const config = runConfig(configIn, out, resume);
+  const config = runConfig(configIn, out, resume, writer);
   const world = group?.worldSize ?? 1;
   if (config.batchSize % world !== 0) throw new Error(`batch size ${config.batchSize} does not divide among ${world} processes`);
   const prepared = await prepareData(config, out, resume, reporter);
@@ -233,7 +237,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   const testOptions = { outputSize: config.size, precision: config.precision };
   const evaluateTest = (): Metrics => (group ? evaluateOnRanks(group, net.backbone, images, testIdx, split.classes, testOptions) : evaluate(net.backbone, images, testIdx, split.classes, testOptions).metrics);
   const snapshotExtra = (): Record<string, unknown> => ({ batchInEpoch: progress.batchInEpoch, best: progress.best, sums: progress.sums, pretrained: progress.pretrained, backbone: config.backbone, size: config.size });
-  const interrupted = await runLoop(
+  const { interrupted, signal } = await runLoop(
     {
       config, net, optimizer, schedule, loader, reporter, progress, checkpoints,
       evaluateTest,
@@ -258,7 +262,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   }
   net.dispose();
   images.close();
-  return { out, completed, interrupted, epochs: records, final };
+  return { out, completed, interrupted, signal, epochs: records, final };
 }
 
 async function writeReport(out: string, config: TrainConfig, final: Metrics, records: EpochRecord[], best: number, pretrained: Record<string, unknown> | undefined): Promise<void> {
