@@ -163,7 +163,7 @@ test('a launcher killed outright (SIGKILL) takes its workers with it: they save 
   const data = await makeSeparableDataset(8);
   const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-dist-')), 'run');
   const workers: number[] = [];
-  const result = await launch([data, '--preset', 'cpu', '--method', 'plain', '--size', '32', '--epochs', '30', '--batch-size', '4', '--ratio', '0.5', '--out', out, '--nproc-per-node', '2', '--master-port', String(await freePort()), '--jsonl'], (text, child) => {
+  const result = await launch([data, '--preset', 'cpu', '--method', 'plain', '--size', '32', '--epochs', '1000', '--batch-size', '4', '--ratio', '0.5', '--out', out, '--nproc-per-node', '2', '--master-port', String(await freePort()), '--jsonl'], (text, child) => {
     if (workers.length === 0 && text.includes('"event":"epoch"')) {
       const pids = [workerPid(child.pid!, 0), workerPid(child.pid!, 1)];
       if (pids.every((p) => p !== undefined)) {
@@ -174,7 +174,8 @@ test('a launcher killed outright (SIGKILL) takes its workers with it: they save 
   });
   assert.equal(result.code, null, 'the launcher was killed');
   assert.equal(workers.length, 2, 'both workers were found');
-  const deadline = Date.now() + 30_000;
+  // Left alone they would train for minutes; stopping takes a step and a save.
+  const deadline = Date.now() + 10_000;
   while (workers.some((pid) => existsSync(`/proc/${pid}`)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
   for (const pid of workers) assert.equal(existsSync(`/proc/${pid}`), false, `worker ${pid} exited with its launcher`);
   assert.ok(JSON.parse(readFileSync(join(out, 'checkpoints', 'latest', 'checkpoint.json'), 'utf8')).epoch >= 1, 'the last checkpoint stays valid');
