@@ -14,6 +14,7 @@ import { DEFAULT_SCALE } from '../src/data/index.js';
 import { exportOnnx, type ModelInfo, ONNX_FORMAT } from '../src/export/index.js';
 import { createBackbone } from '../src/models/index.js';
 import { Batcher, createServer, DecodeLimit, openServedModel, QueueFullError, type ServedModel } from '../src/serve/index.js';
+import { hostileBmp, MALFORMED_MULTIPART } from './support/hostile.js';
 
 const INFO: ModelInfo = { format: ONNX_FORMAT, classNames: ['forest', 'harbor', 'river'], backbone: 'resnet18', inputSize: 32, decodeSize: 37, resize: 'cover', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bands: null, scale: DEFAULT_SCALE, run: { method: 'plain' } };
 
@@ -36,23 +37,6 @@ function fakeModel(delay = 0): ServedModel & { batches: number[] } {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A 1 KB RLE8 bitmap that declares width x height and holds only its end-of-bitmap code. */
-function hostileBmp(width: number, height: number): Buffer {
-  const pixelOffset = 14 + 40 + 256 * 4;
-  const out = Buffer.alloc(pixelOffset + 2);
-  out.write('BM', 0, 'latin1');
-  out.writeUInt32LE(out.length, 2);
-  out.writeUInt32LE(pixelOffset, 10);
-  out.writeUInt32LE(40, 14);
-  out.writeInt32LE(width, 18);
-  out.writeInt32LE(height, 22);
-  out.writeUInt16LE(1, 26); // planes
-  out.writeUInt16LE(8, 28); // bits per pixel
-  out.writeUInt32LE(1, 30); // BI_RLE8
-  out.set([0, 1], pixelOffset); // end of bitmap
-  return out;
-}
 
 const jpeg = (): Promise<Buffer> => sharp({ create: { width: 48, height: 40, channels: 3, background: { r: 20, g: 90, b: 160 } } }).jpeg().toBuffer();
 
@@ -86,9 +70,7 @@ test('bad uploads get a 4xx with a JSON error, and the server keeps serving', as
     ['over the size limit', { 'content-type': 'image/jpeg' }, Buffer.alloc(5000, 1), 413, /too large|larger than/i],
     ['another content type', { 'content-type': 'text/plain' }, 'x', 415, /send the image bytes/],
     ['a bad topK', { 'content-type': 'image/jpeg' }, image, 400, /topK must be a positive integer, got '0'/],
-    ['garbage for a multipart body', { 'content-type': 'multipart/form-data; boundary=xyz' }, 'no parts here at all', 400, /malformed multipart upload: Unexpected end of/],
-    ['a truncated multipart body', { 'content-type': 'multipart/form-data; boundary=xyz' }, '--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n\xff\xd8', 400, /malformed multipart upload: Unexpected end of/],
-    ['multipart without a boundary', { 'content-type': 'multipart/form-data' }, 'x', 400, /malformed multipart upload: .*[Bb]oundary not found/],
+    ...MALFORMED_MULTIPART.map(({ what, contentType, body }): (typeof cases)[number] => [what, { 'content-type': contentType }, body, 400, /^malformed multipart upload: (Unexpected end of multipart data|Multipart: Boundary not found)$/]),
   ];
   for (const [what, headers, payload, status, message] of cases) {
     const response = await app.inject({ method: 'POST', url: what === 'a bad topK' ? '/predict?topK=0' : '/predict', headers, payload });

@@ -4,8 +4,8 @@
 // a 4xx with a JSON error; a full queue gets 503; the server keeps serving. Every upload is held to a pixel budget,
 // decodes are bounded in number, and clients that stop sending are cut off (408) after set times.
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -133,7 +133,12 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
   sharp.cache(false); // every upload is new: libvips' operation cache would only hold memory
   const maxBytes = options.maxUploadBytes ?? 20 * 2 ** 20;
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const timeouts = { headers: options.headersTimeoutMs ?? DEFAULT_TIMEOUTS_MS.headers, request: options.requestTimeoutMs ?? DEFAULT_TIMEOUTS_MS.request, idle: options.idleTimeoutMs ?? DEFAULT_TIMEOUTS_MS.idle };
+  // Whole milliseconds: fastify takes integers only.
+  const timeouts = {
+    headers: Math.ceil(options.headersTimeoutMs ?? DEFAULT_TIMEOUTS_MS.headers),
+    request: Math.ceil(options.requestTimeoutMs ?? DEFAULT_TIMEOUTS_MS.request),
+    idle: Math.ceil(options.idleTimeoutMs ?? DEFAULT_TIMEOUTS_MS.idle),
+  };
   const { info } = model;
   const decodeUpload = options.decodeUpload ?? ((bytes, limit) => decodeImageBytes(bytes, 'upload', info.decodeSize, 'cover', { ...model.decode, maxPixels: limit }));
   const decoding = new DecodeLimit({ maxActive: options.maxDecoding ?? availableParallelism(), maxWaiting: options.maxQueue ?? 64 });
