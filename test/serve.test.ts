@@ -1,7 +1,9 @@
 // The HTTP server: answers, bad uploads (each a 4xx with a JSON error, the server serving on), the bounded queue
-// (overload gets 503 at once, never a crash), and a real exported model served with ONNX Runtime.
+// (overload gets 503 at once, never a crash), hostile clients (images declaring huge sizes, floods of uploads, stalled
+// connections) held to limits, and a real exported model served with ONNX Runtime.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,7 +13,8 @@ import sharp from 'sharp';
 import { DEFAULT_SCALE } from '../src/data/index.js';
 import { exportOnnx, type ModelInfo, ONNX_FORMAT } from '../src/export/index.js';
 import { createBackbone } from '../src/models/index.js';
-import { Batcher, createServer, openServedModel, QueueFullError, type ServedModel } from '../src/serve/index.js';
+import { Batcher, createServer, DecodeLimit, openServedModel, QueueFullError, type ServedModel } from '../src/serve/index.js';
+import { hostileBmp, MALFORMED_MULTIPART } from './support/hostile.js';
 
 const INFO: ModelInfo = { format: ONNX_FORMAT, classNames: ['forest', 'harbor', 'river'], backbone: 'resnet18', inputSize: 32, decodeSize: 37, resize: 'cover', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bands: null, scale: DEFAULT_SCALE, run: { method: 'plain' } };
 
@@ -32,6 +35,8 @@ function fakeModel(delay = 0): ServedModel & { batches: number[] } {
     close: async () => undefined,
   };
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const jpeg = (): Promise<Buffer> => sharp({ create: { width: 48, height: 40, channels: 3, background: { r: 20, g: 90, b: 160 } } }).jpeg().toBuffer();
 
@@ -65,6 +70,7 @@ test('bad uploads get a 4xx with a JSON error, and the server keeps serving', as
     ['over the size limit', { 'content-type': 'image/jpeg' }, Buffer.alloc(5000, 1), 413, /too large|larger than/i],
     ['another content type', { 'content-type': 'text/plain' }, 'x', 415, /send the image bytes/],
     ['a bad topK', { 'content-type': 'image/jpeg' }, image, 400, /topK must be a positive integer, got '0'/],
+    ...MALFORMED_MULTIPART.map(({ what, contentType, body }): (typeof cases)[number] => [what, { 'content-type': contentType }, body, 400, /^malformed multipart upload: (Unexpected end of multipart data|Multipart: Boundary not found)$/]),
   ];
   for (const [what, headers, payload, status, message] of cases) {
     const response = await app.inject({ method: 'POST', url: what === 'a bad topK' ? '/predict?topK=0' : '/predict', headers, payload });
@@ -95,6 +101,86 @@ test('concurrent requests are scored in batches; beyond the queue bound they get
   const second = batcher.submit(2); // waiting: the queue is full
   await assert.rejects(batcher.submit(3), QueueFullError);
   assert.deepEqual([await first, await second], [1, 2]);
+});
+
+test('an image declaring more pixels than the budget gets 413 naming its size and the limit', async (t) => {
+  const app = await createServer(fakeModel());
+  const started = performance.now();
+  const response = await app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'image/bmp' }, payload: hostileBmp(20000, 20000) });
+  const elapsed = performance.now() - started;
+  assert.equal(response.statusCode, 413, response.body);
+  assert.match(response.json().error, /^upload: 20000 x 20000 = 400,000,000 pixels is above the limit of 67,108,864/);
+  await t.test('refused from the header, before any allocation', { todo: 'until the BMP decoder checks the declared size before decoding' }, () => assert.ok(elapsed < 1000, `${elapsed.toFixed(0)} ms`));
+  await app.close();
+  const strict = await createServer(fakeModel(), { maxPixels: 1000 });
+  const small = await strict.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'image/jpeg' }, payload: await jpeg() });
+  assert.equal(small.statusCode, 413, small.body);
+  assert.match(small.json().error, /^upload: 48 x 40 = 1,920 pixels is above the limit of 1,000/);
+  await strict.close();
+});
+
+test('at most maxDecoding uploads decode at once; beyond the queue bound the rest get 503 at once', async () => {
+  let active = 0;
+  let peak = 0;
+  const decodeUpload = async (): Promise<Uint8Array> => {
+    peak = Math.max(peak, ++active);
+    await sleep(100);
+    active--;
+    return new Uint8Array(INFO.decodeSize * INFO.decodeSize * 3);
+  };
+  const app = await createServer(fakeModel(), { maxDecoding: 2, maxQueue: 3, decodeUpload });
+  const image = await jpeg();
+  const responses = await Promise.all(Array.from({ length: 10 }, () => app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'image/jpeg' }, payload: image })));
+  const busy = responses.filter((r) => r.statusCode === 503);
+  assert.deepEqual([responses.filter((r) => r.statusCode === 200).length, busy.length], [5, 5], `2 decoding + 3 waiting served, the rest refused: ${responses.map((r) => r.statusCode)}`);
+  assert.equal(peak, 2, 'decodes at once');
+  assert.match(busy[0].json().error, /^the server is busy \(3 uploads already waiting to be decoded\); retry shortly$/);
+  assert.equal((await app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'image/jpeg' }, payload: image })).statusCode, 200, 'serving again');
+  await app.close();
+  const limit = new DecodeLimit({ maxActive: 1, maxWaiting: 1 });
+  const failing = limit.run(() => Promise.reject(new Error('corrupt')));
+  const next = limit.run(async () => 'next');
+  await assert.rejects(failing, /corrupt/);
+  assert.equal(await next, 'next', 'a failed decode frees its slot');
+});
+
+/** Opens a raw connection, writes `request`, and waits for the server to close it (at most `patience` ms). */
+function stall(port: number, request: string, patience: number): Promise<{ ms: number; answer: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    let answer = '';
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    const giveUp = setTimeout(() => socket.destroy(), patience);
+    socket.on('data', (chunk) => (answer += chunk.toString()));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(giveUp);
+      const ms = performance.now() - started;
+      resolve({ ms, answer, closed: ms < patience });
+    });
+  });
+}
+
+test('clients that stop sending are cut off: 408 after the header or request timeout, idle keep-alive closed', async () => {
+  const app = await createServer(fakeModel(), { headersTimeoutMs: 300, requestTimeoutMs: 600, idleTimeoutMs: 300 });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as { port: number };
+  const [stalledBody, unfinishedHeaders, silent, idle] = await Promise.all([
+    stall(port, 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 1000000\r\n\r\n\xff\xd8\xff', 3000),
+    stall(port, 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: ima', 3000),
+    stall(port, '', 3000),
+    stall(port, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n', 3000),
+  ]);
+  const timedOut = /^HTTP\/1\.1 408 Request Timeout\r\n[^]*\{"error":"request not received in time: headers are due within 0\.3 s, the whole request within 0\.6 s"\}$/;
+  for (const [what, result, bound] of [['stalled body', stalledBody, 600], ['unfinished headers', unfinishedHeaders, 300], ['nothing sent', silent, 300]] as const) {
+    assert.ok(result.closed && result.ms >= bound - 50 && result.ms < bound + 400, `${what}: closed ${result.closed} after ${result.ms.toFixed(0)} ms`);
+    assert.match(result.answer, timedOut, what);
+  }
+  // Node keeps an idle connection a second past the keep-alive timeout it announces.
+  assert.ok(idle.closed && idle.ms < 300 + 1000 + 400, `idle keep-alive: closed ${idle.closed} after ${idle.ms.toFixed(0)} ms`);
+  assert.match(idle.answer, /^HTTP\/1\.1 200 OK/);
+  assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200, 'still serving');
+  await app.close();
 });
 
 test('an exported model.onnx is served with ONNX Runtime', async () => {

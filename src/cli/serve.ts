@@ -1,8 +1,31 @@
 // `dsdnet serve MODEL`: the HTTP server and its page.
-import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
 
-import { createServer, openServedModel, pickExamples } from '../serve/index.js';
-import { integerIn, parsePositiveInteger } from './options.js';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+
+import { createServer, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUTS_MS, openServedModel, pickExamples } from '../serve/index.js';
+import { integerIn, parseNumber, parsePositiveInteger } from './options.js';
+
+/** A time in seconds (fractions allowed), > 0. */
+function parseSeconds(value: string): number {
+  const seconds = parseNumber(value);
+  if (!(seconds > 0)) throw new InvalidArgumentError(`expected a number of seconds > 0, got '${value}'`);
+  return seconds;
+}
+
+interface ServeFlags {
+  port: number;
+  host: string;
+  examples?: string[];
+  maxUpload: number;
+  maxPixels: number;
+  maxBatch: number;
+  maxQueue: number;
+  maxDecoding: number;
+  headerTimeout: number;
+  requestTimeout: number;
+  idleTimeout: number;
+}
 
 export function registerServeCommand(program: Command): void {
   program
@@ -11,14 +34,30 @@ export function registerServeCommand(program: Command): void {
     .option('--port <n>', 'port', integerIn(0, 65535), 8080)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--examples <files...>', "example images for the page (default: one from each of six classes of the model's dataset, when it is there)")
-    .option('--max-upload <bytes>', 'largest upload accepted', parsePositiveInteger, 20 * 2 ** 20)
+    .option('--max-upload <bytes>', 'largest upload accepted; more get 413', parsePositiveInteger, 20 * 2 ** 20)
+    .addOption(new Option('--max-pixels <n>', 'largest image accepted, in pixels as its header declares them; more get 413').argParser(parsePositiveInteger).default(DEFAULT_MAX_PIXELS, `${DEFAULT_MAX_PIXELS} = 8192 x 8192`))
     .option('--max-batch <n>', 'images scored together at most', parsePositiveInteger, 16)
-    .option('--max-queue <n>', 'images waiting at most; more get 503', parsePositiveInteger, 64)
+    .option('--max-queue <n>', 'uploads waiting at most to be decoded, and images waiting at most to be scored; more get 503', parsePositiveInteger, 64)
+    .addOption(new Option('--max-decoding <n>', 'uploads decoded at once at most; more wait (see --max-queue)').argParser(parsePositiveInteger).default(availableParallelism(), `the number of CPUs, ${availableParallelism()} here`))
+    .option('--header-timeout <seconds>', 'time a client has to send its request headers; then 408 and the connection is closed', parseSeconds, DEFAULT_TIMEOUTS_MS.headers / 1000)
+    .option('--request-timeout <seconds>', 'time a client has to send its whole request (headers and upload); then 408 and the connection is closed', parseSeconds, DEFAULT_TIMEOUTS_MS.request / 1000)
+    .option('--idle-timeout <seconds>', 'time an idle keep-alive connection stays open between requests', parseSeconds, DEFAULT_TIMEOUTS_MS.idle / 1000)
     .description('an HTTP server: POST /predict (image bytes or multipart) answers the top classes; GET /health, /model; a web page at /')
-    .action(async (path: string, flags: { port: number; host: string; examples?: string[]; maxUpload: number; maxBatch: number; maxQueue: number }) => {
+    .action(async (path: string, flags: ServeFlags) => {
+      if (flags.headerTimeout > flags.requestTimeout) throw new Error(`--header-timeout ${flags.headerTimeout} must not exceed --request-timeout ${flags.requestTimeout} (the headers are part of the request)`);
       const model = await openServedModel(path);
       const examples = flags.examples ?? pickExamples(model.info.run.dataset as string | undefined);
-      const app = await createServer(model, { examples, maxUploadBytes: flags.maxUpload, maxBatch: flags.maxBatch, maxQueue: flags.maxQueue });
+      const app = await createServer(model, {
+        examples,
+        maxUploadBytes: flags.maxUpload,
+        maxPixels: flags.maxPixels,
+        maxBatch: flags.maxBatch,
+        maxQueue: flags.maxQueue,
+        maxDecoding: flags.maxDecoding,
+        headersTimeoutMs: flags.headerTimeout * 1000,
+        requestTimeoutMs: flags.requestTimeout * 1000,
+        idleTimeoutMs: flags.idleTimeout * 1000,
+      });
       const address = await app.listen({ port: flags.port, host: flags.host });
       console.log(`dsdnet serve: ${model.info.backbone}, ${model.info.classNames.length} classes (${model.engine}) at ${address}`);
       const stop = (): void => void app.close().then(() => process.exit(0));

@@ -1,10 +1,12 @@
-// A bounded queue in front of the model: concurrent requests wait in line and are scored together, a batch of up to
-// `maxBatch` at a time; when `maxQueue` requests already wait, the next is refused at once (HTTP 503) instead of
-// growing memory without bound.
+// Bounded queues in the server. The Batcher sits in front of the model: concurrent requests wait in line and are
+// scored together, a batch of up to `maxBatch` at a time. The DecodeLimit lets at most `maxActive` uploads decode at
+// once (each decode holds a full-size image). When `maxQueue` (`maxWaiting`) already wait, the next is refused at once
+// (HTTP 503) instead of growing memory without bound.
 
 export class QueueFullError extends Error {
-  constructor(readonly waiting: number) {
-    super(`the server is busy (${waiting} images already waiting); retry shortly`);
+  /** `what` says who waits, e.g. 'images already waiting'. */
+  constructor(readonly waiting: number, what = 'images already waiting') {
+    super(`the server is busy (${waiting} ${what}); retry shortly`);
     this.name = 'QueueFullError';
   }
 }
@@ -53,6 +55,29 @@ export class Batcher<I, R> {
       }
     } finally {
       this.running = false;
+    }
+  }
+}
+
+/** Runs at most `maxActive` tasks at once; up to `maxWaiting` more wait in line, and beyond that the next is refused. */
+export class DecodeLimit {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(readonly options: { maxActive: number; maxWaiting: number }) {
+    if (!(options.maxActive >= 1 && options.maxWaiting >= 1)) throw new RangeError(`maxActive and maxWaiting must be at least 1, got ${options.maxActive} and ${options.maxWaiting}`);
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active < this.options.maxActive) this.active++;
+    else if (this.queue.length >= this.options.maxWaiting) throw new QueueFullError(this.queue.length, 'uploads already waiting to be decoded');
+    else await new Promise<void>((resolve) => this.queue.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.queue.shift();
+      if (next === undefined) this.active--;
+      else next(); // the slot passes to the next in line
     }
   }
 }

@@ -1,9 +1,12 @@
 // `dsdnet serve`: an HTTP server (fastify) for a classifier. POST /predict takes image bytes (raw or multipart) and
 // answers the top classes as JSON; GET /health, GET /model; the web page at / with examples, and the model and
 // ONNX Runtime Web files it needs to run the same model in the browser (served from here, no CDN). Bad uploads get
-// a 4xx with a JSON error; a full queue gets 503; the server keeps serving.
+// a 4xx with a JSON error; a full queue gets 503; the server keeps serving. Every upload is held to a pixel budget,
+// decodes are bounded in number, and clients that stop sending are cut off (408) after set times.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 
 import multipart from '@fastify/multipart';
@@ -13,7 +16,7 @@ import sharp from 'sharp';
 import { decodeImageBytes } from '../data/decode.js';
 import { topClasses } from '../eval/predict-files.js';
 import { packageRoot } from '../io/package-root.js';
-import { Batcher, QueueFullError } from './batcher.js';
+import { Batcher, DecodeLimit, QueueFullError } from './batcher.js';
 import type { ModelInfo } from '../export/info.js';
 import type { ServedModel } from './models.js';
 
@@ -22,11 +25,34 @@ export interface ServeOptions {
   maxUploadBytes?: number;
   /** Images scored together at most (default 16). */
   maxBatch?: number;
-  /** Images waiting at most before 503 (default 64). */
+  /** Images waiting at most before 503, in each queue: to be decoded, to be scored (default 64). */
   maxQueue?: number;
+  /** Largest image accepted, in pixels as its header declares them (default DEFAULT_MAX_PIXELS); more get 413. */
+  maxPixels?: number;
+  /** Uploads decoded at once at most (default: the number of CPUs). */
+  maxDecoding?: number;
+  /** Time a client has to send its request headers, in ms (default 10 s). */
+  headersTimeoutMs?: number;
+  /** Time a client has to send its whole request, headers and body, in ms (default 30 s). */
+  requestTimeoutMs?: number;
+  /** Time an idle keep-alive connection stays open between requests, in ms (default 5 s). */
+  idleTimeoutMs?: number;
+  /** Decodes an upload to decodeSize px RGB (default decodeImageBytes with the model's options; tests slow it down). */
+  decodeUpload?: (bytes: Buffer, maxPixels: number) => Promise<Uint8Array>;
   /** Image files offered as examples on the page. */
   examples?: readonly string[];
 }
+
+/**
+ * 8192 x 8192: a scene classifier looks at a few hundred pixels, and this still takes any camera photo or a large
+ * aerial tile, while one decode holds at most ~200 MB of RGB (times --max-decoding at once). Bigger scenes are cut
+ * into tiles before they are classified anyway.
+ */
+export const DEFAULT_MAX_PIXELS = 2 ** 26;
+export const DEFAULT_TIMEOUTS_MS = { headers: 10_000, request: 30_000, idle: 5_000 };
+
+/** The decoder's refusal of an image above the pixel budget (tooLargeReason in data/decode.ts). */
+const ABOVE_PIXEL_LIMIT = / pixels is above the limit of /;
 
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/tiff', 'image/bmp', 'image/webp', 'application/octet-stream'];
 /** The files of ONNX Runtime Web the page loads (single-threaded WebAssembly). */
@@ -66,23 +92,56 @@ export async function exampleJpegs(files: readonly string[], decodeSize: number)
   );
 }
 
-async function uploadOf(request: FastifyRequest, maxBytes: number): Promise<Buffer> {
-  if (request.isMultipart()) {
+async function multipartFile(request: FastifyRequest, maxBytes: number): Promise<Buffer> {
+  try {
     const file = await request.file({ limits: { fileSize: maxBytes, files: 1 } });
     if (file === undefined) throw new UploadError('multipart upload without a file part');
     const bytes = await file.toBuffer();
     if (file.file.truncated) throw new UploadError(`upload larger than ${maxBytes} bytes`, 413);
     return bytes;
+  } catch (error) {
+    // @fastify/multipart's own errors carry their status (413 for limits); the parser's (busboy) are the body's fault.
+    if (error instanceof UploadError || (error as { statusCode?: number }).statusCode !== undefined) throw error;
+    throw new UploadError(`malformed multipart upload: ${(error as Error).message}`);
   }
+}
+
+async function uploadOf(request: FastifyRequest, maxBytes: number): Promise<Buffer> {
+  if (request.isMultipart()) return multipartFile(request, maxBytes);
   const body = request.body;
   if (!Buffer.isBuffer(body)) throw new UploadError('send the image bytes (Content-Type image/jpeg, image/png, ...) or a multipart form with one file', 415);
   return body;
 }
 
+/** A request that broke off or took too long: a JSON error on the socket (no route runs), then it is closed. */
+function clientErrorHandler(timeouts: { headers: number; request: number }): (error: Error & { code?: string }, socket: Socket) => void {
+  return (error, socket) => {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, reason, message] =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', `request not received in time: headers are due within ${timeouts.headers / 1000} s, the whole request within ${timeouts.request / 1000} s`]
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', 'request headers too large']
+          : [400, 'Bad Request', `malformed HTTP request (${error.code ?? error.message})`];
+    const body = JSON.stringify({ error: message });
+    if (socket.writable) socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.destroy();
+  };
+}
+
 export async function createServer(model: ServedModel, options: ServeOptions = {}): Promise<FastifyInstance> {
   sharp.cache(false); // every upload is new: libvips' operation cache would only hold memory
   const maxBytes = options.maxUploadBytes ?? 20 * 2 ** 20;
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  // Whole milliseconds: fastify takes integers only.
+  const timeouts = {
+    headers: Math.ceil(options.headersTimeoutMs ?? DEFAULT_TIMEOUTS_MS.headers),
+    request: Math.ceil(options.requestTimeoutMs ?? DEFAULT_TIMEOUTS_MS.request),
+    idle: Math.ceil(options.idleTimeoutMs ?? DEFAULT_TIMEOUTS_MS.idle),
+  };
   const { info } = model;
+  const decodeUpload = options.decodeUpload ?? ((bytes, limit) => decodeImageBytes(bytes, 'upload', info.decodeSize, 'cover', { ...model.decode, maxPixels: limit }));
+  const decoding = new DecodeLimit({ maxActive: options.maxDecoding ?? availableParallelism(), maxWaiting: options.maxQueue ?? 64 });
   const classes = info.classNames.length;
   const bytesPerImage = info.decodeSize * info.decodeSize * 3;
   const batcher = new Batcher<Uint8Array, Float64Array>(
@@ -99,7 +158,14 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
   const ortFiles = new Map(ORT_WEB_FILES.map((f) => [f, readFileSync(join(ortWebDir(), f))]));
   const onnxBytes = Buffer.from(model.onnxBytes.buffer, model.onnxBytes.byteOffset, model.onnxBytes.byteLength);
 
-  const app = Fastify({ bodyLimit: maxBytes });
+  const app = Fastify({
+    bodyLimit: maxBytes,
+    requestTimeout: timeouts.request,
+    keepAliveTimeout: timeouts.idle,
+    // Node checks the header and request deadlines only this often (its default, 30 s, would triple a 10 s limit).
+    http: { headersTimeout: timeouts.headers, connectionsCheckingInterval: Math.min(1000, timeouts.headers / 4) },
+    clientErrorHandler: clientErrorHandler(timeouts),
+  });
   await app.register(multipart);
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: maxBytes }, (_request, body, done) => done(null, body));
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply: FastifyReply) => {
@@ -135,9 +201,11 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
     if (bytes.length === 0) throw new UploadError('empty upload (0 bytes)');
     let pixels: Uint8Array;
     try {
-      pixels = await decodeImageBytes(bytes, 'upload', info.decodeSize, 'cover', model.decode);
+      pixels = await decoding.run(() => decodeUpload(bytes, maxPixels));
     } catch (error) {
-      throw new UploadError((error as Error).message);
+      if (error instanceof QueueFullError) throw error;
+      const message = (error as Error).message;
+      throw new UploadError(message, ABOVE_PIXEL_LIMIT.test(message) ? 413 : 400);
     }
     const probabilities = await batcher.submit(pixels);
     return { top: topClasses(probabilities, info.classNames, Math.min(topK, classes)), milliseconds: Math.round(performance.now() - started) };
