@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
+import { encodeBlankRleBmp } from './support/bmp.js';
 import { encode, makeDataset, pixels } from './support/images.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -49,6 +50,22 @@ test('data inspect --decode finds files that fail to decode; with --skip-bad it 
   assert.match(listed.stdout, /3 classes, 24 images/);
   assert.match(listed.stdout, /skipped 1 bad file\(s\):\n {2}alpha\/cut\.jpg: corrupt or unreadable JPEG image/);
   assert.match(listed.stderr, /decoded: 24 images at 16 px/);
+});
+
+test('data inspect --decode: bitmaps declaring 900 million pixels in a kilobyte cost the memory of their output; names are printed escaped', async () => {
+  const root = await makeDataset(3);
+  writeFileSync(join(root, 'alpha', 'blank.bmp'), encodeBlankRleBmp(30000, 30000));
+  writeFileSync(join(root, 'beta', 'endless.bmp'), encodeBlankRleBmp(30000, 30000, [0, 0, 0], false));
+  writeFileSync(join(root, 'gamma', 'bad\u001b[2J.jpg'), 'garbage');
+  // The process's peak memory, printed as it exits.
+  const probe = `data:text/javascript,${encodeURIComponent('process.on("exit", () => process.stderr.write(`peak RSS ${process.resourceUsage().maxRSS} KiB\\n`));')}`;
+  const inspected = spawnSync(process.execPath, ['--import', probe, cli, 'data', 'inspect', root, '--decode', '--size', '16', '--skip-bad'], { encoding: 'utf8', env: { ...process.env, DSDNET_CACHE: cacheDir } });
+  assert.equal(inspected.status, 0, inspected.stderr);
+  assert.match(inspected.stdout, /3 classes, 10 images/);
+  assert.match(inspected.stdout, /skipped 2 bad file\(s\):\n {2}gamma\/bad\\u001b\[2J\.jpg: not an image .*\n {2}beta\/endless\.bmp: corrupt BMP: run-length data ends before its end-of-bitmap code/);
+  assert.doesNotMatch(inspected.stdout + inspected.stderr, /\u001b/, 'no raw escape code');
+  const peakKiB = Number(/peak RSS (\d+) KiB/.exec(inspected.stderr)?.[1]);
+  assert.ok(peakKiB < 400 * 1024, `peak RSS ${Math.round(peakKiB / 1024)} MiB (a decoded 30000 x 30000 image is 2.7 GB)`);
 });
 
 test('eval and predict: missing files are named before any decoding; undecodable ones are named or skipped', () => {

@@ -74,6 +74,17 @@ test('cache: files that fail to decode are named together, the others stay cache
   images.close();
 });
 
+test('cache: a file named with an escape code that fails to decode is named with it escaped, its reason on one line', async () => {
+  const root = await makeDataset(3);
+  const jpeg = await encode('jpg', pixels(64, 64, 3), 64, 64);
+  writeFileSync(join(root, 'alpha', 'cut\u001b[2J.jpg'), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
+  await assert.rejects(loadDecoded(await scanDataset(root), { size: SIZE, cacheDir: tempCache(), progress: false }), (error: Error) => {
+    assert.doesNotMatch(error.message, /\u001b/, 'no raw escape code');
+    assert.match(error.message, /could not be decoded \(the others stay cached; leave these out with --skip-bad\):\n {2}alpha\/cut\\u001b\[2J\.jpg: corrupt or unreadable JPEG image: [^\n]+$/);
+    return true;
+  });
+});
+
 test('cache: a damaged shard is reported and decoded again', async () => {
   const root = await makeDataset(3);
   const dataset = await scanDataset(root);

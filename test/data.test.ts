@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { decodeImage, makeSplit, readSplit, repeatedSplits, Rng, scanDataset, splitHash, writeSplit } from '../src/data/index.js';
+import { markdownCell, printable } from '../src/io/printable.js';
 import { encode, makeDataset, pixels } from './support/images.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -186,10 +187,43 @@ test('one class folder is refused with the sub-folder that holds the classes; sy
   assert.ok(dataset.items.some((i) => i.path === 'alpha/linked.jpg'));
   assert.equal(dataset.items.filter((i) => i.path.startsWith('delta/')).length, 2);
   symlinkSync(join(root, 'nowhere.jpg'), join(root, 'beta', 'broken.jpg'));
-  await assert.rejects(scanDataset(root), /beta\/broken\.jpg: broken symbolic link \(its target does not exist\)/);
-  rmSync(join(root, 'beta', 'broken.jpg'));
+  symlinkSync('self.jpg', join(root, 'beta', 'self.jpg'));
+  symlinkSync('pong.jpg', join(root, 'beta', 'ping.jpg'));
+  symlinkSync('ping.jpg', join(root, 'beta', 'pong.jpg'));
+  await assert.rejects(scanDataset(root), (error: Error) => {
+    assert.match(error.message, /4 bad image file\(s\)/);
+    assert.match(error.message, /beta\/broken\.jpg: broken symbolic link \(its target does not exist\)/);
+    for (const name of ['self', 'ping', 'pong']) assert.match(error.message, new RegExp(`beta/${name}\\.jpg: symbolic link cycle \\(it leads back to itself, directly or through other links\\)`));
+    return true;
+  });
+  for (const name of ['broken', 'self', 'ping', 'pong']) rmSync(join(root, 'beta', `${name}.jpg`));
   symlinkSync(join(root, 'gamma'), join(root, 'gamma', 'loop'));
   await assert.rejects(scanDataset(root), /gamma\/loop: symbolic link cycle \(it leads back to .*gamma, which contains it\)/);
+});
+
+test('names with control characters: files are named with them escaped; class folders holding one are refused', async () => {
+  const root = await makeDataset(2);
+  writeFileSync(join(root, 'alpha', 'bad\u001b[2Jname.jpg'), 'garbage');
+  mkdirSync(join(root, 'beta', 'sub\u009b31m'));
+  writeFileSync(join(root, 'beta', 'sub\u009b31m', 'x.png'), await encode('jpg', pixels(8, 8, 1), 8, 8));
+  await assert.rejects(scanDataset(root), (error: Error) => {
+    assert.doesNotMatch(error.message, /[\u001b\u009b]/, 'no raw escape code');
+    assert.match(error.message, /alpha\/bad\\u001b\[2Jname\.jpg: not an image/);
+    assert.match(error.message, /beta\/sub\\u009b31m\/x\.png: wrong extension/);
+    return true;
+  });
+  const warnings: string[] = [];
+  const dataset = await scanDataset(root, { skipBad: true, onWarning: (m) => warnings.push(m) });
+  assert.deepEqual(dataset.skipped.map((s) => s.path), ['alpha/bad\u001b[2Jname.jpg', 'beta/sub\u009b31m/x.png'], 'the data keeps the real names');
+  assert.equal(warnings.length, 2);
+  assert.match(warnings[0], /^skipping alpha\/bad\\u001b\[2Jname\.jpg: not an image/);
+  assert.match(warnings[1], /^skipping beta\/sub\\u009b31m\/x\.png: wrong extension/);
+  mkdirSync(join(root, 'line\nbreak'));
+  await assert.rejects(scanDataset(root), /class folder name 'line\\u000abreak' holds a control character; rename it$/);
+  mkdirSync(join(root, 'clear\u001b[2J'));
+  await assert.rejects(scanDataset(root), /class folder names 'clear\\u001b\[2J', 'line\\u000abreak' hold control characters; rename them$/);
+  assert.equal(printable('a\u202eb\u0007c\td'), 'a\\u202eb\\u0007c\\u0009d');
+  assert.equal(markdownCell('dense | sparse\nurban'), 'dense \\| sparse\\u000aurban');
 });
 
 test('split files with an empty list or duplicate entries are refused', async () => {

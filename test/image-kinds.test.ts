@@ -2,6 +2,7 @@
 // chosen bands of multi-band TIFFs, alpha flattened onto black, palette and grey images, every BMP variant, and
 // images above libvips' default pixel limit; images above ours are refused by name.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,11 +10,13 @@ import { test } from 'node:test';
 
 import sharp from 'sharp';
 
-import { decodeBmp, decodeImage, type DecodeOptions, scanDataset } from '../src/data/index.js';
-import { encodeBitfieldBmp, encodePaletteBmp } from './support/bmp.js';
+import { decodeBmp, decodeImage, type DecodeOptions, encodeBmp, scanDataset } from '../src/data/index.js';
+import { openTiff, readTiffRgb } from '../src/data/tiff.js';
+import { encodeBitfieldBmp, encodeBlankRleBmp, encodePaletteBmp } from './support/bmp.js';
 import { makeDataset } from './support/images.js';
 import { encodeTiff, type TiffSpec } from './support/tiff.js';
 
+const dataModule = new URL('../src/data/index.js', import.meta.url).href;
 const dir = mkdtempSync(join(tmpdir(), 'dsdnet-kinds-'));
 const N = 32; // images are N x N and decoded at N: no resampling, so values can be checked exactly
 const file = (name: string, bytes: Uint8Array): string => {
@@ -95,29 +98,93 @@ test('palette and grey images: PNG palette, grey, grey + alpha, 16-bit grey TIFF
   assert.deepEqual(pixel(await decode(grey16, { scale: { kind: 'range', min: 1000, max: 4100 } }), 31, 9), [255, 255, 255]);
 });
 
-test('BMP: 1-, 4- and 8-bit palettes, RLE8, RLE4, 16-bit 5-6-5 and 32-bit RGBA bit fields', () => {
-  const [w, h] = [13, 5]; // odd width: row padding and half-filled bytes
+const [BW, BH] = [13, 5]; // odd width: row padding and half-filled bytes
+
+/** Every BMP kind, and the RGB it shows. */
+function bmpKinds(): { kind: string; bytes: Uint8Array; rgb: Uint8Array }[] {
+  const [w, h] = [BW, BH];
   const palette: [number, number, number][] = Array.from({ length: 16 }, (_, i) => [i * 16, 255 - i * 16, (i * 40) % 256]);
   const indices = (levels: number): Uint8Array => Uint8Array.from({ length: w * h }, (_, i) => (i % w < 4 ? 1 : ((i * 7) % levels)));
   const expectPalette = (idx: Uint8Array): Uint8Array => Uint8Array.from({ length: w * h * 3 }, (_, i) => palette[idx[Math.floor(i / 3)]][i % 3]);
-  for (const [bits, rle] of [[1, false], [4, false], [8, false], [8, true], [4, true]] as const) {
+  const kinds = ([[1, false], [4, false], [8, false], [8, true], [4, true]] as const).map(([bits, rle]) => {
     const idx = indices(2 ** Math.min(bits, 4));
-    const decoded = decodeBmp(encodePaletteBmp(w, h, bits, idx, palette.slice(0, 2 ** Math.min(bits, 4)), rle), 'x.bmp');
-    assert.deepEqual(decoded.data, expectPalette(idx), `${bits}-bit${rle ? ' RLE' : ''}`);
-  }
+    return { kind: `${bits}-bit${rle ? ' RLE' : ''}`, bytes: encodePaletteBmp(w, h, bits, idx, palette.slice(0, 2 ** Math.min(bits, 4)), rle), rgb: expectPalette(idx) };
+  });
   const rgb = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 37) % 256);
   const packed565 = Uint32Array.from({ length: w * h }, (_, p) => ((rgb[3 * p] >> 3) << 11) | ((rgb[3 * p + 1] >> 2) << 5) | (rgb[3 * p + 2] >> 3));
-  const decoded565 = decodeBmp(encodeBitfieldBmp(w, h, 16, [0xf800, 0x07e0, 0x001f], packed565), 'x.bmp');
   const expected565 = Uint8Array.from({ length: w * h * 3 }, (_, i) => {
     const c = i % 3;
     const bitsOf = c === 1 ? 6 : 5;
     return Math.round(((rgb[i] >> (8 - bitsOf)) * 255) / (2 ** bitsOf - 1));
   });
-  assert.deepEqual(decoded565.data, expected565);
+  kinds.push({ kind: '16-bit 5-6-5', bytes: encodeBitfieldBmp(w, h, 16, [0xf800, 0x07e0, 0x001f], packed565), rgb: expected565 });
   const packedRgba = Uint32Array.from({ length: w * h }, (_, p) => (rgb[3 * p] | (rgb[3 * p + 1] << 8) | (rgb[3 * p + 2] << 16) | (0xff << 24)) >>> 0);
-  assert.deepEqual(decodeBmp(encodeBitfieldBmp(w, h, 32, [0x000000ff, 0x0000ff00, 0x00ff0000], packedRgba), 'x.bmp').data, rgb);
-  const truncatedRle = encodePaletteBmp(w, h, 8, indices(16), palette, true);
+  kinds.push({ kind: '32-bit RGBA', bytes: encodeBitfieldBmp(w, h, 32, [0x000000ff, 0x0000ff00, 0x00ff0000], packedRgba), rgb });
+  kinds.push({ kind: '24-bit', bytes: encodeBmp({ width: w, height: h, data: rgb }), rgb });
+  return kinds;
+}
+
+/** The mean of each factor x factor box of an interleaved image, as a reference (edge boxes: the pixels they have). */
+function boxMeans(values: ArrayLike<number>, width: number, height: number, channels: number, factor: number): number[] {
+  const [w, h] = [Math.ceil(width / factor), Math.ceil(height / factor)];
+  return Array.from({ length: w * h * channels }, (_, i) => {
+    const [c, ox, oy] = [i % channels, Math.floor(i / channels) % w, Math.floor(i / channels / w)];
+    let [sum, count] = [0, 0];
+    for (let y = oy * factor; y < Math.min(height, (oy + 1) * factor); y++) {
+      for (let x = ox * factor; x < Math.min(width, (ox + 1) * factor); x++, count++) sum += values[(y * width + x) * channels + c];
+    }
+    return sum / count;
+  });
+}
+
+test('BMP: 1-, 4- and 8-bit palettes, RLE8, RLE4, 16-bit 5-6-5, 32-bit RGBA bit fields and 24-bit', () => {
+  const kinds = bmpKinds();
+  for (const { kind, bytes, rgb } of kinds) assert.deepEqual(decodeBmp(bytes, 'x.bmp').data, rgb, kind);
+  const truncatedRle = kinds.find((k) => k.kind === '8-bit RLE')!.bytes;
   assert.throws(() => decodeBmp(truncatedRle.subarray(0, truncatedRle.length - 20), 'cut.bmp'), /cut\.bmp: corrupt BMP: (truncated run-length|run-length data ends)/);
+});
+
+test('BMP: read box-shrunk to a long side, each pixel the mean of its box, every kind', () => {
+  for (const { kind, bytes, rgb } of bmpKinds()) {
+    const shrunk = decodeBmp(bytes, 'x.bmp', { longSide: 4 }); // 13 x 5 by a factor of 4: edge boxes of 1 x 4, 4 x 1, 1 x 1
+    assert.deepEqual([shrunk.width, shrunk.height], [4, 2], kind);
+    assert.deepEqual(Array.from(shrunk.data), boxMeans(rgb, BW, BH, 3, 4).map(Math.round), kind);
+  }
+});
+
+test('wide TIFF: read a window of strips at a time, box-shrunk to a long side, each pixel the mean of its box', async () => {
+  const [w, h] = [37, 23];
+  const values = Uint16Array.from({ length: w * h * 3 }, (_, i) => 1000 + 37 * (Math.floor(i / 3) % w) + 11 * Math.floor(i / 3 / w) + 300 * (i % 3));
+  const { image, layout } = await openTiff(encodeTiff({ width: w, height: h, bands: 3, bits: 16, format: 'uint', data: values, rowsPerStrip: 4 }));
+  const shrunk = await readTiffRgb(image, layout, { bands: null, scale: { kind: 'range', min: 1000, max: 4000 }, longSide: 8 }, 'x.tif');
+  assert.deepEqual([shrunk.width, shrunk.height], [8, 5], 'a factor of 5');
+  assert.deepEqual(Array.from(shrunk.data), boxMeans(values, w, h, 3, 5).map((v) => Math.round(Math.min(255, (v - 1000) * (255 / 3000)))));
+});
+
+test('BMP: the declared size meets the pixel limit before anything is allocated; a bitmap declaring 900 million pixels in a kilobyte decodes in the memory of its output', async () => {
+  const path = file('declares-900M.bmp', encodeBlankRleBmp(30000, 30000, [200, 40, 7]));
+  const started = performance.now();
+  await assert.rejects(decode(path, { maxPixels: 1e6 }), /declares-900M\.bmp: 30000 x 30000 = 900,000,000 pixels is above the limit of 1,000,000; cut it into tiles first/);
+  assert.ok(performance.now() - started < 1000, `refused in ${Math.round(performance.now() - started)} ms`);
+  // Peak memory is the process's, so it is measured in a fresh one: the refusal, then a decode under the default limit.
+  const script = `
+    const { decodeImage } = await import(${JSON.stringify(dataModule)});
+    const refused = await decodeImage(${JSON.stringify(path)}, 32, 'exact', { maxPixels: 1e6 }).then(() => 'decoded', (e) => e.message);
+    const refusalKiB = process.resourceUsage().maxRSS;
+    const rgb = await decodeImage(${JSON.stringify(path)}, 32, 'exact');
+    console.log(JSON.stringify({ refused, refusalKiB, pixel: Array.from(rgb.subarray(0, 3)), peakKiB: process.resourceUsage().maxRSS }));`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(child.status, 0, child.stderr);
+  const result = JSON.parse(child.stdout) as { refused: string; refusalKiB: number; pixel: number[]; peakKiB: number };
+  assert.match(result.refused, /900,000,000 pixels is above the limit of 1,000,000/);
+  assert.ok(result.refusalKiB < 300 * 1024, `peak RSS ${Math.round(result.refusalKiB / 1024)} MiB when refused`);
+  assert.deepEqual(result.pixel, [200, 40, 7]);
+  assert.ok(result.peakKiB < 300 * 1024, `peak RSS ${Math.round(result.peakKiB / 1024)} MiB when decoded (the full image is 2.7 GB)`);
+});
+
+test('a BMP between libvips default limit (268 million pixels) and ours decodes', async () => {
+  const path = file('declares-280M.bmp', encodeBlankRleBmp(20000, 14000, [90, 120, 30]));
+  assert.deepEqual(pixel(await decode(path), 3, 3), [90, 120, 30]);
 });
 
 test('an image above libvips default limit decodes; one above ours is refused by name at the scan', async () => {

@@ -1,14 +1,15 @@
 // `dsdnet data inspect DIR` and `dsdnet data split DIR`.
 import type { Command } from 'commander';
 
-import { type Dataset, DEFAULT_SCALE, loadDecoded, makeSplit, MAX_DECODE_SIZE, MIN_DECODE_SIZE, repeatedSplits, scanDataset, type SampleScale, splitHash, withoutItems, writeSplit } from '../data/index.js';
+import { type Dataset, DEFAULT_SCALE, loadDecoded, makeSplit, MAX_DECODE_SIZE, MIN_DECODE_SIZE, problemLine, repeatedSplits, scanDataset, type SampleScale, splitHash, withoutItems, writeSplit } from '../data/index.js';
+import { printable } from '../io/printable.js';
 import { DEFAULT_CONFIG, decodeSize } from '../train/index.js';
 import { integerIn, parseBands, parseFraction, parsePositiveInteger, parseScale, warn } from './options.js';
 
 function summary(dataset: Dataset): string {
   const counts = dataset.classes.map((_, i) => dataset.items.filter((item) => item.label === i).length);
   const width = Math.max(...dataset.classes.map((c) => c.length));
-  const lines = [`${dataset.root}: ${dataset.classes.length} classes, ${dataset.items.length} images`];
+  const lines = [`${printable(dataset.root)}: ${dataset.classes.length} classes, ${dataset.items.length} images`];
   dataset.classes.forEach((c, i) => lines.push(`  ${c.padEnd(width)}  ${counts[i]}`));
   const sizes = new Map<string, number>();
   const formats = new Map<string, number>();
@@ -22,8 +23,8 @@ function summary(dataset: Dataset): string {
   lines.push(`formats: ${[...formats].map(([f, n]) => `${f} (${n})`).join(', ')}`);
   const megabytes = dataset.items.reduce((s, item) => s + item.bytes, 0) / 2 ** 20;
   lines.push(`on disk: ${megabytes.toFixed(1)} MiB`);
-  lines.push(`ignored: ${dataset.ignored.hidden} hidden, ${dataset.ignored.nonImages.length} non-image file(s)${dataset.ignored.nonImages.length > 0 ? ` (${dataset.ignored.nonImages.slice(0, 5).join(', ')}${dataset.ignored.nonImages.length > 5 ? ', ...' : ''})` : ''}`);
-  if (dataset.skipped.length > 0) lines.push(`skipped ${dataset.skipped.length} bad file(s):`, ...dataset.skipped.map((s) => `  ${s.path}: ${s.reason}`));
+  lines.push(`ignored: ${dataset.ignored.hidden} hidden, ${dataset.ignored.nonImages.length} non-image file(s)${dataset.ignored.nonImages.length > 0 ? ` (${printable(dataset.ignored.nonImages.slice(0, 5).join(', '))}${dataset.ignored.nonImages.length > 5 ? ', ...' : ''})` : ''}`);
+  if (dataset.skipped.length > 0) lines.push(`skipped ${dataset.skipped.length} bad file(s):`, ...dataset.skipped.map((s) => `  ${problemLine(s)}`));
   return lines.join('\n');
 }
 
@@ -68,7 +69,7 @@ export function registerDataCommands(program: Command): void {
       splits.forEach((split, i) => {
         const file = splits.length === 1 ? options.output : options.output.replace(/(\.json)?$/, `-${i}$1`);
         writeSplit(file, split);
-        console.log(`${file}: ${split.train.length} train / ${split.test.length} test, ${split.classes.length} classes, seed ${split.seed}, sha256 ${splitHash(split).slice(0, 16)}`);
+        console.log(`${printable(file)}: ${split.train.length} train / ${split.test.length} test, ${split.classes.length} classes, seed ${split.seed}, sha256 ${splitHash(split).slice(0, 16)}`);
       });
     });
 }

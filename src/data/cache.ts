@@ -11,17 +11,19 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 
 import { fsyncDir } from '../io/index.js';
+import { printable } from '../io/printable.js';
 import { mapLimit } from './concurrency.js';
-import { type DecodeOptions, decodeImage, type ResizeMode } from './decode.js';
+import { type DecodeOptions, decodeImage, reasonOf, type ResizeMode } from './decode.js';
 import { type DecodedImages, imageBytes } from './images.js';
 import { Progress } from './progress.js';
-import { type Dataset, DatasetError, type DatasetItem } from './scan.js';
+import { type Dataset, DatasetError, type DatasetItem, type FileProblem, problemLine } from './scan.js';
 import { ShardReader, ShardWriter } from './shard.js';
 import { DEFAULT_SCALE } from './tiff.js';
 
 /** Images per shard at most: about 150 MB at 224 px. */
 export const SHARD_IMAGES = 1000;
-const KEY_VERSION = 'dsdnet-shard-1';
+/** Changes when decoding gives other pixels (2: BMPs and wide TIFFs over 4x the size are box-shrunk while read). */
+const KEY_VERSION = 'dsdnet-shard-2';
 /** Decode sizes accepted, in px. */
 export const MIN_DECODE_SIZE = 8;
 export const MAX_DECODE_SIZE = 4096;
@@ -72,7 +74,7 @@ export class CachedImages implements DecodedImages {
   readonly paths: string[] = [];
   readonly labels: Int32Array;
   /** Files that failed to decode and were left out (skipBad). */
-  readonly skipped: { path: string; reason: string }[] = [];
+  readonly skipped: FileProblem[] = [];
   private readonly shardOf: number[] = [];
   private readonly slotOf: number[] = [];
   private static readonly closer = new FinalizationRegistry<ShardReader[]>((shards) => shards.forEach((s) => s.close()));
@@ -119,12 +121,6 @@ export class CachedImages implements DecodedImages {
   }
 }
 
-/** The reason a decode failed, without the file name the error starts with. */
-function reasonOf(error: unknown, path: string): string {
-  const message = (error as Error).message;
-  return message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message;
-}
-
 /** Decodes the images of the given shards, committing each shard as soon as its last image is done. */
 async function decodeShards(root: string, plans: ShardPlan[], size: number, mode: ResizeMode, decode: DecodeOptions, options: CacheOptions): Promise<void> {
   const jobs = plans.flatMap((plan, s) => plan.items.map((item, slot) => ({ s, slot, item })));
@@ -141,7 +137,7 @@ async function decodeShards(root: string, plans: ShardPlan[], size: number, mode
       try {
         pixels = await decodeImage(path, size, mode, decode);
       } catch (error) {
-        bad[s][item.path] = reasonOf(error, path);
+        bad[s][item.path] = reasonOf(error, printable(path));
       }
       let writer = writers.get(s);
       if (writer === undefined) writers.set(s, (writer = new ShardWriter(plans[s].file, { paths: plans[s].items.map((i) => i.path), size, mode })));
@@ -163,7 +159,7 @@ function openShard(plan: ShardPlan, size: number, mode: ResizeMode, onWarning?: 
   try {
     return ShardReader.open(plan.file, content);
   } catch (error) {
-    onWarning?.(`${(error as Error).message}; decoding its images again`);
+    onWarning?.(printable(`${(error as Error).message}; decoding its images again`));
     rmSync(plan.file, { force: true });
     return undefined;
   }
@@ -190,12 +186,12 @@ export async function loadDecoded(dataset: Dataset, options: CacheOptions): Prom
   const decoded = missing.reduce((n, plan) => n + plan.items.length, 0);
   const images = new CachedImages(size, mode, shards as ShardReader[], plans.map((p) => p.items), decoded);
   if (images.skipped.length > 0) {
-    const lines = images.skipped.map((s) => `${s.path}: ${s.reason}`);
+    const lines = images.skipped.map(problemLine);
     if (!options.skipBad) {
       images.close();
       const shown = lines.slice(0, 20).map((l) => `  ${l}`).join('\n');
       const more = lines.length > 20 ? `\n  ... and ${lines.length - 20} more` : '';
-      throw new DatasetError(`${dataset.root}: ${lines.length} image file(s) could not be decoded (the others stay cached; leave these out with --skip-bad):\n${shown}${more}`, lines);
+      throw new DatasetError(`${printable(dataset.root)}: ${lines.length} image file(s) could not be decoded (the others stay cached; leave these out with --skip-bad):\n${shown}${more}`, lines);
     }
     for (const line of lines) options.onWarning?.(`skipping ${line}`);
   }

@@ -4,15 +4,14 @@ import { readFile } from 'node:fs/promises';
 
 import sharp, { type Sharp } from 'sharp';
 
+import { printable } from '../io/printable.js';
 import { decodeBmp } from './bmp.js';
 import { sniffFormat } from './formats.js';
+import { checkPixelLimit, MAX_IMAGE_PIXELS, type RawImage, tooLargeReason } from './raster.js';
 import { type BandChoice, DEFAULT_SCALE, libvipsReadsAsIs, openTiff, readTiffRgb, type SampleScale } from './tiff.js';
 
 /** 'cover': scale the short side to the size, then centre-crop; 'exact': stretch to size x size. */
 export type ResizeMode = 'cover' | 'exact';
-
-/** Largest image accepted, in pixels (libvips' own default is 268 million). */
-export const MAX_IMAGE_PIXELS = 2 ** 30;
 
 export interface DecodeOptions {
   /** Bands used, 1-based (see BandChoice); default null. */
@@ -23,31 +22,34 @@ export interface DecodeOptions {
   maxPixels?: number;
 }
 
-export function tooLargeReason(width: number, height: number, maxPixels = MAX_IMAGE_PIXELS): string {
-  const count = (n: number): string => n.toLocaleString('en-US');
-  return `${width} x ${height} = ${count(width * height)} pixels is above the limit of ${count(maxPixels)}; cut it into tiles first (e.g. gdal_retile.py)`;
+/** Our own decoders' output for libvips, which checks it against the same limit (its default, 268 million, is lower). */
+function rawInput(raw: RawImage, maxPixels: number): Sharp {
+  return sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 3 }, limitInputPixels: maxPixels });
 }
 
-function tooLarge(path: string, width: number, height: number, maxPixels: number): Error {
-  return new Error(`${path}: ${tooLargeReason(width, height, maxPixels)}`);
-}
-
-async function pipelineFor(path: string, bytes: Buffer, format: string, size: number, options: Required<DecodeOptions>): Promise<Sharp> {
-  if (format === 'bmp') {
-    const raw = decodeBmp(bytes, path);
-    if (raw.width * raw.height > options.maxPixels) throw tooLarge(path, raw.width, raw.height, options.maxPixels);
-    return sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 3 } });
-  }
+/** `name` is the path as printed. Our decoders check the size from the header before they allocate anything. */
+async function pipelineFor(name: string, bytes: Buffer, format: string, size: number, options: Required<DecodeOptions>): Promise<Sharp> {
+  // Read at most 4x the training size on the long side: the final resize has enough to work with, memory stays small.
+  const longSide = 4 * size;
+  if (format === 'bmp') return rawInput(decodeBmp(bytes, name, { maxPixels: options.maxPixels, longSide }), options.maxPixels);
   if (format === 'tiff') {
     const { image, layout } = await openTiff(bytes);
-    if (layout.width * layout.height > options.maxPixels) throw tooLarge(path, layout.width, layout.height, options.maxPixels);
-    if (!libvipsReadsAsIs(layout, options.bands)) {
-      const raw = await readTiffRgb(image, layout, { bands: options.bands, scale: options.scale, longSide: 4 * size }, path);
-      return sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 3 } });
-    }
+    checkPixelLimit(name, layout.width, layout.height, options.maxPixels);
+    if (!libvipsReadsAsIs(layout, options.bands)) return rawInput(await readTiffRgb(image, layout, { bands: options.bands, scale: options.scale, longSide }, name), options.maxPixels);
   }
   // libvips checks the limit from the header; its refusal becomes our message (decodeImageBytes).
   return sharp(bytes, { failOn: 'error', limitInputPixels: options.maxPixels });
+}
+
+/** A libvips message on one line: it repeats lines, and a newline would break the list of bad files it joins. */
+export function oneLine(message: string): string {
+  return [...new Set(message.split('\n').map((line) => line.trim()).filter((line) => line !== ''))].join('; ');
+}
+
+/** The reason an image was refused, without the name (`name: `) its message starts with. */
+export function reasonOf(error: unknown, name: string): string {
+  const message = (error as Error).message;
+  return message.startsWith(`${name}: `) ? message.slice(name.length + 2) : message;
 }
 
 /** Picks bands (1-based) of a packed RGB image: one band becomes grey. */
@@ -58,25 +60,27 @@ function pickBands(rgb: Uint8Array, bands: number[], path: string): Uint8Array {
   return out;
 }
 
+/** Decodes an image file; errors name it as printable() shows it. */
 export async function decodeImage(path: string, size: number, mode: ResizeMode, decodeOptions: DecodeOptions = {}): Promise<Uint8Array> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
   } catch (error) {
-    throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new Error(`${printable(path)}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   return decodeImageBytes(bytes, path, size, mode, decodeOptions);
 }
 
-/** Decodes an image held in memory (an upload); `path` names it in errors. */
+/** Decodes an image held in memory (an upload); `path` names it in errors, as printable() shows it. */
 export async function decodeImageBytes(data: Uint8Array, path: string, size: number, mode: ResizeMode, decodeOptions: DecodeOptions = {}): Promise<Uint8Array> {
+  const name = printable(path);
   const options: Required<DecodeOptions> = { bands: null, scale: DEFAULT_SCALE, maxPixels: MAX_IMAGE_PIXELS, ...decodeOptions };
   const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (bytes.length === 0) throw new Error(`${path}: empty file (0 bytes)`);
+  if (bytes.length === 0) throw new Error(`${name}: empty file (0 bytes)`);
   const format = sniffFormat(bytes.subarray(0, 16));
-  if (format === undefined) throw new Error(`${path}: not an image (no JPEG, PNG, TIFF, BMP or WebP signature)`);
+  if (format === undefined) throw new Error(`${name}: not an image (no JPEG, PNG, TIFF, BMP or WebP signature)`);
   try {
-    const pipeline = await pipelineFor(path, bytes, format, size, options);
+    const pipeline = await pipelineFor(name, bytes, format, size, options);
     const { data, info } = await pipeline
       .flatten({ background: '#000000' })
       .toColourspace('srgb')
@@ -87,14 +91,15 @@ export async function decodeImageBytes(data: Uint8Array, path: string, size: num
       throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
     }
     const rgb = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    return options.bands !== null && format !== 'tiff' ? pickBands(rgb, options.bands, path) : rgb;
+    return options.bands !== null && format !== 'tiff' ? pickBands(rgb, options.bands, name) : rgb;
   } catch (error) {
     const message = (error as Error).message;
-    if (message.startsWith(`${path}: `)) throw error;
+    if (message.startsWith(`${name}: `)) throw error;
+    // Only what libvips reads itself gets here: our own decoders checked the size before they read a pixel.
     if (/exceeds pixel limit/.test(message)) {
       const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata();
-      throw tooLarge(path, width, height, options.maxPixels);
+      throw new Error(`${name}: ${tooLargeReason(width, height, options.maxPixels)}`);
     }
-    throw new Error(`${path}: corrupt or unreadable ${format.toUpperCase()} image: ${message}`);
+    throw new Error(`${name}: corrupt or unreadable ${format.toUpperCase()} image: ${printable(oneLine(message))}`);
   }
 }

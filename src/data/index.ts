@@ -1,10 +1,11 @@
 // Datasets: scanning class folders, reproducible splits, decoding.
-export { type Dataset, DatasetError, type DatasetItem, scanDataset, type ScanOptions, withoutItems } from './scan.js';
+export { type Dataset, DatasetError, type DatasetItem, type FileProblem, problemLine, scanDataset, type ScanOptions, withoutItems } from './scan.js';
 export { makeSplit, readSplit, repeatedSplits, type Split, type SplitEntry, splitHash, type SplitSpec, withoutFiles, writeSplit } from './split.js';
 export { deriveSeed, Rng } from './random.js';
-export { type DecodeOptions, decodeImage, decodeImageBytes, MAX_IMAGE_PIXELS, type ResizeMode } from './decode.js';
+export { type DecodeOptions, decodeImage, decodeImageBytes, type ResizeMode } from './decode.js';
+export { MAX_IMAGE_PIXELS, type RawImage } from './raster.js';
 export { type BandChoice, DEFAULT_SCALE, type SampleScale } from './tiff.js';
-export { decodeBmp, encodeBmp, type RawImage } from './bmp.js';
+export { type BmpOptions, decodeBmp, encodeBmp } from './bmp.js';
 export { type ImageFormat, IMAGE_EXTENSIONS, sniffFormat } from './formats.js';
 export { CachedImages, type CacheOptions, defaultCacheDir, loadDecoded, MAX_DECODE_SIZE, MIN_DECODE_SIZE, SHARD_IMAGES } from './cache.js';
 export { type DecodedImages, imageBytes, InMemoryImages } from './images.js';

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import { writeFileAtomic } from '../io/index.js';
+import { printable } from '../io/printable.js';
 import { deriveSeed, Rng } from './random.js';
 import type { Dataset } from './scan.js';
 
@@ -36,7 +37,7 @@ export function makeSplit(dataset: Dataset, spec: SplitSpec): Split {
     const n = paths.length;
     const nTrain = spec.ratio !== undefined ? Math.round(spec.ratio * n) : spec.perClass!;
     if (nTrain < 1 || nTrain >= n) {
-      throw new RangeError(`class '${name}' has ${n} images: a split with ${nTrain} for training leaves ${nTrain < 1 ? 'none for training' : 'none for testing'}`);
+      throw new RangeError(`class '${printable(name)}' has ${n} images: a split with ${nTrain} for training leaves ${nTrain < 1 ? 'none for training' : 'none for testing'}`);
     }
     const order = rng.shuffle(paths.slice());
     for (const path of order.slice(0, nTrain).sort()) train.push({ path, label });
@@ -59,42 +60,47 @@ export function writeSplit(path: string, split: Split): void {
   writeFileAtomic(path, [Buffer.from(JSON.stringify(split, null, 1) + '\n')]);
 }
 
+/** The first ten names of a list, printable, for an error message. */
+function someOf(names: readonly string[]): string {
+  return printable(`${names.slice(0, 10).join(', ')}${names.length > 10 ? ', ...' : ''}`);
+}
+
 /** Reads a split file; with a dataset, checks that its classes and files are that dataset's. */
 export function readSplit(path: string, dataset?: Dataset): Split {
+  const name = printable(path);
   let split: Split;
   try {
     split = JSON.parse(readFileSync(path, 'utf8')) as Split;
   } catch (error) {
-    throw new Error(`${path}: cannot read the split file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new Error(`${name}: cannot read the split file (${printable((error as NodeJS.ErrnoException).code ?? (error as Error).message)})`);
   }
   const valid =
     Array.isArray(split?.classes) && Array.isArray(split.train) && Array.isArray(split.test) &&
     [...split.train, ...split.test].every((e) => typeof e?.path === 'string' && Number.isInteger(e.label) && e.label >= 0 && e.label < split.classes.length);
-  if (!valid) throw new Error(`${path}: not a split file (expected classes, and train/test lists of {path, label} with labels in range)`);
+  if (!valid) throw new Error(`${name}: not a split file (expected classes, and train/test lists of {path, label} with labels in range)`);
   for (const list of ['train', 'test'] as const) {
-    if (split[list].length === 0) throw new Error(`${path}: the ${list} list is empty`);
+    if (split[list].length === 0) throw new Error(`${name}: the ${list} list is empty`);
     const seen = new Set<string>();
     const repeated = split[list].filter((e) => seen.has(e.path) || !seen.add(e.path)).map((e) => e.path);
-    if (repeated.length > 0) throw new Error(`${path}: ${repeated.length} duplicate entr${repeated.length === 1 ? 'y' : 'ies'} in the ${list} list: ${repeated.slice(0, 10).join(', ')}${repeated.length > 10 ? ', ...' : ''}`);
+    if (repeated.length > 0) throw new Error(`${name}: ${repeated.length} duplicate entr${repeated.length === 1 ? 'y' : 'ies'} in the ${list} list: ${someOf(repeated)}`);
   }
-  if (dataset !== undefined) checkSplitAgainst(path, split, dataset);
+  if (dataset !== undefined) checkSplitAgainst(name, split, dataset);
   return split;
 }
 
-function checkSplitAgainst(path: string, split: Split, dataset: Dataset): void {
+/** `name`: the split file's path as printed. */
+function checkSplitAgainst(name: string, split: Split, dataset: Dataset): void {
   if (split.classes.join('\n') !== dataset.classes.join('\n')) {
-    throw new Error(`${path}: its classes [${split.classes.join(', ')}] are not the dataset's [${dataset.classes.join(', ')}] (${dataset.root})`);
+    throw new Error(`${name}: its classes [${printable(split.classes.join(', '))}] are not the dataset's [${dataset.classes.join(', ')}] (${printable(dataset.root)})`);
   }
   const labels = new Map(dataset.items.map((item) => [item.path, item.label]));
   const missing = [...split.train, ...split.test].filter((e) => !labels.has(e.path)).map((e) => e.path);
-  if (missing.length > 0) {
-    throw new Error(`${path}: ${missing.length} file(s) not in ${dataset.root}: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}`);
-  }
+  if (missing.length > 0) throw new Error(`${name}: ${missing.length} file(s) not in ${printable(dataset.root)}: ${someOf(missing)}`);
   const relabelled = [...split.train, ...split.test].filter((e) => labels.get(e.path) !== e.label).map((e) => e.path);
-  if (relabelled.length > 0) throw new Error(`${path}: labels disagree with the class folders for ${relabelled.slice(0, 10).join(', ')}`);
+  if (relabelled.length > 0) throw new Error(`${name}: labels disagree with the class folders for ${someOf(relabelled)}`);
   const train = new Set(split.train.map((e) => e.path));
   const overlap = split.test.filter((e) => train.has(e.path)).map((e) => e.path);
-  if (overlap.length > 0) throw new Error(`${path}: ${overlap.length} file(s) are in both train and test: ${overlap.slice(0, 10).join(', ')}`);
+  if (overlap.length > 0) throw new Error(`${name}: ${overlap.length} file(s) are in both train and test: ${someOf(overlap)}`);
 }
 
 /** The split without the given files (ones that could not be decoded); every class must keep training and test images. */
@@ -104,6 +110,6 @@ export function withoutFiles(split: Split, paths: readonly string[]): Split {
   const test = split.test.filter((e) => !dropped.has(e.path));
   const has = (list: SplitEntry[], label: number): boolean => list.some((e) => e.label === label);
   const emptied = split.classes.filter((_, label) => (has(split.train, label) && !has(train, label)) || (has(split.test, label) && !has(test, label)));
-  if (emptied.length > 0) throw new RangeError(`without the files left out, class(es) ${emptied.join(', ')} have no training or no test images`);
+  if (emptied.length > 0) throw new RangeError(`without the files left out, class(es) ${printable(emptied.join(', '))} have no training or no test images`);
   return { ...split, train, test };
 }

@@ -3,7 +3,7 @@
 // multispectral), of which the chosen bands are used. Alpha is flattened onto black, as no-data usually is.
 import { fromArrayBuffer, type GeoTIFFImage } from 'geotiff';
 
-import type { RawImage } from './bmp.js';
+import { BoxShrink, type RawImage, type Samples, shrinkFactor } from './raster.js';
 
 /**
  * How samples wider than 8 bits become 0..255: a linear stretch between two percentiles of the image's chosen bands
@@ -32,6 +32,8 @@ const EXTRA_SAMPLES = 338;
 const PHOTOMETRIC = 262;
 /** Samples read to estimate percentiles, at most (spread evenly over the image). */
 const PERCENTILE_SAMPLES = 1 << 20;
+/** Samples read from the file at once, at most, unless one row of its strips or tiles holds more. */
+const WINDOW_SAMPLES = 1 << 24;
 
 export async function openTiff(bytes: Uint8Array): Promise<{ image: GeoTIFFImage; layout: TiffLayout }> {
   // geotiff wants an ArrayBuffer of the file alone: the bytes' own when they fill it (a file read whole), else a copy.
@@ -77,18 +79,27 @@ function stretchOf(samples: ArrayLike<number>, scale: SampleScale): [number, num
 }
 
 /**
- * The image's chosen bands as packed 8-bit RGB (one band is repeated as grey), read at most `longSide` pixels on the
- * long side when the image is larger (bilinear, so huge rasters are not decoded whole into memory).
+ * The image's chosen bands as packed 8-bit RGB (one band is repeated as grey), box-shrunk by an integer factor so
+ * that the long side is at most `longSide`. The file is read a window of rows at a time (geotiff allocates what it
+ * reads at full resolution), so a huge raster costs the memory of its output and of one window.
  */
 export async function readTiffRgb(image: GeoTIFFImage, layout: TiffLayout, options: { bands: BandChoice; scale: SampleScale; longSide: number }, source: string): Promise<RawImage> {
   const bands = chosenBands(layout, options.bands, source);
   const alpha = layout.alpha[0];
-  const shrink = Math.min(1, options.longSide / Math.max(layout.width, layout.height));
-  const width = Math.max(1, Math.round(layout.width * shrink));
-  const height = Math.max(1, Math.round(layout.height * shrink));
   const samples = [...bands, ...(alpha === undefined ? [] : [alpha])];
-  const raster = (await image.readRasters({ samples, interleave: true, width, height, resampleMethod: 'bilinear' })) as unknown as ArrayLike<number>;
   const stride = samples.length;
+  const shrink = new BoxShrink(layout.width, layout.height, stride, shrinkFactor(layout.width, layout.height, options.longSide), (length) => new Float64Array(length));
+  // Whole rows of blocks, so that no strip or tile is decompressed twice.
+  const blockRows = Math.max(1, image.getTileHeight());
+  const windowRows = Math.max(1, Math.floor(WINDOW_SAMPLES / (layout.width * stride * blockRows))) * blockRows;
+  const rowLength = layout.width * stride;
+  for (let top = 0; top < layout.height; top += windowRows) {
+    const bottom = Math.min(layout.height, top + windowRows);
+    const window = (await image.readRasters({ window: [0, top, layout.width, bottom], samples, interleave: true })) as unknown as Samples;
+    for (let y = top; y < bottom; y++) shrink.addRow(y, window, (y - top) * rowLength);
+  }
+  const raster = shrink.finish();
+  const { width, height } = shrink;
   const wide = layout.bits > 8 || layout.sampleFormat !== 1;
   const colour = bands.length;
   let [lo, hi] = [0, 255];

@@ -1,4 +1,5 @@
-// Bitmap variants for tests: 1-, 4- and 8-bit palettes (plain or run-length encoded) and 16/32-bit bit fields.
+// Bitmap variants for tests: 1-, 4- and 8-bit palettes (plain or run-length encoded), 16/32-bit bit fields, and
+// blank run-length bitmaps that declare any size in a kilobyte.
 
 interface Header {
   width: number;
@@ -80,4 +81,14 @@ export function encodeBitfieldBmp(width: number, height: number, bits: 16 | 32, 
   const extra = new Uint8Array(12);
   masks.forEach((m, k) => new DataView(extra.buffer).setUint32(4 * k, m, true));
   return assemble({ width, height, bits, compression: 3, colours: 0, extra, pixels });
+}
+
+/**
+ * An RLE8 bitmap of any declared size in about a kilobyte: a 256-colour palette whose entry 0 is `colour`, then at
+ * once the end-of-bitmap code, so that every pixel takes entry 0. Without `end`, the codes stop short of it (corrupt).
+ */
+export function encodeBlankRleBmp(width: number, height: number, colour: [number, number, number] = [0, 0, 0], end = true): Uint8Array {
+  const palette = new Uint8Array(256 * 4);
+  palette.set([colour[2], colour[1], colour[0]]);
+  return assemble({ width, height, bits: 8, compression: 1, colours: 256, extra: palette, pixels: Uint8Array.from(end ? [0, 1] : [0, 0]) });
 }
