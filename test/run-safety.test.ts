@@ -4,7 +4,7 @@
 // settings are out of range is refused before any work.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -100,6 +100,18 @@ test('flags that contradict each other or change nothing are refused by name; --
   const foreign = join(scratch(), 'package.json');
   writeFileSync(foreign, JSON.stringify({ name: 'x', version: '1.0.0', epochs: 3 }));
   assert.match(run('train', dataset, '--preset', foreign, '--out', join(scratch(), 'r')).stderr, /package\.json: not a dsdnet preset: unknown setting\(s\) "name", "version"/);
+});
+
+test("report.md keeps its table whole when a class folder's name holds '|'", async () => {
+  const data = await makeDataset(8, [40, 40]);
+  renameSync(join(data, 'alpha'), join(data, 'al|pha'));
+  const out = join(scratch(), 'run');
+  const done = run('train', data, ...TINY, '--out', out);
+  assert.equal(done.status, 0, done.stderr);
+  const rows = readFileSync(join(out, 'report.md'), 'utf8').split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| class'));
+  assert.equal(rows.length, 3);
+  assert.match(rows[0], /^\| al\\\|pha \| \d+ \|/);
+  for (const row of rows) assert.equal(row.split(/(?<!\\)\|/).length, 7, row);
 });
 
 /** Starts a training that is signalled at its first step; resolves with its exit code and output. */

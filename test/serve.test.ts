@@ -103,14 +103,14 @@ test('concurrent requests are scored in batches; beyond the queue bound they get
   assert.deepEqual([await first, await second], [1, 2]);
 });
 
-test('an image declaring more pixels than the budget gets 413 naming its size and the limit', async (t) => {
+test('an image declaring more pixels than the budget gets 413 naming its size and the limit', async () => {
   const app = await createServer(fakeModel());
   const started = performance.now();
   const response = await app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'image/bmp' }, payload: hostileBmp(20000, 20000) });
   const elapsed = performance.now() - started;
   assert.equal(response.statusCode, 413, response.body);
   assert.match(response.json().error, /^upload: 20000 x 20000 = 400,000,000 pixels is above the limit of 67,108,864/);
-  await t.test('refused from the header, before any allocation', { todo: 'until the BMP decoder checks the declared size before decoding' }, () => assert.ok(elapsed < 1000, `${elapsed.toFixed(0)} ms`));
+  assert.ok(elapsed < 1000, `refused from the header, before any allocation: ${elapsed.toFixed(0)} ms`);
   await app.close();
   const strict = await createServer(fakeModel(), { maxPixels: 1000 });
   const small = await strict.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'image/jpeg' }, payload: await jpeg() });

@@ -7,7 +7,7 @@ import sharp, { type Sharp } from 'sharp';
 import { printable } from '../io/printable.js';
 import { decodeBmp } from './bmp.js';
 import { sniffFormat } from './formats.js';
-import { checkPixelLimit, MAX_IMAGE_PIXELS, type RawImage, tooLargeReason } from './raster.js';
+import { checkPixelLimit, ImageTooLargeError, MAX_IMAGE_PIXELS, type RawImage } from './raster.js';
 import { type BandChoice, DEFAULT_SCALE, libvipsReadsAsIs, openTiff, readTiffRgb, type SampleScale } from './tiff.js';
 
 /** 'cover': scale the short side to the size, then centre-crop; 'exact': stretch to size x size. */
@@ -98,7 +98,7 @@ export async function decodeImageBytes(data: Uint8Array, path: string, size: num
     // Only what libvips reads itself gets here: our own decoders checked the size before they read a pixel.
     if (/exceeds pixel limit/.test(message)) {
       const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata();
-      throw new Error(`${name}: ${tooLargeReason(width, height, options.maxPixels)}`);
+      throw new ImageTooLargeError(name, width, height, options.maxPixels);
     }
     throw new Error(`${name}: corrupt or unreadable ${format.toUpperCase()} image: ${printable(oneLine(message))}`);
   }

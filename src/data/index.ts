@@ -3,7 +3,7 @@ export { type Dataset, DatasetError, type DatasetItem, type FileProblem, problem
 export { makeSplit, readSplit, repeatedSplits, type Split, type SplitEntry, splitHash, type SplitSpec, withoutFiles, writeSplit } from './split.js';
 export { deriveSeed, Rng } from './random.js';
 export { type DecodeOptions, decodeImage, decodeImageBytes, type ResizeMode } from './decode.js';
-export { MAX_IMAGE_PIXELS, type RawImage } from './raster.js';
+export { ImageTooLargeError, MAX_IMAGE_PIXELS, type RawImage } from './raster.js';
 export { type BandChoice, DEFAULT_SCALE, type SampleScale } from './tiff.js';
 export { type BmpOptions, decodeBmp, encodeBmp } from './bmp.js';
 export { type ImageFormat, IMAGE_EXTENSIONS, sniffFormat } from './formats.js';

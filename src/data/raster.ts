@@ -16,9 +16,17 @@ export function tooLargeReason(width: number, height: number, maxPixels = MAX_IM
   return `${width} x ${height} = ${count(width * height)} pixels is above the limit of ${count(maxPixels)}; cut it into tiles first (e.g. gdal_retile.py)`;
 }
 
+/** An image whose declared size is above the pixel limit (a server answers it with 413). */
+export class ImageTooLargeError extends Error {
+  constructor(source: string, width: number, height: number, maxPixels: number) {
+    super(`${source}: ${tooLargeReason(width, height, maxPixels)}`);
+    this.name = 'ImageTooLargeError';
+  }
+}
+
 /** Throws `SOURCE: W x H = N pixels is above the limit ...` for an image larger than maxPixels. */
 export function checkPixelLimit(source: string, width: number, height: number, maxPixels = MAX_IMAGE_PIXELS): void {
-  if (width * height > maxPixels) throw new Error(`${source}: ${tooLargeReason(width, height, maxPixels)}`);
+  if (width * height > maxPixels) throw new ImageTooLargeError(source, width, height, maxPixels);
 }
 
 /** The smallest integer factor that brings the long side to at most `longSide` (1: no shrink). */

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { mapLimit } from '../data/concurrency.js';
 import { type DecodeOptions, decodeImage } from '../data/decode.js';
 import { imageBytes } from '../data/images.js';
+import { printable } from '../io/printable.js';
 
 export interface Prediction {
   file: string;
@@ -37,9 +38,9 @@ export type Scorer = (pixels: Uint8Array, count: number) => Promise<ArrayLike<nu
 export function checkImageFiles(files: readonly string[]): void {
   const problems = files.flatMap((file) => {
     try {
-      return statSync(file).isFile() ? [] : [`${file}: not a file`];
+      return statSync(file).isFile() ? [] : [`${printable(file)}: not a file`];
     } catch (error) {
-      return [`${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`];
+      return [`${printable(file)}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`];
     }
   });
   if (problems.length > 0) throw new Error(`${problems.length} of the ${files.length} image argument(s) cannot be used:\n${problems.map((p) => `  ${p}`).join('\n')}`);

@@ -14,6 +14,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import sharp from 'sharp';
 
 import { decodeImageBytes } from '../data/decode.js';
+import { ImageTooLargeError } from '../data/raster.js';
 import { topClasses } from '../eval/predict-files.js';
 import { packageRoot } from '../io/package-root.js';
 import { Batcher, DecodeLimit, QueueFullError } from './batcher.js';
@@ -50,9 +51,6 @@ export interface ServeOptions {
  */
 export const DEFAULT_MAX_PIXELS = 2 ** 26;
 export const DEFAULT_TIMEOUTS_MS = { headers: 10_000, request: 30_000, idle: 5_000 };
-
-/** The decoder's refusal of an image above the pixel budget (tooLargeReason in data/decode.ts). */
-const ABOVE_PIXEL_LIMIT = / pixels is above the limit of /;
 
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/tiff', 'image/bmp', 'image/webp', 'application/octet-stream'];
 /** The files of ONNX Runtime Web the page loads (single-threaded WebAssembly). */
@@ -204,8 +202,7 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
       pixels = await decoding.run(() => decodeUpload(bytes, maxPixels));
     } catch (error) {
       if (error instanceof QueueFullError) throw error;
-      const message = (error as Error).message;
-      throw new UploadError(message, ABOVE_PIXEL_LIMIT.test(message) ? 413 : 400);
+      throw new UploadError((error as Error).message, error instanceof ImageTooLargeError ? 413 : 400);
     }
     const probabilities = await batcher.submit(pixels);
     return { top: topClasses(probabilities, info.classNames, Math.min(topK, classes)), milliseconds: Math.round(performance.now() - started) };

@@ -16,6 +16,7 @@ import { type AugmentConfig, BatchLoader, type CachedImages, type Dataset, loadD
 import type { ProcessGroup } from '../distributed/index.js';
 import { SelfDistillationNet } from '../dsd/index.js';
 import { confusionCsv, confusionSpec, curvesSpec, type EpochPoint, evaluate, type Metrics, metricsCsv, writeChart } from '../eval/index.js';
+import { markdownCell, printable } from '../io/printable.js';
 import { createBackbone } from '../models/index.js';
 import { calibrateBatchNorm } from '../nn/index.js';
 import { AdamW, type GroupOptions, type Optimizer, RMSprop, SGD, WarmupCosineRestarts } from '../optim/index.js';
@@ -292,7 +293,7 @@ async function writeReport(out: string, config: TrainConfig, final: Metrics, rec
   writeFileSync(
     join(out, 'report.md'),
     [
-      `# ${config.method} / ${config.backbone} on ${config.data}`,
+      `# ${config.method} / ${config.backbone} on ${printable(config.data)}`,
       '',
       `Final epoch (${config.epochs}): OA ${pct(final.overallAccuracy)}%, AA ${pct(final.averageAccuracy)}%, kappa ${final.kappa.toFixed(4)} on ${final.count} test images.`,
       `Best epoch on the test split (reference only): ${bestRecord.epoch}, OA ${pct(best)}%. Mean epoch time ${meanEpochSeconds.toFixed(1)} s.`,
@@ -301,7 +302,7 @@ async function writeReport(out: string, config: TrainConfig, final: Metrics, rec
       '',
       '| class | support | precision | recall | F1 |',
       '|---|---|---|---|---|',
-      ...final.perClass.map((c) => `| ${c.name} | ${c.support} | ${c.precision.toFixed(3)} | ${c.recall.toFixed(3)} | ${c.f1.toFixed(3)} |`),
+      ...final.perClass.map((c) => `| ${markdownCell(c.name)} | ${c.support} | ${c.precision.toFixed(3)} | ${c.recall.toFixed(3)} | ${c.f1.toFixed(3)} |`),
       '',
       '![confusion matrix](confusion.svg)',
       '![training curves](curves.svg)',
