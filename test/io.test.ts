@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { decodeSafetensors, encodeSafetensors, loadCheckpoint, readSafetensors, resolveCheckpoint, saveCheckpoint, writeSafetensors } from '../src/io/index.js';
+import { decodeSafetensors, encodeSafetensors, loadCheckpoint, readNpy, readSafetensors, resolveCheckpoint, saveCheckpoint, writeSafetensors } from '../src/io/index.js';
 import { type Tensor, tensor } from '../src/torch/index.js';
 
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-io-'));
@@ -100,6 +100,53 @@ test('damaged and foreign files fail with an error naming the file', () => {
     assert.throws(() => readSafetensors(path), message, name);
   }
   assert.throws(() => readSafetensors(join(dir, 'missing.safetensors')), /missing\.safetensors: cannot read \(ENOENT\)/);
+});
+
+/** A safetensors file from its header's JSON text (written as is, so numbers like 1e20 stay what they are) and data. */
+function rawSafetensors(headerJson: string, data: Buffer = Buffer.alloc(0)): Buffer {
+  const json = Buffer.from(headerJson, 'utf8');
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([prefix, json, data]);
+}
+
+/** A float32 .npy file (format 1.0) from its shape text and data. */
+function rawNpy(shapeText: string, data: Buffer = Buffer.alloc(0)): Buffer {
+  const header = Buffer.from(`{'descr': '<f4', 'fortran_order': False, 'shape': ${shapeText}, }\n`, 'latin1');
+  const prefix = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+  prefix.writeUInt16LE(header.length, 8);
+  return Buffer.concat([prefix, header, data]);
+}
+
+test('shapes the engine cannot hold ([0, 1e20], 2^53, -1) are refused naming the file and the tensor, in safetensors and .npy', () => {
+  const dir = scratch();
+  const safetensors: [string, RegExp][] = [
+    ['{"w":{"dtype":"F32","shape":[0,100000000000000000000],"data_offsets":[0,0]}}', /huge\.safetensors: not a readable safetensors file: tensor 'w' has shape \[0, 100000000000000000000\] that is not made of whole numbers from 0 to 2\^53 - 1 \(dimension 1 is 100000000000000000000\)/],
+    ['{"w":{"dtype":"F32","shape":[0,9007199254740991,9007199254740991],"data_offsets":[0,0]}}', /huge\.safetensors: .*tensor 'w' has shape \[0, 9007199254740991, 9007199254740991\] that is too large \(its dimensions multiply to more than 2\^53 - 1\)/],
+    ['{"w":{"dtype":"F32","shape":[2,-1],"data_offsets":[0,0]}}', /tensor 'w' has shape \[2, -1\] that is not made of whole numbers .*\(dimension 1 is -1\)/],
+    ['{"w":{"dtype":"F32","shape":[1.5],"data_offsets":[0,0]}}', /tensor 'w' has shape \[1\.5\] that is not made of whole numbers/],
+    ['{"w":{"dtype":"F32","shape":"4","data_offsets":[0,0]}}', /tensor 'w' has shape "4", which is not a list of dimensions/],
+    ['{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', /tensor 'w' has shape \[3\] that needs 12 bytes of float32, but its data_offsets span 8/],
+  ];
+  for (const [header, message] of safetensors) {
+    const path = join(dir, 'huge.safetensors');
+    writeFileSync(path, rawSafetensors(header, Buffer.alloc(16)));
+    assert.throws(() => readSafetensors(path), message, header);
+  }
+  const npy: [string, Buffer, RegExp][] = [
+    ['(0, 100000000000000000000)', Buffer.alloc(0), /huge\.npy: not a readable \.npy file: the array has shape \[0, 100000000000000000000\] that is not made of whole numbers from 0 to 2\^53 - 1 \(dimension 1 is 100000000000000000000\)/],
+    ['(0, 9007199254740991, 4)', Buffer.alloc(0), /huge\.npy: .*the array has shape \[0, 9007199254740991, 4\] that is too large/],
+    ['(3,)', Buffer.alloc(16), /huge\.npy: .*the array has shape \(3,\) that needs 12 data bytes of <f4, but the file holds 16/],
+    ['(5,)', Buffer.alloc(16), /huge\.npy: .*truncated: shape \(5,\) needs 20 data bytes, 16 present/],
+  ];
+  for (const [shape, data, message] of npy) {
+    const path = join(dir, 'huge.npy');
+    writeFileSync(path, rawNpy(shape, data));
+    assert.throws(() => readNpy(path), message, shape);
+  }
+  const fine = join(dir, 'fine.npy');
+  writeFileSync(fine, rawNpy('(0, 3)'));
+  assert.deepEqual(readNpy(fine).shape, [0, 3]);
 });
 
 test('checkpoints: save, tag, resolve, load, prune', () => {
