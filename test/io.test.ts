@@ -1,14 +1,17 @@
 // safetensors encoding and decoding, clear errors for damaged or foreign files, and crash-safe checkpoints.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { decodeSafetensors, encodeSafetensors, loadCheckpoint, readNpy, readSafetensors, resolveCheckpoint, saveCheckpoint, writeSafetensors } from '../src/io/index.js';
+import { writeFileDurable } from '../src/io/atomic.js';
+import { checkWriteTarget, decodeSafetensors, encodeSafetensors, loadCheckpoint, readNpy, readSafetensors, resolveCheckpoint, saveCheckpoint, writeFileAtomic, writeSafetensors } from '../src/io/index.js';
 import { type Tensor, tensor } from '../src/torch/index.js';
+import { mountTmpfs } from './support/tmpfs.js';
 
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-io-'));
 
@@ -147,6 +150,119 @@ test('shapes the engine cannot hold ([0, 1e20], 2^53, -1) are refused naming the
   const fine = join(dir, 'fine.npy');
   writeFileSync(fine, rawNpy('(0, 3)'));
   assert.deepEqual(readNpy(fine).shape, [0, 3]);
+});
+
+/** Makes a FIFO (named pipe) at `path`. */
+const mkfifo = (path: string): void => {
+  execFileSync('mkfifo', [path]);
+};
+
+test('a FIFO, a socket, a device or a folder given as a weights or model file is refused by name, without hanging', async () => {
+  const dir = scratch();
+  const fifo = join(dir, 'weights.pth');
+  mkfifo(fifo);
+  // A checkpoint whose checkpoint.json is a FIFO, and a folder of .npy weights one of which is.
+  const checkpoint = join(dir, 'ckpt');
+  mkdirSync(checkpoint);
+  writeSafetensors(join(checkpoint, 'model.safetensors'), sample());
+  mkfifo(join(checkpoint, 'checkpoint.json'));
+  const npyFolder = join(dir, 'npy');
+  mkdirSync(npyFolder);
+  mkfifo(join(npyFolder, 'conv_0_weight.npy'));
+  const socketPath = join(dir, 'weights.sock');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  // In a child with a deadline: before the fix, opening a FIFO blocks the whole process until a writer comes.
+  const script = `
+    const io = await import(${JSON.stringify(new URL('../src/io/index.js', import.meta.url).href)});
+    const weights = await import(${JSON.stringify(new URL('../src/weights/index.js', import.meta.url).href)});
+    const [fifo, socket, checkpoint, npyFolder] = process.argv.slice(1);
+    const attempts = {
+      readBytes: () => io.readBytes(fifo), readSafetensors: () => io.readSafetensors(fifo), readTorchFile: () => io.readTorchFile(fifo),
+      readNpy: () => io.readNpy(fifo), readWeights: () => weights.readWeights(fifo), socket: () => weights.readWeights(socket),
+      device: () => io.readBytes('/dev/null'), folder: () => io.readSafetensors(npyFolder), checkpoint: () => io.loadCheckpoint(checkpoint),
+      npyFolder: () => weights.readWeights(npyFolder),
+    };
+    const results = {};
+    for (const [name, attempt] of Object.entries(attempts)) {
+      try { attempt(); results[name] = 'read'; } catch (error) { results[name] = error.message; }
+    }
+    console.log(JSON.stringify(results));`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, fifo, socketPath, checkpoint, npyFolder], { encoding: 'utf8', timeout: 60_000 });
+  server.close();
+  assert.equal(child.signal, null, `the reads hung (killed after 60 s): ${child.stderr}`);
+  const results = JSON.parse(child.stdout) as Record<string, string>;
+  const isFifo = `${fifo}: cannot read: it is a FIFO (named pipe), not a regular file`;
+  for (const name of ['readBytes', 'readSafetensors', 'readTorchFile', 'readNpy', 'readWeights']) assert.equal(results[name], isFifo, name);
+  assert.equal(results.socket, `${socketPath}: cannot read: it is a socket, not a regular file`);
+  assert.equal(results.device, '/dev/null: cannot read: it is a character device, not a regular file');
+  assert.equal(results.folder, `${npyFolder}: cannot read: it is a folder, not a regular file`);
+  assert.equal(results.checkpoint, `${join(checkpoint, 'checkpoint.json')}: cannot read: it is a FIFO (named pipe), not a regular file`);
+  assert.equal(results.npyFolder, `${join(npyFolder, 'conv_0_weight.npy')}: cannot read: it is a FIFO (named pipe), not a regular file`);
+});
+
+test('writing over a FIFO, a device, a folder or a link to one is refused before a byte is written; a link to a file is written through', (t) => {
+  const dir = scratch();
+  const bytes = [Buffer.from('new contents\n')];
+  const fifo = join(dir, 'model.onnx');
+  mkfifo(fifo);
+  assert.throws(() => writeFileAtomic(fifo, bytes), new RegExp(`^Error: ${fifo}: refusing to write: it is a FIFO \\(named pipe\\), not a regular file \\(give the path of a file to create or replace\\)$`));
+  assert.ok(lstatSync(fifo).isFIFO(), 'the FIFO is still a FIFO');
+  const folder = join(dir, 'out');
+  mkdirSync(folder);
+  assert.throws(() => writeFileAtomic(folder, bytes), /out: refusing to write: it is a folder, not a regular file/);
+  assert.ok(lstatSync(folder).isDirectory());
+  const linkToFolder = join(dir, 'to-folder');
+  symlinkSync(folder, linkToFolder);
+  assert.throws(() => writeFileAtomic(linkToFolder, bytes), new RegExp(`to-folder: refusing to write: it is a symbolic link to a folder \\(${folder}\\), not to a regular file`));
+  assert.ok(lstatSync(linkToFolder).isSymbolicLink());
+  const dangling = join(dir, 'dangling');
+  symlinkSync(join(dir, 'nowhere'), dangling);
+  assert.throws(() => writeFileAtomic(dangling, bytes), /dangling: refusing to write: it is a symbolic link to .*nowhere, which does not exist/);
+  assert.throws(() => checkWriteTarget(fifo), /refusing to write: it is a FIFO/, 'the check the CLI runs before any work');
+  // A link to a regular file: the file it names is replaced, the link stays a link.
+  const real = join(dir, 'real.onnx');
+  writeFileSync(real, 'old');
+  const link = join(dir, 'link.onnx');
+  symlinkSync('real.onnx', link);
+  writeFileAtomic(link, bytes);
+  assert.ok(lstatSync(link).isSymbolicLink());
+  assert.equal(readFileSync(real, 'utf8'), 'new contents\n');
+  assert.deepEqual(readdirSync(dir).filter((e) => e.includes('.tmp-')), [], 'no temporary file left');
+  // A character device of our own (mknod needs root), as /dev/null would be.
+  const device = join(dir, 'null');
+  try {
+    execFileSync('mknod', [device, 'c', '1', '3'], { stdio: 'pipe' });
+  } catch {
+    t.diagnostic('mknod is not allowed here: the device case is left out');
+    return;
+  }
+  assert.throws(() => writeFileAtomic(device, bytes), /null: refusing to write: it is a character device, not a regular file/);
+  assert.ok(lstatSync(device).isCharacterDevice(), 'the device is still a device');
+});
+
+test('a full or read-only disk: the write error names the file, and the file is left as it was', (t) => {
+  const full = mountTmpfs(1 << 20);
+  if (typeof full === 'string') return t.skip(full);
+  try {
+    const target = join(full.dir, 'split.json');
+    writeFileAtomic(target, [Buffer.from('old')]);
+    assert.throws(() => writeFileAtomic(target, [Buffer.alloc(2 << 20)]), new RegExp(`^Error: ${target}: cannot write \\(ENOSPC: no space left on device\\); it is left as it was$`));
+    assert.equal(readFileSync(target, 'utf8'), 'old');
+    assert.deepEqual(readdirSync(full.dir), ['split.json'], 'the temporary file is removed');
+    const durable = join(full.dir, 'model.safetensors');
+    assert.throws(() => writeFileDurable(durable, [Buffer.alloc(2 << 20)]), new RegExp(`^Error: ${durable}: cannot write \\(ENOSPC: no space left on device\\)$`));
+  } finally {
+    full.unmount();
+  }
+  const readOnly = mountTmpfs(1 << 20, { readOnly: true });
+  if (typeof readOnly === 'string') return t.skip(readOnly);
+  try {
+    const target = join(readOnly.dir, 'model.onnx');
+    assert.throws(() => writeFileAtomic(target, [Buffer.from('x')]), new RegExp(`^Error: ${target}: cannot write \\(EROFS: read-only file system\\); it is left as it was$`));
+  } finally {
+    readOnly.unmount();
+  }
 });
 
 test('checkpoints: save, tag, resolve, load, prune', () => {

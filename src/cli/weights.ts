@@ -1,7 +1,7 @@
 // `dsdnet weights inspect SOURCE` and `dsdnet weights import SOURCE --backbone NAME -o FILE`.
 import type { Command } from 'commander';
 
-import { writeSafetensors } from '../io/index.js';
+import { checkWriteTarget, writeSafetensors } from '../io/index.js';
 import { BACKBONES, createBackbone } from '../models/index.js';
 import { disposeWeights, fitOf, IMPORT_FORMAT, mapToBackbone, readPretrained, readWeights, resolveSource, type WeightSet } from '../weights/index.js';
 
@@ -62,6 +62,7 @@ export function registerWeightsCommands(program: Command): void {
     .requiredOption('-o, --out <file>', 'the backbone weights to write (safetensors, torchvision names, without the classifier)')
     .description("convert weights for a backbone into dsdnet's safetensors (checked to fit; use it with train --pretrained)")
     .action((source: string, flags: { backbone: string; out: string }) => {
+      checkWriteTarget(flags.out); // before the source is read
       const backbone = createBackbone(flags.backbone, 1);
       const pretrained = readPretrained(source, backbone, flags.backbone);
       writeSafetensors(flags.out, pretrained.state, {

@@ -2,11 +2,12 @@
 // state.safetensors (other tensors: optimizer buffers, RNG state) and checkpoint.json (everything else). Each save
 // is written in full, fsynced, then published by atomically swapping a symbolic link ('latest', 'best', ...) to it,
 // so a process killed at any moment leaves every link pointing at a complete checkpoint.
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 import type { Tensor } from '../torch/index.js';
 import { fsyncDir, writeFileDurable } from './atomic.js';
+import { readBytes } from './read.js';
 import { encodeSafetensors, type Metadata, readSafetensors } from './safetensors.js';
 
 export const MODEL_FILE = 'model.safetensors';
@@ -98,12 +99,7 @@ export function loadCheckpoint<Info>(path: string, tag = 'latest'): Checkpoint<I
     return { model: tensors, tensors: new Map(), info: parseInfo<Info>(metadata.dsdnet ?? '{}', resolved), modelMetadata: metadata, path: resolved };
   }
   const infoPath = join(resolved, INFO_FILE);
-  let infoText: string;
-  try {
-    infoText = readFileSync(infoPath, 'utf8');
-  } catch (error) {
-    throw new Error(`${infoPath}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
+  const infoText = readBytes(infoPath).toString('utf8');
   const model = readSafetensors(join(resolved, MODEL_FILE));
   const state = existsSync(join(resolved, STATE_FILE)) ? readSafetensors(join(resolved, STATE_FILE)).tensors : new Map<string, Tensor>();
   return { model: model.tensors, tensors: state, info: parseInfo<Info>(infoText, infoPath), modelMetadata: model.metadata, path: resolved };
