@@ -1,7 +1,7 @@
 // safetensors encoding and decoding, clear errors for damaged or foreign files, and crash-safe checkpoints.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { writeFileDurable } from '../src/io/atomic.js';
 import { checkWriteTarget, decodeSafetensors, encodeSafetensors, loadCheckpoint, readNpy, readSafetensors, resolveCheckpoint, saveCheckpoint, writeFileAtomic, writeSafetensors } from '../src/io/index.js';
 import { type Tensor, tensor } from '../src/torch/index.js';
+import { readWeights } from '../src/weights/index.js';
 import { mountTmpfs } from './support/tmpfs.js';
 
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-io-'));
@@ -291,6 +292,79 @@ test('checkpoints: save, tag, resolve, load, prune', () => {
   assert.deepEqual(bare.model.get('w')!.toArray(), [3, 3]);
   assert.throws(() => loadCheckpoint(join(root, 'nope')), /nope: no such checkpoint/);
   assert.throws(() => saveCheckpoint(root, ['../x'], { model: new Map(), tensors: new Map(), info: {} }), /invalid tag/);
+});
+
+/** Saves a checkpoint whose weights are `values` and optimizer buffer `-values[0]`. */
+function saveValues(root: string, tags: string[], values: number[]): string {
+  return saveCheckpoint(root, tags, {
+    model: new Map([['w', tensor(values, { dtype: 'float32' })]]),
+    tensors: new Map([['optimizer.0.buf', tensor([-values[0]], { dtype: 'float32' })]]),
+    info: { step: values[0] },
+  });
+}
+
+/** Flips one bit of the last byte of `path` (a tensor's data in a safetensors file). */
+function flipLastByte(path: string): void {
+  const bytes = readFileSync(path);
+  bytes[bytes.length - 1] ^= 0x10;
+  writeFileSync(path, bytes);
+}
+
+test('checkpoints carry a manifest: a flipped byte is named on loading, with the intact checkpoints and how to use them', () => {
+  const root = join(scratch(), 'checkpoints');
+  saveValues(root, ['latest', 'best'], [1, 1]);
+  saveValues(root, ['latest'], [2, 2]);
+  const manifest = JSON.parse(readFileSync(join(root, 'latest', 'manifest.json'), 'utf8'));
+  assert.equal(manifest.format, 'dsdnet-manifest/1');
+  assert.deepEqual(Object.keys(manifest.files), ['model.safetensors', 'state.safetensors', 'checkpoint.json']);
+  assert.equal(manifest.files['model.safetensors'].bytes, lstatSync(join(root, 'latest', 'model.safetensors')).size);
+  assert.match(manifest.files['model.safetensors'].sha256, /^[0-9a-f]{64}$/);
+
+  flipLastByte(join(root, 'latest', 'model.safetensors'));
+  const expected = new RegExp(
+    `^Error: ${root}/ckpt-000002: damaged checkpoint: model\\.safetensors does not hold the bytes it was saved with \\(SHA-256 [0-9a-f]{12}…, [0-9a-f]{12}… when saved\\)\\. ` +
+      `Intact checkpoints beside it: 'best' \\(ckpt-000001\\)\\. Use ckpt-000001 with --tag best \\(evaluate, export\\) or its folder ${root}/ckpt-000001; ` +
+      `to resume from it, point 'latest' at it: ln -sfn ckpt-000001 ${root}/latest$`,
+  );
+  assert.throws(() => loadCheckpoint(root), expected);
+  assert.throws(() => loadCheckpoint(join(root, 'latest', 'model.safetensors')), expected, 'a bare model.safetensors of a checkpoint is checked too');
+  assert.throws(() => readWeights(join(root, '..')), expected, 'and so is a run folder given as weights');
+  const best = loadCheckpoint<{ step: number }>(root, 'best');
+  assert.equal(best.info.step, 1, 'the intact one still loads');
+
+  // A truncated state file, then both damaged: nothing intact to offer.
+  const state = join(root, 'ckpt-000001', 'state.safetensors');
+  writeFileSync(state, readFileSync(state).subarray(0, 10));
+  assert.throws(() => loadCheckpoint(root, 'best'), new RegExp(`^Error: ${root}/ckpt-000001: damaged checkpoint: state\\.safetensors has 10 bytes, \\d+ when it was saved\\. No intact checkpoint is left beside it in ${root}$`));
+
+  // Saved before manifests: loads as it always did.
+  const old = join(scratch(), 'checkpoints');
+  saveValues(old, ['latest'], [3, 3]);
+  rmSync(join(old, 'latest', 'manifest.json'));
+  assert.equal(loadCheckpoint<{ step: number }>(old).info.step, 3);
+});
+
+test('a full disk while saving: the error names the file, the partial checkpoint is removed and latest stays where it was', (t) => {
+  const disk = mountTmpfs(2 << 20);
+  if (typeof disk === 'string') return t.skip(disk);
+  try {
+    const root = join(disk.dir, 'checkpoints');
+    saveValues(root, ['latest'], [1, 1]);
+    const big = new Array<number>(768 * 1024).fill(2); // 3 MiB of weights on a 2 MiB disk
+    const staging = `${root}/ckpt-000002.tmp-${process.pid}`;
+    const expected = `${root}: cannot save checkpoint ckpt-000002: ${staging}/model.safetensors: cannot write (ENOSPC: no space left on device). Removed the partial ${staging}; 'latest' points at ckpt-000001`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      assert.throws(() => saveValues(root, ['latest', 'best'], big), { message: expected.replace("'latest' points at ckpt-000001", "'latest' points at ckpt-000001, there is no 'best'") });
+      assert.deepEqual(readdirSync(root).sort(), ['ckpt-000001', 'latest'], `attempt ${attempt}: nothing left behind`);
+    }
+    assert.throws(() => saveValues(root, ['latest'], big), { message: expected });
+    assert.equal(readlinkSync(join(root, 'latest')), 'ckpt-000001');
+    assert.equal(loadCheckpoint<{ step: number }>(root).info.step, 1);
+    saveValues(root, ['latest'], [3, 3]); // once there is room again, saving goes on
+    assert.equal(readlinkSync(join(root, 'latest')), 'ckpt-000002');
+  } finally {
+    disk.unmount();
+  }
 });
 
 test('a save killed at random moments never leaves an unreadable or inconsistent latest checkpoint (20 tries)', async () => {

@@ -4,7 +4,7 @@
 import { closeSync, existsSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { MODEL_FILE, openRegularFile, readNpy, readSafetensors, readTorchFile, resolveCheckpoint } from '../io/index.js';
+import { decodeSafetensors, MODEL_FILE, openRegularFile, readCheckpointFile, readNpy, readTorchFile, resolveCheckpoint } from '../io/index.js';
 import type { Tensor } from '../torch/index.js';
 
 export type SourceKind = 'pytorch' | 'safetensors' | 'npy-folded';
@@ -46,7 +46,8 @@ export function readWeights(path: string): WeightSet {
     return { path, kind: 'pytorch', tensors, sourceDtypes, values };
   }
   if (head.length >= 9 && head[8] === 0x7b /* '{' */) {
-    const { tensors, metadata, widened } = readSafetensors(path);
+    // A model.safetensors inside a dsdnet checkpoint is checked against its manifest.
+    const { tensors, metadata, widened } = decodeSafetensors(readCheckpointFile(path), path);
     return { path, kind: 'safetensors', tensors, sourceDtypes: widened, values: new Map(Object.entries(metadata)) };
   }
   throw new Error(`${path}: not a PyTorch checkpoint (torch.save), a safetensors file or a folder of .npy tensors`);
