@@ -1,7 +1,7 @@
 // safetensors encoding and decoding, clear errors for damaged or foreign files, and crash-safe checkpoints.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { writeFileDurable } from '../src/io/atomic.js';
-import { checkWriteTarget, decodeSafetensors, encodeSafetensors, loadCheckpoint, readNpy, readSafetensors, resolveCheckpoint, saveCheckpoint, writeFileAtomic, writeSafetensors } from '../src/io/index.js';
+import { checkWriteTarget, decodeSafetensors, encodeSafetensors, loadCheckpoint, readNpy, readSafetensors, readTorchFile, resolveCheckpoint, saveCheckpoint, writeFileAtomic, writeSafetensors } from '../src/io/index.js';
 import { type Tensor, tensor } from '../src/torch/index.js';
 import { readWeights } from '../src/weights/index.js';
 import { mountTmpfs } from './support/tmpfs.js';
@@ -200,6 +200,12 @@ test('a FIFO, a socket, a device or a folder given as a weights or model file is
   assert.equal(results.folder, `${npyFolder}: cannot read: it is a folder, not a regular file`);
   assert.equal(results.checkpoint, `${join(checkpoint, 'checkpoint.json')}: cannot read: it is a FIFO (named pipe), not a regular file`);
   assert.equal(results.npyFolder, `${join(npyFolder, 'conv_0_weight.npy')}: cannot read: it is a FIFO (named pipe), not a regular file`);
+  // A file too large to read whole (sparse: it takes no disk) says so rather than ERR_FS_FILE_TOO_LARGE.
+  const large = join(dir, 'large.pth');
+  writeFileSync(large, '');
+  truncateSync(large, 3 * 2 ** 30);
+  assert.throws(() => readTorchFile(large), new RegExp(`^Error: ${large}: cannot read \\(File size \\(3221225472\\) is greater than 2 GiB\\)$`));
+  rmSync(large);
 });
 
 test('writing over a FIFO, a device, a folder or a link to one is refused before a byte is written; a link to a file is written through', (t) => {

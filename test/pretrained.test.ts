@@ -121,7 +121,7 @@ test('weights holding NaN or Inf are refused at import, naming the file and each
     assert.equal(inspect.status, 0, inspect.stderr);
     assert.match(inspect.stdout, /\n {2}layer1\.0\.conv1\.weight {2}\[64, 64, 3, 3\] {2}float32 {2}holds 3 NaN \/ 1 Inf values\n/);
     assert.match(inspect.stdout, /\n {2}fc\.weight {2}\[1000, 512\] {2}float32 {2}holds 1 NaN \/ 0 Inf values\n/);
-    assert.match(inspect.stdout, /\n3 tensors hold NaN or Inf values: importing or training from the backbone's is refused\n/);
+    assert.match(inspect.stdout, /\n3 tensors hold NaN or Inf values: weights import and train --pretrained refuse the file if the backbone uses them\n/);
     const imported = spawnSync(process.execPath, [cli, 'weights', 'import', file, '--backbone', 'resnet18', '-o', join(dir, 'out.safetensors')], { encoding: 'utf8' });
     assert.notEqual(imported.status, 0);
     assert.ok(imported.stderr.includes(expected), imported.stderr);

@@ -16,7 +16,7 @@ function describe(weights: WeightSet, backbones: readonly string[]): string {
     if (counts !== null) nonFinite++;
     lines.push(`  ${key}  [${t.shape.join(', ')}]  ${widened && widened !== t.dtype ? `${widened} (read as ${t.dtype})` : t.dtype}${counts ? `  holds ${describeCounts(counts)}` : ''}`);
   }
-  if (nonFinite > 0) lines.push(`${plural(nonFinite, 'tensor')} ${nonFinite === 1 ? 'holds' : 'hold'} NaN or Inf values: importing or training from the backbone's is refused`);
+  if (nonFinite > 0) lines.push(`${plural(nonFinite, 'tensor')} ${nonFinite === 1 ? 'holds' : 'hold'} NaN or Inf values: weights import and train --pretrained refuse the file if the backbone uses them`);
   if (weights.values.size > 0) lines.push('other entries:', ...[...weights.values].map(([key, v]) => `  ${key} = ${JSON.stringify(v)}`));
   lines.push('backbones:');
   for (const name of backbones) {
