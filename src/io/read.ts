@@ -10,7 +10,7 @@ export function fileKind(stats: Stats): string {
   if (stats.isBlockDevice()) return 'a block device';
   if (stats.isSocket()) return 'a socket';
   if (stats.isSymbolicLink()) return 'a symbolic link';
-  return stats.isFile() ? 'a regular file' : 'a special file';
+  return 'a special file';
 }
 
 function notRegular(path: string, stats: Stats): Error {
