@@ -1,14 +1,18 @@
 // safetensors encoding and decoding, clear errors for damaged or foreign files, and crash-safe checkpoints.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { decodeSafetensors, encodeSafetensors, loadCheckpoint, readSafetensors, resolveCheckpoint, saveCheckpoint, writeSafetensors } from '../src/io/index.js';
+import { writeFileDurable } from '../src/io/atomic.js';
+import { checkWriteTarget, decodeSafetensors, encodeSafetensors, loadCheckpoint, readNpy, readSafetensors, readTorchFile, resolveCheckpoint, saveCheckpoint, writeFileAtomic, writeSafetensors } from '../src/io/index.js';
 import { type Tensor, tensor } from '../src/torch/index.js';
+import { readWeights } from '../src/weights/index.js';
+import { mountTmpfs } from './support/tmpfs.js';
 
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-io-'));
 
@@ -102,6 +106,172 @@ test('damaged and foreign files fail with an error naming the file', () => {
   assert.throws(() => readSafetensors(join(dir, 'missing.safetensors')), /missing\.safetensors: cannot read \(ENOENT\)/);
 });
 
+/** A safetensors file from its header's JSON text (written as is, so numbers like 1e20 stay what they are) and data. */
+function rawSafetensors(headerJson: string, data: Buffer = Buffer.alloc(0)): Buffer {
+  const json = Buffer.from(headerJson, 'utf8');
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([prefix, json, data]);
+}
+
+/** A float32 .npy file (format 1.0) from its shape text and data. */
+function rawNpy(shapeText: string, data: Buffer = Buffer.alloc(0)): Buffer {
+  const header = Buffer.from(`{'descr': '<f4', 'fortran_order': False, 'shape': ${shapeText}, }\n`, 'latin1');
+  const prefix = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
+  prefix.writeUInt16LE(header.length, 8);
+  return Buffer.concat([prefix, header, data]);
+}
+
+test('shapes the engine cannot hold ([0, 1e20], 2^53, -1) are refused naming the file and the tensor, in safetensors and .npy', () => {
+  const dir = scratch();
+  const safetensors: [string, RegExp][] = [
+    ['{"w":{"dtype":"F32","shape":[0,100000000000000000000],"data_offsets":[0,0]}}', /huge\.safetensors: not a readable safetensors file: tensor 'w' has shape \[0, 100000000000000000000\] that is not made of whole numbers from 0 to 2\^53 - 1 \(dimension 1 is 100000000000000000000\)/],
+    ['{"w":{"dtype":"F32","shape":[0,9007199254740991,9007199254740991],"data_offsets":[0,0]}}', /huge\.safetensors: .*tensor 'w' has shape \[0, 9007199254740991, 9007199254740991\] that is too large \(its dimensions multiply to more than 2\^53 - 1\)/],
+    ['{"w":{"dtype":"F32","shape":[2,-1],"data_offsets":[0,0]}}', /tensor 'w' has shape \[2, -1\] that is not made of whole numbers .*\(dimension 1 is -1\)/],
+    ['{"w":{"dtype":"F32","shape":[1.5],"data_offsets":[0,0]}}', /tensor 'w' has shape \[1\.5\] that is not made of whole numbers/],
+    ['{"w":{"dtype":"F32","shape":"4","data_offsets":[0,0]}}', /tensor 'w' has shape "4", which is not a list of dimensions/],
+    ['{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', /tensor 'w' has shape \[3\] that needs 12 bytes of float32, but its data_offsets span 8/],
+  ];
+  for (const [header, message] of safetensors) {
+    const path = join(dir, 'huge.safetensors');
+    writeFileSync(path, rawSafetensors(header, Buffer.alloc(16)));
+    assert.throws(() => readSafetensors(path), message, header);
+  }
+  const npy: [string, Buffer, RegExp][] = [
+    ['(0, 100000000000000000000)', Buffer.alloc(0), /huge\.npy: not a readable \.npy file: the array has shape \[0, 100000000000000000000\] that is not made of whole numbers from 0 to 2\^53 - 1 \(dimension 1 is 100000000000000000000\)/],
+    ['(0, 9007199254740991, 4)', Buffer.alloc(0), /huge\.npy: .*the array has shape \[0, 9007199254740991, 4\] that is too large/],
+    ['(3,)', Buffer.alloc(16), /huge\.npy: .*the array has shape \(3,\) that needs 12 data bytes of <f4, but the file holds 16/],
+    ['(5,)', Buffer.alloc(16), /huge\.npy: .*truncated: shape \(5,\) needs 20 data bytes, 16 present/],
+  ];
+  for (const [shape, data, message] of npy) {
+    const path = join(dir, 'huge.npy');
+    writeFileSync(path, rawNpy(shape, data));
+    assert.throws(() => readNpy(path), message, shape);
+  }
+  const fine = join(dir, 'fine.npy');
+  writeFileSync(fine, rawNpy('(0, 3)'));
+  assert.deepEqual(readNpy(fine).shape, [0, 3]);
+});
+
+/** Makes a FIFO (named pipe) at `path`. */
+const mkfifo = (path: string): void => {
+  execFileSync('mkfifo', [path]);
+};
+
+test('a FIFO, a socket, a device or a folder given as a weights or model file is refused by name, without hanging', async () => {
+  const dir = scratch();
+  const fifo = join(dir, 'weights.pth');
+  mkfifo(fifo);
+  // A checkpoint whose checkpoint.json is a FIFO, and a folder of .npy weights one of which is.
+  const checkpoint = join(dir, 'ckpt');
+  mkdirSync(checkpoint);
+  writeSafetensors(join(checkpoint, 'model.safetensors'), sample());
+  mkfifo(join(checkpoint, 'checkpoint.json'));
+  const npyFolder = join(dir, 'npy');
+  mkdirSync(npyFolder);
+  mkfifo(join(npyFolder, 'conv_0_weight.npy'));
+  const socketPath = join(dir, 'weights.sock');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  // In a child with a deadline: before the fix, opening a FIFO blocks the whole process until a writer comes.
+  const script = `
+    const io = await import(${JSON.stringify(new URL('../src/io/index.js', import.meta.url).href)});
+    const weights = await import(${JSON.stringify(new URL('../src/weights/index.js', import.meta.url).href)});
+    const [fifo, socket, checkpoint, npyFolder] = process.argv.slice(1);
+    const attempts = {
+      readBytes: () => io.readBytes(fifo), readSafetensors: () => io.readSafetensors(fifo), readTorchFile: () => io.readTorchFile(fifo),
+      readNpy: () => io.readNpy(fifo), readWeights: () => weights.readWeights(fifo), socket: () => weights.readWeights(socket),
+      device: () => io.readBytes('/dev/null'), folder: () => io.readSafetensors(npyFolder), checkpoint: () => io.loadCheckpoint(checkpoint),
+      npyFolder: () => weights.readWeights(npyFolder),
+    };
+    const results = {};
+    for (const [name, attempt] of Object.entries(attempts)) {
+      try { attempt(); results[name] = 'read'; } catch (error) { results[name] = error.message; }
+    }
+    console.log(JSON.stringify(results));`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, fifo, socketPath, checkpoint, npyFolder], { encoding: 'utf8', timeout: 60_000 });
+  server.close();
+  assert.equal(child.signal, null, `the reads hung (killed after 60 s): ${child.stderr}`);
+  const results = JSON.parse(child.stdout) as Record<string, string>;
+  const isFifo = `${fifo}: cannot read: it is a FIFO (named pipe), not a regular file`;
+  for (const name of ['readBytes', 'readSafetensors', 'readTorchFile', 'readNpy', 'readWeights']) assert.equal(results[name], isFifo, name);
+  assert.equal(results.socket, `${socketPath}: cannot read: it is a socket, not a regular file`);
+  assert.equal(results.device, '/dev/null: cannot read: it is a character device, not a regular file');
+  assert.equal(results.folder, `${npyFolder}: cannot read: it is a folder, not a regular file`);
+  assert.equal(results.checkpoint, `${join(checkpoint, 'checkpoint.json')}: cannot read: it is a FIFO (named pipe), not a regular file`);
+  assert.equal(results.npyFolder, `${join(npyFolder, 'conv_0_weight.npy')}: cannot read: it is a FIFO (named pipe), not a regular file`);
+  // A file too large to read whole (sparse: it takes no disk) says so rather than ERR_FS_FILE_TOO_LARGE.
+  const large = join(dir, 'large.pth');
+  writeFileSync(large, '');
+  truncateSync(large, 3 * 2 ** 30);
+  assert.throws(() => readTorchFile(large), new RegExp(`^Error: ${large}: cannot read \\(File size \\(3221225472\\) is greater than 2 GiB\\)$`));
+  rmSync(large);
+});
+
+test('writing over a FIFO, a device, a folder or a link to one is refused before a byte is written; a link to a file is written through', (t) => {
+  const dir = scratch();
+  const bytes = [Buffer.from('new contents\n')];
+  const fifo = join(dir, 'model.onnx');
+  mkfifo(fifo);
+  assert.throws(() => writeFileAtomic(fifo, bytes), new RegExp(`^Error: ${fifo}: refusing to write: it is a FIFO \\(named pipe\\), not a regular file \\(give the path of a file to create or replace\\)$`));
+  assert.ok(lstatSync(fifo).isFIFO(), 'the FIFO is still a FIFO');
+  const folder = join(dir, 'out');
+  mkdirSync(folder);
+  assert.throws(() => writeFileAtomic(folder, bytes), /out: refusing to write: it is a folder, not a regular file/);
+  assert.ok(lstatSync(folder).isDirectory());
+  const linkToFolder = join(dir, 'to-folder');
+  symlinkSync(folder, linkToFolder);
+  assert.throws(() => writeFileAtomic(linkToFolder, bytes), new RegExp(`to-folder: refusing to write: it is a symbolic link to a folder \\(${folder}\\), not to a regular file`));
+  assert.ok(lstatSync(linkToFolder).isSymbolicLink());
+  const dangling = join(dir, 'dangling');
+  symlinkSync(join(dir, 'nowhere'), dangling);
+  assert.throws(() => writeFileAtomic(dangling, bytes), /dangling: refusing to write: it is a symbolic link to .*nowhere, which does not exist/);
+  assert.throws(() => checkWriteTarget(fifo), /refusing to write: it is a FIFO/, 'the check the CLI runs before any work');
+  // A link to a regular file: the file it names is replaced, the link stays a link.
+  const real = join(dir, 'real.onnx');
+  writeFileSync(real, 'old');
+  const link = join(dir, 'link.onnx');
+  symlinkSync('real.onnx', link);
+  writeFileAtomic(link, bytes);
+  assert.ok(lstatSync(link).isSymbolicLink());
+  assert.equal(readFileSync(real, 'utf8'), 'new contents\n');
+  assert.deepEqual(readdirSync(dir).filter((e) => e.includes('.tmp-')), [], 'no temporary file left');
+  // A character device of our own (mknod needs root), as /dev/null would be.
+  const device = join(dir, 'null');
+  try {
+    execFileSync('mknod', [device, 'c', '1', '3'], { stdio: 'pipe' });
+  } catch {
+    t.diagnostic('mknod is not allowed here: the device case is left out');
+    return;
+  }
+  assert.throws(() => writeFileAtomic(device, bytes), /null: refusing to write: it is a character device, not a regular file/);
+  assert.ok(lstatSync(device).isCharacterDevice(), 'the device is still a device');
+});
+
+test('a full or read-only disk: the write error names the file, and the file is left as it was', (t) => {
+  const full = mountTmpfs(1 << 20);
+  if (typeof full === 'string') return t.skip(full);
+  try {
+    const target = join(full.dir, 'split.json');
+    writeFileAtomic(target, [Buffer.from('old')]);
+    assert.throws(() => writeFileAtomic(target, [Buffer.alloc(2 << 20)]), new RegExp(`^Error: ${target}: cannot write \\(ENOSPC: no space left on device\\); it is left as it was$`));
+    assert.equal(readFileSync(target, 'utf8'), 'old');
+    assert.deepEqual(readdirSync(full.dir), ['split.json'], 'the temporary file is removed');
+    const durable = join(full.dir, 'model.safetensors');
+    assert.throws(() => writeFileDurable(durable, [Buffer.alloc(2 << 20)]), new RegExp(`^Error: ${durable}: cannot write \\(ENOSPC: no space left on device\\)$`));
+  } finally {
+    full.unmount();
+  }
+  const readOnly = mountTmpfs(1 << 20, { readOnly: true });
+  if (typeof readOnly === 'string') return t.skip(readOnly);
+  try {
+    const target = join(readOnly.dir, 'model.onnx');
+    assert.throws(() => writeFileAtomic(target, [Buffer.from('x')]), new RegExp(`^Error: ${target}: cannot write \\(EROFS: read-only file system\\); it is left as it was$`));
+  } finally {
+    readOnly.unmount();
+  }
+});
+
 test('checkpoints: save, tag, resolve, load, prune', () => {
   const root = join(scratch(), 'checkpoints');
   const save = (step: number, tags: string[]): string =>
@@ -128,6 +298,79 @@ test('checkpoints: save, tag, resolve, load, prune', () => {
   assert.deepEqual(bare.model.get('w')!.toArray(), [3, 3]);
   assert.throws(() => loadCheckpoint(join(root, 'nope')), /nope: no such checkpoint/);
   assert.throws(() => saveCheckpoint(root, ['../x'], { model: new Map(), tensors: new Map(), info: {} }), /invalid tag/);
+});
+
+/** Saves a checkpoint whose weights are `values` and optimizer buffer `-values[0]`. */
+function saveValues(root: string, tags: string[], values: number[]): string {
+  return saveCheckpoint(root, tags, {
+    model: new Map([['w', tensor(values, { dtype: 'float32' })]]),
+    tensors: new Map([['optimizer.0.buf', tensor([-values[0]], { dtype: 'float32' })]]),
+    info: { step: values[0] },
+  });
+}
+
+/** Flips one bit of the last byte of `path` (a tensor's data in a safetensors file). */
+function flipLastByte(path: string): void {
+  const bytes = readFileSync(path);
+  bytes[bytes.length - 1] ^= 0x10;
+  writeFileSync(path, bytes);
+}
+
+test('checkpoints carry a manifest: a flipped byte is named on loading, with the intact checkpoints and how to use them', () => {
+  const root = join(scratch(), 'checkpoints');
+  saveValues(root, ['latest', 'best'], [1, 1]);
+  saveValues(root, ['latest'], [2, 2]);
+  const manifest = JSON.parse(readFileSync(join(root, 'latest', 'manifest.json'), 'utf8'));
+  assert.equal(manifest.format, 'dsdnet-manifest/1');
+  assert.deepEqual(Object.keys(manifest.files), ['model.safetensors', 'state.safetensors', 'checkpoint.json']);
+  assert.equal(manifest.files['model.safetensors'].bytes, lstatSync(join(root, 'latest', 'model.safetensors')).size);
+  assert.match(manifest.files['model.safetensors'].sha256, /^[0-9a-f]{64}$/);
+
+  flipLastByte(join(root, 'latest', 'model.safetensors'));
+  const expected = new RegExp(
+    `^Error: ${root}/ckpt-000002: damaged checkpoint: model\\.safetensors does not hold the bytes it was saved with \\(SHA-256 [0-9a-f]{12}…, [0-9a-f]{12}… when saved\\)\\. ` +
+      `Intact checkpoints beside it: 'best' \\(ckpt-000001\\)\\. Use ckpt-000001 with --tag best \\(evaluate, export\\) or its folder ${root}/ckpt-000001; ` +
+      `to resume from it, point 'latest' at it: ln -sfn ckpt-000001 ${root}/latest$`,
+  );
+  assert.throws(() => loadCheckpoint(root), expected);
+  assert.throws(() => loadCheckpoint(join(root, 'latest', 'model.safetensors')), expected, 'a bare model.safetensors of a checkpoint is checked too');
+  assert.throws(() => readWeights(join(root, '..')), expected, 'and so is a run folder given as weights');
+  const best = loadCheckpoint<{ step: number }>(root, 'best');
+  assert.equal(best.info.step, 1, 'the intact one still loads');
+
+  // A truncated state file, then both damaged: nothing intact to offer.
+  const state = join(root, 'ckpt-000001', 'state.safetensors');
+  writeFileSync(state, readFileSync(state).subarray(0, 10));
+  assert.throws(() => loadCheckpoint(root, 'best'), new RegExp(`^Error: ${root}/ckpt-000001: damaged checkpoint: state\\.safetensors has 10 bytes, \\d+ when it was saved\\. No intact checkpoint is left beside it in ${root}$`));
+
+  // Saved before manifests: loads as it always did.
+  const old = join(scratch(), 'checkpoints');
+  saveValues(old, ['latest'], [3, 3]);
+  rmSync(join(old, 'latest', 'manifest.json'));
+  assert.equal(loadCheckpoint<{ step: number }>(old).info.step, 3);
+});
+
+test('a full disk while saving: the error names the file, the partial checkpoint is removed and latest stays where it was', (t) => {
+  const disk = mountTmpfs(2 << 20);
+  if (typeof disk === 'string') return t.skip(disk);
+  try {
+    const root = join(disk.dir, 'checkpoints');
+    saveValues(root, ['latest'], [1, 1]);
+    const big = new Array<number>(768 * 1024).fill(2); // 3 MiB of weights on a 2 MiB disk
+    const staging = `${root}/ckpt-000002.tmp-${process.pid}`;
+    const expected = `${root}: cannot save checkpoint ckpt-000002: ${staging}/model.safetensors: cannot write (ENOSPC: no space left on device). Removed the partial ${staging}; 'latest' points at ckpt-000001`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      assert.throws(() => saveValues(root, ['latest', 'best'], big), { message: expected.replace("'latest' points at ckpt-000001", "'latest' points at ckpt-000001, there is no 'best'") });
+      assert.deepEqual(readdirSync(root).sort(), ['ckpt-000001', 'latest'], `attempt ${attempt}: nothing left behind`);
+    }
+    assert.throws(() => saveValues(root, ['latest'], big), { message: expected });
+    assert.equal(readlinkSync(join(root, 'latest')), 'ckpt-000001');
+    assert.equal(loadCheckpoint<{ step: number }>(root).info.step, 1);
+    saveValues(root, ['latest'], [3, 3]); // once there is room again, saving goes on
+    assert.equal(readlinkSync(join(root, 'latest')), 'ckpt-000002');
+  } finally {
+    disk.unmount();
+  }
 });
 
 test('a save killed at random moments never leaves an unreadable or inconsistent latest checkpoint (20 tries)', async () => {

@@ -2,6 +2,7 @@
 // MobileNetV2 with BatchNorm unfolded: exact in eval mode, matching in train mode after calibration, and features
 // that separate UC Merced's classes.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +13,9 @@ import { decodeImage, evalBatch, scanDataset } from '../src/data/index.js';
 import { writeSafetensors } from '../src/io/index.js';
 import { type Backbone, createBackbone, globalPool, MobileNetV2 } from '../src/models/index.js';
 import { calibrateBatchNorm } from '../src/nn/index.js';
-import { cat, F, manualSeed, noGrad, randn, type Tensor, tidy } from '../src/torch/index.js';
+import { cat, F, fromTypedArray, manualSeed, noGrad, randn, type Tensor, tidy } from '../src/torch/index.js';
 import { applyPretrained, fromTimmMobileNetV2, readPretrained, readWeights, selectStateDict } from '../src/weights/index.js';
+import { writeTorchSave } from './support/torch-save.js';
 
 const shared = fileURLToPath(new URL('../../../shared/', import.meta.url));
 const folded = join(shared, 'weights', 'mobilenet_v2_imagenet_float', 'onnx-zoo-mobilenetv2-7-folded');
@@ -86,6 +88,45 @@ test('weights of another architecture are refused by name; missing, unexpected a
       return true;
     });
     for (const m of [resnet, mobilenet, target]) m.dispose();
+  });
+});
+
+/** `t` with NaN at the `nan` indexes and Inf at the `inf` ones (a copy). */
+function poisoned(t: Tensor, nan: number[], inf: number[]): Tensor {
+  const data = Float32Array.from(t.data() as Float32Array);
+  for (const i of nan) data[i] = NaN;
+  for (const i of inf) data[i] = i % 2 === 0 ? Infinity : -Infinity;
+  return fromTypedArray(data, t.shape);
+}
+
+test('weights holding NaN or Inf are refused at import, naming the file and each tensor (as the file names it); inspect marks them', () => {
+  withTempDir((dir) => {
+    manualSeed(0);
+    const source = createBackbone('resnet18', 1000);
+    const state = new Map(source.stateDict());
+    state.set('layer1.0.conv1.weight', poisoned(state.get('layer1.0.conv1.weight')!, [0, 5, 9], [11]));
+    state.set('layer2.0.bn1.running_var', poisoned(state.get('layer2.0.bn1.running_var')!, [], [3]));
+    state.set('fc.weight', poisoned(state.get('fc.weight')!, [0], [])); // the classifier is replaced: not refused for it
+    const file = join(dir, 'diverged.safetensors');
+    writeSafetensors(file, state);
+    const target = createBackbone('resnet18', 21);
+    const expected = `${file}: tensor 'layer1.0.conv1.weight' holds 3 NaN / 1 Inf values, tensor 'layer2.0.bn1.running_var' holds 0 NaN / 1 Inf values; refusing weights that are not finite (training from them diverges at once)`;
+    assert.throws(() => readPretrained(file, target, 'resnet18'), { message: expected });
+    // A training checkpoint from DataParallel: the names are the file's own.
+    const full = join(dir, 'diverged-full.pth');
+    writeTorchSave(full, state, { wrap: 'state_dict', prefix: 'module.' });
+    assert.throws(() => readPretrained(full, target, 'resnet18'), /diverged-full\.pth: tensor 'state_dict\.module\.layer1\.0\.conv1\.weight' holds 3 NaN \/ 1 Inf values, tensor 'state_dict\.module\.layer2\.0\.bn1\.running_var' holds 0 NaN \/ 1 Inf values; refusing/);
+    const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+    const inspect = spawnSync(process.execPath, [cli, 'weights', 'inspect', file, '--backbone', 'resnet18'], { encoding: 'utf8' });
+    assert.equal(inspect.status, 0, inspect.stderr);
+    assert.match(inspect.stdout, /\n {2}layer1\.0\.conv1\.weight {2}\[64, 64, 3, 3\] {2}float32 {2}holds 3 NaN \/ 1 Inf values\n/);
+    assert.match(inspect.stdout, /\n {2}fc\.weight {2}\[1000, 512\] {2}float32 {2}holds 1 NaN \/ 0 Inf values\n/);
+    assert.match(inspect.stdout, /\n3 tensors hold NaN or Inf values: weights import and train --pretrained refuse the file if the backbone uses them\n/);
+    const imported = spawnSync(process.execPath, [cli, 'weights', 'import', file, '--backbone', 'resnet18', '-o', join(dir, 'out.safetensors')], { encoding: 'utf8' });
+    assert.notEqual(imported.status, 0);
+    assert.ok(imported.stderr.includes(expected), imported.stderr);
+    assert.ok(!existsSync(join(dir, 'out.safetensors')), 'nothing written');
+    for (const m of [source, target]) m.dispose();
   });
 });
 

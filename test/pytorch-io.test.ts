@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { deflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 
 import { decodeTorchFile, readTorchFile, type TorchFileContent } from '../src/io/index.js';
 import { PickleCallable, PickleDict, PickleTuple, type PickleValue, unpickle } from '../src/io/pickle.js';
@@ -62,27 +62,35 @@ function u64(n: number): Buffer {
   return b;
 }
 
-function makeZip(entries: [string, Uint8Array][], options: { deflate?: boolean; zip64?: boolean } = {}): Buffer {
+/** An entry already deflated, declaring `size` bytes once inflated (true or not) and a CRC of 0. */
+interface Deflated {
+  deflated: Buffer;
+  size: number;
+}
+
+function makeZip(entries: [string, Uint8Array | Deflated][], options: { deflate?: boolean; zip64?: boolean } = {}): Buffer {
   const { deflate = false, zip64 = false } = options;
   const local: Buffer[] = [];
   const central: Buffer[] = [];
   let offset = 0;
   for (const [name, data] of entries) {
     const nameBytes = Buffer.from(name, 'utf8');
-    const body = deflate ? deflateRawSync(data) : Buffer.from(data);
-    const crc = crc32(data);
-    const method = deflate ? 8 : 0;
+    const given = data instanceof Uint8Array ? null : data;
+    const body = given?.deflated ?? (deflate ? deflateRawSync(data as Uint8Array) : Buffer.from(data as Uint8Array));
+    const size = given?.size ?? (data as Uint8Array).byteLength;
+    const crc = given ? 0 : crc32(data as Uint8Array);
+    const method = deflate || given ? 8 : 0;
     const wide = (n: number): number => (zip64 ? 0xffffffff : n);
-    const localExtra = zip64 ? Buffer.concat([u16(1), u16(16), u64(data.byteLength), u64(body.byteLength)]) : Buffer.alloc(0);
+    const localExtra = zip64 ? Buffer.concat([u16(1), u16(16), u64(size), u64(body.byteLength)]) : Buffer.alloc(0);
     const header = Buffer.concat([
       u32(0x04034b50), u16(zip64 ? 45 : 20), u16(0x800), u16(method), u16(0), u16(0x21), u32(crc),
-      u32(wide(body.byteLength)), u32(wide(data.byteLength)), u16(nameBytes.length), u16(localExtra.length), nameBytes, localExtra,
+      u32(wide(body.byteLength)), u32(wide(size)), u16(nameBytes.length), u16(localExtra.length), nameBytes, localExtra,
     ]);
-    const centralExtra = zip64 ? Buffer.concat([u16(1), u16(24), u64(data.byteLength), u64(body.byteLength), u64(offset)]) : Buffer.alloc(0);
+    const centralExtra = zip64 ? Buffer.concat([u16(1), u16(24), u64(size), u64(body.byteLength), u64(offset)]) : Buffer.alloc(0);
     central.push(
       Buffer.concat([
         u32(0x02014b50), u16(zip64 ? 45 : 20), u16(zip64 ? 45 : 20), u16(0x800), u16(method), u16(0), u16(0x21), u32(crc),
-        u32(wide(body.byteLength)), u32(wide(data.byteLength)), u16(nameBytes.length), u16(centralExtra.length), u16(0), u16(0), u16(0), u32(0),
+        u32(wide(body.byteLength)), u32(wide(size)), u16(nameBytes.length), u16(centralExtra.length), u16(0), u16(0), u16(0), u32(0),
         u32(wide(offset)), nameBytes, centralExtra,
       ]),
     );
@@ -109,7 +117,7 @@ function entriesOf(name: string, extra: [string, Uint8Array][] = [], prefix?: st
   const out: [string, Uint8Array][] = [];
   for (const entry of zip.names) {
     const renamed = prefix === undefined ? entry : `${prefix}/${entry.slice(entry.indexOf('/') + 1)}`;
-    if (!replaced.has(renamed)) out.push([renamed, zip.read(entry)]);
+    if (!replaced.has(renamed)) out.push([renamed, zip.read(entry, Infinity)]);
   }
   return [...out, ...extra];
 }
@@ -122,6 +130,7 @@ const bytesOf = (part: Part): Buffer =>
 const pk = (...parts: Part[]): Buffer => Buffer.concat([Buffer.from([0x80, 0x02]), ...parts.map(bytesOf), Buffer.from('.')]);
 const str = (s: string): Buffer => Buffer.concat([Buffer.from('X'), u32(Buffer.byteLength(s)), Buffer.from(s, 'utf8')]);
 const int = (n: number): Buffer => {
+  if (n >= 2 ** 31) return Buffer.concat([Buffer.from([0x8a, 8]), u64(n)]); // LONG1 of 8 bytes
   const b = Buffer.alloc(5);
   b[0] = 0x4a; // BININT
   b.writeInt32LE(n, 1);
@@ -133,12 +142,12 @@ const TUPLE = 't';
 const REDUCE = 'R';
 const EMPTY_DICT = '}';
 const SETITEM = 's';
-/** _rebuild_tensor_v2 of FloatStorage '0' (numel elements) with this offset, size and stride. */
-const tensorPickle = (numel: number, offset: number, size: number[], stride: number[]): Buffer =>
+/** _rebuild_tensor_v2 of FloatStorage `key` (numel elements) with this offset, size and stride. */
+const tensorPickle = (numel: number, offset: number, size: number[], stride: number[], key = '0'): Buffer =>
   Buffer.concat([
     bytesOf(global('torch._utils', '_rebuild_tensor_v2')),
     bytesOf(MARK),
-    bytesOf(MARK), str('storage'), bytesOf(global('torch', 'FloatStorage')), str('0'), str('cpu'), int(numel), bytesOf(TUPLE),
+    bytesOf(MARK), str('storage'), bytesOf(global('torch', 'FloatStorage')), str(key), str('cpu'), int(numel), bytesOf(TUPLE),
     bytesOf('Q'), int(offset),
     bytesOf(MARK), ...size.map(int), bytesOf(TUPLE),
     bytesOf(MARK), ...stride.map(int), bytesOf(TUPLE),
@@ -319,6 +328,82 @@ test('the unpickler refuses malformed input: underflow, memo misuse, absurd leng
   assert.equal(value.items.get('big'), 1n << 64n);
   assert.deepEqual(made, [[-3]]);
   assert.ok(unpickle(pk(MARK, int(1), 'G', [0x3f, 0xf8, 0, 0, 0, 0, 0, 0], TUPLE), options) instanceof PickleTuple);
+});
+
+// ---- zip bombs: small files whose entries inflate to gigabytes ----
+
+const MIB = 2 ** 20;
+/** 1 MiB of zeros deflated without ending the stream (~1 KB), so that copies of it chain into one long stream. */
+const ZEROS_MIB = deflateRawSync(Buffer.alloc(MIB), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+const FINAL_BLOCK = deflateRawSync(Buffer.alloc(0));
+/** A deflate stream of `mebibytes` MiB of zeros that really inflates to that much: ~1 KB of file per MiB. */
+const zerosDeflated = (mebibytes: number, declared = mebibytes * MIB): Deflated => ({
+  deflated: Buffer.concat([...new Array<Buffer>(mebibytes).fill(ZEROS_MIB), FINAL_BLOCK]),
+  size: declared,
+});
+/** A torch.save-like archive whose FloatStorages '0', '1', ... are `storages`, each seen through a one-element tensor. */
+function bombZip(storages: Deflated[], options: { zip64?: boolean; pickle?: Deflated } = {}): Buffer {
+  const items = storages.flatMap((storage, i) => [str(`w${i}`), tensorPickle(Math.floor(storage.size / 4), 0, [1], [1], String(i))]);
+  const pickle = pk(EMPTY_DICT, MARK, ...items, 'u');
+  return makeZip([['archive/data.pkl', options.pickle ?? pickle], ...storages.map((s, i): [string, Deflated] => [`archive/data/${i}`, s])], { zip64: options.zip64 });
+}
+
+/** Runs `body` with $DSDNET_MAX_WEIGHT_BYTES set to `value` (or unset), restoring it after. */
+function withWeightLimit<T>(value: string | undefined, body: () => T): T {
+  const saved = process.env.DSDNET_MAX_WEIGHT_BYTES;
+  if (value === undefined) delete process.env.DSDNET_MAX_WEIGHT_BYTES;
+  else process.env.DSDNET_MAX_WEIGHT_BYTES = value;
+  try {
+    return body();
+  } finally {
+    if (saved === undefined) delete process.env.DSDNET_MAX_WEIGHT_BYTES;
+    else process.env.DSDNET_MAX_WEIGHT_BYTES = saved;
+  }
+}
+
+/** Asserts `body` throws an error matching `message` without the process's memory growing by `slack` bytes. */
+function refusedWithoutInflating(body: () => unknown, message: RegExp, slack = 128 * MIB): void {
+  const before = process.memoryUsage().rss;
+  assert.throws(body, message);
+  const grown = process.memoryUsage().rss - before;
+  assert.ok(grown < slack, `memory grew by ${(grown / MIB).toFixed(0)} MiB: something was inflated`);
+}
+
+test('a zip bomb (12 GiB of deflated zeros in a 12 MB .pth) is refused before anything is inflated, naming the sizes', () => {
+  const nearly4GiB = 4096 * MIB - 64; // the largest a zip entry holds without zip64, as a whole number of floats
+  const bomb = bombZip([zerosDeflated(4095, nearly4GiB), zerosDeflated(4095, nearly4GiB), zerosDeflated(4095, nearly4GiB)]);
+  assert.ok(bomb.byteLength < 16 * MIB);
+  withWeightLimit(undefined, () =>
+    refusedWithoutInflating(
+      () => decodeTorchFile(bomb, 'bomb.pth'),
+      /bomb\.pth: the tensors' storages would take 12884901696 bytes \(12\.0 GiB\) once extracted, more than the limit of \d+ \([\d.]+ GiB, the default, min\(8 GiB, half of this machine's [\d.]+ GiB\); set DSDNET_MAX_WEIGHT_BYTES to change it\); the largest is storage '0' \(archive\/data\/0, 4294967232 bytes\)\. Nothing was extracted$/,
+    ),
+  );
+  // zip64 lets one entry declare 16 TiB: refused the same way.
+  const huge = bombZip([zerosDeflated(16, 2 ** 44)], { zip64: true });
+  withWeightLimit(undefined, () => refusedWithoutInflating(() => decodeTorchFile(huge, 'huge.pth'), /huge\.pth: the tensors' storages would take 17592186044416 bytes \(16\.0 TiB\)/));
+});
+
+test('the weight limit: the maxWeightBytes option, then DSDNET_MAX_WEIGHT_BYTES (named in the error); a bad value is refused', () => {
+  const bomb = bombZip([zerosDeflated(600)]); // 600 MiB of zeros in ~600 KB
+  refusedWithoutInflating(() => decodeTorchFile(bomb, 'zeros.pth', { maxWeightBytes: 256 * MIB }), /zeros\.pth: the tensors' storages would take 629145600 bytes \(600\.0 MiB\) once extracted, more than the limit of 268435456 \(256\.0 MiB, the maxWeightBytes option\)/);
+  withWeightLimit('256M', () => refusedWithoutInflating(() => decodeTorchFile(bomb, 'zeros.pth'), /more than the limit of 268435456 \(256\.0 MiB, DSDNET_MAX_WEIGHT_BYTES=256M\)/));
+  withWeightLimit('lots', () => assert.throws(() => decodeTorchFile(bomb, 'zeros.pth'), /DSDNET_MAX_WEIGHT_BYTES="lots" is not a size: give bytes, or a number with K, M, G or T \(e\.g\. 16G\)/));
+  assert.throws(() => decodeTorchFile(bomb, 'zeros.pth', { maxWeightBytes: -1 }), /maxWeightBytes must be a positive whole number of bytes, got -1/);
+  // Within the limit, a file reads as before; just over it, it is refused.
+  const views = readFileSync(fixture('views.pt'));
+  withWeightLimit('1M', () => dispose(decodeTorchFile(views, 'views.pt')));
+  withWeightLimit('100', () => assert.throws(() => decodeTorchFile(views, 'views.pt'), /views\.pt: the tensors' storages would take \d+ bytes .* DSDNET_MAX_WEIGHT_BYTES=100\)/));
+});
+
+test('a storage entry declaring other than its bytes, or inflating past what it declares, and a huge data.pkl are refused uninflated', () => {
+  const lying = makeZip([['archive/data.pkl', pk(EMPTY_DICT, str('w'), tensorPickle(4, 0, [4], [1]), SETITEM)], ['archive/data/0', zerosDeflated(4095, 4096 * MIB - 64)]]);
+  refusedWithoutInflating(() => decodeTorchFile(lying, 'lying.pth'), /lying\.pth: archive\/data\.pkl: BINPERSID at byte \d+: storage '0' has 4294967232 bytes, but 4 float32 elements need 16 \(zip entry archive\/data\/0 must hold exactly that\)/);
+  // Declares the 16 bytes the tensor needs, but its stream holds 1 GiB: inflating stops at 16.
+  const longer = makeZip([['archive/data.pkl', pk(EMPTY_DICT, str('w'), tensorPickle(4, 0, [4], [1]), SETITEM)], ['archive/data/0', zerosDeflated(1024, 16)]]);
+  refusedWithoutInflating(() => decodeTorchFile(longer, 'longer.pth'), /longer\.pth: zip entry 'archive\/data\/0' cannot be inflated/);
+  const pickleBomb = bombZip([], { pickle: zerosDeflated(1024) });
+  refusedWithoutInflating(() => decodeTorchFile(pickleBomb, 'pickle.pth'), /pickle\.pth: zip entry 'archive\/data\.pkl' declares 1073741824 bytes \(1\.0 GiB\), more than the 268435456 it may hold here; refusing to extract it/);
 });
 
 /** Deterministic pseudo-random numbers (mulberry32). */

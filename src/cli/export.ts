@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { type Command, InvalidArgumentError } from 'commander';
 
 import { DEFAULT_OPSET, exportOnnx, MIN_OPSET } from '../export/index.js';
-import { writeFileAtomic } from '../io/index.js';
+import { checkWriteTarget, writeFileAtomic } from '../io/index.js';
 import { pickExamples, writeStaticSite } from '../serve/index.js';
 import { loadModel } from '../train/index.js';
 import { integerIn } from './options.js';
@@ -34,6 +34,7 @@ export function registerExportCommand(program: Command): void {
     .description('the deployed network (backbone and classifier) as an ONNX model, with class names, preprocessing and the run in its metadata')
     .action(async (checkpoint: string, flags: { output?: string; web?: string; examples?: string[]; opset: number; batch: 'dynamic' | number; foldBn?: boolean; tag: string }) => {
       if (flags.output === undefined && flags.web === undefined) throw new Error('give -o model.onnx, --web DIR, or both');
+      if (flags.output !== undefined) checkWriteTarget(flags.output); // before the model is loaded and exported
       const loaded = loadModel(checkpoint, { tag: flags.tag });
       const { bytes, info, folded } = exportOnnx(loaded, checkpoint, { opset: flags.opset, batch: flags.batch, foldBatchNorm: flags.foldBn, version: pkg.version });
       loaded.model.dispose();

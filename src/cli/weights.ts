@@ -1,18 +1,22 @@
 // `dsdnet weights inspect SOURCE` and `dsdnet weights import SOURCE --backbone NAME -o FILE`.
 import type { Command } from 'commander';
 
-import { writeSafetensors } from '../io/index.js';
+import { checkWriteTarget, writeSafetensors } from '../io/index.js';
 import { BACKBONES, createBackbone } from '../models/index.js';
-import { disposeWeights, fitOf, IMPORT_FORMAT, mapToBackbone, readPretrained, readWeights, resolveSource, type WeightSet } from '../weights/index.js';
+import { describeCounts, disposeWeights, fitOf, IMPORT_FORMAT, mapToBackbone, nonFiniteCounts, readPretrained, readWeights, resolveSource, type WeightSet } from '../weights/index.js';
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function describe(weights: WeightSet, backbones: readonly string[]): string {
   const lines = [`${weights.path}: ${weights.kind}, ${plural(weights.tensors.size, 'tensor')}, ${[...weights.tensors.values()].reduce((s, t) => s + t.numel, 0).toLocaleString('en-US')} values`];
+  let nonFinite = 0;
   for (const [key, t] of weights.tensors) {
     const widened = weights.sourceDtypes.get(key);
-    lines.push(`  ${key}  [${t.shape.join(', ')}]  ${widened && widened !== t.dtype ? `${widened} (read as ${t.dtype})` : t.dtype}`);
+    const counts = nonFiniteCounts(t);
+    if (counts !== null) nonFinite++;
+    lines.push(`  ${key}  [${t.shape.join(', ')}]  ${widened && widened !== t.dtype ? `${widened} (read as ${t.dtype})` : t.dtype}${counts ? `  holds ${describeCounts(counts)}` : ''}`);
   }
+  if (nonFinite > 0) lines.push(`${plural(nonFinite, 'tensor')} ${nonFinite === 1 ? 'holds' : 'hold'} NaN or Inf values: weights import and train --pretrained refuse the file if the backbone uses them`);
   if (weights.values.size > 0) lines.push('other entries:', ...[...weights.values].map(([key, v]) => `  ${key} = ${JSON.stringify(v)}`));
   lines.push('backbones:');
   for (const name of backbones) {
@@ -62,6 +66,7 @@ export function registerWeightsCommands(program: Command): void {
     .requiredOption('-o, --out <file>', 'the backbone weights to write (safetensors, torchvision names, without the classifier)')
     .description("convert weights for a backbone into dsdnet's safetensors (checked to fit; use it with train --pretrained)")
     .action((source: string, flags: { backbone: string; out: string }) => {
+      checkWriteTarget(flags.out); // before the source is read
       const backbone = createBackbone(flags.backbone, 1);
       const pretrained = readPretrained(source, backbone, flags.backbone);
       writeSafetensors(flags.out, pretrained.state, {

@@ -4,6 +4,7 @@
 import { fromTypedArray, type Tensor } from '../torch/index.js';
 import { halfToFloat } from './half.js';
 import { readBytes } from './read.js';
+import { shapeProblem } from './shape.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
@@ -47,10 +48,14 @@ export function decodeNpy(bytes: Uint8Array, source: string): Tensor {
     .map((s) => s.trim())
     .filter((s) => s !== '')
     .map(Number);
-  if (!shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`invalid shape ${shapeText}`);
+  const problem = shapeProblem(shape);
+  if (problem !== null) fail(`the array ${problem}`);
   const count = shape.reduce((a, b) => a * b, 1);
   const byteLength = count * format!.bytes;
-  if (dataStart + byteLength > bytes.byteLength) fail(`truncated: shape ${shapeText} needs ${byteLength} data bytes, ${bytes.byteLength - dataStart} present`);
+  const present = bytes.byteLength - dataStart;
+  if (byteLength > present) fail(`truncated: shape ${shapeText} needs ${byteLength} data bytes, ${present} present`);
+  // np.save writes exactly the array's bytes: more means the header's shape is not the array's.
+  if (byteLength < present) fail(`the array has shape ${shapeText} that needs ${byteLength} data bytes of ${descr}, but the file holds ${present}`);
   const copy = new Uint8Array(bytes.subarray(dataStart, dataStart + byteLength)).buffer;
   return fromTypedArray(format!.read(copy), shape, format!.dtype ? { dtype: format!.dtype } : {});
 }

@@ -1,7 +1,9 @@
 // PyTorch checkpoints written by torch.save (the zip format of PyTorch >= 1.6), read without executing anything:
 // <prefix>/data.pkl goes through the restricted unpickler, which knows only OrderedDict, the tensor and parameter
-// rebuilders and the storage classes; each storage is <prefix>/data/<key>. Tensors are gathered in JS through their
-// offset, size and stride with every index checked against the storage, then widened to a dtype the engine holds.
+// rebuilders and the storage classes; each storage is <prefix>/data/<key>. Storages are extracted only once the views
+// are planned and the bytes they take are known to fit the limit (maxWeightBytes / $DSDNET_MAX_WEIGHT_BYTES), so a zip
+// bomb is refused before anything is inflated. Tensors are gathered in JS through their offset, size and stride with
+// every index checked against the storage, then widened to a dtype the engine holds.
 import { constants as bufferConstants } from 'node:buffer';
 import { endianness } from 'node:os';
 
@@ -9,7 +11,9 @@ import { type AnyTypedArray, DTYPE_BYTES, typedArrayOf } from '../torch/dtype.js
 import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
 import { describePickleValue, PickleCallable, PickleDict, PickleObject, PickleTuple, type PickleKey, type PickleValue, unpickle } from './pickle.js';
 import { halfTable } from './half.js';
+import { type ByteLimit, formatBytes, maxWeightBytes } from './limits.js';
 import { alignedBytes, readBytes } from './read.js';
+import { MAX_DIMS } from './shape.js';
 import { ZipArchive } from './zip.js';
 
 export type TorchValue = number | string | boolean | null;
@@ -50,12 +54,14 @@ const KINDS: Record<string, ElementKind> = {
 
 // The legacy format starts with a pickled magic number: PROTO 2, LONG1 of 10 bytes, 0x1950a86a20f9469cfc6c.
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
-const MAX_DIMS = 64;
 const MAX_DEPTH = 100;
 const MAX_NODES = 1_000_000;
 // Overlapping views (stride 0, shared storages) can ask for more elements than the file holds; allow some, not 4 GB
 // from a 1 KB file.
 const SPARE_ELEMENTS = 1 << 24;
+// data.pkl holds names and small values (a 1000-tensor state dict pickles to ~100 KB); it never needs more.
+const MAX_PICKLE_BYTES = 256 * 2 ** 20;
+const MAX_BYTEORDER_BYTES = 16;
 
 /** A storage class named in a persistent id. */
 class StorageClass extends PickleObject {
@@ -67,15 +73,20 @@ class StorageClass extends PickleObject {
   }
 }
 
-/** One storage's bytes, from <prefix>/data/<key>. */
+/** One storage: its bytes are the zip entry <prefix>/data/<key>, extracted once the tensors are planned. */
 class Storage extends PickleObject {
   constructor(
     readonly key: string,
     readonly kind: ElementKind,
     readonly numel: number,
-    readonly bytes: Uint8Array,
+    /** The zip entry holding exactly byteLength bytes. */
+    readonly entry: string,
   ) {
     super();
+  }
+
+  get byteLength(): number {
+    return this.numel * this.kind.bytes;
   }
 }
 
@@ -179,7 +190,7 @@ function archivePrefix(zip: ZipArchive, source: string): string {
 function checkByteOrder(zip: ZipArchive, prefix: string, source: string): void {
   const name = `${prefix}/byteorder`;
   if (!zip.has(name)) return; // written since PyTorch 2.0; older files are little-endian
-  const order = Buffer.from(zip.read(name)).toString('latin1').trim();
+  const order = Buffer.from(zip.read(name, MAX_BYTEORDER_BYTES)).toString('latin1').trim();
   if (order === 'little') return;
   if (order === 'big') {
     throw new Error(`${source}: written on a big-endian machine (byteorder 'big'); only little-endian checkpoints are supported (re-save it on a little-endian machine)`);
@@ -187,8 +198,14 @@ function checkByteOrder(zip: ZipArchive, prefix: string, source: string): void {
   throw new Error(`${source}: unknown byte order ${JSON.stringify(order.slice(0, 20))} in ${name}`);
 }
 
+export interface TorchReadOptions {
+  /** The most bytes the tensors' storages may take once extracted (default: $DSDNET_MAX_WEIGHT_BYTES, else min(8 GiB, half the RAM)). */
+  maxWeightBytes?: number;
+}
+
 /** Reads a torch.save checkpoint from memory; `source` names it in errors. */
-export function decodeTorchFile(bytes: Uint8Array, source: string): TorchFileContent {
+export function decodeTorchFile(bytes: Uint8Array, source: string, options: TorchReadOptions = {}): TorchFileContent {
+  const limit = maxWeightBytes(options.maxWeightBytes);
   if (endianness() !== 'LE') throw new Error(`${source}: reading PyTorch checkpoints needs a little-endian machine`);
   if (startsWith(bytes, LEGACY_MAGIC)) {
     throw new Error(
@@ -220,18 +237,18 @@ export function decodeTorchFile(bytes: Uint8Array, source: string): TorchFileCon
       return seen;
     }
     const entry = `${prefix}/data/${key}`;
-    if (!zip.has(entry)) throw new Error(`storage '${key}' is missing (no ${entry} in the archive)`);
-    const data = zip.read(entry);
-    const needed = numel * cls.kind.bytes;
-    if (data.byteLength < needed) {
-      throw new Error(`storage '${key}' has ${data.byteLength} bytes, but ${numel} ${cls.kind.dtype} elements need ${needed}`);
+    const declared = zip.entries.get(entry)?.size;
+    if (declared === undefined) throw new Error(`storage '${key}' is missing (no ${entry} in the archive)`);
+    const storage = new Storage(key, cls.kind, numel, entry);
+    // torch.save writes exactly the storage's bytes; checked on what the zip declares, before anything is extracted.
+    if (declared !== storage.byteLength) {
+      throw new Error(`storage '${key}' has ${declared} bytes, but ${numel} ${cls.kind.dtype} elements need ${storage.byteLength} (zip entry ${entry} must hold exactly that)`);
     }
-    const storage = new Storage(key, cls.kind, numel, data.subarray(0, needed));
     storages.set(key, storage);
     return storage;
   };
   const pickleName = `${prefix}/data.pkl`;
-  const root = unpickle(zip.read(pickleName), { source: `${source}: ${pickleName}`, globals: GLOBALS, persistentLoad, build });
+  const root = unpickle(zip.read(pickleName, MAX_PICKLE_BYTES), { source: `${source}: ${pickleName}`, globals: GLOBALS, persistentLoad, build });
 
   const views = new Map<string, TensorView>();
   const values = new Map<string, TorchValue>();
@@ -251,11 +268,18 @@ export function decodeTorchFile(bytes: Uint8Array, source: string): TorchFileCon
     }
     gathered.push([key, planned]);
   }
+  checkStorageBytes(gathered.map(([, planned]) => planned.view.storage), limit, source);
+  const extracted = new Map<Storage, Uint8Array>();
+  const bytesOf = (storage: Storage): Uint8Array => {
+    let data = extracted.get(storage);
+    if (data === undefined) extracted.set(storage, (data = zip.read(storage.entry, storage.byteLength)));
+    return data;
+  };
   const tensors = new Map<string, Tensor>();
   const sourceDtypes = new Map<string, string>();
   try {
     for (const [key, planned] of gathered) {
-      const { engine, data, shape } = gather(planned);
+      const { engine, data, shape } = gather(planned, bytesOf(planned.view.storage));
       tensors.set(key, fromTypedArray(data, shape, engine === 'bool' ? { dtype: 'bool' } : {}));
       sourceDtypes.set(key, planned.view.storage.kind.dtype);
     }
@@ -266,9 +290,22 @@ export function decodeTorchFile(bytes: Uint8Array, source: string): TorchFileCon
   return { tensors, sourceDtypes, values };
 }
 
+/** The storages the tensors use must fit `limit` once extracted: refused before any is, naming the largest. */
+function checkStorageBytes(used: readonly Storage[], limit: ByteLimit, source: string): void {
+  const storages = [...new Set(used)];
+  const total = storages.reduce((sum, s) => sum + s.byteLength, 0);
+  if (total <= limit.bytes) return;
+  const largest = storages.reduce((a, b) => (b.byteLength > a.byteLength ? b : a));
+  throw new Error(
+    `${source}: the tensors' storages would take ${total} bytes (${formatBytes(total)}) once extracted, more than the limit of ` +
+      `${limit.bytes} (${formatBytes(limit.bytes)}, ${limit.from}); the largest is storage '${largest.key}' (${largest.entry}, ` +
+      `${largest.byteLength} bytes). Nothing was extracted`,
+  );
+}
+
 /** Reads a torch.save checkpoint (.pt, .pth, .bin, .ckpt); errors name the path. */
-export function readTorchFile(path: string): TorchFileContent {
-  return decodeTorchFile(readBytes(path), path);
+export function readTorchFile(path: string, options: TorchReadOptions = {}): TorchFileContent {
+  return decodeTorchFile(readBytes(path), path, options);
 }
 
 // ---- flattening ----
@@ -372,7 +409,8 @@ function plan(view: TensorView, what: string): Gathered {
 /** Copies one run: count elements of src from start by step into out from at (indexes in elements). */
 type CopyRun = (start: number, count: number, step: number, at: number) => void;
 
-function gather(planned: Gathered): { engine: DType; data: AnyTypedArray; shape: number[] } {
+/** The tensor `planned` describes, from its storage's `bytes`. */
+function gather(planned: Gathered, bytes: Uint8Array): { engine: DType; data: AnyTypedArray; shape: number[] } {
   const { view, engine, numel, size, stride } = planned;
   const kind = view.storage.kind;
   const shape = [...view.size];
@@ -381,7 +419,6 @@ function gather(planned: Gathered): { engine: DType; data: AnyTypedArray; shape:
   const outside = (start: number, end: number): Error => new Error(`internal: run [${start}, ${end}] outside storage '${view.storage.key}' of ${limit} (${kind.dtype})`);
   // One contiguous run stored as the engine holds it: the tensor is made straight from the file's bytes (the engine
   // copies them), saving a copy of every large weight.
-  const bytes = view.storage.bytes;
   const itemBytes = DTYPE_BYTES[engine];
   const byteOffset = bytes.byteOffset + view.offset * itemBytes;
   if (numel > 0 && last === 0 && stride[0] === 1 && kind.dtype === engine && byteOffset % itemBytes === 0) {
@@ -391,7 +428,7 @@ function gather(planned: Gathered): { engine: DType; data: AnyTypedArray; shape:
   const buffer = new ArrayBuffer(numel * itemBytes);
   const data = typedArrayOf(engine, buffer);
   if (numel === 0) return { engine, data, shape };
-  const copy = runCopier(view.storage, buffer);
+  const copy = runCopier(kind, bytes, buffer);
   const index = new Array<number>(last).fill(0);
   let start = view.offset;
   for (let at = 0; at < numel; at += size[last]) {
@@ -417,9 +454,7 @@ function aligned<T>(bytes: Uint8Array, itemBytes: number, Type: new (buffer: Arr
   return new Type(source.buffer, source.byteOffset, source.byteLength / itemBytes);
 }
 
-function runCopier(storage: Storage, out: ArrayBuffer): CopyRun {
-  const { bytes, kind } = storage;
-  switch (kind.dtype) {
+function runCopier(kind: ElementKind, bytes: Uint8Array, out: ArrayBuffer): CopyRun {  switch (kind.dtype) {
     case 'float32':
     case 'int32':
       // Copied as 32-bit words, never through a JS number, so NaN payloads survive.

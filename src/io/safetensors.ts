@@ -6,6 +6,7 @@ import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
 import { writeFileAtomic } from './atomic.js';
 import { halfToFloat } from './half.js';
 import { alignedBytes, readBytes } from './read.js';
+import { shapeProblem } from './shape.js';
 
 const TO_FORMAT: Record<DType, string> = { float32: 'F32', float64: 'F64', bfloat16: 'BF16', float16: 'F16', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL' };
 /** Formats read as they are; the 16-bit floats are widened (below), since weights load into float32 models. */
@@ -96,12 +97,13 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
     const wide = WIDENED[entry?.dtype];
     if (dtype === undefined && wide === undefined) fail(`tensor '${name}' has unsupported dtype ${JSON.stringify(entry?.dtype)}`);
     const shape = entry.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor '${name}' has an invalid shape`);
+    const problem = shapeProblem(shape);
+    if (problem !== null) fail(`tensor '${name}' ${problem}`);
     const [begin, end] = entry.data_offsets ?? [];
     const expected = shape.reduce((a, b) => a * b, 1) * (dtype ? DTYPE_BYTES[dtype] : wide.bytes);
-    if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && end >= begin)) fail(`tensor '${name}' has invalid data_offsets`);
+    if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && begin >= 0 && end >= begin)) fail(`tensor '${name}' has invalid data_offsets`);
     if (end > dataLength) fail(`truncated: tensor '${name}' ends at byte ${end} of the data, which has ${dataLength}`);
-    if (end - begin !== expected) fail(`tensor '${name}' has ${end - begin} bytes for shape [${shape}] of ${dtype ?? wide.name}`);
+    if (end - begin !== expected) fail(`tensor '${name}' has shape [${shape.join(', ')}] that needs ${expected} bytes of ${dtype ?? wide.name}, but its data_offsets span ${end - begin}`);
     const stored = bytes.subarray(dataStart + begin, dataStart + end);
     if (dtype) {
       // The engine copies the bytes; only a misaligned tensor needs an aligned copy first.

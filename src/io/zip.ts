@@ -1,7 +1,10 @@
 // Reading zip archives from memory: the central directory, zip64 records, stored and deflated entries. Enough for
 // torch.save files (stored entries, 64-byte aligned data) and for anything Python's zipfile writes. Every offset and
 // length read from the file is checked against the buffer before use, so a damaged file gives an error, not garbage.
+import { constants as bufferConstants } from 'node:buffer';
 import * as zlib from 'node:zlib';
+
+import { formatBytes } from './limits.js';
 
 const EOCD_SIGNATURE = 0x06054b50;
 const EOCD_SIZE = 22;
@@ -75,13 +78,18 @@ export class ZipArchive {
     return this.entries.has(name);
   }
 
-  /** The entry's bytes, inflated if need be and checked against its CRC. Stored entries are views, not copies. */
-  read(name: string): Uint8Array {
+  /**
+   * The entry's bytes, inflated if need be and checked against its CRC. Stored entries are views, not copies. An entry
+   * declaring more than `maxBytes` is refused before anything is inflated, and inflating never goes past what it declares.
+   */
+  read(name: string, maxBytes: number): Uint8Array {
     const entry = this.entries.get(name);
     if (entry === undefined) throw new Error(`${this.source}: the zip archive has no entry '${name}'`);
     const fail = (why: string): never => {
       throw new Error(`${this.source}: zip entry '${name}' ${why}`);
     };
+    if (entry.size > maxBytes) fail(`declares ${entry.size} bytes (${formatBytes(entry.size)}), more than the ${maxBytes} it may hold here; refusing to extract it`);
+    if (entry.size > bufferConstants.MAX_LENGTH) fail(`declares ${entry.size} bytes, more than one buffer holds (${bufferConstants.MAX_LENGTH})`);
     const raw = this.bytes.subarray(entry.dataOffset, entry.dataOffset + entry.compressedSize);
     let data: Uint8Array;
     if (entry.method === 'stored') {

@@ -4,3 +4,4 @@ export { fromTimmMobileNetV2, selectStateDict, unfoldBatchNorm } from './layouts
 export { checkFit, type Fit, fitOf, identifyBackbone } from './match.js';
 export { applyPretrained, IMPORT_FORMAT, type Layout, mapToBackbone, type MappedState, type PretrainedWeights, readPretrained } from './pretrained.js';
 export { resolveSource } from './catalog.js';
+export { checkFinite, describeCounts, nonFiniteCounts } from './finite.js';

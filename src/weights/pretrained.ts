@@ -5,6 +5,7 @@
 import type { Backbone } from '../models/index.js';
 import { noGrad, type Tensor } from '../torch/index.js';
 import { resolveSource } from './catalog.js';
+import { checkFinite } from './finite.js';
 import { fromTimmMobileNetV2, selectStateDict, unfoldBatchNorm } from './layouts.js';
 import { checkFit } from './match.js';
 import { disposeWeights, readWeights, type SourceKind, type WeightSet } from './sources.js';
@@ -53,6 +54,9 @@ export function readPretrained(source: string, backbone: Backbone, backboneName:
     checkFit(state, backbone, backboneName, weights.path);
     const classifier = new Set(backbone.classifierKeys());
     const used = new Map([...state].filter(([key]) => !classifier.has(key)));
+    // Named as the source names them where the tensor is the source's own (not one unfolded from it).
+    const sourceNames = new Map([...weights.tensors].map(([key, t]) => [t, key]));
+    checkFinite([...used].map(([key, t]): [string, Tensor] => [sourceNames.get(t) ?? key, t]), weights.path);
     const kept = new Set(used.values());
     const dropped = [...weights.tensors].filter(([, t]) => !kept.has(t)).map(([key]) => key);
     // Release everything not handed over (classifiers, optimizer state...).

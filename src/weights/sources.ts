@@ -1,10 +1,10 @@
 // Weights users bring, read into named tensors without executing anything: a PyTorch checkpoint (torch.save's zip
 // format, through the restricted pickle reader), a safetensors file (timm / Hugging Face, or ours), or a folder of
 // .npy tensors (the ONNX Model Zoo's MobileNetV2 with BatchNorm folded into its convolutions).
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { MODEL_FILE, readNpy, readSafetensors, readTorchFile, resolveCheckpoint } from '../io/index.js';
+import { decodeSafetensors, MODEL_FILE, openRegularFile, readCheckpointFile, readNpy, readTorchFile, resolveCheckpoint } from '../io/index.js';
 import type { Tensor } from '../torch/index.js';
 
 export type SourceKind = 'pytorch' | 'safetensors' | 'npy-folded';
@@ -23,8 +23,9 @@ export interface WeightSet {
 
 const NPY_FOLDED = /^(conv|gemm)_(\d+)_(weight|bias)\.npy$/;
 
+/** The first bytes of `path`; FIFOs, devices and sockets are refused (reading them would block or never end). */
 function sniff(path: string): Buffer {
-  const fd = openSync(path, 'r');
+  const fd = openRegularFile(path);
   try {
     const head = Buffer.alloc(16);
     const n = readSync(fd, head, 0, 16, 0);
@@ -45,7 +46,8 @@ export function readWeights(path: string): WeightSet {
     return { path, kind: 'pytorch', tensors, sourceDtypes, values };
   }
   if (head.length >= 9 && head[8] === 0x7b /* '{' */) {
-    const { tensors, metadata, widened } = readSafetensors(path);
+    // A model.safetensors inside a dsdnet checkpoint is checked against its manifest.
+    const { tensors, metadata, widened } = decodeSafetensors(readCheckpointFile(path), path);
     return { path, kind: 'safetensors', tensors, sourceDtypes: widened, values: new Map(Object.entries(metadata)) };
   }
   throw new Error(`${path}: not a PyTorch checkpoint (torch.save), a safetensors file or a folder of .npy tensors`);
