@@ -148,7 +148,7 @@ test('a second stop signal before the save stops at once with its code and says 
   assert.match(stopped.stderr, /a second stop signal \(SIGTERM\): stopped at once without saving; no checkpoint was written yet/);
 });
 
-test("a model file's settings are checked against the flags' limits: an input size of 8000, a decode size of 100000", async () => {
+test("a model file's settings are checked against the flags' limits (an input size of 8000, a decode size of 100000) and NaN weights are named", async () => {
   const source = join(trained, 'checkpoints', 'latest', 'model.safetensors');
   const { tensors, metadata } = readSafetensors(source);
   const bare = join(scratch(), 'model.safetensors');
@@ -159,6 +159,15 @@ test("a model file's settings are checked against the flags' limits: an input si
   const predicted = run('predict', bare, join(dataset, 'alpha', readdirSync(join(dataset, 'alpha'))[0]));
   assert.equal(predicted.status, 1);
   assert.match(predicted.stderr, /input size must be an integer in 32\.\.4096 px, got 8000/);
+
+  const { tensors: weights, metadata: saved } = readSafetensors(source);
+  const poisoned = join(scratch(), 'model.safetensors');
+  weights.get('fc.weight')!.fill_(NaN);
+  writeSafetensors(poisoned, weights, saved);
+  for (const t of weights.values()) t.dispose();
+  const nan = run('eval', poisoned, dataset);
+  assert.equal(nan.status, 1);
+  assert.match(nan.stderr, /model\.safetensors: tensor 'fc\.weight' holds \d+ NaN \/ 0 Inf values; refusing a model that is not finite/);
 
   const onnxFile = join(scratch(), 'model.onnx');
   const loaded = loadModel(trained);

@@ -5,6 +5,7 @@ import { type Prediction, type PredictFilesOptions, predictFiles } from '../eval
 import { loadCheckpoint } from '../io/index.js';
 import { type Backbone, createBackbone } from '../models/index.js';
 import { noGrad, type Precision, tidy, withPrecision } from '../torch/index.js';
+import { checkFinite } from '../weights/index.js';
 import { decodeSize, modelSettingsProblems, type TrainConfig } from './config.js';
 import { checkClassNames, type SnapshotInfo } from './snapshot.js';
 
@@ -56,6 +57,12 @@ export function loadModel(path: string, options: { tag?: string; expectClasses?:
   }
   const names = classNames as string[];
   if (options.expectClasses) checkClassNames(checkpoint.path, names, options.expectClasses);
+  try {
+    checkFinite(checkpoint.model, checkpoint.path, 'refusing a model that is not finite (its predictions would mean nothing)');
+  } catch (error) {
+    release();
+    throw error;
+  }
   const model = createBackbone(backbone, names.length);
   model.loadStateDict(checkpoint.model);
   release();

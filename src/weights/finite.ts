@@ -21,8 +21,10 @@ export function nonFiniteCounts(t: Tensor): { nan: number; inf: number } | null 
 
 export const describeCounts = ({ nan, inf }: { nan: number; inf: number }): string => `${nan} NaN / ${inf} Inf values`;
 
+const TRAINING_REFUSAL = 'refusing weights that are not finite (training from them diverges at once)';
+
 /** Throws, naming `source` and every tensor that holds NaN or Inf; `tensors` are [name shown, tensor]. */
-export function checkFinite(tensors: Iterable<[string, Tensor]>, source: string): void {
+export function checkFinite(tensors: Iterable<[string, Tensor]>, source: string, refusal = TRAINING_REFUSAL): void {
   const found: NonFinite[] = [];
   for (const [name, t] of tensors) {
     const counts = nonFiniteCounts(t);
@@ -30,5 +32,5 @@ export function checkFinite(tensors: Iterable<[string, Tensor]>, source: string)
   }
   if (found.length === 0) return;
   const listed = found.map((f) => `tensor '${f.name}' holds ${describeCounts(f)}`).join(', ');
-  throw new Error(`${source}: ${listed}; refusing weights that are not finite (training from them diverges at once)`);
+  throw new Error(`${source}: ${listed}; ${refusal}`);
 }
