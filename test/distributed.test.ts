@@ -80,8 +80,9 @@ for (const [mode, what] of [
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 /** Runs `dsdnet train` with the given arguments; `onStdout` sees rank 0's output (through the launcher) as it comes. */
-function launch(args: string[], onStdout?: (text: string, child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; stdout: string; stderr: string; pid: number }> {
-  const child = spawn(process.execPath, [cli, 'train', ...args], { env: { ...process.env, DSDNET_DIST_TIMEOUT_MS: '15000' } });
+function launch(args: string[], onStdout?: (text: string, child: ReturnType<typeof spawn>) => void, options: { ownGroup?: boolean } = {}): Promise<{ code: number | null; stdout: string; stderr: string; pid: number }> {
+  // ownGroup: the launcher leads a process group, as a shell's job does, so that the test can signal it as a terminal would.
+  const child = spawn(process.execPath, [cli, 'train', ...args], { env: { ...process.env, DSDNET_DIST_TIMEOUT_MS: '15000' }, detached: options.ownGroup === true });
   let [stdout, stderr] = ['', ''];
   child.stdout.on('data', (d: Buffer) => {
     stdout += d.toString();
@@ -109,7 +110,7 @@ async function smallDataset(): Promise<string> {
   return root;
 }
 
-test('dsdnet train --nproc-per-node 2 --sync-bn: trains, Ctrl-C stops both ranks at the same step, --resume finishes it in one process', async () => {
+test("dsdnet train --nproc-per-node 2 --sync-bn: trains, a terminal's Ctrl-C (to the whole job) stops both ranks at the same step after saving, --resume finishes it in one process", async () => {
   const data = await smallDataset();
   const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-dist-')), 'run');
   const common = [data, '--preset', 'cpu', '--method', 'dsd', '--size', '32', '--epochs', '3', '--batch-size', '4', '--ratio', '0.5', '--out', out];
@@ -117,11 +118,13 @@ test('dsdnet train --nproc-per-node 2 --sync-bn: trains, Ctrl-C stops both ranks
   const first = await launch([...common, '--nproc-per-node', '2', '--sync-bn', '--master-port', String(await freePort()), '--jsonl'], (text, child) => {
     if (!sent && text.includes('"event":"epoch"')) {
       sent = true;
-      child.kill('SIGINT');
+      process.kill(-child.pid!, 'SIGINT'); // the terminal signals the job's process group
     }
-  });
+  }, { ownGroup: true });
   assert.equal(first.code, 130, `both ranks saved and the launcher exits with 128 + SIGINT: ${first.stderr}`);
   assert.doesNotMatch(first.stderr, /stopping the other ranks/, 'a rank stopped by the signal passed on is not a failure');
+  assert.match(first.stdout, /interrupted by SIGINT: saved \S+checkpoints\/latest/, 'rank 0 saved before exiting (one SIGINT reached it)');
+  assert.doesNotMatch(first.stdout + first.stderr, /a second stop signal/);
   const saved = JSON.parse(readFileSync(join(out, 'checkpoints', 'latest', 'checkpoint.json'), 'utf8'));
   assert.ok(saved.epoch >= 1, 'saved after the first epoch');
   assert.equal(existsSync(join(out, 'report.json')), false);

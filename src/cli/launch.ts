@@ -48,8 +48,9 @@ export function launchWorkers(script: string, args: readonly string[], options: 
     received = signal;
     children.forEach((c) => c.exitCode === null && c.kill(signal));
   };
-  // A rank stopped by the signal passed on exits with its code (128 + number) after saving: not a failure.
-  const stoppedBySignal = (code: number | null): boolean => received !== null && code === 128 + constants.signals[received];
+  // A rank stopped by the signal passed on (killed by it before training, or exiting with 128 + its number after
+  // saving) has not failed.
+  const stoppedBySignal = (code: number | null, signal: NodeJS.Signals | null): boolean => received !== null && (signal === received || code === 128 + constants.signals[received]);
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
   return new Promise((resolve) => {
@@ -57,11 +58,13 @@ export function launchWorkers(script: string, args: readonly string[], options: 
     for (let local = 0; local < nprocPerNode; local++) {
       const rank = nodeRank * nprocPerNode + local;
       const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(worldSize), LOCAL_RANK: String(local), MASTER_ADDR: masterAddr, MASTER_PORT: String(masterPort), DSDNET_NUM_THREADS: String(threads) };
-      const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', rank === 0 ? 'inherit' : 'ignore', 'inherit', 'ipc'] });
+      // Each worker has a process group of its own, so that a terminal's Ctrl-C reaches only the launcher, which
+      // passes it on once (a second SIGINT would stop a worker before it saves).
+      const child = spawn(process.execPath, [script, ...args], { env, detached: true, stdio: ['ignore', rank === 0 ? 'inherit' : 'ignore', 'inherit', 'ipc'] });
       children.push(child);
       child.on('exit', (code, signal) => {
         running--;
-        if ((code !== 0 || signal !== null) && failure === null && !stoppedBySignal(code)) {
+        if ((code !== 0 || signal !== null) && failure === null && !stoppedBySignal(code, signal)) {
           failure = `rank ${rank} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`;
           process.stderr.write(`dsdnet launch: ${failure}; stopping the other ranks. The last checkpoint is kept: continue with ${resumeCommand}\n`);
           stopOthers();

@@ -8,10 +8,10 @@ import { type Command, Option } from 'commander';
 import type { SampleScale } from '../data/index.js';
 import { optionsFromEnv, ProcessGroup } from '../distributed/index.js';
 import { sharedDir } from '../io/index.js';
-import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, METHODS } from '../dsd/index.js';
+import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, type MethodName, METHODS } from '../dsd/index.js';
 import { BACKBONES } from '../models/index.js';
 import { setNumThreads } from '../torch/index.js';
-import { AUGMENTS, checkRunFolder, type ConfigSettings, DEFAULT_CONFIG, loadModel, MIN_SIZE, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, readPreset, readRunConfig, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
+import { AUGMENTS, checkRunFolder, type ConfigSettings, loadModel, MIN_SIZE, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, readPreset, readRunConfig, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
 import { launchWorkers, workerArguments } from './launch.js';
 import { integerIn, parseBands, parseFraction, parseNonNegative, parsePositiveInteger, parseScale } from './options.js';
 
@@ -88,11 +88,10 @@ function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSetting
 const differs = (a: unknown, b: unknown): boolean => JSON.stringify(a) !== JSON.stringify(b);
 
 /** The method options that mean nothing to a method: all four for plain, the diffusion's two for sd. */
-const IDLE_METHOD_FLAGS: Record<string, (keyof TrainFlags)[]> = { plain: ['distill', 'condition', 'ddimSteps', 'entropyWeight'], sd: ['condition', 'ddimSteps'], dsd: [] };
+const IDLE_METHOD_FLAGS: Record<MethodName, (keyof TrainFlags)[]> = { plain: ['distill', 'condition', 'ddimSteps', 'entropyWeight'], sd: ['condition', 'ddimSteps'], dsd: [] };
 
-/** Refuses flags that the chosen method ignores (they would be taken silently and change nothing). */
-function checkMethodFlags(flags: TrainFlags, preset: ConfigSettings): void {
-  const method = flags.method ?? preset.method ?? DEFAULT_CONFIG.method;
+/** Refuses flags that the run's method ignores (they would be taken silently and change nothing). */
+function checkMethodFlags(flags: TrainFlags, method: MethodName): void {
   const idle = IDLE_METHOD_FLAGS[method].filter((name) => flags[name] !== undefined);
   if (idle.length === 0) return;
   const shown = idle.map((name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${String(flags[name])}`).join(', ');
@@ -123,6 +122,9 @@ function contradictions(dir: string | undefined, flags: TrainFlags, preset: Conf
   }
   return found;
 }
+
+/** `text` as one shell word (for commands printed to be pasted). */
+const shellQuote = (text: string): string => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
 
 /**
  * A worker started by the launcher stops when the launcher is gone (killed outright, its IPC channel closes): as on
@@ -176,7 +178,6 @@ export function registerTrainCommands(program: Command): void {
     .action(async (dir: string | undefined, flags: TrainFlags, command: Command) => {
       if (flags.threads !== undefined) setNumThreads(flags.threads);
       const preset = readPreset(flags.preset);
-      checkMethodFlags(flags, preset);
       let config: TrainConfig;
       let out: string;
       if (flags.resume) {
@@ -192,13 +193,16 @@ export function registerTrainCommands(program: Command): void {
         config = resolveConfig(resolve(dir ?? defaultDataset()), preset, overridesFrom(flags, preset));
         out = resolve(flags.out ?? join('runs', `${config.method}-${config.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
       }
-      checkRunFolder(out, config.data, flags.resume === true);
+      checkMethodFlags(flags, config.method);
       const report = flags.jsonl ? 'jsonl' : flags.quiet ? 'quiet' : 'bar';
       if (flags.nprocPerNode !== undefined || flags.nnodes > 1) {
         if (flags.nodeRank >= flags.nnodes) throw new Error(`--node-rank ${flags.nodeRank} is not below --nnodes ${flags.nnodes}`);
         // Every worker must write to the same run folder, so the launcher fixes it.
         const args = [...workerArguments(process.argv.slice(2)), ...(flags.out === undefined ? ['--out', out] : [])];
-        const resumeCommand = `dsdnet train --resume --out ${out} --nproc-per-node ${flags.nprocPerNode ?? 1}${flags.nnodes > 1 ? ` --nnodes ${flags.nnodes} --node-rank ${flags.nodeRank} --master-addr ${flags.masterAddr}` : ''}`;
+        // The workers write the run folder; the launcher checks it before starting them.
+        checkRunFolder(out, config.data, flags.resume === true);
+        const multiNode = flags.nnodes > 1 ? ` --nnodes ${flags.nnodes} --node-rank ${flags.nodeRank} --master-addr ${shellQuote(flags.masterAddr)} --master-port ${flags.masterPort}` : '';
+        const resumeCommand = `dsdnet train --resume --out ${shellQuote(out)} --nproc-per-node ${flags.nprocPerNode ?? 1}${multiNode}`;
         const launch = { nprocPerNode: flags.nprocPerNode ?? 1, nnodes: flags.nnodes, nodeRank: flags.nodeRank, masterAddr: flags.masterAddr, masterPort: flags.masterPort, resumeCommand };
         if (report === 'bar') process.stderr.write(`run folder: ${out} (${launch.nprocPerNode * launch.nnodes} processes)\n`);
         process.exitCode = await launchWorkers(process.argv[1], args, launch);
