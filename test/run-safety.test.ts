@@ -16,6 +16,7 @@ import { exportOnnx } from '../src/export/index.js';
 import { readSafetensors, writeSafetensors } from '../src/io/index.js';
 import { loadModel } from '../src/train/index.js';
 import { makeDataset } from './support/images.js';
+import { mountTmpfs } from './support/tmpfs.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-safety-'));
@@ -70,16 +71,15 @@ test('--out: a folder holding other files, a file, a folder inside the dataset a
   assert.match(run('train', dataset, ...TINY, '--out', empty).stderr, /already holds a run; resume it with --resume or choose another --out/);
 });
 
-test('--out on a read-only file system is named as such before any work', { skip: process.getuid?.() !== 0 && 'needs root to mount a read-only tmpfs' }, (t) => {
-  const mount = scratch();
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', mount]);
-  if (mounted.status !== 0) return t.skip(`cannot mount a tmpfs here: ${mounted.stderr.toString().trim()}`);
+test('--out on a read-only file system is named as such before any work', (t) => {
+  const mount = mountTmpfs(2 ** 20, { readOnly: true });
+  if (typeof mount === 'string') return t.skip(mount);
   try {
-    const refused = run('train', dataset, ...TINY, '--out', join(mount, 'a', 'run'));
+    const refused = run('train', dataset, ...TINY, '--out', join(mount.dir, 'a', 'run'));
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /a\/run: cannot create the run folder: .* is on a read-only file system/);
   } finally {
-    spawnSync('umount', [mount]);
+    mount.unmount();
   }
 });
 

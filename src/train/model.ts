@@ -2,11 +2,12 @@
 // image files with it.
 import { type DecodeOptions, DEFAULT_SCALE, evalBatch } from '../data/index.js';
 import { type Prediction, type PredictFilesOptions, predictFiles } from '../eval/index.js';
-import { loadCheckpoint } from '../io/index.js';
+import { type Checkpoint, loadCheckpoint, type Metadata } from '../io/index.js';
 import { type Backbone, createBackbone } from '../models/index.js';
 import { noGrad, type Precision, tidy, withPrecision } from '../torch/index.js';
 import { checkFinite } from '../weights/index.js';
-import { decodeSize, modelSettingsProblems, type TrainConfig } from './config.js';
+import { decodeSize, type TrainConfig } from './config.js';
+import { modelSettingsProblems, type ModelSettings } from './model-settings.js';
 import { checkClassNames, type SnapshotInfo } from './snapshot.js';
 
 export interface LoadedModel {
@@ -24,50 +25,56 @@ export interface LoadedModel {
   info: Partial<SnapshotInfo<TrainConfig>>;
 }
 
-/** Loads the deployable model; `tag` picks 'latest' (default) or 'best' inside a run. */
-export function loadModel(path: string, options: { tag?: string; expectClasses?: readonly string[] } = {}): LoadedModel {
-  const checkpoint = loadCheckpoint<Partial<SnapshotInfo<TrainConfig>>>(path, options.tag ?? 'latest');
-  const info = checkpoint.info;
-  const metadata = checkpoint.modelMetadata;
-  const release = (): void => [...checkpoint.model.values(), ...checkpoint.tensors.values()].forEach((t) => t.dispose());
-  const backbone = info.config?.backbone ?? metadata.backbone;
-  const size = info.config?.size ?? Number(metadata.size);
-  if ((info.classNames === undefined && metadata.classNames === undefined) || !backbone || (info.config === undefined && metadata.size === undefined)) {
-    release();
-    throw new Error(`${checkpoint.path}: not a dsdnet model (its metadata names no class list, backbone or input size)`);
-  }
-  let classNames: unknown;
+/** The class names a model file gives: its checkpoint's list, or its metadata's JSON text. */
+function classNamesOf(info: Partial<SnapshotInfo<TrainConfig>>, metadata: Metadata, source: string): unknown {
+  if (info.classNames !== undefined) return info.classNames;
   try {
-    classNames = info.classNames ?? JSON.parse(metadata.classNames);
-  } catch {
-    classNames = metadata.classNames;
+    return JSON.parse(metadata.classNames);
+  } catch (error) {
+    throw new Error(`${source}: its metadata's classNames is not JSON (${(error as Error).message})`);
   }
+}
+
+/** How a model file says it is used (backbone, classes, sizes, bands, scaling), checked against the flags' limits. */
+function settingsOf(checkpoint: Checkpoint<Partial<SnapshotInfo<TrainConfig>>> & { path: string }): ModelSettings & { classNames: string[] } {
+  const { info, modelMetadata: metadata, path } = checkpoint;
+  const backbone = info.config?.backbone ?? metadata.backbone;
+  if ((info.classNames === undefined && metadata.classNames === undefined) || !backbone || (info.config === undefined && metadata.size === undefined)) {
+    throw new Error(`${path}: not a dsdnet model (its metadata names no class list, backbone or input size)`);
+  }
+  const size = info.config?.size ?? Number(metadata.size);
   const settings = {
     backbone,
-    classNames,
+    classNames: classNamesOf(info, metadata, path),
     size,
     decodeSize: info.config ? decodeSize(info.config) : Number(metadata.decodeSize ?? size),
     bands: info.config?.bands ?? null,
     scale: info.config?.scale ?? DEFAULT_SCALE,
   };
   const problems = modelSettingsProblems(settings);
-  if (problems.length > 0) {
-    release();
-    throw new Error(`${checkpoint.path}: its settings cannot be used: ${problems.join('; ')}`);
-  }
-  const names = classNames as string[];
-  if (options.expectClasses) checkClassNames(checkpoint.path, names, options.expectClasses);
+  if (problems.length > 0) throw new Error(`${path}: its settings cannot be used: ${problems.join('; ')}`);
+  return settings as ModelSettings & { classNames: string[] };
+}
+
+/** Loads the deployable model; `tag` picks 'latest' (default) or 'best' inside a run. */
+export function loadModel(path: string, options: { tag?: string; expectClasses?: readonly string[] } = {}): LoadedModel {
+  const checkpoint = loadCheckpoint<Partial<SnapshotInfo<TrainConfig>>>(path, options.tag ?? 'latest');
+  let model: Backbone | undefined;
   try {
+    const settings = settingsOf(checkpoint);
+    if (options.expectClasses) checkClassNames(checkpoint.path, settings.classNames, options.expectClasses);
     checkFinite(checkpoint.model, checkpoint.path, 'refusing a model that is not finite (its predictions would mean nothing)');
+    model = createBackbone(settings.backbone, settings.classNames.length);
+    model.loadStateDict(checkpoint.model);
+    model.eval();
+    const { backbone, classNames, size, decodeSize: resize, bands, scale } = settings;
+    return { model, classNames, backbone, size, decodeSize: resize, decode: { bands, scale }, source: checkpoint.path, info: checkpoint.info };
   } catch (error) {
-    release();
+    model?.dispose();
     throw error;
+  } finally {
+    for (const t of [...checkpoint.model.values(), ...checkpoint.tensors.values()]) t.dispose();
   }
-  const model = createBackbone(backbone, names.length);
-  model.loadStateDict(checkpoint.model);
-  release();
-  model.eval();
-  return { model, classNames: names, backbone, size, decodeSize: settings.decodeSize, decode: { bands: settings.bands, scale: settings.scale }, source: checkpoint.path, info };
 }
 
 export interface PredictOptions extends PredictFilesOptions {

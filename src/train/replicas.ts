@@ -9,8 +9,8 @@ import { computeMetrics, evaluate, type EvaluateOptions, type Metrics } from '..
 import { tensor, tidy } from '../torch/index.js';
 import type { Progress, Synchronizer } from './loop.js';
 
-/** What c10d says when a peer is gone: Gloo's transport errors, timeouts, NCCL's errors. */
-const PEER_LOST = /gloo|pair\.cc|connection|timed out|timeout|nccl|c10d|socket/i;
+/** What c10d says when a peer is gone: Gloo's transport errors (`pair.cc`, a connection reset or closed), a timeout. */
+const PEER_LOST = /pair\.cc|connection (reset|closed|refused)|closed by peer|timed out|NCCL communicator was aborted/i;
 
 /**
  * Runs a collective step; when another rank has gone (killed, crashed), c10d's error (Gloo's `pair.cc:589 Read
@@ -24,7 +24,8 @@ function collective<T>(group: ProcessGroup, what: string, fn: () => T): T {
     if (!PEER_LOST.test(detail)) throw error;
     throw new Error(
       `rank ${group.rank} of ${group.worldSize}: ${what} failed, most likely because another rank stopped (its own output says why; c10d: ${detail}). ` +
-        'checkpoints/latest keeps the last completed save: continue with dsdnet train --resume --out RUN_DIR',
+        'checkpoints/latest keeps the last completed save: the run continues with --resume',
+      { cause: error },
     );
   }
 }

@@ -30,7 +30,8 @@ export class Reporter {
   private lastDraw = 0;
   private readonly tty = Boolean(process.stderr.isTTY);
 
-  constructor(readonly mode: ReportMode) {}
+  /** `notices`: whether notice() prints (one rank of several speaks for the run). */
+  constructor(readonly mode: ReportMode, private readonly notices = true) {}
 
   step(status: StepStatus): void {
     if (this.mode === 'jsonl') return this.emit({ event: 'step', ...status });
@@ -57,6 +58,7 @@ export class Reporter {
 
   /** A message shown whatever the mode (quiet included): what happened to the user's run. */
   notice(message: string): void {
+    if (!this.notices) return;
     if (this.mode === 'jsonl') return this.emit({ event: 'message', message });
     process.stderr.write(`${this.tty && this.mode === 'bar' ? '\r\x1b[K' : ''}${message}\n`);
   }

@@ -2,7 +2,7 @@
 // with --resume a run of ours. A folder holding anything else is refused rather than overwritten, and so is one
 // inside the dataset, whose checkpoints/ the next scan would take for a class.
 import { accessSync, constants, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 /** Files and folders a dsdnet run folder holds; one of the first two marks a folder as a run. */
 const RUN_MARKERS = ['checkpoints', 'config.json'];
@@ -17,7 +17,7 @@ function realPathOf(path: string): string {
 
 function isInside(child: string, parent: string): boolean {
   const rel = relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !rel.startsWith('/'));
+  return !(rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel));
 }
 
 /** The nearest folder at or above `path` that exists. */

@@ -9,13 +9,14 @@
 // Resume continues exactly where the run stopped (schedule position, generator state, batch within the epoch).
 // Ctrl-C (SIGINT) or SIGTERM saves and stops; a non-finite loss stops the run and keeps the last good checkpoint.
 // The run folder is checked first (run-folder.ts): nothing of a user's is overwritten.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { type AugmentConfig, BatchLoader, type CachedImages, type Dataset, loadDecoded, makeSplit, RECIPE_AUGMENT, readSplit, scanDataset, type Split, withoutFiles, writeSplit } from '../data/index.js';
 import type { ProcessGroup } from '../distributed/index.js';
 import { SelfDistillationNet } from '../dsd/index.js';
 import { confusionCsv, confusionSpec, curvesSpec, type EpochPoint, evaluate, type Metrics, metricsCsv, writeChart } from '../eval/index.js';
+import { readBytes } from '../io/index.js';
 import { markdownCell, printable } from '../io/printable.js';
 import { createBackbone } from '../models/index.js';
 import { calibrateBatchNorm } from '../nn/index.js';
@@ -79,7 +80,7 @@ export function makeOptimizer(config: TrainConfig, net: SelfDistillationNet): Op
 
 function readRecords(path: string, upToEpoch: number): EpochRecord[] {
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
+  return readBytes(path).toString('utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as EpochRecord)
@@ -92,7 +93,7 @@ export function readRunConfig(out: string): TrainConfig {
   if (!existsSync(configFile)) throw new Error(`${out}: nothing to resume (no config.json)`);
   let config: TrainConfig;
   try {
-    config = { ...LEGACY_SETTINGS, ...(JSON.parse(readFileSync(configFile, 'utf8')) as TrainConfig) };
+    config = { ...LEGACY_SETTINGS, ...(JSON.parse(readBytes(configFile).toString('utf8')) as TrainConfig) };
     validateConfig(config);
   } catch (error) {
     throw new Error(`${configFile}: ${(error as Error).message}`);
@@ -196,7 +197,7 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   if (options.retainFreedMemory ?? process.env.DSDNET_MALLOC !== 'system') retainFreedMemory();
   const { group } = options;
   const writer = (group?.rank ?? 0) === 0;
-  const reporter = new Reporter(writer ? (options.report ?? 'bar') : 'quiet');
+  const reporter = new Reporter(writer ? (options.report ?? 'bar') : 'quiet', writer);
   const config = runConfig(configIn, out, resume, writer);
   const world = group?.worldSize ?? 1;
   if (config.batchSize % world !== 0) throw new Error(`batch size ${config.batchSize} does not divide among ${world} processes`);
