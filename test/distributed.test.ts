@@ -155,6 +155,8 @@ test('a rank killed mid-run: the launcher stops the other, exits non-zero naming
   assert.equal(result.code, 1);
   assert.match(result.stderr, /dsdnet launch: rank 1 was killed by SIGKILL; stopping the other ranks\. The last checkpoint is kept: continue with dsdnet train --resume --out \S+ --nproc-per-node 2/);
   assert.doesNotMatch(result.stderr, /dsdnet: \[[^\]]*pair\.cc/, "the survivor does not print Gloo's raw text");
+  assert.match(result.stderr, /rank 0 of 2: [^\n]* failed, most likely because another rank stopped \(its own output says why; c10d: /, 'the survivor says what happened');
+  console.log(result.stderr.split('\n').filter((line) => line.includes('rank 0 of 2')).join('\n'));
   for (const pid of [result.pid, ...workers]) assert.equal(existsSync(`/proc/${pid}`), false, `process ${pid} is gone`);
   const checkpoint = JSON.parse(readFileSync(join(out, 'checkpoints', 'latest', 'checkpoint.json'), 'utf8'));
   assert.ok(checkpoint.epoch >= 1);
