@@ -201,6 +201,17 @@ test('one class folder is refused with the sub-folder that holds the classes; sy
   await assert.rejects(scanDataset(root), /gamma\/loop: symbolic link cycle \(it leads back to .*gamma, which contains it\)/);
 });
 
+test('a broken or cyclic symbolic link where the class folders are is refused naming it, --skip-bad or not (a class would be missing)', async () => {
+  const root = await makeDataset(2);
+  symlinkSync(join(root, 'nowhere'), join(root, 'delta'));
+  const notSkipped = '--skip-bad does not leave out a class: the labels would change';
+  const broken = `${join(root, 'delta')}: class folder link: broken symbolic link (its target does not exist)`;
+  for (const skipBad of [false, true]) await assert.rejects(scanDataset(root, { skipBad }), { name: 'DatasetError', message: `${broken}; fix or remove it (${notSkipped})` });
+  symlinkSync('epsilon', join(root, 'epsilon'));
+  const cycle = `${join(root, 'epsilon')}: class folder link: symbolic link cycle (it leads back to itself, directly or through other links)`;
+  await assert.rejects(scanDataset(root, { skipBad: true }), { message: `${root}: 2 class folder links cannot be followed; fix or remove them (${notSkipped}):\n  ${broken}\n  ${cycle}` });
+});
+
 test('names with control characters: files are named with them escaped; class folders holding one are refused', async () => {
   const root = await makeDataset(2);
   writeFileSync(join(root, 'alpha', 'bad\u001b[2Jname.jpg'), 'garbage');

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 
 import sharp from 'sharp';
 
-import { decodeBmp, decodeImage, type DecodeOptions, encodeBmp, scanDataset } from '../src/data/index.js';
+import { decodeBmp, decodeImage, type DecodeOptions, encodeBmp, type RawImage, scanDataset } from '../src/data/index.js';
 import { openTiff, readTiffRgb } from '../src/data/tiff.js';
 import { encodeBitfieldBmp, encodeBlankRleBmp, encodePaletteBmp } from './support/bmp.js';
 import { makeDataset } from './support/images.js';
@@ -144,19 +144,29 @@ test('BMP: 1-, 4- and 8-bit palettes, RLE8, RLE4, 16-bit 5-6-5, 32-bit RGBA bit 
   assert.throws(() => decodeBmp(truncatedRle.subarray(0, truncatedRle.length - 20), 'cut.bmp'), /cut\.bmp: corrupt BMP: (truncated run-length|run-length data ends)/);
 });
 
-test('BMP: read box-shrunk to a long side, each pixel the mean of its box, every kind', () => {
+test('BMP: read box-shrunk to a short side, each pixel the mean of its box, every kind', () => {
   for (const { kind, bytes, rgb } of bmpKinds()) {
-    const shrunk = decodeBmp(bytes, 'x.bmp', { longSide: 4 }); // 13 x 5 by a factor of 4: edge boxes of 1 x 4, 4 x 1, 1 x 1
-    assert.deepEqual([shrunk.width, shrunk.height], [4, 2], kind);
-    assert.deepEqual(Array.from(shrunk.data), boxMeans(rgb, BW, BH, 3, 4).map(Math.round), kind);
+    const shrunk = decodeBmp(bytes, 'x.bmp', { minShortSide: 2 }); // 13 x 5 by a factor of 2: edge boxes of 1 x 2, 2 x 1, 1 x 1
+    assert.deepEqual([shrunk.width, shrunk.height], [7, 3], kind);
+    assert.deepEqual(Array.from(shrunk.data), boxMeans(rgb, BW, BH, 3, 2).map(Math.round), kind);
   }
 });
 
-test('wide TIFF: read a window of strips at a time, box-shrunk to a long side, each pixel the mean of its box', async () => {
+test('an elongated BMP keeps 4x the size on its short side: 400 x 40 at 8 px decodes as its PNG twin, 400 x 70 is halved', async () => {
+  const elongated = (width: number, height: number): RawImage => ({ width, height, data: Uint8Array.from({ length: width * height * 3 }, (_, i) => (Math.floor(i / 3) * 37 + (i % 3) * 91) % 256) });
+  const strip = elongated(400, 40);
+  const png = await sharp(strip.data, { raw: { width: 400, height: 40, channels: 3 } }).png().toBuffer();
+  const [fromBmp, fromPng] = await Promise.all([file('strip.bmp', encodeBmp(strip)), file('strip.png', png)].map((path) => decodeImage(path, 8, 'cover')));
+  assert.deepEqual(fromBmp, fromPng, 'read at full resolution (a long-side shrink to 32 would give 31 x 4, then upsample)');
+  const halved = decodeBmp(encodeBmp(elongated(400, 70)), 'x.bmp', { minShortSide: 32 });
+  assert.deepEqual([halved.width, halved.height], [200, 35]);
+});
+
+test('wide TIFF: read a window of strips at a time, box-shrunk to a short side, each pixel the mean of its box', async () => {
   const [w, h] = [37, 23];
   const values = Uint16Array.from({ length: w * h * 3 }, (_, i) => 1000 + 37 * (Math.floor(i / 3) % w) + 11 * Math.floor(i / 3 / w) + 300 * (i % 3));
   const { image, layout } = await openTiff(encodeTiff({ width: w, height: h, bands: 3, bits: 16, format: 'uint', data: values, rowsPerStrip: 4 }));
-  const shrunk = await readTiffRgb(image, layout, { bands: null, scale: { kind: 'range', min: 1000, max: 4000 }, longSide: 8 }, 'x.tif');
+  const shrunk = await readTiffRgb(image, layout, { bands: null, scale: { kind: 'range', min: 1000, max: 4000 }, minShortSide: 4 }, 'x.tif');
   assert.deepEqual([shrunk.width, shrunk.height], [8, 5], 'a factor of 5');
   assert.deepEqual(Array.from(shrunk.data), boxMeans(values, w, h, 3, 5).map((v) => Math.round(Math.min(255, (v - 1000) * (255 / 3000)))));
 });

@@ -1,11 +1,13 @@
 // safetensors encoding and decoding, clear errors for damaged or foreign files, and crash-safe checkpoints.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import fs, { cpSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { test } from 'node:test';
+import { dirname, join } from 'node:path';
+import { mock, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { writeFileDurable } from '../src/io/atomic.js';
@@ -208,6 +210,37 @@ test('a FIFO, a socket, a device or a folder given as a weights or model file is
   rmSync(large);
 });
 
+/**
+ * Runs `body` with fs.NAME replaced by `replacement` in every module (their named imports included), for failures
+ * root cannot be made to meet (EACCES); `original` is the real function.
+ */
+function withFsReplaced<Name extends 'readdirSync' | 'rmSync'>(name: Name, replacement: (original: (typeof fs)[Name]) => (typeof fs)[Name], body: () => void): void {
+  const original = fs[name];
+  const replaced = mock.method(fs, name, replacement(original));
+  syncBuiltinESMExports();
+  try {
+    body();
+  } finally {
+    replaced.mock.restore();
+    syncBuiltinESMExports();
+  }
+}
+
+const eacces = (path: string): Error => Object.assign(new Error(`EACCES: permission denied, '${path}'`), { code: 'EACCES' });
+
+test('a symbolic link in a loop, as a weights file or as the file to write, is named with ELOOP (not a raw stat error)', () => {
+  const dir = scratch();
+  const loop = join(dir, 'loop.safetensors');
+  symlinkSync('loop.safetensors', loop);
+  const unreadable = new RegExp(`^Error: ${loop}: cannot read \\(ELOOP\\)$`);
+  assert.throws(() => readSafetensors(loop), unreadable);
+  assert.throws(() => readWeights(loop), unreadable, 'not "no such file or folder"');
+  const unwritable = new RegExp(`^Error: ${loop}: cannot write \\(ELOOP: too many symbolic links encountered\\)$`);
+  assert.throws(() => checkWriteTarget(loop), unwritable);
+  assert.throws(() => writeFileAtomic(loop, [Buffer.from('x')]), unwritable);
+  assert.ok(lstatSync(loop).isSymbolicLink(), 'the link is left as it was');
+});
+
 test('writing over a FIFO, a device, a folder or a link to one is refused before a byte is written; a link to a file is written through', (t) => {
   const dir = scratch();
   const bytes = [Buffer.from('new contents\n')];
@@ -348,6 +381,51 @@ test('checkpoints carry a manifest: a flipped byte is named on loading, with the
   saveValues(old, ['latest'], [3, 3]);
   rmSync(join(old, 'latest', 'manifest.json'));
   assert.equal(loadCheckpoint<{ step: number }>(old).info.step, 3);
+});
+
+test('a damaged checkpoint outside a run (a copy in Downloads) is named alone: no sibling is listed or pointed at', () => {
+  const root = join(scratch(), 'checkpoints');
+  saveValues(root, ['latest'], [1, 1]);
+  const downloads = join(scratch(), 'Downloads');
+  mkdirSync(join(downloads, 'ckpt-000007'), { recursive: true }); // a generation-named folder beside it, unrelated
+  cpSync(join(root, 'ckpt-000001'), join(downloads, 'ckpt'), { recursive: true });
+  flipLastByte(join(downloads, 'ckpt', 'model.safetensors'));
+  const damage = `${downloads}/ckpt: damaged checkpoint: model\\.safetensors does not hold the bytes it was saved with \\(SHA-256 [0-9a-f]{12}…, [0-9a-f]{12}… when saved\\)\\.`;
+  assert.throws(() => loadCheckpoint(join(downloads, 'ckpt')), new RegExp(`^Error: ${damage}$`));
+  // In a run, the folder around it that cannot be listed leaves the damage message as it is.
+  flipLastByte(join(root, 'ckpt-000001', 'model.safetensors'));
+  withFsReplaced('readdirSync', () => (path) => { throw eacces(String(path)); }, () => {
+    assert.throws(() => loadCheckpoint(root), new RegExp(`^Error: ${root}/ckpt-000001: damaged checkpoint: model\\.safetensors does not hold the bytes it was saved with \\([^)]*\\)\\.$`));
+  });
+});
+
+test('a manifest listing a file that is not a checkpoint file (../../big.bin) is refused, naming it; the file is not read', () => {
+  const work = scratch();
+  const root = join(work, 'checkpoints');
+  saveValues(root, ['latest'], [1, 1]);
+  const elsewhere = join(dirname(root), 'big.bin');
+  writeFileSync(elsewhere, 'not part of the checkpoint');
+  const manifestPath = join(root, 'ckpt-000001', 'manifest.json');
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  manifest.files['../../big.bin'] = { bytes: 26, sha256: createHash('sha256').update(readFileSync(elsewhere)).digest('hex') };
+  writeFileSync(manifestPath, JSON.stringify(manifest));
+  assert.throws(() => loadCheckpoint(root), {
+    message: `${root}/ckpt-000001: damaged checkpoint: manifest.json is not a dsdnet-manifest/1 manifest: it lists "../../big.bin", not a checkpoint file (model.safetensors, state.safetensors, checkpoint.json). No intact checkpoint is left beside it in ${root}`,
+  });
+});
+
+test('a failed save whose cleanup fails too still reports why the save failed, with the path', () => {
+  const root = join(scratch(), 'checkpoints');
+  saveValues(root, ['latest'], [1, 1]);
+  const tmpLink = join(root, `best.tmp-${process.pid}`);
+  // Removing the temporary 'best' link fails: first in the save, then again in its cleanup.
+  withFsReplaced('rmSync', (rmSync) => (path, options) => (path === tmpLink ? (() => { throw eacces(tmpLink); })() : rmSync(path, options)), () => {
+    assert.throws(() => saveValues(root, ['latest', 'best'], [2, 2]), {
+      message: `${root}: cannot save checkpoint ckpt-000002: EACCES: permission denied, '${tmpLink}'. Removing what it wrote failed too (EACCES: permission denied); the next save in ${root} removes what is left`,
+    });
+  });
+  saveValues(root, ['latest', 'best'], [3, 3]);
+  assert.deepEqual(readdirSync(root).sort(), ['best', 'ckpt-000003', 'latest'], 'the next save removed what was left');
 });
 
 test('a full disk while saving: the error names the file, the partial checkpoint is removed and latest stays where it was', (t) => {

@@ -12,9 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { decodeImage, evalBatch, scanDataset } from '../src/data/index.js';
 import { writeSafetensors } from '../src/io/index.js';
 import { type Backbone, createBackbone, globalPool, MobileNetV2 } from '../src/models/index.js';
-import { calibrateBatchNorm } from '../src/nn/index.js';
-import { cat, F, fromTypedArray, manualSeed, noGrad, randn, type Tensor, tidy } from '../src/torch/index.js';
+import { calibrateBatchNorm, Conv2d } from '../src/nn/index.js';
+import { cat, F, fromTypedArray, liveTensors, manualSeed, noGrad, randn, type Tensor, tidy, zeros } from '../src/torch/index.js';
 import { applyPretrained, fromTimmMobileNetV2, readPretrained, readWeights, selectStateDict } from '../src/weights/index.js';
+import { writeNpy } from './support/npy.js';
 import { writeTorchSave } from './support/torch-save.js';
 
 const shared = fileURLToPath(new URL('../../../shared/', import.meta.url));
@@ -127,6 +128,26 @@ test('weights holding NaN or Inf are refused at import, naming the file and each
     assert.ok(imported.stderr.includes(expected), imported.stderr);
     assert.ok(!existsSync(join(dir, 'out.safetensors')), 'nothing written');
     for (const m of [source, target]) m.dispose();
+  });
+});
+
+test('folded .npy weights refused (NaN, a missing bias) release every tensor, the unfolded BatchNorm ones too', () => {
+  withTempDir((dir) => {
+    manualSeed(2);
+    const model = createBackbone('mobilenet_v2', 1000);
+    const convs = model.namedModules().flatMap(([, m]) => (m instanceof Conv2d ? [m] : []));
+    convs.forEach((conv, i) => {
+      tidy(() => writeNpy(join(dir, `conv_${i}_weight.npy`), i === 1 ? poisoned(conv.weight, [0], []) : conv.weight));
+      tidy(() => writeNpy(join(dir, `conv_${i}_bias.npy`), zeros([conv.weight.shape[0]])));
+    });
+    const target = createBackbone('mobilenet_v2', 21);
+    const before = liveTensors();
+    assert.throws(() => readPretrained(dir, target, 'mobilenet_v2'), /tensor 'conv_1\.weight' holds 1 NaN \/ 0 Inf values; refusing/);
+    assert.equal(liveTensors(), before, 'after the NaN refusal');
+    rmSync(join(dir, `conv_${convs.length - 1}_bias.npy`));
+    assert.throws(() => readPretrained(dir, target, 'mobilenet_v2'), new RegExp(`conv_${convs.length - 1}_bias\\.npy is missing`));
+    assert.equal(liveTensors(), before, 'after the missing bias');
+    for (const m of [model, target]) m.dispose();
   });
 });
 

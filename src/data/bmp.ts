@@ -8,8 +8,8 @@ import { BoxShrink, checkPixelLimit, type RawImage, shrinkFactor } from './raste
 export interface BmpOptions {
   /** Largest size accepted, in pixels; default MAX_IMAGE_PIXELS. */
   maxPixels?: number;
-  /** Shrink by an integer factor (box filter) so that the long side is at most this many pixels; default none. */
-  longSide?: number;
+  /** Shrink by the largest integer factor (box filter) that keeps the short side at least this many pixels; default none. */
+  minShortSide?: number;
 }
 
 const BI_RGB = 0;
@@ -216,7 +216,7 @@ export function decodeBmp(bytes: Uint8Array, source: string, options: BmpOptions
   checkPixelLimit(source, width, height, options.maxPixels);
   if (14 + header.headerSize > bytes.length) fail(`unsupported or truncated info header (${header.headerSize} bytes)`);
   const rows = rowReader(bytes, header, fail);
-  const shrink = new BoxShrink(width, height, 3, shrinkFactor(width, height, options.longSide ?? Infinity), (length) => new Uint8Array(length));
+  const shrink = new BoxShrink(width, height, 3, shrinkFactor(width, height, options.minShortSide ?? Infinity), (length) => new Uint8Array(length));
   for (let stored = 0; stored < height; stored++) rows.read(stored, topDown ? stored : height - 1 - stored, shrink);
   rows.finish();
   return { width: shrink.width, height: shrink.height, data: shrink.finish() };

@@ -22,8 +22,11 @@ import { DEFAULT_SCALE } from './tiff.js';
 
 /** Images per shard at most: about 150 MB at 224 px. */
 export const SHARD_IMAGES = 1000;
-/** Changes when decoding gives other pixels (2: BMPs and wide TIFFs over 4x the size are box-shrunk while read). */
-const KEY_VERSION = 'dsdnet-shard-2';
+/**
+ * Changes when decoding gives other pixels (2: BMPs and wide TIFFs over 4x the size are box-shrunk while read; 3: the
+ * shrink keeps the short side, not the long one, at 4x the size or more).
+ */
+const KEY_VERSION = 'dsdnet-shard-3';
 /** Decode sizes accepted, in px. */
 export const MIN_DECODE_SIZE = 8;
 export const MAX_DECODE_SIZE = 4096;

@@ -22,20 +22,24 @@ export interface DecodeOptions {
   maxPixels?: number;
 }
 
-/** Our own decoders' output for libvips, which checks it against the same limit (its default, 268 million, is lower). */
+/**
+ * Our own decoders' output for libvips. It is within maxPixels already (they checked the header, and the shrink only
+ * makes it smaller); the limit is passed only to lift libvips' default (268 million), which would refuse a larger one.
+ */
 function rawInput(raw: RawImage, maxPixels: number): Sharp {
   return sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 3 }, limitInputPixels: maxPixels });
 }
 
 /** `name` is the path as printed. Our decoders check the size from the header before they allocate anything. */
 async function pipelineFor(name: string, bytes: Buffer, format: string, size: number, options: Required<DecodeOptions>): Promise<Sharp> {
-  // Read at most 4x the training size on the long side: the final resize has enough to work with, memory stays small.
-  const longSide = 4 * size;
-  if (format === 'bmp') return rawInput(decodeBmp(bytes, name, { maxPixels: options.maxPixels, longSide }), options.maxPixels);
+  // Shrink while read, keeping at least 4x the training size on the short side (which a 'cover' resize scales to the
+  // size): the final resize has enough to work with, and a huge image costs at most maxPixels of output.
+  const minShortSide = 4 * size;
+  if (format === 'bmp') return rawInput(decodeBmp(bytes, name, { maxPixels: options.maxPixels, minShortSide }), options.maxPixels);
   if (format === 'tiff') {
     const { image, layout } = await openTiff(bytes);
     checkPixelLimit(name, layout.width, layout.height, options.maxPixels);
-    if (!libvipsReadsAsIs(layout, options.bands)) return rawInput(await readTiffRgb(image, layout, { bands: options.bands, scale: options.scale, longSide }, name), options.maxPixels);
+    if (!libvipsReadsAsIs(layout, options.bands)) return rawInput(await readTiffRgb(image, layout, { bands: options.bands, scale: options.scale, minShortSide }, name), options.maxPixels);
   }
   // libvips checks the limit from the header; its refusal becomes our message (decodeImageBytes).
   return sharp(bytes, { failOn: 'error', limitInputPixels: options.maxPixels });

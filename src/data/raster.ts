@@ -29,9 +29,12 @@ export function checkPixelLimit(source: string, width: number, height: number, m
   if (width * height > maxPixels) throw new ImageTooLargeError(source, width, height, maxPixels);
 }
 
-/** The smallest integer factor that brings the long side to at most `longSide` (1: no shrink). */
-export function shrinkFactor(width: number, height: number, longSide: number): number {
-  return Math.max(1, Math.ceil(Math.max(width, height) / longSide));
+/**
+ * The largest integer factor that keeps the short side at least `minShortSide` (1: no shrink). Sized from the short
+ * side, since a 'cover' resize scales that one to the training size: an elongated image is never shrunk below it.
+ */
+export function shrinkFactor(width: number, height: number, minShortSide: number): number {
+  return Math.max(1, Math.floor(Math.min(width, height) / minShortSide));
 }
 
 /** Interleaved samples as decoders give them. */

@@ -173,6 +173,16 @@ export async function scanDataset(root: string, options: ScanOptions = {}): Prom
     throw new DatasetError(`${where}: cannot read the dataset folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   const kinds = await Promise.all(entries.map((e) => kindOf(join(root, e.name), e)));
+  // Always fatal, --skip-bad or not: a class left out changes every label after it, not just the images it holds.
+  const brokenClasses = entries.flatMap((e, i) => {
+    const kind = kinds[i];
+    return typeof kind === 'object' && !e.name.startsWith('.') ? [printable(`${join(root, e.name)}: class folder link: ${kind.unfollowable}`)] : [];
+  }).sort(byCodePoint);
+  const notSkipped = '--skip-bad does not leave out a class: the labels would change';
+  if (brokenClasses.length === 1) throw new DatasetError(`${brokenClasses[0]}; fix or remove it (${notSkipped})`, brokenClasses);
+  if (brokenClasses.length > 1) {
+    throw new DatasetError(`${where}: ${brokenClasses.length} class folder links cannot be followed; fix or remove them (${notSkipped}):\n${brokenClasses.map((l) => `  ${l}`).join('\n')}`, brokenClasses);
+  }
   const classes = entries.filter((e, i) => kinds[i] === 'dir' && !e.name.startsWith('.')).map((e) => e.name).sort(byCodePoint);
   if (classes.length === 0) throw new DatasetError(`${where}: no class folders (expected one sub-folder of images per class)`);
   // Class names end up in logs, CSV files, reports and charts, where a newline or an escape code breaks them.

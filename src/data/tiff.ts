@@ -79,16 +79,16 @@ function stretchOf(samples: ArrayLike<number>, scale: SampleScale): [number, num
 }
 
 /**
- * The image's chosen bands as packed 8-bit RGB (one band is repeated as grey), box-shrunk by an integer factor so
- * that the long side is at most `longSide`. The file is read a window of rows at a time (geotiff allocates what it
- * reads at full resolution), so a huge raster costs the memory of its output and of one window.
+ * The image's chosen bands as packed 8-bit RGB (one band is repeated as grey), box-shrunk by the largest integer
+ * factor that keeps the short side at least `minShortSide`. The file is read a window of rows at a time (geotiff
+ * allocates what it reads at full resolution), so a huge raster costs the memory of its output and of one window.
  */
-export async function readTiffRgb(image: GeoTIFFImage, layout: TiffLayout, options: { bands: BandChoice; scale: SampleScale; longSide: number }, source: string): Promise<RawImage> {
+export async function readTiffRgb(image: GeoTIFFImage, layout: TiffLayout, options: { bands: BandChoice; scale: SampleScale; minShortSide: number }, source: string): Promise<RawImage> {
   const bands = chosenBands(layout, options.bands, source);
   const alpha = layout.alpha[0];
   const samples = [...bands, ...(alpha === undefined ? [] : [alpha])];
   const stride = samples.length;
-  const shrink = new BoxShrink(layout.width, layout.height, stride, shrinkFactor(layout.width, layout.height, options.longSide), (length) => new Float64Array(length));
+  const shrink = new BoxShrink(layout.width, layout.height, stride, shrinkFactor(layout.width, layout.height, options.minShortSide), (length) => new Float64Array(length));
   // Whole rows of blocks, so that no strip or tile is decompressed twice.
   const blockRows = Math.max(1, image.getTileHeight());
   const windowRows = Math.max(1, Math.floor(WINDOW_SAMPLES / (layout.width * stride * blockRows))) * blockRows;

@@ -1,7 +1,7 @@
 // Crash-safe file writes: write to a temporary file beside the target, fsync it, rename it into place, fsync the
 // folder. A process killed at any point leaves either the old file or the new one, never a torn one. Errors name the
 // file written (not the temporary one) and say why (ENOSPC, EACCES, EROFS...).
-import { closeSync, fsyncSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, type Stats, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { fileKind } from './read.js';
@@ -39,13 +39,18 @@ function writeAndSync(path: string, chunks: readonly Uint8Array[]): void {
   }
 }
 
-/** Writes and fsyncs `path` in place (for files inside a folder that is itself published atomically). */
-export function writeFileDurable(path: string, chunks: readonly Uint8Array[]): void {
+/** `look()`, its failure as `PATH: cannot write (ELOOP: ...)` (a write to `path` cannot go ahead without it). */
+function forWriting<T>(path: string, look: () => T): T {
   try {
-    writeAndSync(path, chunks);
+    return look();
   } catch (error) {
     throw new Error(`${path}: cannot write (${errnoText(error)})`, { cause: error });
   }
+}
+
+/** Writes and fsyncs `path` in place (for files inside a folder that is itself published atomically). */
+export function writeFileDurable(path: string, chunks: readonly Uint8Array[]): void {
+  forWriting(path, () => writeAndSync(path, chunks));
 }
 
 const REFUSE_HINT = 'give the path of a file to create or replace';
@@ -56,17 +61,13 @@ const REFUSE_HINT = 'give the path of a file to create or replace';
  * before a byte is written: renaming over it would replace, say, /dev/null with a regular file.
  */
 export function checkWriteTarget(path: string): string {
-  let stats: Stats | undefined;
-  try {
-    stats = lstatSync(path, { throwIfNoEntry: false });
-  } catch (error) {
-    throw new Error(`${path}: cannot write (${errnoText(error)})`, { cause: error });
-  }
+  const stats = forWriting(path, () => lstatSync(path, { throwIfNoEntry: false }));
   if (stats === undefined || stats.isFile()) return path;
   if (!stats.isSymbolicLink()) throw new Error(`${path}: refusing to write: it is ${fileKind(stats)}, not a regular file (${REFUSE_HINT})`);
-  const target = statSync(path, { throwIfNoEntry: false });
-  if (target === undefined) throw new Error(`${path}: refusing to write: it is a symbolic link to ${readlinkSync(path)}, which does not exist (${REFUSE_HINT})`);
-  const resolved = realpathSync(path);
+  // A link in a loop, or through a folder this user cannot search, fails here (ELOOP, EACCES).
+  const target = forWriting(path, () => statSync(path, { throwIfNoEntry: false }));
+  if (target === undefined) throw new Error(`${path}: refusing to write: it is a symbolic link to ${forWriting(path, () => readlinkSync(path))}, which does not exist (${REFUSE_HINT})`);
+  const resolved = forWriting(path, () => realpathSync(path));
   if (!target.isFile()) throw new Error(`${path}: refusing to write: it is a symbolic link to ${fileKind(target)} (${resolved}), not to a regular file (${REFUSE_HINT})`);
   return resolved;
 }

@@ -9,7 +9,8 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync
 import { basename, dirname, join } from 'node:path';
 
 import type { Tensor } from '../torch/index.js';
-import { fsyncDir, writeFileDurable } from './atomic.js';
+import { errnoText, fsyncDir, writeFileDurable } from './atomic.js';
+import { printable } from './printable.js';
 import { readBytes } from './read.js';
 import { decodeSafetensors, encodeSafetensors, type Metadata } from './safetensors.js';
 
@@ -105,14 +106,22 @@ export function saveCheckpoint<Info>(root: string, tags: readonly string[], chec
   return join(root, name);
 }
 
-/** Removes what a failed save wrote (its staging folder, temporary links, the new folder if no link took it) and says where the links point. */
+/**
+ * Removes what a failed save wrote (its staging folder, temporary links, the new folder if no link took it) and says
+ * where the links point. A cleanup that fails too never hides why the save failed: the next save removes the rest.
+ */
 function failedSave(root: string, name: string, staging: string, tags: readonly string[], error: unknown): Error {
-  rmSync(staging, { recursive: true, force: true });
-  for (const tag of tags) rmSync(join(root, `${tag}.tmp-${process.pid}`), { force: true });
-  const pointing = links(root);
-  if (![...pointing.values()].includes(name)) rmSync(join(root, name), { recursive: true, force: true });
-  const where = tags.map((tag) => (pointing.has(tag) ? `'${tag}' points at ${pointing.get(tag)}` : `there is no '${tag}'`)).join(', ');
-  return new Error(`${root}: cannot save checkpoint ${name}: ${(error as Error).message}. Removed the partial ${staging}; ${where}`, { cause: error });
+  const failure = `${root}: cannot save checkpoint ${name}: ${(error as Error).message}.`;
+  try {
+    rmSync(staging, { recursive: true, force: true });
+    for (const tag of tags) rmSync(join(root, `${tag}.tmp-${process.pid}`), { force: true });
+    const pointing = links(root);
+    if (![...pointing.values()].includes(name)) rmSync(join(root, name), { recursive: true, force: true });
+    const where = tags.map((tag) => (pointing.has(tag) ? `'${tag}' points at ${pointing.get(tag)}` : `there is no '${tag}'`)).join(', ');
+    return new Error(`${failure} Removed the partial ${staging}; ${where}`, { cause: error });
+  } catch (cleanupError) {
+    return new Error(`${failure} Removing what it wrote failed too (${errnoText(cleanupError)}); the next save in ${root} removes what is left`, { cause: error });
+  }
 }
 
 /** Removes checkpoints no link points to, and leftovers of interrupted saves. */
@@ -139,6 +148,9 @@ export function resolveCheckpoint(path: string, tag = 'latest'): string {
 
 // ---- verifying ----
 
+/** The files a manifest may list: a checkpoint's own, never a path elsewhere (which loading would read and hash). */
+const LISTED_FILES: readonly string[] = [MODEL_FILE, STATE_FILE, INFO_FILE];
+
 /** The manifest of checkpoint folder `dir`; an unreadable one is an error saying why. */
 function readManifest(dir: string): Manifest {
   const text = readBytes(join(dir, MANIFEST_FILE)).toString('utf8');
@@ -148,9 +160,14 @@ function readManifest(dir: string): Manifest {
   } catch (error) {
     throw new Error(`${MANIFEST_FILE} is not JSON (${(error as Error).message})`);
   }
-  const entries = manifest?.format === MANIFEST_FORMAT && manifest.files !== null && typeof manifest.files === 'object' ? Object.values(manifest.files) : [];
+  const files = manifest?.format === MANIFEST_FORMAT && manifest.files !== null && typeof manifest.files === 'object' ? manifest.files : {};
+  const entries = Object.values(files);
   if (entries.length === 0 || !entries.every((e) => Number.isSafeInteger(e?.bytes) && /^[0-9a-f]{64}$/.test(e?.sha256))) {
     throw new Error(`${MANIFEST_FILE} is not a ${MANIFEST_FORMAT} manifest`);
+  }
+  const foreign = Object.keys(files).filter((file) => !LISTED_FILES.includes(file));
+  if (foreign.length > 0) {
+    throw new Error(`${MANIFEST_FILE} is not a ${MANIFEST_FORMAT} manifest: it lists ${foreign.map((f) => `"${printable(f)}"`).join(', ')}, not a checkpoint file (${LISTED_FILES.join(', ')})`);
   }
   return manifest;
 }
@@ -200,10 +217,29 @@ function checkpointState(dir: string): 'intact' | 'damaged' | 'unverified' {
   }
 }
 
-/** The error for damaged checkpoint folder `dir`, naming the intact checkpoints beside it and how to use them. */
+/**
+ * The error for damaged checkpoint folder `dir`. A folder a save made (ckpt-NNNNNN, or a link to one) gets the intact
+ * checkpoints beside it and how to use them; any other (a copy in ~/Downloads) lies among unrelated files.
+ */
 function damaged(dir: string, problem: string): Error {
   const root = dirname(dir);
-  const self = basename(existsSync(dir) && lstatSync(dir).isSymbolicLink() ? readlinkSync(dir) : dir);
+  let self = basename(dir);
+  try {
+    if (lstatSync(dir).isSymbolicLink()) self = basename(readlinkSync(dir));
+  } catch {
+    // Named as given.
+  }
+  const where = `${join(root, self)}: damaged checkpoint: ${problem}.`;
+  if (!GENERATION.test(self)) return new Error(where);
+  try {
+    return new Error(`${where} ${intactBeside(root, self)}`);
+  } catch {
+    return new Error(where); // the folder around it cannot be listed: the damage is still what the user needs to know
+  }
+}
+
+/** The intact checkpoints in `root` other than `self`, and how to use the best of them. */
+function intactBeside(root: string, self: string): string {
   const tagsOf = new Map<string, string[]>();
   for (const [tag, target] of links(root)) tagsOf.set(target, [...(tagsOf.get(target) ?? []), tag]);
   const others = readdirSync(root)
@@ -213,14 +249,13 @@ function damaged(dir: string, problem: string): Error {
     const state = checkpointState(join(root, name));
     return state === 'damaged' ? [] : [{ name, tags: tagsOf.get(name) ?? [], verified: state === 'intact' }];
   });
-  const where = `${join(root, self)}: damaged checkpoint: ${problem}.`;
-  if (intact.length === 0) return new Error(`${where} No intact checkpoint is left beside it in ${root}`);
+  if (intact.length === 0) return `No intact checkpoint is left beside it in ${root}`;
   const listed = intact.map((c) => `${c.tags.length > 0 ? `${c.tags.map((t) => `'${t}'`).join(', ')} (${c.name})` : c.name}${c.verified ? '' : ' (saved without a manifest: unverified)'}`);
   const best = intact.find((c) => c.tags.length > 0) ?? intact[0];
   const byTag = best.tags.length > 0 ? `--tag ${best.tags[0]} (evaluate, export) or ` : '';
-  return new Error(
-    `${where} Intact checkpoints beside it: ${listed.join(', ')}. Use ${best.name} with ${byTag}its folder ${join(root, best.name)}; ` +
-      `to resume from it, point 'latest' at it: ln -sfn ${best.name} ${join(root, 'latest')}`,
+  return (
+    `Intact checkpoints beside it: ${listed.join(', ')}. Use ${best.name} with ${byTag}its folder ${join(root, best.name)}; ` +
+    `to resume from it, point 'latest' at it: ln -sfn ${best.name} ${join(root, 'latest')}`
   );
 }
 

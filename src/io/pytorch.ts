@@ -454,7 +454,8 @@ function aligned<T>(bytes: Uint8Array, itemBytes: number, Type: new (buffer: Arr
   return new Type(source.buffer, source.byteOffset, source.byteLength / itemBytes);
 }
 
-function runCopier(kind: ElementKind, bytes: Uint8Array, out: ArrayBuffer): CopyRun {  switch (kind.dtype) {
+function runCopier(kind: ElementKind, bytes: Uint8Array, out: ArrayBuffer): CopyRun {
+  switch (kind.dtype) {
     case 'float32':
     case 'int32':
       // Copied as 32-bit words, never through a JS number, so NaN payloads survive.

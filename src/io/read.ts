@@ -9,7 +9,6 @@ export function fileKind(stats: Stats): string {
   if (stats.isCharacterDevice()) return 'a character device';
   if (stats.isBlockDevice()) return 'a block device';
   if (stats.isSocket()) return 'a socket';
-  if (stats.isSymbolicLink()) return 'a symbolic link';
   return 'a special file';
 }
 
@@ -20,7 +19,16 @@ function notRegular(path: string, stats: Stats): Error {
 function cannotRead(path: string, error: unknown): Error {
   const { code, message } = error as NodeJS.ErrnoException;
   // A system error's code says it (ENOENT, EACCES); Node's own (ERR_FS_FILE_TOO_LARGE) are clearer as their message.
-  return new Error(`${path}: cannot read (${code !== undefined && !code.startsWith('ERR_') ? code : message})`);
+  return new Error(`${path}: cannot read (${code !== undefined && !code.startsWith('ERR_') ? code : message})`, { cause: error });
+}
+
+/** What is at `path` (links followed); undefined where nothing is; `PATH: cannot read (ELOOP)` where it cannot say. */
+export function statForReading(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    throw cannotRead(path, error);
+  }
 }
 
 /**
@@ -33,7 +41,7 @@ export function openRegularFile(path: string): number {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     // Opening a socket fails (ENXIO): say what it is.
-    const stats = statSync(path, { throwIfNoEntry: false });
+    const stats = statForReading(path);
     throw stats !== undefined && !stats.isFile() ? notRegular(path, stats) : cannotRead(path, error);
   }
   const stats = fstatSync(fd);

@@ -10,16 +10,17 @@ export interface NonFinite {
 }
 
 /** The NaN and Inf counts of a floating-point tensor, or null when every value is finite. */
-export function nonFiniteCounts(t: Tensor): { nan: number; inf: number } | null {
+export function nonFiniteCounts(t: Tensor): Omit<NonFinite, 'name'> | null {
   if (!isFloating(t.dtype)) return null;
   return tidy(() => {
-    if (t.isfinite().all().item()) return null;
+    const nonFinite = t.isfinite().logicalNot().sum().item();
+    if (nonFinite === 0) return null;
     const nan = t.ne(t).sum().item(); // NaN is the one value unequal to itself
-    return { nan, inf: t.isfinite().logicalNot().sum().item() - nan };
+    return { nan, inf: nonFinite - nan };
   });
 }
 
-export const describeCounts = ({ nan, inf }: { nan: number; inf: number }): string => `${nan} NaN / ${inf} Inf values`;
+export const describeCounts = ({ nan, inf }: Omit<NonFinite, 'name'>): string => `${nan} NaN / ${inf} Inf values`;
 
 const TRAINING_REFUSAL = 'refusing weights that are not finite (training from them diverges at once)';
 

@@ -71,8 +71,8 @@ export function unfoldBatchNorm(weights: WeightSet, model: Module): Map<string, 
   if (indices.length !== convs.length) {
     throw new Error(`${weights.path}: ${indices.length} folded convolutions, but the model has ${convs.length}: not the same architecture`);
   }
-  const state = new Map<string, Tensor>();
-  convs.forEach((conv, i) => {
+  // Every pair is checked before a tensor is made, so that a refusal leaves nothing to release.
+  const pairs = convs.map((conv, i) => {
     const weight = weights.tensors.get(`conv_${indices[i]}.weight`)!;
     const bias = weights.tensors.get(`conv_${indices[i]}.bias`);
     if (bias === undefined) throw new Error(`${weights.path}: conv_${indices[i]}_bias.npy is missing`);
@@ -80,13 +80,17 @@ export function unfoldBatchNorm(weights: WeightSet, model: Module): Map<string, 
     const bnName = conv.replace(/(\d+)$/, (d) => String(Number(d) + 1));
     const bn = modules.get(bnName);
     if (!(bn instanceof BatchNorm)) throw new Error(`cannot unfold BatchNorm: '${conv}' is not followed by a BatchNorm layer`);
+    return { conv, weight, bias, bnName, eps: bn.eps };
+  });
+  const state = new Map<string, Tensor>();
+  for (const { conv, weight, bias, bnName, eps } of pairs) {
     const channels = bias.shape[0];
     state.set(`${conv}.weight`, weight);
     state.set(`${bnName}.weight`, full([channels], 1));
     state.set(`${bnName}.bias`, bias);
     state.set(`${bnName}.running_mean`, zeros([channels]));
-    state.set(`${bnName}.running_var`, full([channels], 1 - bn.eps));
+    state.set(`${bnName}.running_var`, full([channels], 1 - eps));
     state.set(`${bnName}.num_batches_tracked`, zeros([], { dtype: 'int64' }));
-  });
+  }
   return state;
 }

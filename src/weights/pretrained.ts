@@ -8,7 +8,7 @@ import { resolveSource } from './catalog.js';
 import { checkFinite } from './finite.js';
 import { fromTimmMobileNetV2, selectStateDict, unfoldBatchNorm } from './layouts.js';
 import { checkFit } from './match.js';
-import { disposeWeights, readWeights, type SourceKind, type WeightSet } from './sources.js';
+import { readWeights, type SourceKind, type WeightSet } from './sources.js';
 
 /** Written by `dsdnet weights import` into its safetensors metadata. */
 export const IMPORT_FORMAT = 'dsdnet-backbone/1';
@@ -49,8 +49,14 @@ export function mapToBackbone(weights: WeightSet, backbone: Backbone): MappedSta
 /** Reads `source` and returns the state for `backbone`, or throws an error naming the source and every problem. */
 export function readPretrained(source: string, backbone: Backbone, backboneName: string): PretrainedWeights {
   const weights = readWeights(resolveSource(source, backboneName));
+  let mapped: Map<string, Tensor> | undefined;
+  /** Disposes the source's tensors and those made from it (unfolded BatchNorm layers), but for `kept`. */
+  const release = (kept: ReadonlySet<Tensor>): void => {
+    for (const t of new Set([...weights.tensors.values(), ...(mapped?.values() ?? [])])) if (!kept.has(t)) t.dispose();
+  };
   try {
     const { state, entry, layout, foldedBatchNorm } = mapToBackbone(weights, backbone);
+    mapped = state;
     checkFit(state, backbone, backboneName, weights.path);
     const classifier = new Set(backbone.classifierKeys());
     const used = new Map([...state].filter(([key]) => !classifier.has(key)));
@@ -60,10 +66,10 @@ export function readPretrained(source: string, backbone: Backbone, backboneName:
     const kept = new Set(used.values());
     const dropped = [...weights.tensors].filter(([, t]) => !kept.has(t)).map(([key]) => key);
     // Release everything not handed over (classifiers, optimizer state...).
-    for (const t of new Set([...weights.tensors.values(), ...state.values()])) if (!kept.has(t)) t.dispose();
+    release(kept);
     return { state: used, source: weights.path, kind: weights.kind, layout, entry, foldedBatchNorm, dropped };
   } catch (error) {
-    disposeWeights(weights);
+    release(new Set());
     throw error;
   }
 }

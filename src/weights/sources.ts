@@ -1,10 +1,10 @@
 // Weights users bring, read into named tensors without executing anything: a PyTorch checkpoint (torch.save's zip
 // format, through the restricted pickle reader), a safetensors file (timm / Hugging Face, or ours), or a folder of
 // .npy tensors (the ONNX Model Zoo's MobileNetV2 with BatchNorm folded into its convolutions).
-import { closeSync, existsSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { decodeSafetensors, MODEL_FILE, openRegularFile, readCheckpointFile, readNpy, readTorchFile, resolveCheckpoint } from '../io/index.js';
+import { decodeSafetensors, MODEL_FILE, openRegularFile, readCheckpointFile, readNpy, readTorchFile, resolveCheckpoint, statForReading } from '../io/index.js';
 import type { Tensor } from '../torch/index.js';
 
 export type SourceKind = 'pytorch' | 'safetensors' | 'npy-folded';
@@ -37,8 +37,9 @@ function sniff(path: string): Buffer {
 
 /** Reads a weight source; the error names the path and says what kinds are understood. */
 export function readWeights(path: string): WeightSet {
-  if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
-  if (statSync(path).isDirectory()) return readFolder(path);
+  const stats = statForReading(path);
+  if (stats === undefined) throw new Error(`${path}: no such file or folder`);
+  if (stats.isDirectory()) return readFolder(path);
   const head = sniff(path);
   if (head.length === 0) throw new Error(`${path}: empty file`);
   if (head.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1')) || head[0] === 0x80) {
