@@ -3,10 +3,11 @@
 // real JPEG and a prober asks GET /health every 100-200 ms. The server (an exported random ResNet-18, ONNX Runtime)
 // runs with its defaults but shorter timeouts, so that stalled clients are cut off several times within the run.
 // Prints the server's peak RSS, /health probes answered, honest requests served and their median latency, and the
-// answers each abusive kind got; exits 1 when the RSS goes over --max-rss-mib or a /health probe fails.
+// answers each abusive kind got; exits 1 when the RSS goes over --max-rss-mib, a /health probe fails or the server
+// exits. The model's temporary folder is removed however the run ends.
 // Usage: node dist/bench/serve-abuse.js [--seconds 30] [--max-rss-mib 600]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import sharp from 'sharp';
 import { DEFAULT_SCALE } from '../src/data/index.js';
 import { exportOnnx } from '../src/export/index.js';
 import { createBackbone } from '../src/models/index.js';
+import { DEFAULT_MAX_UPLOAD_BYTES } from '../src/serve/server.js';
 import { hostileBmp, MALFORMED_MULTIPART } from '../test/support/hostile.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '30' }, 'max-rss-mib': { type: 'string', default: '600' } } });
@@ -25,11 +27,14 @@ const seconds = Math.min(600, Number(values.seconds));
 const maxRssMiB = Number(values['max-rss-mib']);
 if (!(seconds > 0 && maxRssMiB > 0)) throw new Error(`--seconds and --max-rss-mib must be positive numbers, got '${values.seconds}' and '${values['max-rss-mib']}'`);
 const TIMEOUTS = { header: 2, request: 5 };
-const MAX_UPLOAD = 20 * 2 ** 20;
+const MAX_UPLOAD = DEFAULT_MAX_UPLOAD_BYTES;
 const CLIENTS = { hostileBmp: 2, stalled: 8, corrupt: 2, honest: 4 };
 
 // The model: a random ResNet-18 for 3 classes at 64 px, exported to ONNX (served without libtorch).
 const dir = mkdtempSync(join(tmpdir(), 'dsdnet-abuse-'));
+// 'exit' also comes after an uncaught error; a signal would end the process without it.
+process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(1));
 const modelFile = join(dir, 'model.onnx');
 const backbone = createBackbone('resnet18', 3);
 writeFileSync(modelFile, exportOnnx({ model: backbone, classNames: ['a', 'b', 'c'], backbone: 'resnet18', size: 64, decodeSize: 73, decode: { bands: null, scale: DEFAULT_SCALE }, source: 'bench', info: {} }, dir).bytes);
@@ -44,16 +49,27 @@ const port = await new Promise<number>((resolve) => {
 const serverArgs = ['serve', modelFile, '--port', String(port), '--header-timeout', String(TIMEOUTS.header), '--request-timeout', String(TIMEOUTS.request)];
 const server = spawn(process.execPath, [fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), ...serverArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
 process.once('exit', () => server.kill('SIGTERM'));
-await new Promise<void>((resolve, reject) => {
-  server.stdout!.on('data', (d: Buffer) => d.toString().includes('dsdnet serve:') && resolve());
-  server.once('exit', (code) => reject(new Error(`the server exited (${code})`)));
-});
+const fail = (reason: string): never => {
+  console.log(`FAILED: ${reason}`);
+  process.exit(1);
+};
+let finished = false;
+// Whenever the server exits before the run is over (at start, or crashing under abuse), the run fails saying so.
+server.once('exit', (code, signal) => finished || fail(`the server exited (${signal ?? `code ${code}`})`));
+await new Promise<void>((resolve) => server.stdout!.on('data', (d: Buffer) => d.toString().includes('dsdnet serve:') && resolve()));
 const url = `http://127.0.0.1:${port}`;
-const status = (): string => readFileSync(`/proc/${server.pid}/status`, 'utf8');
-const kib = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status())![1]);
-const startRss = kib('VmRSS') / 1024;
+/** A memory field of the server's /proc status in MiB; undefined once the server is gone (its 'exit' handler says so). */
+const mib = (field: string): number | undefined => {
+  try {
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));
+    return match === null ? undefined : Number(match[1]) / 1024;
+  } catch {
+    return undefined;
+  }
+};
+const startRss = mib('VmRSS') ?? fail('the server exited at start');
 let peakRss = startRss;
-const sampler = setInterval(() => (peakRss = Math.max(peakRss, kib('VmRSS') / 1024)), 50);
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, mib('VmRSS') ?? 0)), 50);
 
 /** Answers per kind of request: status code (0: no answer, the connection failed or was closed), or what happened -> count. */
 const answers = new Map<string, Map<number | string, number>>();
@@ -153,7 +169,8 @@ await Promise.all([
   })(),
 ]);
 clearInterval(sampler);
-const highWater = kib('VmHWM') / 1024;
+const highWater = mib('VmHWM') ?? fail('the server exited at the end of the run');
+finished = true;
 server.kill('SIGTERM');
 
 latencies.sort((a, b) => a - b);
@@ -167,7 +184,4 @@ console.log(`honest: ${honest.get(200) ?? 0} / ${[...honest.values()].reduce((a,
 console.log('| abusive kind | requests | answers |\n|---|---|---|');
 for (const [kind, m] of answers) if (kind !== 'honest: JPEG') console.log(`| ${kind} | ${[...m.values()].reduce((a, b) => a + b, 0)} | ${counts(m)} |`);
 const failures = [...(peakRss > maxRssMiB ? [`peak RSS ${peakRss.toFixed(0)} MiB is over the bound of ${maxRssMiB} MiB`] : []), ...(failedProbes.length > 0 ? [`${failedProbes.length} /health probes failed`] : [])];
-if (failures.length > 0) {
-  console.log(`FAILED: ${failures.join('; ')}`);
-  process.exit(1);
-}
+if (failures.length > 0) fail(failures.join('; '));

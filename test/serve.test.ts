@@ -8,12 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
+import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 
 import { DEFAULT_SCALE } from '../src/data/index.js';
 import { exportOnnx, type ModelInfo, ONNX_FORMAT } from '../src/export/index.js';
+import { parseSeconds } from '../src/cli/serve.js';
 import { createBackbone } from '../src/models/index.js';
-import { Batcher, createServer, DecodeLimit, openServedModel, QueueFullError, type ServedModel } from '../src/serve/index.js';
+import { Batcher, createServer, DecodeLimit, MAX_TIMEOUT_S, openServedModel, QueueFullError, type ServedModel } from '../src/serve/index.js';
 import { hostileBmp, MALFORMED_MULTIPART } from './support/hostile.js';
 
 const INFO: ModelInfo = { format: ONNX_FORMAT, classNames: ['forest', 'harbor', 'river'], backbone: 'resnet18', inputSize: 32, decodeSize: 37, resize: 'cover', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bands: null, scale: DEFAULT_SCALE, run: { method: 'plain' } };
@@ -161,26 +163,84 @@ function stall(port: number, request: string, patience: number): Promise<{ ms: n
   });
 }
 
+/** Runs `check` with `app` listening on a loopback port, and closes it even when a check fails (else the test hangs). */
+async function whileListening(app: FastifyInstance, check: (port: number) => Promise<void>): Promise<void> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    await check((app.server.address() as { port: number }).port);
+  } finally {
+    await app.close();
+  }
+}
+
 test('clients that stop sending are cut off: 408 after the header or request timeout, idle keep-alive closed', async () => {
   const app = await createServer(fakeModel(), { headersTimeoutMs: 300, requestTimeoutMs: 600, idleTimeoutMs: 300 });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address() as { port: number };
-  const [stalledBody, unfinishedHeaders, silent, idle] = await Promise.all([
-    stall(port, 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 1000000\r\n\r\n\xff\xd8\xff', 3000),
-    stall(port, 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: ima', 3000),
-    stall(port, '', 3000),
-    stall(port, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n', 3000),
-  ]);
-  const timedOut = /^HTTP\/1\.1 408 Request Timeout\r\n[^]*\{"error":"request not received in time: headers are due within 0\.3 s, the whole request within 0\.6 s"\}$/;
-  for (const [what, result, bound] of [['stalled body', stalledBody, 600], ['unfinished headers', unfinishedHeaders, 300], ['nothing sent', silent, 300]] as const) {
-    assert.ok(result.closed && result.ms >= bound - 50 && result.ms < bound + 400, `${what}: closed ${result.closed} after ${result.ms.toFixed(0)} ms`);
-    assert.match(result.answer, timedOut, what);
+  await whileListening(app, async (port) => {
+    const [stalledBody, unfinishedHeaders, silent, idle] = await Promise.all([
+      stall(port, 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 1000000\r\n\r\n\xff\xd8\xff', 3000),
+      stall(port, 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: ima', 3000),
+      stall(port, '', 3000),
+      stall(port, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n', 3000),
+    ]);
+    const timedOut = /^HTTP\/1\.1 408 Request Timeout\r\n[^]*\{"error":"request not received in time: headers are due within 0\.3 s, the whole request within 0\.6 s"\}$/;
+    for (const [what, result, bound] of [['stalled body', stalledBody, 600], ['unfinished headers', unfinishedHeaders, 300], ['nothing sent', silent, 300]] as const) {
+      assert.ok(result.closed && result.ms >= bound - 50 && result.ms < bound + 400, `${what}: closed ${result.closed} after ${result.ms.toFixed(0)} ms`);
+      assert.match(result.answer, timedOut, what);
+    }
+    // Node keeps an idle connection a second past the keep-alive timeout it announces.
+    assert.ok(idle.closed && idle.ms < 300 + 1000 + 400, `idle keep-alive: closed ${idle.closed} after ${idle.ms.toFixed(0)} ms`);
+    assert.match(idle.answer, /^HTTP\/1\.1 200 OK/);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200, 'still serving');
+  });
+});
+
+test('a header timeout in fractions of a second (1.25 s) starts the server and still cuts a stalled client off', async () => {
+  const app = await createServer(fakeModel(), { headersTimeoutMs: 1250, requestTimeoutMs: 2500 });
+  await whileListening(app, async (port) => {
+    const unfinishedHeaders = await stall(port, 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: ima', 4000);
+    // Node checks the deadline every 1250 / 4 ms, rounded down to whole milliseconds.
+    assert.ok(unfinishedHeaders.closed && unfinishedHeaders.ms >= 1200 && unfinishedHeaders.ms < 1250 + 312 + 400, `closed ${unfinishedHeaders.closed} after ${unfinishedHeaders.ms.toFixed(0)} ms`);
+    assert.match(unfinishedHeaders.answer, /^HTTP\/1\.1 408 Request Timeout\r\n[^]*headers are due within 1\.25 s, the whole request within 2\.5 s/);
+  });
+});
+
+test("serve's timeout flags take seconds > 0 up to Node's timer limit; the server holds that long (headers over Node's 300 s default too) without overflow", async () => {
+  assert.deepEqual(['0.35', '1.25', String(MAX_TIMEOUT_S)].map(parseSeconds), [0.35, 1.25, MAX_TIMEOUT_S]);
+  assert.throws(() => parseSeconds('Infinity'), /^InvalidArgumentError: 'Infinity' is not a number$/);
+  for (const bad of ['0', '-1', String(MAX_TIMEOUT_S + 1), '1e10']) {
+    assert.throws(() => parseSeconds(bad), new RegExp(`^InvalidArgumentError: expected a number of seconds > 0 and at most 2147482 \\(Node's timer limit, 24\\.8 days\\), got '${bad}'$`), bad);
   }
-  // Node keeps an idle connection a second past the keep-alive timeout it announces.
-  assert.ok(idle.closed && idle.ms < 300 + 1000 + 400, `idle keep-alive: closed ${idle.closed} after ${idle.ms.toFixed(0)} ms`);
-  assert.match(idle.answer, /^HTTP\/1\.1 200 OK/);
-  assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200, 'still serving');
-  await app.close();
+  const warnings: string[] = [];
+  const onWarning = (warning: Error): void => void warnings.push(warning.message);
+  process.on('warning', onWarning);
+  const longest = MAX_TIMEOUT_S * 1000;
+  const app = await createServer(fakeModel(), { headersTimeoutMs: longest, requestTimeoutMs: longest, idleTimeoutMs: longest });
+  await whileListening(app, async (port) => {
+    assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200); // its connection kept alive: the idle timer set
+  });
+  process.off('warning', onWarning);
+  assert.deepEqual(warnings, [], 'no TimeoutOverflowWarning');
+});
+
+test('an upload whose client disconnected while it waited to be decoded is not decoded', async () => {
+  const decoded: number[] = [];
+  const decodeUpload = async (bytes: Buffer): Promise<Uint8Array> => {
+    decoded.push(bytes.length);
+    await sleep(400);
+    return new Uint8Array(INFO.decodeSize * INFO.decodeSize * 3);
+  };
+  const app = await createServer(fakeModel(), { maxDecoding: 1, decodeUpload });
+  await whileListening(app, async (port) => {
+    const post = async (length: number): Promise<number> => (await app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'image/jpeg' }, payload: Buffer.alloc(length, 1) })).statusCode;
+    const first = post(10); // holds the one decoding slot for 400 ms
+    await sleep(50);
+    // 20 bytes uploaded in full, then the client gives up while the upload waits for the slot.
+    const gone = await stall(port, `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 20\r\n\r\n${'x'.repeat(20)}`, 150);
+    assert.equal(gone.answer, '', 'no answer before it left');
+    assert.equal(await first, 200);
+    assert.equal(await post(30), 200, 'the slot passed on');
+    assert.deepEqual(decoded, [10, 30], 'the abandoned 20-byte upload was not decoded');
+  });
 });
 
 test('an exported model.onnx is served with ONNX Runtime', async () => {

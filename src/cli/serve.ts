@@ -3,13 +3,13 @@ import { availableParallelism } from 'node:os';
 
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
-import { createServer, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUTS_MS, openServedModel, pickExamples } from '../serve/index.js';
+import { createServer, DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS, DEFAULT_MAX_QUEUE, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_TIMEOUTS_MS, MAX_TIMEOUT_S, openServedModel, pickExamples } from '../serve/index.js';
 import { integerIn, parseNumber, parsePositiveInteger } from './options.js';
 
-/** A time in seconds (fractions allowed), > 0. */
-function parseSeconds(value: string): number {
+/** A time in seconds (fractions allowed), > 0 and within what Node's timers hold. */
+export function parseSeconds(value: string): number {
   const seconds = parseNumber(value);
-  if (!(seconds > 0)) throw new InvalidArgumentError(`expected a number of seconds > 0, got '${value}'`);
+  if (!(seconds > 0 && seconds <= MAX_TIMEOUT_S)) throw new InvalidArgumentError(`expected a number of seconds > 0 and at most ${MAX_TIMEOUT_S} (Node's timer limit, 24.8 days), got '${value}'`);
   return seconds;
 }
 
@@ -34,10 +34,10 @@ export function registerServeCommand(program: Command): void {
     .option('--port <n>', 'port', integerIn(0, 65535), 8080)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--examples <files...>', "example images for the page (default: one from each of six classes of the model's dataset, when it is there)")
-    .option('--max-upload <bytes>', 'largest upload accepted; more get 413', parsePositiveInteger, 20 * 2 ** 20)
+    .option('--max-upload <bytes>', 'largest upload accepted; more get 413', parsePositiveInteger, DEFAULT_MAX_UPLOAD_BYTES)
     .addOption(new Option('--max-pixels <n>', 'largest image accepted, in pixels as its header declares them; more get 413').argParser(parsePositiveInteger).default(DEFAULT_MAX_PIXELS, `${DEFAULT_MAX_PIXELS} = 8192 x 8192`))
-    .option('--max-batch <n>', 'images scored together at most', parsePositiveInteger, 16)
-    .option('--max-queue <n>', 'uploads waiting at most to be decoded, and images waiting at most to be scored; more get 503', parsePositiveInteger, 64)
+    .option('--max-batch <n>', 'images scored together at most', parsePositiveInteger, DEFAULT_MAX_BATCH)
+    .option('--max-queue <n>', 'uploads waiting at most to be decoded, and images waiting at most to be scored; more get 503', parsePositiveInteger, DEFAULT_MAX_QUEUE)
     .addOption(new Option('--max-decoding <n>', 'uploads decoded at once at most; more wait (see --max-queue)').argParser(parsePositiveInteger).default(availableParallelism(), `the number of CPUs, ${availableParallelism()} here`))
     .option('--header-timeout <seconds>', 'time a client has to send its request headers; then 408 and the connection is closed', parseSeconds, DEFAULT_TIMEOUTS_MS.headers / 1000)
     .option('--request-timeout <seconds>', 'time a client has to send its whole request (headers and upload); then 408 and the connection is closed', parseSeconds, DEFAULT_TIMEOUTS_MS.request / 1000)

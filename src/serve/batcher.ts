@@ -11,6 +11,14 @@ export class QueueFullError extends Error {
   }
 }
 
+/** A task whose caller went away (its client disconnected) while it waited for its turn: it was not run. */
+export class ClientGoneError extends Error {
+  constructor() {
+    super('the client disconnected before its turn came');
+    this.name = 'ClientGoneError';
+  }
+}
+
 interface Waiting<I, R> {
   item: I;
   resolve: (result: R) => void;
@@ -68,11 +76,13 @@ export class DecodeLimit {
     if (!(options.maxActive >= 1 && options.maxWaiting >= 1)) throw new RangeError(`maxActive and maxWaiting must be at least 1, got ${options.maxActive} and ${options.maxWaiting}`);
   }
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  /** Runs `task` when a slot is free, unless `abandoned()` says by then that nobody waits for its result. */
+  async run<T>(task: () => Promise<T>, abandoned: () => boolean = () => false): Promise<T> {
     if (this.active < this.options.maxActive) this.active++;
     else if (this.queue.length >= this.options.maxWaiting) throw new QueueFullError(this.queue.length, 'uploads already waiting to be decoded');
     else await new Promise<void>((resolve) => this.queue.push(resolve));
     try {
+      if (abandoned()) throw new ClientGoneError();
       return await task();
     } finally {
       const next = this.queue.shift();

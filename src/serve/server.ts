@@ -17,22 +17,22 @@ import { decodeImageBytes } from '../data/decode.js';
 import { ImageTooLargeError } from '../data/raster.js';
 import { topClasses } from '../eval/predict-files.js';
 import { packageRoot } from '../io/package-root.js';
-import { Batcher, DecodeLimit, QueueFullError } from './batcher.js';
+import { Batcher, ClientGoneError, DecodeLimit, QueueFullError } from './batcher.js';
 import type { ModelInfo } from '../export/info.js';
 import type { ServedModel } from './models.js';
 
 export interface ServeOptions {
-  /** Largest upload accepted, in bytes (default 20 MiB). */
+  /** Largest upload accepted, in bytes (default DEFAULT_MAX_UPLOAD_BYTES). */
   maxUploadBytes?: number;
-  /** Images scored together at most (default 16). */
+  /** Images scored together at most (default DEFAULT_MAX_BATCH). */
   maxBatch?: number;
-  /** Images waiting at most before 503, in each queue: to be decoded, to be scored (default 64). */
+  /** Images waiting at most before 503, in each queue: to be decoded, to be scored (default DEFAULT_MAX_QUEUE). */
   maxQueue?: number;
   /** Largest image accepted, in pixels as its header declares them (default DEFAULT_MAX_PIXELS); more get 413. */
   maxPixels?: number;
   /** Uploads decoded at once at most (default: the number of CPUs). */
   maxDecoding?: number;
-  /** Time a client has to send its request headers, in ms (default 10 s). */
+  /** Time a client has to send its request headers, in ms (default 10 s; timeouts at most MAX_TIMEOUT_S). */
   headersTimeoutMs?: number;
   /** Time a client has to send its whole request, headers and body, in ms (default 30 s). */
   requestTimeoutMs?: number;
@@ -51,6 +51,11 @@ export interface ServeOptions {
  */
 export const DEFAULT_MAX_PIXELS = 2 ** 26;
 export const DEFAULT_TIMEOUTS_MS = { headers: 10_000, request: 30_000, idle: 5_000 };
+/** Node's timers hold at most 2^31 - 1 ms, and Node adds a second to the keep-alive timeout: 2,147,482 s (24.8 days). */
+export const MAX_TIMEOUT_S = Math.floor((2 ** 31 - 1 - 1000) / 1000);
+export const DEFAULT_MAX_UPLOAD_BYTES = 20 * 2 ** 20;
+export const DEFAULT_MAX_BATCH = 16;
+export const DEFAULT_MAX_QUEUE = 64;
 
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/tiff', 'image/bmp', 'image/webp', 'application/octet-stream'];
 /** The files of ONNX Runtime Web the page loads (single-threaded WebAssembly). */
@@ -129,7 +134,7 @@ function clientErrorHandler(timeouts: { headers: number; request: number }): (er
 
 export async function createServer(model: ServedModel, options: ServeOptions = {}): Promise<FastifyInstance> {
   sharp.cache(false); // every upload is new: libvips' operation cache would only hold memory
-  const maxBytes = options.maxUploadBytes ?? 20 * 2 ** 20;
+  const maxBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   // Whole milliseconds: fastify takes integers only.
   const timeouts = {
@@ -139,7 +144,7 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
   };
   const { info } = model;
   const decodeUpload = options.decodeUpload ?? ((bytes, limit) => decodeImageBytes(bytes, 'upload', info.decodeSize, 'cover', { ...model.decode, maxPixels: limit }));
-  const decoding = new DecodeLimit({ maxActive: options.maxDecoding ?? availableParallelism(), maxWaiting: options.maxQueue ?? 64 });
+  const decoding = new DecodeLimit({ maxActive: options.maxDecoding ?? availableParallelism(), maxWaiting: options.maxQueue ?? DEFAULT_MAX_QUEUE });
   const classes = info.classNames.length;
   const bytesPerImage = info.decodeSize * info.decodeSize * 3;
   const batcher = new Batcher<Uint8Array, Float64Array>(
@@ -149,7 +154,7 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
       const probabilities = await model.probabilities(pixels, images.length);
       return images.map((_, i) => Float64Array.from(Array.prototype.slice.call(probabilities, i * classes, (i + 1) * classes) as number[]));
     },
-    { maxBatch: options.maxBatch ?? 16, maxQueue: options.maxQueue ?? 64 },
+    { maxBatch: options.maxBatch ?? DEFAULT_MAX_BATCH, maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE },
   );
   const examples = await exampleJpegs(options.examples ?? [], info.decodeSize);
   const page = Object.fromEntries(Object.keys(PAGE_FILES).map((f) => [f, readFileSync(join(webDir(), f))]));
@@ -160,15 +165,18 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
     bodyLimit: maxBytes,
     requestTimeout: timeouts.request,
     keepAliveTimeout: timeouts.idle,
-    // Node checks the header and request deadlines only this often (its default, 30 s, would triple a 10 s limit).
-    http: { headersTimeout: timeouts.headers, connectionsCheckingInterval: Math.min(1000, timeouts.headers / 4) },
+    // Node checks headersTimeout <= requestTimeout when the server is made, before fastify sets the latter: both go
+    // here (else headers over Node's default request timeout, 300 s, are refused). Node checks those deadlines only
+    // every connectionsCheckingInterval (its default, 30 s, would triple a 10 s limit), in whole milliseconds >= 1.
+    http: { headersTimeout: timeouts.headers, requestTimeout: timeouts.request, connectionsCheckingInterval: Math.max(1, Math.floor(Math.min(1000, timeouts.headers / 4))) },
     clientErrorHandler: clientErrorHandler(timeouts),
   });
   await app.register(multipart);
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: maxBytes }, (_request, body, done) => done(null, body));
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply: FastifyReply) => {
     const status = error instanceof QueueFullError ? 503 : error instanceof UploadError ? error.statusCode : error.code === 'FST_REQ_FILE_TOO_LARGE' ? 413 : (error.statusCode ?? 500);
-    if (status >= 500 && !(error instanceof QueueFullError)) app.log.error(error);
+    // A full queue is the expected answer to overload; a client that went away reads no answer (fastify drops it).
+    if (status >= 500 && !(error instanceof QueueFullError || error instanceof ClientGoneError)) app.log.error(error);
     void reply.status(status).send({ error: error.message });
   });
   app.setNotFoundHandler((request, reply) => void reply.status(404).send({ error: `no route ${request.method} ${request.url}` }));
@@ -191,7 +199,7 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
   app.get('/', async (_request, reply) => reply.type(PAGE_FILES['index.html']).send(page['index.html']));
   for (const file of ['app.js', 'style.css']) app.get(`/${file}`, async (_request, reply) => reply.type(PAGE_FILES[file]).send(page[file]));
 
-  app.post<{ Querystring: { topK?: string } }>('/predict', async (request) => {
+  app.post<{ Querystring: { topK?: string } }>('/predict', async (request, reply) => {
     const started = performance.now();
     const topK = request.query.topK === undefined ? 5 : Number(request.query.topK);
     if (!(Number.isInteger(topK) && topK >= 1)) throw new UploadError(`topK must be a positive integer, got '${request.query.topK}'`);
@@ -199,9 +207,10 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
     if (bytes.length === 0) throw new UploadError('empty upload (0 bytes)');
     let pixels: Uint8Array;
     try {
-      pixels = await decoding.run(() => decodeUpload(bytes, maxPixels));
+      // The response is destroyed once the client's connection closed: an upload still waiting then is not decoded.
+      pixels = await decoding.run(() => decodeUpload(bytes, maxPixels), () => reply.raw.destroyed);
     } catch (error) {
-      if (error instanceof QueueFullError) throw error;
+      if (error instanceof QueueFullError || error instanceof ClientGoneError) throw error;
       throw new UploadError((error as Error).message, error instanceof ImageTooLargeError ? 413 : 400);
     }
     const probabilities = await batcher.submit(pixels);
