@@ -33,10 +33,10 @@ command -v debootstrap >/dev/null || { echo "check-libtorch: apt-get install deb
 mirror=http://deb.debian.org/debian
 if [ "$cuda" = 1 ]; then
   root="${root:-/var/tmp/dsdnet-trixie-cuda}"
-  packages=(libtorch-cuda-dev libnccl-dev libgloo-dev nodejs g++ make python3)
+  packages=(libtorch-cuda-dev libnccl-dev libgloo-dev nodejs libnode-dev g++ make python3)
 else
   root="${root:-/var/tmp/dsdnet-trixie}"
-  packages=(libtorch-dev python3-torch libgloo-dev nodejs g++ make python3 fonts-dejavu-core chromium)
+  packages=(libtorch-dev python3-torch libgloo-dev nodejs libnode-dev g++ make python3 fonts-dejavu-core chromium)
 fi
 
 in_root() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8 "$@"; }
@@ -71,7 +71,7 @@ rm -rf "$work" && mkdir -p "$work"
 git ls-files -z --cached --others --exclude-standard | tar --null -T - -c | tar -x -C "$work"
 cp -a node_modules "$work/"
 
-echo "check-libtorch: $(in_root sh -c 'dpkg-query -W -f "\${Package} \${Version}\n" libtorch-dev libtorch-cuda-dev 2>/dev/null | head -1'), node $(in_root node --version)" >&2
+echo "check-libtorch: $(in_root sh -c 'dpkg-query -W -f "\${db:Status-Abbrev}\${Package} \${Version}\n" libtorch-dev libtorch-cuda-dev 2>/dev/null | sed -n "s/^ii *//p"'), node $(in_root node --version)" >&2
 if [ "$shell" = 1 ]; then in_root sh -c 'cd /dsdnet && exec bash'; exit; fi
 
 in_root sh -c 'cd /dsdnet && node native/build.cjs >/tmp/build.log 2>&1 || { tail -40 /tmp/build.log; exit 1; }'

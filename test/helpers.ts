@@ -1,6 +1,6 @@
 // Shared test helpers: fixture loading, closeness assertions and a finite-difference gradient checker.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 import { type DType, fromTypedArray, manualSeed, noGrad, randn, type Tensor, tensor, tidy } from '../src/torch/index.js';
 
@@ -8,6 +8,10 @@ export interface EncodedTensor {
   shape: number[];
   dtype: DType;
   data: (number | boolean)[];
+}
+
+export function fixtureExists(name: string): boolean {
+  return existsSync(new URL(`../../test/fixtures/${name}`, import.meta.url));
 }
 
 export function readFixture<T>(name: string): T {

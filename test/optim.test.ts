@@ -1,10 +1,11 @@
-// Optimizers, clipping and schedules against torch.optim (fixtures/optim.json, from generate_optim.py).
+// Optimizers, clipping and schedules against torch.optim (fixtures/optim.json, from generate_optim.py; on another
+// libtorch, the file made with the PyTorch of that version when there is one).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { Adam, AdamW, clipGradNorm, type GroupOptions, type GroupSpec, type Optimizer, RMSprop, SGD, StepLr, WarmupCosineRestarts } from '../src/optim/index.js';
-import { arange, type Tensor, tidy } from '../src/torch/index.js';
-import { readFixture } from './helpers.js';
+import { arange, libtorchVersion, type Tensor, tidy } from '../src/torch/index.js';
+import { fixtureExists, readFixture } from './helpers.js';
 
 interface OptimFixture {
   optimizers: Record<string, { options: Record<string, number | boolean | number[]>; trajectory: number[][][] }>;
@@ -12,7 +13,8 @@ interface OptimFixture {
   schedules: Record<string, { kind: string; baseLr: number; lrs: number[]; [key: string]: number | string | number[] }>;
 }
 
-const fixture = readFixture<OptimFixture>('optim.json');
+const ownVersion = `optim-${libtorchVersion().split('.').slice(0, 2).join('.')}.json`;
+const fixture = readFixture<OptimFixture>(fixtureExists(ownVersion) ? ownVersion : 'optim.json');
 
 /** Mirrors initial_params() in generate_optim.py. */
 function initialParams(): Tensor[] {

@@ -52,7 +52,7 @@ test('the dsdnet command prints version, libtorch version, threads, device and d
   const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
   const out = execFileSync(process.execPath, [cli], { encoding: 'utf8', env: { ...process.env, DSDNET_NUM_THREADS: '2' } });
   assert.match(out, /^dsdnet \d+\.\d+\.\d+$/m);
-  assert.match(out, /^libtorch 1\.\d+\.\d+$/m);
+  assert.match(out, /^libtorch \d+\.\d+\.\d+$/m);
   assert.match(out, /^threads 2$/m);
   assert.match(out, /^device cpu/m);
   assert.match(out, /^distributed gloo$/m);

@@ -7,16 +7,17 @@
 
 #include <string>
 
+#include "compat.h"
 #include "errors.h"
 
 namespace dsd {
 namespace {
 
-bool isCuda(const Napi::CallbackInfo& info) {
+at::DeviceType deviceType(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "autocast: expected a device type ('cpu' or 'cuda')");
   std::string device = info[0].As<Napi::String>().Utf8Value();
   if (device != "cpu" && device != "cuda") throw Napi::RangeError::New(info.Env(), "autocast: unknown device type '" + device + "'");
-  return device == "cuda";
+  return device == "cuda" ? at::kCUDA : at::kCPU;
 }
 
 Napi::Value state(Napi::Env env, bool enabled, at::ScalarType dtype) {
@@ -28,13 +29,13 @@ Napi::Value state(Napi::Env env, bool enabled, at::ScalarType dtype) {
 
 // autocastState(deviceType) -> [enabled, dtypeCode]
 Napi::Value AutocastState(const Napi::CallbackInfo& info) {
-  if (isCuda(info)) return state(info.Env(), at::autocast::is_enabled(), at::autocast::get_autocast_gpu_dtype());
-  return state(info.Env(), at::autocast::is_cpu_enabled(), at::autocast::get_autocast_cpu_dtype());
+  const auto device = deviceType(info);
+  return state(info.Env(), compat::autocastEnabled(device), compat::autocastDtype(device));
 }
 
 // setAutocast(deviceType, enabled, dtypeCode) -> the previous [enabled, dtypeCode]
 Napi::Value SetAutocast(const Napi::CallbackInfo& info) {
-  const bool cuda = isCuda(info);
+  const auto device = deviceType(info);
   if (info.Length() < 3 || !info[1].IsBoolean() || !info[2].IsNumber()) {
     throw Napi::TypeError::New(info.Env(), "setAutocast(deviceType, enabled, dtypeCode): bad arguments");
   }
@@ -45,13 +46,7 @@ Napi::Value SetAutocast(const Napi::CallbackInfo& info) {
   const auto dtype = static_cast<at::ScalarType>(code);
   const bool enabled = info[1].As<Napi::Boolean>().Value();
   Napi::Value previous = AutocastState(info);
-  if (cuda) {
-    at::autocast::set_enabled(enabled);
-    at::autocast::set_autocast_gpu_dtype(dtype);
-  } else {
-    at::autocast::set_cpu_enabled(enabled);
-    at::autocast::set_autocast_cpu_dtype(dtype);
-  }
+  compat::setAutocast(device, enabled, dtype);
   return previous;
 }
 

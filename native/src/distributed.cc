@@ -15,6 +15,9 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
 
+#define DSDNET_C10D_COMPAT
+#include "compat.h"
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -73,6 +76,7 @@ Napi::Value NewTCPStore(const Napi::CallbackInfo& info) {
   options.isServer = info[3].As<Napi::Boolean>().Value();
   options.waitWorkers = false;
   options.timeout = millis(info[4]);
+  compat::useClassicServer(options);
   auto store = c10::make_intrusive<c10d::TCPStore>(info[0].As<Napi::String>().Utf8Value(), options);
   auto external = Napi::External<StoreHolder>::New(info.Env(), new StoreHolder{store}, [](Napi::BasicEnv, StoreHolder* h) { delete h; });
   external.TypeTag(&kStoreTag);
@@ -107,7 +111,7 @@ Napi::Value NewGlooGroup(const Napi::CallbackInfo& info) {
   auto options = c10d::ProcessGroupGloo::Options::create(millis(info[3]));
   options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(info[4].As<Napi::String>().Utf8Value()));
   options->threads = 2;
-  return wrapGroup(info.Env(), c10::make_intrusive<c10d::ProcessGroupGloo>(store->store, rank, size, options));
+  return wrapGroup(info.Env(), compat::processGroup(store->store, rank, size, c10::make_intrusive<c10d::ProcessGroupGloo>(store->store, rank, size, options), at::kCPU));
 }
 
 #ifdef DSDNET_WITH_NCCL
@@ -119,7 +123,7 @@ Napi::Value NewNcclGroup(const Napi::CallbackInfo& info) {
   int size = info[2].As<Napi::Number>().Int32Value();
   auto options = c10d::ProcessGroupNCCL::Options::create();
   options->timeout = millis(info[3]);
-  return wrapGroup(info.Env(), c10::make_intrusive<c10d::ProcessGroupNCCL>(store->store, rank, size, options));
+  return wrapGroup(info.Env(), compat::processGroup(store->store, rank, size, c10::make_intrusive<c10d::ProcessGroupNCCL>(store->store, rank, size, options), at::kCUDA));
 }
 #endif
 

@@ -18,8 +18,29 @@ function code(options: TensorOptions): number | null {
   return options.dtype === undefined ? null : dtypeCode(options.dtype);
 }
 
-function device(options: TensorOptions): string | null {
-  return options.device === undefined ? null : checkDevice(options.device);
+let explicitDevicesRequired = false;
+
+/**
+ * Runs fn with every creation function required to name its device. Code that runs next to a model (a method's
+ * noise, a loss's constants) must create its tensors where the model's are: one that falls back to the CPU works
+ * here and fails on a GPU, so tests run the model's steps under this to find such a tensor without a GPU.
+ */
+export function requireExplicitDevices<T>(fn: () => T): T {
+  const previous = explicitDevicesRequired;
+  explicitDevicesRequired = true;
+  try {
+    return fn();
+  } finally {
+    explicitDevicesRequired = previous;
+  }
+}
+
+function device(options: TensorOptions, what: string): Device | null {
+  if (options.device !== undefined) return checkDevice(options.device);
+  if (explicitDevicesRequired) {
+    throw new Error(`${what}(): no device given, so the tensor would be made on the CPU whatever device the model is on (pass { device: other.device })`);
+  }
+  return null;
 }
 
 function finish(t: Tensor, options: TensorOptions): Tensor {
@@ -34,19 +55,19 @@ function checkShape(shape: Shape, what: string): Shape {
 }
 
 export function zeros(shape: Shape, options: TensorOptions = {}): Tensor {
-  return finish(op('zeros', checkShape(shape, 'zeros'), code(options), null, device(options)), options);
+  return finish(op('zeros', checkShape(shape, 'zeros'), code(options), null, device(options, 'zeros')), options);
 }
 
 export function ones(shape: Shape, options: TensorOptions = {}): Tensor {
-  return finish(op('ones', checkShape(shape, 'ones'), code(options), null, device(options)), options);
+  return finish(op('ones', checkShape(shape, 'ones'), code(options), null, device(options, 'ones')), options);
 }
 
 export function empty(shape: Shape, options: TensorOptions = {}): Tensor {
-  return finish(op('empty.memory_format', checkShape(shape, 'empty'), code(options), null, device(options), null, null), options);
+  return finish(op('empty.memory_format', checkShape(shape, 'empty'), code(options), null, device(options, 'empty'), null, null), options);
 }
 
 export function full(shape: Shape, value: number | boolean, options: TensorOptions = {}): Tensor {
-  return finish(op('full', checkShape(shape, 'full'), value, code(options), null, device(options)), options);
+  return finish(op('full', checkShape(shape, 'full'), value, code(options), null, device(options, 'full')), options);
 }
 
 export function zerosLike(t: Tensor, options: TensorOptions = {}): Tensor {
@@ -68,38 +89,38 @@ export function randnLike(t: Tensor, options: TensorOptions = {}): Tensor {
 /** arange(end) or arange(start, end, step): [start, end) by step. */
 export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
   const [from, to] = end === undefined ? [0, start] : [start, end];
-  return finish(op('arange.start_step', from, to, step, code(options), null, device(options)), options);
+  return finish(op('arange.start_step', from, to, step, code(options), null, device(options, 'arange')), options);
 }
 
 export function linspace(start: number, end: number, steps: number, options: TensorOptions = {}): Tensor {
-  return finish(op('linspace', start, end, steps, code(options), null, device(options)), options);
+  return finish(op('linspace', start, end, steps, code(options), null, device(options, 'linspace')), options);
 }
 
 export function eye(n: number, m: number = n, options: TensorOptions = {}): Tensor {
-  return finish(op('eye.m', n, m, code(options), null, device(options)), options);
+  return finish(op('eye.m', n, m, code(options), null, device(options, 'eye')), options);
 }
 
 /** Uniform on [0, 1). */
 export function rand(shape: Shape, options: TensorOptions = {}): Tensor {
-  return finish(op('rand', checkShape(shape, 'rand'), code(options), null, device(options)), options);
+  return finish(op('rand', checkShape(shape, 'rand'), code(options), null, device(options, 'rand')), options);
 }
 
 /** Standard normal; from `generator` when given, else from the default generator. */
 export function randn(shape: Shape, options: TensorOptions & { generator?: Generator } = {}): Tensor {
   if (options.generator !== undefined) {
-    return finish(op('randn.generator', checkShape(shape, 'randn'), options.generator.handle, code(options), null, device(options)), options);
+    return finish(op('randn.generator', checkShape(shape, 'randn'), options.generator.handle, code(options), null, device(options, 'randn')), options);
   }
-  return finish(op('randn', checkShape(shape, 'randn'), code(options), null, device(options)), options);
+  return finish(op('randn', checkShape(shape, 'randn'), code(options), null, device(options, 'randn')), options);
 }
 
 /** Integers uniform on [low, high); int64 unless dtype says otherwise. */
 export function randint(low: number, high: number, shape: Shape, options: TensorOptions = {}): Tensor {
-  return op('randint.low', low, high, checkShape(shape, 'randint'), code(options) ?? dtypeCode('int64'), null, device(options));
+  return op('randint.low', low, high, checkShape(shape, 'randint'), code(options) ?? dtypeCode('int64'), null, device(options, 'randint'));
 }
 
 /** A random permutation of 0..n-1 (int64). */
 export function randperm(n: number, options: TensorOptions = {}): Tensor {
-  return op('randperm', n, code(options) ?? dtypeCode('int64'), null, device(options));
+  return op('randperm', n, code(options) ?? dtypeCode('int64'), null, device(options, 'randperm'));
 }
 
 /** A tensor holding a copy of a typed array, with the given shape (default: 1-D). */
@@ -107,7 +128,8 @@ export function fromTypedArray(data: AnyTypedArray, shape: Shape = [data.length]
   const natural = dtypeOfTypedArray(data);
   let t = new Tensor(binding.fromBuffer(data, checkShape(shape, 'fromTypedArray'), dtypeCode(natural)));
   if (options.dtype !== undefined && options.dtype !== natural) t = t.to(options.dtype);
-  if (options.device !== undefined && options.device !== 'cpu') t = t.to(options.device);
+  const target = device(options, 'fromTypedArray');
+  if (target !== null && target !== 'cpu') t = t.to(target);
   return finish(t, options);
 }
 
@@ -173,8 +195,9 @@ export function tensor(data: Nested | AnyTypedArray, options: TensorOptions = {}
   const dtype = options.dtype ?? inferDtype(values);
   // 16-bit floats have no typed array: built in float32, converted by libtorch.
   if (isHalf(dtype)) return fromTypedArray(Float32Array.from(values, Number), shape, options);
+  const target = device(options, 'tensor');
   const t = new Tensor(binding.fromBuffer(typedArrayFrom(values, dtype), shape, dtypeCode(dtype)));
-  const placed = options.device !== undefined && options.device !== 'cpu' ? t.to(options.device) : t;
+  const placed = target !== null && target !== 'cpu' ? t.to(target) : t;
   return finish(placed, options);
 }
 
