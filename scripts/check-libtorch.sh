@@ -33,7 +33,7 @@ command -v debootstrap >/dev/null || { echo "check-libtorch: apt-get install deb
 mirror=http://deb.debian.org/debian
 if [ "$cuda" = 1 ]; then
   root="${root:-/var/tmp/dsdnet-trixie-cuda}"
-  packages=(libtorch-cuda-dev libnccl-dev libgloo-dev nodejs libnode-dev g++ make python3)
+  packages=(libtorch-cuda-dev libnccl-dev libgloo-cuda-dev nodejs libnode-dev g++ make python3)
 else
   root="${root:-/var/tmp/dsdnet-trixie}"
   packages=(libtorch-dev python3-torch libgloo-dev nodejs libnode-dev g++ make python3 fonts-dejavu-core chromium)

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { DiffusionModule, distillLoss, entropy, type MethodOptions, NoiseSchedule, releasedDistill, SelfDistillationNet, softCrossEntropy } from '../src/dsd/index.js';
+import { DiffusionModule, distillLoss, entropy, type MethodOptions, NoiseSchedule, readTerms, releasedDistill, SelfDistillationNet, softCrossEntropy } from '../src/dsd/index.js';
 import { Backbone, type Stages } from '../src/models/index.js';
 import { Linear } from '../src/nn/index.js';
 import { eye, F, manualSeed, noGrad, randint, randn, type Tensor, tensor } from '../src/torch/index.js';
@@ -258,7 +258,8 @@ test("sd: CE(z4) + 0.5 [D(z3, z4) + D(z2, z3) + D(z1, z2)] - 0.5 [H(z4) + H(z3) 
   const ce = crossEntropy(z4, LABELS);
   const d = softCe(z3, z4) + softCe(z2, z3) + softCe(z1, z2);
   const h = entropyOf(z4) + entropyOf(z3) + entropyOf(z2);
-  const { loss, parts } = fixedNet('sd').lossOf(images(), labels());
+  const { loss, terms } = fixedNet('sd').lossOf(images(), labels());
+  const parts = readTerms(terms);
   close(parts.ce, ce, 'ce');
   close(parts.distill, d, 'distill');
   close(parts.entropy, h, 'entropy');
@@ -311,7 +312,8 @@ test('dsd: CE(z4) + 0.5 sum D(r_k, teacher_k) - 0.5 [H(z4) + H(r3) + H(r2)] + 0.
     const d = D(r3, z4) + D(r2, z3) + D(r1, z2); // teachers: z4, then the raw z3 and z2
     const h = entropyOf(z4) + entropyOf(r3) + entropyOf(r2);
     const lDiff = diffusion[0] + diffusion[1] + diffusion[2];
-    const { loss, parts } = net.lossOf(images(), labels());
+    const { loss, terms } = net.lossOf(images(), labels());
+    const parts = readTerms(terms);
     close(parts.distill, d, `${distill}: distill`);
     close(parts.entropy, h, `${distill}: entropy`);
     close(parts.diffusion, lDiff, `${distill}: diffusion`);

@@ -78,7 +78,7 @@ test('every method trains end to end; the deployed model is the plain backbone',
     tidy(() => {
       manualSeed(3);
       const net = new SelfDistillationNet(createBackbone('resnet18', 5), method, { distill: 'released', condition: 'student', ddimSteps: 2 });
-      const { loss, logits, parts } = net.lossOf(randn([3, 3, 32, 32]), randint(0, 5, [3]));
+      const { loss, logits, terms: parts } = net.lossOf(randn([3, 3, 32, 32]), randint(0, 5, [3]));
       loss.backward();
       assert.deepEqual(logits.shape, [3, 5]);
       assert.ok(Number.isFinite(loss.item()), method);

@@ -62,7 +62,7 @@ test('a disposed tensor refuses further use, and disposal is idempotent', () => 
 });
 
 test('CUDA devices are refused clearly when libtorch has none', { skip: binding.cudaDeviceCount() > 0 && 'a GPU is present' }, () => {
-  assert.throws(() => ones([2], { device: 'cuda:0' }), /device 'cuda:0' is not available: this libtorch \(1\.13\.0\) has no CUDA support/);
+  assert.throws(() => ones([2], { device: 'cuda:0' }), /device 'cuda:0' is not available: this libtorch \(\d+\.\d+\.\d+\) has no CUDA support/);
   assert.throws(() => ones([2]).to('cuda'), /device 'cuda' is not available/);
   assert.throws(() => ones([2], { device: 'tpu' as never }), /unknown device 'tpu'/);
 });

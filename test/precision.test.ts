@@ -53,7 +53,7 @@ test('autocast runs convolutions and linear layers in bfloat16, keeps the loss i
   assert.equal(F.conv2d(x, w).dtype, 'float32');
   assert.throws(() => autocast({}, () => { throw new Error('inside'); }), /inside/);
   assert.equal(autocastState().enabled, false, 'an exception leaves autocast switched off');
-  assert.throws(() => withPrecision('fp16' as Precision, () => 0), /unknown precision 'fp16'/);
+  assert.throws(() => withPrecision('fp8' as Precision, () => 0), /unknown precision 'fp8'/);
 });
 
 /** Logits and parameter gradients of one training step of the backbone, in a precision. */

@@ -2,6 +2,7 @@
 #include "runtime.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <ATen/Version.h>
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
@@ -87,6 +88,21 @@ Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), count);
 }
 
+// setCudnnBenchmark(on): cuDNN times its convolution algorithms for each new input shape and keeps the fastest, as
+// torch.backends.cudnn.benchmark = True; a no-op without cuDNN.
+Napi::Value SetCudnnBenchmark(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "setCudnnBenchmark: expected a boolean");
+  at::globalContext().setBenchmarkCuDNN(info[0].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
+}
+
+// cudaSynchronize(index): waits until the GPU has finished the work queued on it (timing, benchmarks).
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
+  if (!at::hasCUDA()) throw Napi::Error::New(info.Env(), "cudaSynchronize: this libtorch has no CUDA support or sees no GPU");
+  at::detail::getCUDAHooks().deviceSynchronize(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
 // Keeps freed tensor memory in the process heap instead of returning it to the kernel after each free. Training
 // frees and re-allocates the same large buffers every step; with glibc's defaults every such buffer is mmapped
 // afresh and page-faulted in, which costs more than the convolutions on some virtual machines (see README).
@@ -113,6 +129,8 @@ void registerRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("setRngState", Napi::Function::New(env, entry<SetRngState>, "setRngState"));
   exports.Set("retainFreedMemory", Napi::Function::New(env, entry<RetainFreedMemory>, "retainFreedMemory"));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, entry<CudaDeviceCount>, "cudaDeviceCount"));
+  exports.Set("setCudnnBenchmark", Napi::Function::New(env, entry<SetCudnnBenchmark>, "setCudnnBenchmark"));
+  exports.Set("cudaSynchronize", Napi::Function::New(env, entry<CudaSynchronize>, "cudaSynchronize"));
 }
 
 }  // namespace dsd

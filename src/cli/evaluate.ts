@@ -9,7 +9,8 @@ import { type CachedImages, type Dataset, type DecodeOptions, loadDecoded, makeS
 import { computeMetrics, evaluate, type Metrics, type Prediction } from '../eval/index.js';
 import { classifyImages, OnnxClassifier } from '../serve/index.js';
 import { checkClassNames, loadModel, PRECISION_SETTINGS, type PrecisionSetting, predict, resolvePrecision } from '../train/index.js';
-import { parsePositiveInteger, warn } from './options.js';
+import type { Device } from '../torch/index.js';
+import { DEVICE_HELP, parseDevice, parsePositiveInteger, warn } from './options.js';
 
 const ENGINES = ['libtorch', 'onnx'] as const;
 type Engine = (typeof ENGINES)[number];
@@ -26,7 +27,7 @@ interface Evaluable {
   release(): Promise<void>;
 }
 
-async function openForEval(checkpoint: string, engine: Engine, tag: string, precision: PrecisionSetting, dataset: Dataset): Promise<Evaluable> {
+async function openForEval(checkpoint: string, engine: Engine, tag: string, precision: PrecisionSetting, dataset: Dataset, device: Device): Promise<Evaluable> {
   if (engine === 'onnx') {
     const classifier = await OnnxClassifier.load(checkpoint);
     checkClassNames(checkpoint, classifier.info.classNames, dataset.classes);
@@ -41,7 +42,7 @@ async function openForEval(checkpoint: string, engine: Engine, tag: string, prec
       release: () => classifier.close(),
     };
   }
-  const loaded = loadModel(checkpoint, { tag, expectClasses: dataset.classes });
+  const loaded = loadModel(checkpoint, { tag, expectClasses: dataset.classes, device });
   const splitFile = join(checkpoint, 'split.json');
   return {
     source: loaded.source,
@@ -49,9 +50,14 @@ async function openForEval(checkpoint: string, engine: Engine, tag: string, prec
     decodeSize: loaded.decodeSize,
     decode: loaded.decode,
     runSplit: (data) => (existsSync(splitFile) ? { split: readSplit(splitFile, data), from: splitFile } : undefined),
-    predictions: async (images, indices) => evaluate(loaded.model, images, indices, loaded.classNames, { outputSize: loaded.size, precision: resolvePrecision(precision) }).predictions,
+    predictions: async (images, indices) => evaluate(loaded.model, images, indices, loaded.classNames, { outputSize: loaded.size, precision: resolvePrecision(precision, device) }).predictions,
     release: async () => loaded.model.dispose(),
   };
+}
+
+/** ONNX Runtime's Node package computes on the CPU: a GPU is for the libtorch engine. */
+function checkEngineDevice(engine: Engine, device: Device): void {
+  if (engine === 'onnx' && device !== 'cpu') throw new Error(`--device ${device} applies to --engine libtorch; the onnx engine (onnxruntime-node) computes on the CPU`);
 }
 
 export function registerEvaluateCommands(program: Command): void {
@@ -64,11 +70,13 @@ export function registerEvaluateCommands(program: Command): void {
     .option('--tag <tag>', 'latest | best', 'latest')
     .option('--json', 'print the metrics as JSON')
     .addOption(new Option('--precision <p>', 'compute precision with libtorch (auto: bf16 where the CPU has it natively)').choices(PRECISION_SETTINGS).default('fp32'))
+    .option('--device <device>', `${DEVICE_HELP} (libtorch engine)`, parseDevice, 'cpu')
     .option('--skip-bad', 'leave out image files that fail the scan or the decoding, with a warning')
     .description('OA, AA, kappa and per-class metrics of a trained model on a dataset')
-    .action(async (checkpoint: string, dir: string, flags: { engine: Engine; split?: string; tag: string; json?: boolean; precision: PrecisionSetting; skipBad?: boolean }) => {
+    .action(async (checkpoint: string, dir: string, flags: { engine: Engine; split?: string; tag: string; json?: boolean; precision: PrecisionSetting; skipBad?: boolean; device: Device }) => {
+      checkEngineDevice(flags.engine, flags.device);
       const dataset = await scanDataset(dir, { skipBad: flags.skipBad, onWarning: warn });
-      const model = await openForEval(checkpoint, flags.engine, flags.tag, flags.precision, dataset);
+      const model = await openForEval(checkpoint, flags.engine, flags.tag, flags.precision, dataset, flags.device);
       const chosen = flags.split ? { split: readSplit(flags.split, dataset), from: flags.split } : model.runSplit(dataset);
       const images = await loadDecoded(dataset, { size: model.decodeSize, decode: model.decode, progress: !flags.json, skipBad: flags.skipBad, onWarning: warn });
       let metrics: Metrics;
@@ -95,9 +103,11 @@ export function registerEvaluateCommands(program: Command): void {
     .option('--top-k <k>', 'classes to show per image', parsePositiveInteger, 5)
     .option('--json', 'print JSON')
     .addOption(new Option('--precision <p>', 'compute precision with libtorch (auto: bf16 where the CPU has it natively)').choices(PRECISION_SETTINGS).default('fp32'))
+    .option('--device <device>', `${DEVICE_HELP} (libtorch engine)`, parseDevice, 'cpu')
     .option('--skip-bad', 'leave out image files that cannot be decoded, with a warning')
     .description('the most likely classes of each image')
-    .action(async (checkpoint: string, files: string[], flags: { engine: Engine; topK: number; json?: boolean; precision: PrecisionSetting; skipBad?: boolean }) => {
+    .action(async (checkpoint: string, files: string[], flags: { engine: Engine; topK: number; json?: boolean; precision: PrecisionSetting; skipBad?: boolean; device: Device }) => {
+      checkEngineDevice(flags.engine, flags.device);
       const options = { topK: flags.topK, skipBad: flags.skipBad, onWarning: warn };
       let predictions: Prediction[];
       if (flags.engine === 'onnx') {
@@ -105,8 +115,8 @@ export function registerEvaluateCommands(program: Command): void {
         predictions = await classifier.predict(files, options);
         await classifier.close();
       } else {
-        const loaded = loadModel(checkpoint, { tag: 'latest' });
-        predictions = await predict(loaded, files, { ...options, precision: resolvePrecision(flags.precision) });
+        const loaded = loadModel(checkpoint, { tag: 'latest', device: flags.device });
+        predictions = await predict(loaded, files, { ...options, precision: resolvePrecision(flags.precision, flags.device) });
         loaded.model.dispose();
       }
       if (flags.json) return console.log(JSON.stringify(predictions, null, 1));

@@ -3,6 +3,7 @@
 import { InvalidArgumentError } from 'commander';
 
 import { DEFAULT_SCALE, type SampleScale } from '../data/index.js';
+import { type Device, resolveDevice } from '../torch/index.js';
 
 export function parseNumber(value: string): number {
   const n = Number(value);
@@ -60,4 +61,25 @@ export function parseScale(value: string): SampleScale {
     if (Number.isFinite(min) && Number.isFinite(max) && min < max) return { kind: 'range', min, max };
   }
   throw new InvalidArgumentError(`expected 'percentile', 'percentile:LOW:HIGH' (0 <= LOW < HIGH <= 100) or 'MIN:MAX' (MIN < MAX), got '${value}'`);
+}
+
+/** The help text of every command's --device. */
+export const DEVICE_HELP = "where to compute: cpu, cuda (the first GPU), cuda:N, or auto (a GPU when libtorch sees one)";
+
+/** `--device cpu|cuda|cuda:N|auto`, checked against the GPUs libtorch sees. */
+export function parseDevice(value: string): Device {
+  try {
+    return resolveDevice(value.trim());
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+/**
+ * The device of a data-parallel worker: with several ranks on one machine, CUDA means this rank's own GPU,
+ * cuda:LOCAL_RANK, as torchrun's workers take it.
+ */
+export function rankDevice(device: Device, env: NodeJS.ProcessEnv = process.env): Device {
+  if (device === 'cpu' || env.LOCAL_RANK === undefined || Number(env.WORLD_SIZE ?? 1) <= 1) return device;
+  return parseDevice(`cuda:${Number(env.LOCAL_RANK)}`);
 }

@@ -10,10 +10,10 @@ import { optionsFromEnv, ProcessGroup } from '../distributed/index.js';
 import { sharedDir } from '../io/index.js';
 import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, type MethodName, METHODS } from '../dsd/index.js';
 import { BACKBONES } from '../models/index.js';
-import { setNumThreads } from '../torch/index.js';
+import { type Device, setNumThreads } from '../torch/index.js';
 import { AUGMENTS, checkRunFolder, type ConfigSettings, loadModel, MIN_SIZE, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, readPreset, readRunConfig, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
 import { launchWorkers, workerArguments } from './launch.js';
-import { integerIn, parseBands, parseFraction, parseNonNegative, parsePositiveInteger, parseScale } from './options.js';
+import { DEVICE_HELP, integerIn, parseBands, parseDevice, parseFraction, parseNonNegative, parsePositiveInteger, parseScale, rankDevice } from './options.js';
 
 /** UC Merced beside the project (../shared/datasets/ucmerced), the default dataset. */
 function defaultDataset(): string {
@@ -22,6 +22,7 @@ function defaultDataset(): string {
 
 interface TrainFlags {
   preset: string;
+  device: Device;
   method?: string;
   backbone?: string;
   size?: number;
@@ -167,6 +168,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--out <dir>', 'run folder (default runs/<method>-<backbone>-<time>)')
     .option('--resume', 'continue the run in --out where it stopped')
     .option('--threads <n>', 'libtorch threads', parsePositiveInteger)
+    .option('--device <device>', `${DEVICE_HELP}; with --nproc-per-node, each rank takes its own GPU (cuda:LOCAL_RANK) and NCCL`, parseDevice, 'cpu')
     .option('--nproc-per-node <n>', 'data-parallel training: start n worker processes on this machine (as torchrun), sharing the cores; --batch-size is the global batch', parsePositiveInteger)
     .option('--nnodes <n>', 'machines taking part (each runs the same command with its own --node-rank)', parsePositiveInteger, 1)
     .option('--node-rank <r>', "this machine's place among them", integerIn(0), 0)
@@ -190,7 +192,7 @@ export function registerTrainCommands(program: Command): void {
         }
       } else {
         if (dir === undefined) process.stderr.write(`no dataset folder given: training on UC Merced (${defaultDataset()})\n`);
-        config = resolveConfig(resolve(dir ?? defaultDataset()), preset, overridesFrom(flags, preset));
+        config = resolveConfig(resolve(dir ?? defaultDataset()), preset, overridesFrom(flags, preset), flags.device);
         out = resolve(flags.out ?? join('runs', `${config.method}-${config.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
       }
       checkMethodFlags(flags, config.method);
@@ -209,9 +211,11 @@ export function registerTrainCommands(program: Command): void {
         return;
       }
       stopWithLauncher();
-      const group = Number(process.env.WORLD_SIZE ?? 1) > 1 ? ProcessGroup.init(optionsFromEnv()) : undefined;
-      if (report === 'bar' && (group?.rank ?? 0) === 0) process.stderr.write(`run folder: ${out}\n`);
-      const result = await train(config, { out, resume: flags.resume, report, group, syncBatchNorm: flags.syncBn });
+      const device = rankDevice(flags.device);
+      const onGpu = device !== 'cpu';
+      const group = Number(process.env.WORLD_SIZE ?? 1) > 1 ? ProcessGroup.init({ ...optionsFromEnv(), ...(onGpu ? { backend: 'nccl', device } : {}) }) : undefined;
+      if (report === 'bar' && (group?.rank ?? 0) === 0) process.stderr.write(`run folder: ${out}${onGpu ? ` (on ${device})` : ''}\n`);
+      const result = await train(config, { out, resume: flags.resume, report, group, syncBatchNorm: flags.syncBn, device });
       // Stopped by a signal: the exit code says so (128 + its number), as a scheduler expects of a preempted job.
       if (result.signal !== undefined) process.exitCode = 128 + constants.signals[result.signal];
       else if (result.interrupted) process.exitCode = 1;

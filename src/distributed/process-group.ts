@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 
 import { binding, type NativeGroup, type NativeStore } from '../torch/native.js';
-import { noGrad, type Tensor } from '../torch/index.js';
+import { type Device, noGrad, type Tensor } from '../torch/index.js';
 
 export interface GroupOptions {
   rank: number;
@@ -19,6 +19,8 @@ export interface GroupOptions {
    * built against a CUDA libtorch, see `backends()`).
    */
   backend?: Backend;
+  /** NCCL: this rank's GPU (default cuda:0; the launcher gives each rank cuda:LOCAL_RANK). */
+  device?: Device;
 }
 
 export type Backend = 'gloo' | 'nccl';
@@ -55,7 +57,14 @@ function glooGroup(store: NativeStore, { rank, worldSize, masterAddr }: GroupOpt
 }
 
 export class ProcessGroup {
-  private constructor(readonly rank: number, readonly worldSize: number, private readonly store: NativeStore, /** @internal c10d's process group, for the reducer. */ readonly nativeGroup: NativeGroup) {}
+  private constructor(
+    readonly rank: number,
+    readonly worldSize: number,
+    /** Where the tensors of its collectives live: the CPU for Gloo, the rank's GPU for NCCL. */
+    readonly device: Device,
+    private readonly store: NativeStore,
+    /** @internal c10d's process group, for the reducer. */ readonly nativeGroup: NativeGroup,
+  ) {}
 
   /** Joins the group: rank 0 hosts the store; every rank waits for the others up to the timeout. */
   static init(options: GroupOptions): ProcessGroup {
@@ -70,7 +79,7 @@ export class ProcessGroup {
     try {
       const store = binding.newTCPStore(masterAddr, masterPort, worldSize, rank === 0, timeoutMs);
       const group = backend === 'nccl' ? binding.newNcclGroup!(store, rank, worldSize, timeoutMs) : glooGroup(store, options, timeoutMs);
-      return new ProcessGroup(rank, worldSize, store, group);
+      return new ProcessGroup(rank, worldSize, backend === 'nccl' ? (options.device ?? 'cuda:0') : 'cpu', store, group);
     } catch (error) {
       throw new Error(`rank ${rank} of ${worldSize} could not join the group at ${masterAddr}:${masterPort} within ${timeoutMs} ms: ${(error as Error).message}`);
     }

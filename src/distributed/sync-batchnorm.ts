@@ -13,7 +13,7 @@ function statisticsOverRanks(group: ProcessGroup): BatchStatistics {
     const x = input.float(); // bf16 activations: statistics in float32, as libtorch's batch norm keeps them
     const channels = x.shape[1];
     // The ranks' sums and their counts (which may differ: a last batch split unevenly) in one all-reduce.
-    const sums = group.sumOverRanks(cat([x.sum(dims), full([1], x.numel / channels)]));
+    const sums = group.sumOverRanks(cat([x.sum(dims), full([1], x.numel / channels, { device: x.device })]));
     const count = sums.narrow(0, channels, 1).item();
     const mean = sums.narrow(0, 0, channels).div(count);
     const shape = [1, channels, ...dims.slice(1).map(() => 1)];

@@ -6,7 +6,7 @@
 // Generation runs DDIM (eta = 0) from pure noise with gradients through the chain; the diffusion loss trains eps-net
 // to predict the noise added to the (detached) teacher.
 import { BatchNorm1d, Embedding, Layer, Linear, Module, ReLU, Sequential } from '../nn/index.js';
-import { cat, F, randint, randn, type Tensor, tensor } from '../torch/index.js';
+import { cat, F, full, randint, randn, type Tensor, tensor } from '../torch/index.js';
 import type { NoiseSchedule } from './schedule.js';
 
 export const TIME_EMBEDDING_ROWS = 1280;
@@ -60,11 +60,12 @@ export class DiffusionModule extends Module {
   /** DDIM (eta = 0) from x ~ N(0, I) over the schedule's timesteps, conditioned on c; returns r = proj(x0). */
   refine(c: Tensor): Tensor {
     const [batch] = c.shape;
-    let x = randn(c.shape);
+    const device = c.device;
+    let x = randn(c.shape, { device });
     for (const t of this.schedule.timesteps) {
       const alphaBar = this.schedule.alphaBarAt(t);
       const alphaBarPrev = this.schedule.alphaBarAt(t - this.schedule.stride);
-      const eps = this.epsNet.predict(x, c, tensor(new Array<number>(batch).fill(t), { dtype: 'int64' }));
+      const eps = this.epsNet.predict(x, c, full([batch], t, { dtype: 'int64', device }));
       const x0 = x.sub(eps.mul(Math.sqrt(1 - alphaBar))).div(Math.sqrt(alphaBar));
       x = x0.mul(Math.sqrt(alphaBarPrev)).add(eps.mul(Math.sqrt(1 - alphaBarPrev)));
     }
@@ -74,9 +75,11 @@ export class DiffusionModule extends Module {
   /** MSE between eps-net's estimate and the noise added to the teacher at t ~ U{0..T-1} per sample. */
   diffusionLoss(teacher: Tensor, cond: Tensor): Tensor {
     const [batch] = teacher.shape;
-    const t = randint(0, this.schedule.options.trainSteps, [batch]);
-    const alphaBar = tensor(Array.from(t.data() as BigInt64Array, (v) => this.schedule.alphaBar[Number(v)]), { dtype: 'float32' }).unsqueeze(1);
-    const noise = randn(teacher.shape);
+    const device = teacher.device;
+    const t = randint(0, this.schedule.options.trainSteps, [batch], { device });
+    // Looked up on the device: reading t back to the host would wait for the GPU at every step.
+    const alphaBar = tensor(this.schedule.alphaBar, { dtype: 'float32', device }).indexSelect(0, t).unsqueeze(1);
+    const noise = randn(teacher.shape, { device });
     const noisy = teacher.mul(alphaBar.sqrt()).add(noise.mul(alphaBar.neg().add(1).sqrt()));
     return F.mseLoss(this.epsNet.predict(noisy, cond, t), noise);
   }

@@ -3,7 +3,7 @@
 // The wrapper holds the backbone plus the training-only modules; only the backbone is deployed.
 import type { Backbone } from '../models/index.js';
 import { Module } from '../nn/index.js';
-import { F, type Precision, type Tensor, tidy, withPrecision } from '../torch/index.js';
+import { deviceType, F, type Precision, type Tensor, tidy, withPrecision } from '../torch/index.js';
 import { DiffusionModule, StageHead } from './diffusion.js';
 import { type DistillMode, distillLoss, entropy } from './losses.js';
 import { DEFAULT_NOISE_SCHEDULE, NoiseSchedule } from './schedule.js';
@@ -53,8 +53,16 @@ export interface LossResult {
   loss: Tensor;
   /** The main head's logits (z4). */
   logits: Tensor;
-  /** Each term's value, for logging. */
-  parts: Record<string, number>;
+  /**
+   * Each term (detached scalars), for logging. Tensors, not numbers: reading a value waits for the device, which a
+   * training loop does once per step, after queuing the next batch (see readTerms).
+   */
+  terms: Record<string, Tensor>;
+}
+
+/** The values of a loss's terms (waits for the device that computes them). */
+export function readTerms(terms: Record<string, Tensor>): Record<string, number> {
+  return Object.fromEntries(Object.entries(terms).map(([name, t]) => [name, t.item()]));
 }
 
 /** The training-only modules of a SelfDistillationNet (auxiliary heads, diffusion modules): their one owner. */
@@ -101,18 +109,21 @@ export class SelfDistillationNet extends Module {
    * modules and every loss in float32, on float32 logits.
    */
   lossOf(images: Tensor, labels: Tensor, precision: Precision = 'fp32'): LossResult {
-    const z = withPrecision(precision, () =>
-      tidy(() => {
-        const stages = this.backbone.stages(images);
-        const main = this.backbone.classify(stages[3]).float();
-        const students = this.heads.map((h, s) => h.forward(stages[s]).float());
-        return [...students, main]; // z1, z2, z3, z4 (only z4 for plain)
-      }),
+    const z = withPrecision(
+      precision,
+      () =>
+        tidy(() => {
+          const stages = this.backbone.stages(images);
+          const main = this.backbone.classify(stages[3]).float();
+          const students = this.heads.map((h, s) => h.forward(stages[s]).float());
+          return [...students, main]; // z1, z2, z3, z4 (only z4 for plain)
+        }),
+      deviceType(images.device),
     );
     const logits = z[z.length - 1];
     const ce = F.crossEntropy(logits, labels);
-    const parts: Record<string, number> = { ce: ce.item() };
-    if (this.method === 'plain') return { loss: ce, logits, parts };
+    const terms: Record<string, Tensor> = { ce: ce.detach() };
+    if (this.method === 'plain') return { loss: ce, logits, terms };
     const { distill, condition, distillWeight, entropyWeight, diffusionWeight } = this.options;
     let distillSum: Tensor | null = null;
     let diffusionSum: Tensor | null = null;
@@ -135,12 +146,12 @@ export class SelfDistillationNet extends Module {
     // The entropy bonus on the main head and the two deeper (refined) students: H(z4) + H(r3) + H(r2).
     const entropySum = entropy(logits).add(entropy(refined[0])).add(entropy(refined[1]));
     let loss = ce.add(distillSum!.mul(distillWeight)).sub(entropySum.mul(entropyWeight));
-    parts.distill = distillSum!.item();
-    parts.entropy = entropySum.item();
+    terms.distill = distillSum!.detach();
+    terms.entropy = entropySum.detach();
     if (diffusionSum !== null) {
       loss = loss.add(diffusionSum.mul(diffusionWeight));
-      parts.diffusion = diffusionSum.item();
+      terms.diffusion = diffusionSum.detach();
     }
-    return { loss, logits, parts };
+    return { loss, logits, terms };
   }
 }

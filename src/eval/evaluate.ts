@@ -1,7 +1,7 @@
 // Evaluating a classifier on decoded images: predictions with the test-time transform, then the metrics.
-import { BatchLoader, type DecodedImages } from '../data/index.js';
+import { BatchLoader, type DecodedImages, placeBatch } from '../data/index.js';
 import type { Backbone } from '../models/index.js';
-import { noGrad, type Precision, tidy, withPrecision } from '../torch/index.js';
+import { deviceType, noGrad, type Precision, tidy, withPrecision } from '../torch/index.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 
 export interface Evaluation {
@@ -18,16 +18,18 @@ export interface EvaluateOptions {
   precision?: Precision;
 }
 
-/** Evaluates on the centre window of each decoded image, with the test-time transform. */
+/** Evaluates on the centre window of each decoded image, with the test-time transform, on the model's device. */
 export function evaluate(model: Backbone, images: DecodedImages, indices: readonly number[], classNames: readonly string[], options: EvaluateOptions = {}): Evaluation {
   const { outputSize = images.size, batchSize = 64, precision = 'fp32' } = options;
   const wasTraining = model.training;
   model.eval();
   const loader = new BatchLoader(images, indices, { batchSize, shuffle: false, seed: 0, dropLast: false, augment: null, outputSize });
   const predictions: number[] = [];
+  const device = model.device;
   for (const batch of loader.epoch(0)) {
     tidy(() => {
-      const predicted = noGrad(() => withPrecision(precision, () => model.forward(batch.input)).argmax(1));
+      const input = placeBatch(batch, device).input;
+      const predicted = noGrad(() => withPrecision(precision, () => model.forward(input), deviceType(device)).argmax(1));
       for (const p of predicted.data() as BigInt64Array) predictions.push(Number(p));
       batch.input.dispose();
       batch.labels.dispose();

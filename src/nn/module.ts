@@ -1,6 +1,6 @@
 // The Module base, in the spirit of PyTorch's nn.Module: named parameters, buffers and children registered
 // explicitly, train/eval modes, state dicts keyed by dotted names, freezing and parameter counts.
-import { keep, type MemoryFormat, noGrad, type Tensor, tidy } from '../torch/index.js';
+import { type Device, keep, type MemoryFormat, noGrad, type Tensor, tidy } from '../torch/index.js';
 
 export type StateDict = Map<string, Tensor>;
 
@@ -158,6 +158,29 @@ export abstract class Module {
       }
     });
     return this;
+  }
+
+  /**
+   * Moves every parameter and buffer, with its gradient, to the device, as PyTorch's `module.to(device)`: the same
+   * tensor objects (their data moves), so optimizers and other references made before stay valid.
+   */
+  to(device: Device): this {
+    noGrad(() =>
+      tidy(() => {
+        for (const [, t] of this.stateDict()) {
+          t.setData(t.to(device));
+          const grad = t.grad;
+          if (grad !== null) t.grad = grad.to(device);
+        }
+      }),
+    );
+    return this;
+  }
+
+  /** The device of the first parameter (or buffer): where the module computes, as `next(m.parameters()).device`. */
+  get device(): Device {
+    const first = this.parameters()[0] ?? this.namedBuffers()[0]?.[1];
+    return first === undefined ? 'cpu' : first.device;
   }
 
   /** Number of parameter elements (all, or only those that require grad). */

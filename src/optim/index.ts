@@ -4,4 +4,5 @@ export { SGD, type SgdOptions } from './sgd.js';
 export { RMSprop, type RmspropOptions } from './rmsprop.js';
 export { Adam, type AdamOptions, AdamW } from './adam.js';
 export { clipGradNorm } from './clip.js';
+export { GradScaler, type GradScalerOptions, type GradScalerState } from './grad-scaler.js';
 export * from './schedules.js';

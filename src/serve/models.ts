@@ -3,6 +3,7 @@
 // tensor operation, is never loaded).
 import type { DecodeOptions } from '../data/decode.js';
 import type { ModelInfo } from '../export/info.js';
+import type { Device } from '../torch/index.js';
 import { openLibtorchModel } from './libtorch-model.js';
 import { OnnxClassifier, softmaxRows } from './onnx-model.js';
 
@@ -17,9 +18,10 @@ export interface ServedModel {
   close(): Promise<void>;
 }
 
-/** Opens `path`: an .onnx file with ONNX Runtime, anything else (run folder, checkpoint) with libtorch. */
-export async function openServedModel(path: string): Promise<ServedModel> {
+/** Opens `path`: an .onnx file with ONNX Runtime (on the CPU), anything else (run folder, checkpoint) with libtorch on the device. */
+export async function openServedModel(path: string, device: Device = 'cpu'): Promise<ServedModel> {
   if (path.endsWith('.onnx')) {
+    if (device !== 'cpu') throw new Error(`--device ${device} serves a run folder or checkpoint with libtorch; ${path} is served by ONNX Runtime on the CPU`);
     const classifier = await OnnxClassifier.load(path);
     return {
       engine: 'onnx',
@@ -30,5 +32,5 @@ export async function openServedModel(path: string): Promise<ServedModel> {
       close: () => classifier.close(),
     };
   }
-  return openLibtorchModel(path);
+  return openLibtorchModel(path, device);
 }

@@ -34,13 +34,20 @@ export function autocastState(deviceType: AutocastDevice = 'cpu'): { enabled: bo
   return { enabled, dtype: dtypeFromCode(code) as HalfDType };
 }
 
-/** The precisions a network can run in: float32, or bfloat16 mixed precision (float32 weights, bf16 compute). */
-export const PRECISIONS = ['fp32', 'bf16'] as const;
+/**
+ * The precisions a network can run in: float32, bfloat16 mixed precision (float32 weights, bf16 compute) on the CPU
+ * or a GPU, and float16 mixed precision on a GPU (with a gradient scaler for training).
+ */
+export const PRECISIONS = ['fp32', 'bf16', 'fp16'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
-/** Runs fn in the precision: 'bf16' under CPU autocast, 'fp32' as it is. */
-export function withPrecision<T>(precision: Precision, fn: () => T): T {
+/** Runs fn in the precision on the device type: the 16-bit ones under that device's autocast, 'fp32' as it is. */
+export function withPrecision<T>(precision: Precision, fn: () => T, deviceType: AutocastDevice = 'cpu'): T {
   if (precision === 'fp32') return fn();
-  if (precision === 'bf16') return autocast({ dtype: 'bfloat16' }, fn);
-  throw new TypeError(`unknown precision '${String(precision)}' (expected ${PRECISIONS.join(' or ')})`);
+  if (precision === 'bf16') return autocast({ dtype: 'bfloat16', deviceType }, fn);
+  if (precision === 'fp16') {
+    if (deviceType !== 'cuda') throw new Error('fp16 mixed precision runs on CUDA devices (--device cuda); on the CPU use bf16');
+    return autocast({ dtype: 'float16', deviceType }, fn);
+  }
+  throw new TypeError(`unknown precision '${String(precision)}' (expected ${PRECISIONS.join(', ')})`);
 }

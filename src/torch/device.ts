@@ -25,3 +25,14 @@ export function checkDevice(device: string): Device {
   if (index >= count) throw new Error(`device '${device}' is not available: libtorch sees ${count} CUDA device(s)`);
   return device as Device;
 }
+
+/** A device named by a user: 'auto' is the first GPU when libtorch sees one, else the CPU; others as checkDevice. */
+export function resolveDevice(name: string): Device {
+  if (name === 'auto') return binding.cudaDeviceCount() > 0 ? 'cuda:0' : 'cpu';
+  return checkDevice(name);
+}
+
+/** The kind of a device ('cuda:1' -> 'cuda'), what autocast and the process-group backends are chosen by. */
+export function deviceType(device: Device): 'cpu' | 'cuda' {
+  return device === 'cpu' ? 'cpu' : 'cuda';
+}

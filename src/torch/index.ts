@@ -10,4 +10,4 @@ export { tidy, keep, dispose } from './scope.js';
 export * from './runtime.js';
 export { cpuHasNativeBf16, preferredCpuCapability } from './cpu.js';
 export { type DType, type HalfDType, DTYPES } from './dtype.js';
-export { type Device } from './device.js';
+export { type Device, deviceType, resolveDevice } from './device.js';

@@ -70,6 +70,8 @@ export interface NativeBinding {
   getRngState(): NativeHandle;
   setRngState(state: NativeHandle): void;
   cudaDeviceCount(): number;
+  setCudnnBenchmark(on: boolean): void;
+  cudaSynchronize(index: number): void;
   retainFreedMemory(): boolean;
   /** Whether the addon was built with c10d's Gloo process group (Gloo's headers present at build time). */
   hasGloo: boolean;
@@ -103,7 +105,15 @@ function load(): NativeBinding {
   if (!existsSync(file)) {
     throw new Error(`dsdnet: the native addon is not built (${file} is missing). Run: npm run build:native`);
   }
-  return createRequire(import.meta.url)(file) as NativeBinding;
+  try {
+    return createRequire(import.meta.url)(file) as NativeBinding;
+  } catch (error) {
+    // The dynamic loader's text names the library the libtorch it was built against needs, deep in a long message.
+    const missing = /(lib[\w.+-]*\.so[\w.]*): cannot open shared object file/.exec((error as Error).message);
+    if (missing === null) throw error;
+    const cuda = /^lib(cu|nccl|nv)/.test(missing[1]) ? ' (a CUDA library: install it with CUDA, put its folder on LD_LIBRARY_PATH, or rebuild dsdnet against a CPU libtorch)' : '';
+    throw new Error(`dsdnet: the native addon cannot load: ${missing[1]} is not found${cuda}; ${file} was built against a libtorch that needs it`, { cause: error });
+  }
 }
 
 // The two process-wide settings made when the addon loads, both defaults that libtorch's own logic would pick on

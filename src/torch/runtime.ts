@@ -63,6 +63,16 @@ export function cudaIsAvailable(): boolean {
   return binding.cudaDeviceCount() > 0;
 }
 
+/** cuDNN picks the fastest convolution algorithm for each input shape it meets (torch.backends.cudnn.benchmark). */
+export function setCudnnBenchmark(on: boolean): void {
+  binding.setCudnnBenchmark(on);
+}
+
+/** Waits for the work queued on a GPU (default: the first) to finish: for timing. */
+export function cudaSynchronize(device: number = 0): void {
+  binding.cudaSynchronize(device);
+}
+
 /** Native tensors currently referenced from JS on this thread (disposed and collected ones excluded; each worker thread counts its own). */
 export function liveTensors(): number {
   return binding.liveTensors();

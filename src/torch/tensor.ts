@@ -191,14 +191,29 @@ export class Tensor implements Disposable {
   clone(memoryFormat?: MemoryFormat): Tensor {
     return memoryFormat === undefined ? op('clone', this) : op('clone', this, memoryFormatCode(memoryFormat));
   }
-  /** Converts to a dtype, a device, or both; returns a new tensor (a copy only when needed, as in PyTorch). */
-  to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
+  /**
+   * Converts to a dtype, a device, or both; returns a new tensor (a copy only when needed, as in PyTorch).
+   * nonBlocking: a copy from pinned host memory to a GPU is queued without waiting for it (as non_blocking=True).
+   */
+  to(target: DType | Device | { dtype?: DType; device?: Device }, options: { nonBlocking?: boolean } = {}): Tensor {
     if (typeof target === 'string' && !(DTYPES as readonly string[]).includes(target) && !isDeviceName(target)) {
       throw new TypeError(`to('${target}'): neither a dtype (${DTYPES.join(', ')}) nor a device ('cpu', 'cuda', 'cuda:N')`);
     }
     const spec = typeof target === 'string' ? ((DTYPES as readonly string[]).includes(target) ? { dtype: target as DType } : { device: target as Device }) : target;
     const device = spec.device === undefined ? null : checkDevice(spec.device);
-    return op('to.dtype_layout', this, spec.dtype === undefined ? null : dtypeCode(spec.dtype), null, device);
+    return op('to.dtype_layout', this, spec.dtype === undefined ? null : dtypeCode(spec.dtype), null, device, null, options.nonBlocking ?? false);
+  }
+  /** A copy in page-locked host memory, which GPUs copy from asynchronously (needs a CUDA libtorch). */
+  pinMemory(): Tensor {
+    return op('pin_memory', this, null);
+  }
+  /**
+   * Makes this tensor hold `source`'s data, device and dtype included, as PyTorch's `tensor.data = source`: the
+   * same tensor object (parameters keep their identity for optimizers and hooks), new storage.
+   */
+  setData(source: Tensor): this {
+    opInPlace('set_data', this, source);
+    return this;
   }
   float(): Tensor {
     return this.to('float32');

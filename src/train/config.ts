@@ -7,7 +7,7 @@ import { DEFAULT_METHOD_OPTIONS, methodOptionProblems, METHODS, type MethodName,
 import { packageRoot, readBytes } from '../io/index.js';
 import { BACKBONES, type BackboneName } from '../models/index.js';
 import { decodeProblems, MIN_SIZE } from './model-settings.js';
-import { cpuHasNativeBf16, PRECISIONS, type Precision } from '../torch/index.js';
+import { cpuHasNativeBf16, type Device, PRECISIONS, type Precision } from '../torch/index.js';
 
 export const OPTIMIZERS = ['rmsprop', 'sgd', 'adamw'] as const;
 export const AUGMENTS = ['recipe', 'light', 'none'] as const;
@@ -135,13 +135,15 @@ export const PRECISION_SETTINGS: readonly PrecisionSetting[] = [...PRECISIONS, '
 /** What a preset or the command line may set: a TrainConfig, with precision possibly 'auto'. */
 export type ConfigSettings = Partial<Omit<TrainConfig, 'precision'>> & { precision?: PrecisionSetting };
 
-export function resolvePrecision(setting: PrecisionSetting): Precision {
-  return setting === 'auto' ? (cpuHasNativeBf16() ? 'bf16' : 'fp32') : setting;
+/** 'auto': bf16 on GPUs and on CPUs that compute it natively, else fp32. */
+export function resolvePrecision(setting: PrecisionSetting, device: Device = 'cpu'): Precision {
+  if (setting !== 'auto') return setting;
+  return device !== 'cpu' || cpuHasNativeBf16() ? 'bf16' : 'fp32';
 }
 
 /** Defaults, then the preset, then explicit settings; validated. */
-export function resolveConfig(data: string, preset: ConfigSettings, overrides: ConfigSettings): TrainConfig {
-  const precision = resolvePrecision(overrides.precision ?? preset.precision ?? DEFAULT_CONFIG.precision);
+export function resolveConfig(data: string, preset: ConfigSettings, overrides: ConfigSettings, device: Device = 'cpu'): TrainConfig {
+  const precision = resolvePrecision(overrides.precision ?? preset.precision ?? DEFAULT_CONFIG.precision, device);
   const config: TrainConfig = { ...DEFAULT_CONFIG, ...preset, ...overrides, precision, data } as TrainConfig;
   config.methodOptions = { ...DEFAULT_METHOD_OPTIONS, ...preset.methodOptions, ...overrides.methodOptions };
   validateConfig(config);

@@ -3,7 +3,7 @@ export { checkClassNames, readSnapshot, restoreSnapshot, saveSnapshot, SNAPSHOT_
 export { AUGMENTS, type ConfigSettings, decodeSize, DEFAULT_CONFIG, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, readPreset, resolveConfig, resolvePrecision, type TrainConfig, validateConfig } from './config.js';
 export { LIGHT_AUGMENT, lrScale, readRunConfig, summarize, train, type TrainOptions, type TrainResult } from './trainer.js';
 export { type EpochRecord, NonFiniteLossError } from './loop.js';
-export { type LoadedModel, loadModel, predict, type PredictOptions } from './model.js';
+export { type LoadedModel, loadModel, predict, type PredictOptions, scoreImages } from './model.js';
 export { Reporter, type ReportMode } from './reporter.js';
 export { checkRunFolder } from './run-folder.js';
 export { MIN_SIZE, modelSettingsProblems, type ModelSettings } from './model-settings.js';

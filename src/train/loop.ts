@@ -6,11 +6,11 @@ import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 
-import type { BatchLoader } from '../data/index.js';
-import type { SelfDistillationNet } from '../dsd/index.js';
+import { type Batch, type BatchLoader, placeBatch } from '../data/index.js';
+import { readTerms, type SelfDistillationNet } from '../dsd/index.js';
 import type { Metrics } from '../eval/index.js';
-import { applySchedule, type GroupOptions, type Optimizer, type WarmupCosineRestarts } from '../optim/index.js';
-import { noGrad, type Tensor, tidy } from '../torch/index.js';
+import { applySchedule, type GradScaler, type GradScalerState, type GroupOptions, type Optimizer, type WarmupCosineRestarts } from '../optim/index.js';
+import { type Device, dispose, keep, noGrad, type Tensor, tidy } from '../torch/index.js';
 import type { TrainConfig } from './config.js';
 import type { Reporter } from './reporter.js';
 
@@ -36,6 +36,8 @@ export interface Progress {
   sums: { loss: number; correct: number; seen: number; seconds: number; parts: Record<string, number> };
   /** How the run was initialised (a pretrained source), kept for the report. */
   pretrained?: Record<string, unknown>;
+  /** fp16 runs: the loss scale, kept so that a resumed run goes on with it. */
+  gradScaler?: GradScalerState;
 }
 
 export const emptySums = (): Progress['sums'] => ({ loss: 0, correct: 0, seen: 0, seconds: 0, parts: {} });
@@ -59,7 +61,11 @@ export interface Synchronizer {
 
 export interface Loop {
   config: TrainConfig;
+  /** Where the network is and its batches go. */
+  device: Device;
   net: SelfDistillationNet;
+  /** Loss scaling, for float16 mixed precision. */
+  scaler: GradScaler | null;
   optimizer: Optimizer<GroupOptions>;
   schedule: WarmupCosineRestarts;
   loader: BatchLoader;
@@ -74,28 +80,69 @@ export interface Loop {
   sync?: Synchronizer;
 }
 
-/** One optimisation step on batch `progress.batchInEpoch` of the epoch; adds to the running sums. */
-function step(loop: Loop, order: readonly number[]): void {
-  const { config, net, optimizer, progress } = loop;
+/**
+ * The batches of the steps, on the loop's device. On a GPU the next batch is made (augmented on the CPU, its copy
+ * queued) while the device runs the current step, as a DataLoader's workers with pinned memory keep a GPU fed.
+ */
+class BatchQueue {
+  private ahead: { epoch: number; b: number; batch: Batch } | null = null;
+
+  constructor(private readonly loader: BatchLoader, private readonly device: Device) {}
+
+  /** Batch b of the epoch: the one made ahead, or made now. The caller disposes it. */
+  take(order: readonly number[], epoch: number, b: number): Batch {
+    const ahead = this.ahead;
+    this.ahead = null;
+    if (ahead !== null && ahead.epoch === epoch && ahead.b === b) return ahead.batch;
+    if (ahead !== null) dispose([ahead.batch.input, ahead.batch.labels]);
+    return placeBatch(this.loader.batch(order, epoch, b), this.device);
+  }
+
+  /** On a GPU, makes batch b of the epoch now (nothing past the epoch's last). */
+  prepare(order: readonly number[], epoch: number, b: number): void {
+    if (this.device === 'cpu' || b >= this.loader.numBatches) return;
+    const batch = placeBatch(this.loader.batch(order, epoch, b), this.device);
+    this.ahead = { epoch, b, batch: { ...batch, input: keep(batch.input), labels: keep(batch.labels) } };
+  }
+
+  dispose(): void {
+    if (this.ahead !== null) dispose([this.ahead.batch.input, this.ahead.batch.labels]);
+    this.ahead = null;
+  }
+}
+
+/**
+ * One optimisation step on batch `progress.batchInEpoch` of the epoch; adds to the running sums. The work is queued
+ * before any value is read back (reading waits for a GPU), and the next batch is made in between.
+ */
+function step(loop: Loop, order: readonly number[], queue: BatchQueue): void {
+  const { config, net, optimizer, progress, scaler } = loop;
   const started = performance.now();
   const { loss, correct, parts } = tidy(() => {
-    const batch = loop.loader.batch(order, progress.epoch, progress.batchInEpoch);
-    applySchedule(optimizer, loop.schedule, progress.iteration);
-    const result = net.lossOf(batch.input, batch.labels, config.precision);
-    const value = result.loss.item();
-    if (!Number.isFinite(value)) {
-      throw new NonFiniteLossError(
-        `the loss became ${value} at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch + 1} (iteration ${progress.iteration}); the run stopped and ` +
-          `${existsSync(join(loop.checkpoints, 'latest')) ? 'checkpoints/latest keeps the last good state' : 'no checkpoint was written yet'}. ` +
-          'Lower the learning rate (--lr) or check the data.',
-      );
+    const batch = queue.take(order, progress.epoch, progress.batchInEpoch);
+    try {
+      applySchedule(optimizer, loop.schedule, progress.iteration);
+      const result = net.lossOf(batch.input, batch.labels, config.precision);
+      const toDifferentiate = scaler ? scaler.scaleLoss(result.loss) : result.loss;
+      if (loop.sync) loop.sync.backward(toDifferentiate);
+      else toDifferentiate.backward();
+      queue.prepare(order, progress.epoch, progress.batchInEpoch + 1);
+      const value = result.loss.item();
+      if (!Number.isFinite(value)) {
+        throw new NonFiniteLossError(
+          `the loss became ${value} at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch + 1} (iteration ${progress.iteration}); the run stopped and ` +
+            `${existsSync(join(loop.checkpoints, 'latest')) ? 'checkpoints/latest keeps the last good state' : 'no checkpoint was written yet'}. ` +
+            'Lower the learning rate (--lr) or check the data.',
+        );
+      }
+      if (scaler) scaler.step(optimizer);
+      else optimizer.step();
+      optimizer.zeroGrad();
+      const hits = noGrad(() => result.logits.argmax(1).eq(batch.labels).sum().item());
+      return { loss: value, correct: hits, parts: readTerms(result.terms) };
+    } finally {
+      dispose([batch.input, batch.labels]);
     }
-    if (loop.sync) loop.sync.backward(result.loss);
-    else result.loss.backward();
-    optimizer.step();
-    optimizer.zeroGrad();
-    const hits = noGrad(() => result.logits.argmax(1).eq(batch.labels).sum().item());
-    return { loss: value, correct: hits, parts: result.parts };
   });
   const sums = progress.sums;
   const images = loop.loader.options.batchSize; // this process's share of the step
@@ -182,6 +229,7 @@ export async function runLoop(loop: Loop, stopAfterEpochs?: number): Promise<Loo
   };
   for (const name of STOP_SIGNALS) process.on(name, onSignal);
   const startEpoch = progress.epoch;
+  const queue = new BatchQueue(loop.loader, loop.device);
   try {
     while (progress.epoch < config.epochs) {
       if (stopAfterEpochs !== undefined && progress.epoch - startEpoch >= stopAfterEpochs) break;
@@ -189,7 +237,7 @@ export async function runLoop(loop: Loop, stopAfterEpochs?: number): Promise<Loo
       const order = loop.loader.order(progress.epoch);
       const stopping = (): boolean => (loop.sync ? loop.sync.anyInterrupted(interrupted) : interrupted);
       while (progress.batchInEpoch < loop.loader.numBatches && !(interrupted = stopping())) {
-        step(loop, order);
+        step(loop, order, queue);
         // Let signals (Ctrl-C) in between steps.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
@@ -204,6 +252,7 @@ export async function runLoop(loop: Loop, stopAfterEpochs?: number): Promise<Loo
     }
     return { interrupted: false };
   } finally {
+    queue.dispose();
     for (const name of STOP_SIGNALS) process.off(name, onSignal);
   }
 }

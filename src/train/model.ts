@@ -1,10 +1,10 @@
 // Loading a trained classifier (from a run folder, a checkpoint, or a bare model.safetensors) and predicting on
 // image files with it.
-import { type DecodeOptions, DEFAULT_SCALE, evalBatch } from '../data/index.js';
+import { type DecodeOptions, DEFAULT_SCALE, evalBatch, toDevice } from '../data/index.js';
 import { type Prediction, type PredictFilesOptions, predictFiles } from '../eval/index.js';
 import { type Checkpoint, loadCheckpoint, type Metadata } from '../io/index.js';
 import { type Backbone, createBackbone } from '../models/index.js';
-import { noGrad, type Precision, tidy, withPrecision } from '../torch/index.js';
+import { type Device, deviceType, noGrad, type Precision, tidy, withPrecision } from '../torch/index.js';
 import { checkFinite } from '../weights/index.js';
 import { decodeSize, type TrainConfig } from './config.js';
 import { modelSettingsProblems, type ModelSettings } from './model-settings.js';
@@ -57,7 +57,8 @@ function settingsOf(checkpoint: Checkpoint<Partial<SnapshotInfo<TrainConfig>>> &
 }
 
 /** Loads the deployable model; `tag` picks 'latest' (default) or 'best' inside a run. */
-export function loadModel(path: string, options: { tag?: string; expectClasses?: readonly string[] } = {}): LoadedModel {
+/** Loads a checkpoint's model onto the device (default: the CPU); checkpoints themselves hold no device. */
+export function loadModel(path: string, options: { tag?: string; expectClasses?: readonly string[]; device?: Device } = {}): LoadedModel {
   const checkpoint = loadCheckpoint<Partial<SnapshotInfo<TrainConfig>>>(path, options.tag ?? 'latest');
   let model: Backbone | undefined;
   try {
@@ -66,7 +67,7 @@ export function loadModel(path: string, options: { tag?: string; expectClasses?:
     checkFinite(checkpoint.model, checkpoint.path, 'refusing a model that is not finite (its predictions would mean nothing)');
     model = createBackbone(settings.backbone, settings.classNames.length);
     model.loadStateDict(checkpoint.model);
-    model.eval();
+    model.to(options.device ?? 'cpu').eval();
     const { backbone, classNames, size, decodeSize: resize, bands, scale } = settings;
     return { model, classNames, backbone, size, decodeSize: resize, decode: { bands, scale }, source: checkpoint.path, info: checkpoint.info };
   } catch (error) {
@@ -81,10 +82,17 @@ export interface PredictOptions extends PredictFilesOptions {
   precision?: Precision;
 }
 
+/** Class probabilities (count x classes) of decoded images, scored on the model's device in the precision. */
+export function scoreImages(loaded: LoadedModel, pixels: Uint8Array, count: number, precision: Precision = 'fp32'): Float32Array {
+  return tidy(() => {
+    const device = loaded.model.device;
+    const input = toDevice(evalBatch(pixels, count, loaded.decodeSize, loaded.size), device);
+    return noGrad(() => withPrecision(precision, () => loaded.model.forward(input), deviceType(device)).float().softmax(1)).data() as Float32Array;
+  });
+}
+
 /** Top-k classes for each image file (resized and centre-cropped as in evaluation), decoded a batch at a time. */
 export async function predict(loaded: LoadedModel, files: readonly string[], options: PredictOptions = {}): Promise<Prediction[]> {
   const precision = options.precision ?? 'fp32';
-  const score = async (pixels: Uint8Array, count: number): Promise<Float32Array> =>
-    tidy(() => noGrad(() => withPrecision(precision, () => loaded.model.forward(evalBatch(pixels, count, loaded.decodeSize, loaded.size))).float().softmax(1)).data() as Float32Array);
-  return predictFiles(files, loaded, score, options);
+  return predictFiles(files, loaded, async (pixels, count) => scoreImages(loaded, pixels, count, precision), options);
 }

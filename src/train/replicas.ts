@@ -50,7 +50,7 @@ export function replicate(group: ProcessGroup, net: SelfDistillationNet, options
     anyInterrupted: (local) =>
       collective(group, 'agreeing on a stop', () =>
         tidy(() => {
-          const flag = tensor([local ? 1 : 0], { dtype: 'float32' });
+          const flag = tensor([local ? 1 : 0], { dtype: 'float32', device: group.device });
           group.allReduce([flag], 'max');
           return flag.item() > 0;
         }),
@@ -58,7 +58,7 @@ export function replicate(group: ProcessGroup, net: SelfDistillationNet, options
     total: (sums) =>
       collective(group, "adding up the epoch's sums", () => tidy(() => {
         const keys = Object.keys(sums.parts).sort();
-        const values = tensor([sums.loss, sums.correct, sums.seen, ...keys.map((k) => sums.parts[k])], { dtype: 'float64' });
+        const values = tensor([sums.loss, sums.correct, sums.seen, ...keys.map((k) => sums.parts[k])], { dtype: 'float64', device: group.device });
         group.allReduce([values]);
         const [loss, correct, seen, ...parts] = Array.from(values.data() as Float64Array);
         const total: Progress['sums'] = { loss, correct, seen, seconds: sums.seconds, parts: Object.fromEntries(keys.map((k, i) => [k, parts[i]])) };
@@ -78,7 +78,7 @@ export function evaluateOnRanks(group: ProcessGroup, model: SelfDistillationNet[
     // Each rank fills its own slots with prediction + 1, zeros elsewhere; the sum is everyone's predictions + 1.
     const slots = new Float64Array(indices.length);
     predictions.forEach((p, i) => (slots[start + i] = p + 1));
-    const combined = tensor(Array.from(slots), { dtype: 'float64' });
+    const combined = tensor(Array.from(slots), { dtype: 'float64', device: group.device });
     group.allReduce([combined]);
     return Array.from(combined.data() as Float64Array, (v) => v - 1);
   }));

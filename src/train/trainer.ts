@@ -12,7 +12,7 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { type AugmentConfig, BatchLoader, type CachedImages, type Dataset, loadDecoded, makeSplit, RECIPE_AUGMENT, readSplit, scanDataset, type Split, withoutFiles, writeSplit } from '../data/index.js';
+import { type AugmentConfig, BatchLoader, type CachedImages, type Dataset, loadDecoded, makeSplit, placeBatch, RECIPE_AUGMENT, readSplit, scanDataset, type Split, withoutFiles, writeSplit } from '../data/index.js';
 import type { ProcessGroup } from '../distributed/index.js';
 import { SelfDistillationNet } from '../dsd/index.js';
 import { confusionCsv, confusionSpec, curvesSpec, type EpochPoint, evaluate, type Metrics, metricsCsv, writeChart } from '../eval/index.js';
@@ -20,8 +20,8 @@ import { readBytes } from '../io/index.js';
 import { markdownCell, printable } from '../io/printable.js';
 import { createBackbone } from '../models/index.js';
 import { calibrateBatchNorm } from '../nn/index.js';
-import { AdamW, type GroupOptions, type Optimizer, RMSprop, SGD, WarmupCosineRestarts } from '../optim/index.js';
-import { dispose, manualSeed, retainFreedMemory } from '../torch/index.js';
+import { AdamW, GradScaler, type GroupOptions, type Optimizer, RMSprop, SGD, WarmupCosineRestarts } from '../optim/index.js';
+import { type Device, deviceType, dispose, manualSeed, retainFreedMemory, setCudnnBenchmark } from '../torch/index.js';
 import { applyPretrained, type PretrainedWeights, readPretrained } from '../weights/index.js';
 import { decodeSize, LEGACY_SETTINGS, type TrainConfig, validateConfig } from './config.js';
 import { emptySums, type EpochRecord, type Progress, runLoop } from './loop.js';
@@ -49,6 +49,8 @@ export interface TrainOptions {
   group?: ProcessGroup;
   /** With a group: BatchNorm layers normalise with the statistics of the whole global batch (SyncBatchNorm). */
   syncBatchNorm?: boolean;
+  /** Where the network trains (default: the CPU). Not part of the run: a run resumes on any device. */
+  device?: Device;
 }
 
 export interface TrainResult {
@@ -175,14 +177,14 @@ function makeSchedule(config: TrainConfig, itersPerEpoch: number, reporter: Repo
 const CALIBRATION_BATCHES = 10;
 
 /** Copies pretrained weights in; folded BatchNorm gets statistics measured on training batches (epoch 0's, as augmented). */
-function initialise(net: SelfDistillationNet, pretrained: PretrainedWeights, loader: BatchLoader, reporter: Reporter): Record<string, unknown> {
+function initialise(net: SelfDistillationNet, pretrained: PretrainedWeights, loader: BatchLoader, reporter: Reporter, device: Device): Record<string, unknown> {
   applyPretrained(net.backbone, pretrained);
   const summary: Record<string, unknown> = { source: pretrained.source, kind: pretrained.kind, layout: pretrained.layout, entry: pretrained.entry, replaced: pretrained.dropped };
   let note = '';
   if (pretrained.foldedBatchNorm) {
     const order = loader.order(0);
     const count = Math.min(CALIBRATION_BATCHES, loader.numBatches);
-    const batches = Array.from({ length: count }, (_, b) => loader.batch(order, 0, b));
+    const batches = Array.from({ length: count }, (_, b) => placeBatch(loader.batch(order, 0, b), device));
     calibrateBatchNorm(net.backbone, batches.map((b) => b.input));
     for (const b of batches) dispose([b.input, b.labels]);
     summary.batchNormCalibratedOn = count * loader.options.batchSize;
@@ -195,10 +197,11 @@ function initialise(net: SelfDistillationNet, pretrained: PretrainedWeights, loa
 export async function train(configIn: TrainConfig, options: TrainOptions): Promise<TrainResult> {
   const { out, resume = false } = options;
   if (options.retainFreedMemory ?? process.env.DSDNET_MALLOC !== 'system') retainFreedMemory();
-  const { group } = options;
+  const { group, device = 'cpu' } = options;
   const writer = (group?.rank ?? 0) === 0;
   const reporter = new Reporter(writer ? (options.report ?? 'bar') : 'quiet', writer);
   const config = runConfig(configIn, out, resume, writer);
+  if (config.precision === 'fp16' && deviceType(device) !== 'cuda') throw new Error(`precision fp16 runs on CUDA devices (--device cuda); on ${device} use bf16 or fp32`);
   const world = group?.worldSize ?? 1;
   if (config.batchSize % world !== 0) throw new Error(`batch size ${config.batchSize} does not divide among ${world} processes`);
   const prepared = await prepareData(config, out, resume, reporter);
@@ -206,6 +209,8 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   // A run stopped before its first checkpoint resumes from the start, pretrained initialisation included.
   const restoring = resume && existsSync(join(checkpoints, 'latest'));
   const { net, pretrained } = buildNetwork(config, prepared.split.classes.length, restoring);
+  net.to(device);
+  if (deviceType(device) === 'cuda') setCudnnBenchmark(true);
   let decoded: DecodedData;
   try {
     decoded = await decodeData(config, prepared, reporter);
@@ -225,10 +230,12 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   const schedule = makeSchedule(config, loader.numBatches, reporter);
 
   let progress: Progress = { epoch: 0, batchInEpoch: 0, iteration: 0, best: -1, sums: emptySums() };
-  if (pretrained) progress.pretrained = initialise(net, pretrained, loader, reporter);
+  const scaler = config.precision === 'fp16' ? new GradScaler() : null;
+  if (pretrained) progress.pretrained = initialise(net, pretrained, loader, reporter, device);
   if (restoring) {
     const info = restoreSnapshot<TrainConfig>(checkpoints, { model: net.backbone, auxiliary: net.auxiliary, optimizer, classNames: split.classes });
     progress = { ...(info.extra as Omit<Progress, 'epoch' | 'iteration'>), epoch: info.epoch, iteration: info.iteration };
+    if (scaler && progress.gradScaler) scaler.loadStateDict(progress.gradScaler);
     reporter.message(`resumed ${out} at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch + 1} (iteration ${progress.iteration})`);
   }
   const sync = group ? replicate(group, net, { syncBatchNorm: options.syncBatchNorm }) : undefined;
@@ -238,10 +245,10 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
 
   const testOptions = { outputSize: config.size, precision: config.precision };
   const evaluateTest = (): Metrics => (group ? evaluateOnRanks(group, net.backbone, images, testIdx, split.classes, testOptions) : evaluate(net.backbone, images, testIdx, split.classes, testOptions).metrics);
-  const snapshotExtra = (): Record<string, unknown> => ({ batchInEpoch: progress.batchInEpoch, best: progress.best, sums: progress.sums, pretrained: progress.pretrained, backbone: config.backbone, size: config.size });
+  const snapshotExtra = (): Record<string, unknown> => ({ batchInEpoch: progress.batchInEpoch, best: progress.best, sums: progress.sums, pretrained: progress.pretrained, gradScaler: scaler?.stateDict(), backbone: config.backbone, size: config.size });
   const { interrupted, signal } = await runLoop(
     {
-      config, net, optimizer, schedule, loader, reporter, progress, checkpoints,
+      config, device, net, scaler, optimizer, schedule, loader, reporter, progress, checkpoints,
       evaluateTest,
       save: (tags) => {
         if (writer) saveSnapshot(checkpoints, tags, { model: net.backbone, auxiliary: net.auxiliary, optimizer, config, classNames: split.classes, epoch: progress.epoch, iteration: progress.iteration, extra: snapshotExtra() });
@@ -298,7 +305,7 @@ async function writeReport(out: string, config: TrainConfig, final: Metrics, rec
       '',
       `Final epoch (${config.epochs}): OA ${pct(final.overallAccuracy)}%, AA ${pct(final.averageAccuracy)}%, kappa ${final.kappa.toFixed(4)} on ${final.count} test images.`,
       `Best epoch on the test split (reference only): ${bestRecord.epoch}, OA ${pct(best)}%. Mean epoch time ${meanEpochSeconds.toFixed(1)} s.`,
-      `Precision: ${config.precision === 'bf16' ? 'bf16 mixed precision (float32 weights and losses)' : 'fp32'}, ${config.channelsLast ? 'channels-last' : 'row-major'} activations.`,
+      `Precision: ${config.precision === 'fp32' ? 'fp32' : `${config.precision} mixed precision (float32 weights and losses)`}, ${config.channelsLast ? 'channels-last' : 'row-major'} activations.`,
       `Initialisation: ${pretrained ? `${String(pretrained.source)} (${String(pretrained.kind)}, ${String(pretrained.layout)} names${pretrained.batchNormCalibratedOn ? `, BatchNorm calibrated on ${String(pretrained.batchNormCalibratedOn)} training images` : ''})` : 'random'}.`,
       '',
       '| class | support | precision | recall | F1 |',
