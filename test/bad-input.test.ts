@@ -99,7 +99,7 @@ test('flags are checked when the command line is read, naming the flag and the a
     [['train', dataset, '--ratio', '1.5'], /option '--ratio <r>' argument '1\.5' is invalid\. expected a fraction between 0 and 1/],
     [['train', dataset, '--size', '8'], /option '--size <px>' argument '8' is invalid\. expected an integer >= 32/],
     [['train', dataset, '--backbone', 'vgg16'], /Allowed choices are resnet18, resnet34, resnet50, mobilenet_v2/],
-    [['train', dataset, '--precision', 'fp16'], /Allowed choices are fp32, bf16, auto/],
+    [['train', dataset, '--precision', 'fp8'], /Allowed choices are fp32, bf16, fp16, auto/],
     [['train', dataset, '--epochs', '2.5'], /option '--epochs <n>' argument '2\.5' is invalid/],
     [['predict', dataset, 'x.jpg', '--top-k', '-1'], /option '--top-k <k>' argument '-1' is invalid\. expected an integer >= 1/],
     [['data', 'split', dataset, '--ratio', '0', '-o', 'x.json'], /option '--ratio <r>' argument '0' is invalid/],
