@@ -6,7 +6,7 @@
 // Generation runs DDIM (eta = 0) from pure noise with gradients through the chain; the diffusion loss trains eps-net
 // to predict the noise added to the (detached) teacher.
 import { BatchNorm1d, Embedding, Layer, Linear, Module, ReLU, Sequential } from '../nn/index.js';
-import { cat, F, full, randint, randn, type Tensor, tensor } from '../torch/index.js';
+import { cat, type Device, F, full, keep, randint, randn, type Tensor, tensor } from '../torch/index.js';
 import type { NoiseSchedule } from './schedule.js';
 
 export const TIME_EMBEDDING_ROWS = 1280;
@@ -72,13 +72,30 @@ export class DiffusionModule extends Module {
     return this.proj.forward(x);
   }
 
+  /** alpha_bar of every timestep on the device it was last asked for: copied there once, not at every step. */
+  private alphaBarTable: Tensor | null = null;
+
+  private alphaBarOn(device: Device): Tensor {
+    if (this.alphaBarTable === null || this.alphaBarTable.device !== device) {
+      this.alphaBarTable?.dispose();
+      this.alphaBarTable = keep(tensor(this.schedule.alphaBar, { dtype: 'float32', device }));
+    }
+    return this.alphaBarTable;
+  }
+
+  override dispose(): void {
+    this.alphaBarTable?.dispose();
+    this.alphaBarTable = null;
+    super.dispose();
+  }
+
   /** MSE between eps-net's estimate and the noise added to the teacher at t ~ U{0..T-1} per sample. */
   diffusionLoss(teacher: Tensor, cond: Tensor): Tensor {
     const [batch] = teacher.shape;
     const device = teacher.device;
     const t = randint(0, this.schedule.options.trainSteps, [batch], { device });
     // Looked up on the device: reading t back to the host would wait for the GPU at every step.
-    const alphaBar = tensor(this.schedule.alphaBar, { dtype: 'float32', device }).indexSelect(0, t).unsqueeze(1);
+    const alphaBar = this.alphaBarOn(device).indexSelect(0, t).unsqueeze(1);
     const noise = randn(teacher.shape, { device });
     const noisy = teacher.mul(alphaBar.sqrt()).add(noise.mul(alphaBar.neg().add(1).sqrt()));
     return F.mseLoss(this.epsNet.predict(noisy, cond, t), noise);
