@@ -136,29 +136,31 @@ export const ALTERNATING_OPTIONS = {
 
 /**
  * Runs a benchmark: our worker script against torchvision in PyTorch, stock, with our allocation policy, and, where
- * dsdnet asks libtorch for other ATen kernels than PyTorch picks (AVX-512), with both; every case alternating.
- * Options: --rounds 3 --iters 10 --warmup 3 --threads 2.
+ * dsdnet asks libtorch for other ATen kernels than PyTorch picks (AVX-512), with both; every case alternating. On a
+ * GPU the peer is stock PyTorch alone (the allocation policy and the kernels are the CPU's matters).
+ * Options: --rounds 3 --iters 10 --warmup 3 --threads 2 --device cpu (or the `device` given here).
  */
-export function runBenchmark(title: string, workerFile: string, cases: BenchCase[]): CaseResult[] {
-  const { values } = parseArgs({ options: ALTERNATING_OPTIONS });
+export function runBenchmark(title: string, workerFile: string, cases: BenchCase[], defaults: { device?: string } = {}): CaseResult[] {
+  const { values } = parseArgs({ options: { ...ALTERNATING_OPTIONS, device: { type: 'string', default: defaults.device ?? 'cpu' } } });
   const only = values.only;
   const selected = only === undefined ? cases : cases.filter((c) => c.label.includes(only));
   if (selected.length === 0) throw new Error(`--only '${only}' matches no case; the cases are:\n${cases.map((c) => `  ${c.label}`).join('\n')}`);
   const worker = fileURLToPath(new URL(workerFile, import.meta.url));
   const peerScript = fileURLToPath(new URL('../../bench/peer_torch.py', import.meta.url));
-  const tail = [values.warmup!, values.iters!, values.threads!];
+  const onCpu = values.device === 'cpu';
+  const tail = [values.warmup!, values.iters!, values.threads!, values.device!];
   const ours: Side = { name: 'dsdnet', command: process.execPath, args: (a) => [worker, ...a, ...tail] };
   const peer = (name: string, env?: Record<string, string>): Side => ({ name, command: PYTHON, args: (a) => [peerScript, ...a, ...tail], env });
   // PyTorch sees the user's ATEN_CPU_CAPABILITY as we do; only our own default differs from its.
-  const capability = process.env.ATEN_CPU_CAPABILITY ? undefined : preferredCpuCapability();
+  const capability = process.env.ATEN_CPU_CAPABILITY || !onCpu ? undefined : preferredCpuCapability();
   const peers: Side[] = [
     peer('PyTorch'),
-    peer(PEER_SAME_MALLOC, { GLIBC_TUNABLES: PEER_MALLOC_TUNABLES }),
+    ...(onCpu ? [peer(PEER_SAME_MALLOC, { GLIBC_TUNABLES: PEER_MALLOC_TUNABLES })] : []),
     ...(capability === undefined ? [] : [peer(PEER_SAME_SETTINGS, { GLIBC_TUNABLES: PEER_MALLOC_TUNABLES, ATEN_CPU_CAPABILITY: capability })]),
   ];
   const specs = selected.map((c) => ({ label: c.label, args: [c.mode, c.model, String(c.size), String(c.batch), c.precision ?? 'fp32', c.layout ?? 'contiguous'] }));
   const results = runAlternating(specs, [ours, ...peers], Number(values.rounds));
-  console.log(`${title}; ${values.threads} threads, ${values.rounds} rounds x ${values.iters} timed steps (after ${values.warmup} warm-up) per side`);
+  console.log(`${title}; ${onCpu ? `${values.threads} threads` : values.device}, ${values.rounds} rounds x ${values.iters} timed steps (after ${values.warmup} warm-up) per side`);
   console.log(table(results, ours.name, peers.map((p) => p.name)));
   return results;
 }

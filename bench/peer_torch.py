@@ -1,8 +1,9 @@
 """The PyTorch peer of the benchmark workers: a torchvision model, the same step and timing, printed as JSON.
 
-Usage: python3 bench/peer_torch.py MODE MODEL SIZE BATCH PRECISION LAYOUT WARMUP ITERS THREADS
+Usage: python3 bench/peer_torch.py MODE MODEL SIZE BATCH PRECISION LAYOUT WARMUP ITERS THREADS [DEVICE]
   MODE: train | train-rmsprop | infer | optim | optim-plain (see bench/worker-loop.ts)
-  PRECISION: fp32 | bf16 (torch.autocast on the CPU); LAYOUT: contiguous | channelsLast
+  PRECISION: fp32 | bf16 (torch.autocast on the device); LAYOUT: contiguous | channelsLast
+  DEVICE: cpu (default) | cuda | cuda:N (each step timed to the end of its kernels; cudnn.benchmark on)
    or: python3 bench/peer_torch.py flops MODEL SIZE BATCH   (multiply-adds of convolutions and linear layers x 2,
        forward only; a training step is counted as 3 forwards)
 """
@@ -52,19 +53,22 @@ def main():
     size, batch = int(sys.argv[3]), int(sys.argv[4])
     precision, layout = sys.argv[5], sys.argv[6]
     warmup, iters, threads = map(int, sys.argv[7:10])
+    device = torch.device(sys.argv[10] if len(sys.argv) > 10 else 'cpu')
+    on_gpu = device.type == 'cuda'
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    torch.backends.cudnn.benchmark = on_gpu
     memory_format = torch.channels_last if layout == 'channelsLast' else torch.contiguous_format
-    model = getattr(torchvision.models, name)(num_classes=1000).to(memory_format=memory_format)
-    x = torch.randn(batch, 3, size, size).contiguous(memory_format=memory_format)
-    y = torch.randint(0, 1000, (batch,))
+    model = getattr(torchvision.models, name)(num_classes=1000).to(device, memory_format=memory_format)
+    x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=memory_format)
+    y = torch.randint(0, 1000, (batch,), device=device)
     if mode in ('train-rmsprop', 'optim', 'optim-plain'):
         opt = torch.optim.RMSprop(model.parameters(), lr=1e-4, alpha=0.99, eps=1e-8, weight_decay=1e-5, foreach=mode != 'optim-plain')
     else:
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def forward():
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=precision == 'bf16'):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == 'bf16'):
             return model(x)
 
     def train_step():
@@ -87,6 +91,8 @@ def main():
     for i in range(warmup + iters):
         start = time.perf_counter()
         step()
+        if on_gpu:
+            torch.cuda.synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)
     print(json.dumps({'times': times, 'peakRssMiB': peak_rss_mib()}))

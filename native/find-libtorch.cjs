@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Locates libtorch for the native build and prints one gyp value:
-//   include | libdir | libs | cflags | rpath
+//   include | libdir | libs | cflags
 // Order: $LIBTORCH (official archive or pip's torch/ layout: include/ and lib/), then Debian's libtorch-dev.
 'use strict';
 const fs = require('node:fs');
@@ -69,6 +69,9 @@ switch (what) {
   case 'include':
     console.log([found.include, path.join(found.include, 'torch', 'csrc', 'api', 'include'), ...(ncclIncludes() ?? [])].join(' '));
     break;
+  case 'libdir':
+    console.log(found.lib);
+    break;
   case 'libs':
     // --no-as-needed keeps libtorch_cuda linked although no symbol of it is used: its kernels register at load.
     console.log(
@@ -85,5 +88,5 @@ switch (what) {
     break;
   }
   default:
-    fail(`find-libtorch: unknown query '${what}' (include | libs | cflags)`);
+    fail(`find-libtorch: unknown query '${what}' (include | libdir | libs | cflags)`);
 }

@@ -21,14 +21,11 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci" >&2
+  echo "setup: npm ci (builds the native addon: about a minute on 2 cores)" >&2
   # onnxruntime-node's install script would download binaries; its CPU binary ships in the package.
   ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi
-
-if [ ! -f native/build/Release/dsdnet_native.node ] || [ -n "$(find native/src native/binding.gyp -newer native/build/Release/dsdnet_native.node 2>/dev/null)" ]; then
-  echo "setup: building the native addon" >&2
-  npm run --silent build:native
-fi
+# npm ci's install script built the addon; this rebuilds it after a change to native/ (or a new LIBTORCH).
+node native/build.cjs --if-needed
 
 npm run --silent build:ts

@@ -106,7 +106,7 @@ c10::IValue toList(const Napi::Value& value, const c10::ListTypePtr& listType, c
     if (arg.N() && (isIntLike || kind == c10::TypeKind::FloatType || kind == c10::TypeKind::BoolType) &&
         (value.IsNumber() || value.IsBoolean())) {
       auto array = Napi::Array::New(value.Env(), *arg.N());
-      for (uint32_t i = 0; i < *arg.N(); ++i) array.Set(i, value);
+      for (uint32_t i = 0; i < static_cast<uint32_t>(*arg.N()); ++i) array.Set(i, value);
       return toList(array, listType, arg, err);
     }
     err.raise(value, listType->str());

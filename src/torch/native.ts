@@ -94,7 +94,7 @@ function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('dsdnet: cannot find the package root above ' + fileURLToPath(import.meta.url));
+    if (parent === dir) throw new Error('cannot find the package root above ' + fileURLToPath(import.meta.url));
     dir = parent;
   }
   return dir;
@@ -103,7 +103,7 @@ function packageRoot(): string {
 function load(): NativeBinding {
   const file = join(packageRoot(), 'native', 'build', 'Release', 'dsdnet_native.node');
   if (!existsSync(file)) {
-    throw new Error(`dsdnet: the native addon is not built (${file} is missing). Run: npm run build:native`);
+    throw new Error(`the native addon is not built (${file} is missing). Run: npm rebuild dsdnet (in a checkout: npm run build:native)`);
   }
   try {
     return createRequire(import.meta.url)(file) as NativeBinding;
@@ -112,7 +112,7 @@ function load(): NativeBinding {
     const missing = /(lib[\w.+-]*\.so[\w.]*): cannot open shared object file/.exec((error as Error).message);
     if (missing === null) throw error;
     const cuda = /^lib(cu|nccl|nv)/.test(missing[1]) ? ' (a CUDA library: install it with CUDA, put its folder on LD_LIBRARY_PATH, or rebuild dsdnet against a CPU libtorch)' : '';
-    throw new Error(`dsdnet: the native addon cannot load: ${missing[1]} is not found${cuda}; ${file} was built against a libtorch that needs it`, { cause: error });
+    throw new Error(`the native addon cannot load: ${missing[1]} is not found${cuda}; ${file} was built against a libtorch that needs it`, { cause: error });
   }
 }
 
