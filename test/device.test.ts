@@ -11,7 +11,7 @@ import { evaluate } from '../src/eval/index.js';
 import { InMemoryImages } from '../src/data/index.js';
 import { BACKBONES, createBackbone } from '../src/models/index.js';
 import { GradScaler, SGD } from '../src/optim/index.js';
-import { cudaIsAvailable, manualSeed, randint, randn, requireExplicitDevices, resolveDevice, tensor, tidy, zeros } from '../src/torch/index.js';
+import { cudaIsAvailable, getRngState, manualSeed, randint, randn, requireExplicitDevices, resolveDevice, tensor, tidy, zeros } from '../src/torch/index.js';
 import { DEFAULT_CONFIG } from '../src/train/index.js';
 import { makeOptimizer } from '../src/train/trainer.js';
 
@@ -92,6 +92,7 @@ test('GradScaler: a step with an overflowed gradient is skipped and the scale ha
 
 test("devices: 'auto' is the CPU without a GPU; CUDA is refused clearly, before any work, where libtorch has none", { skip: cudaIsAvailable() && 'a GPU is present' }, () => {
   assert.equal(resolveDevice('auto'), 'cpu');
+  assert.throws(() => getRngState('cuda'), /device 'cuda' is not available: this libtorch \(\S+\) has no CUDA support/);
   const run = spawnSync(process.execPath, [cli, 'train', '/nonexistent-dataset', '--device', 'cuda:1'], { encoding: 'utf8' });
   assert.equal(run.status, 1);
   assert.match(run.stderr, /option '--device <device>' argument 'cuda:1' is invalid\. device 'cuda:1' is not available: this libtorch \(\S+\) has no CUDA support or sees no GPU/);

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { type AugmentConfig, augmentBatch, BatchLoader, evalBatch, IMAGENET_MEAN, IMAGENET_STD, loadDecoded, RECIPE_AUGMENT, Rng, scanDataset } from '../src/data/index.js';
+import { type AugmentConfig, augmentBatch, BatchLoader, BatchQueue, evalBatch, IMAGENET_MEAN, IMAGENET_STD, loadDecoded, RECIPE_AUGMENT, Rng, scanDataset } from '../src/data/index.js';
 import { equalize } from '../src/data/augment.js';
-import { stack, tensor } from '../src/torch/index.js';
+import { dispose, liveTensors, stack, tensor, tidy } from '../src/torch/index.js';
 import { makeDataset } from './support/images.js';
 
 test('equalize maps each image channel through its own cumulative histogram', () => {
@@ -118,4 +118,28 @@ test('loader shards: each rank takes its run of every global batch, disjoint, to
   }
   assert.throws(() => new BatchLoader(images, all, { ...options, shard: { rank: 2, worldSize: 2 } }), /shard: rank 2 of world size 2 is not a valid position/);
   images.close();
+});
+
+test('batch queue: batches made ahead (as on a GPU) are the batches made when taken, and none outlives the queue', async () => {
+  const root = await makeDataset(5);
+  const images = await loadDecoded(await scanDataset(root), { size: 16, cacheDir: mkdtempSync(join(tmpdir(), 'dsdnet-cache-')), progress: false });
+  const loader = new BatchLoader(images, images.paths.map((_, i) => i), { batchSize: 4, shuffle: true, seed: 2, dropLast: true, augment: RECIPE_AUGMENT, outputSize: 12 });
+  const order = loader.order(0);
+  const live = liveTensors();
+  const queue = new BatchQueue(loader, 'cpu', { prefetch: true });
+  for (let b = 0; b < loader.numBatches; b++) {
+    tidy(() => {
+      const batch = queue.take(order, 0, b);
+      queue.prepare(order, 0, b + 1); // as the step does, after queuing backward
+      const direct = loader.batch(order, 0, b);
+      assert.ok(batch.input.allclose(direct.input, 0, 0), `batch ${b} made ahead equals batch ${b} made now`);
+      assert.deepEqual(batch.labels.toArray(), direct.labels.toArray());
+      dispose([batch.input, batch.labels]); // the caller's, as in the training step
+    });
+    const ahead = b + 1 < loader.numBatches ? 2 : 0;
+    assert.equal(liveTensors(), live + ahead, `after step ${b}: the next batch's input and labels wait, made ahead`);
+  }
+  queue.prepare(order, 0, 1); // a batch made ahead that is never taken
+  queue.dispose();
+  assert.equal(liveTensors(), live, 'no tensor left behind');
 });

@@ -69,15 +69,23 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The default generator of a device: getRngState([device]) / setRngState(state, [device]), device 'cpu' (default),
+// 'cuda' or 'cuda:N'. A CUDA generator's state is a CPU byte tensor too, so checkpoints stay device-free.
+at::Generator defaultGenerator(const Napi::Value& device, const char* what) {
+  if (device.IsUndefined()) return at::detail::getDefaultCPUGenerator();
+  if (!device.IsString()) throw Napi::TypeError::New(device.Env(), std::string(what) + ": the device must be a string");
+  return at::globalContext().defaultGenerator(c10::Device(device.As<Napi::String>().Utf8Value()));
+}
+
 Napi::Value GetRngState(const Napi::CallbackInfo& info) {
-  auto gen = at::detail::getDefaultCPUGenerator();
+  auto gen = defaultGenerator(info[0], "getRngState");
   std::lock_guard<std::mutex> lock(gen.mutex());
   return wrap(info.Env(), gen.get_state());
 }
 
 Napi::Value SetRngState(const Napi::CallbackInfo& info) {
   const at::Tensor& state = unwrap(info[0], "setRngState");
-  auto gen = at::detail::getDefaultCPUGenerator();
+  auto gen = defaultGenerator(info[1], "setRngState");
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(state);
   return info.Env().Undefined();

@@ -11,5 +11,5 @@ export { CachedImages, type CacheOptions, defaultCacheDir, loadDecoded, MAX_DECO
 export { type DecodedImages, imageBytes, InMemoryImages } from './images.js';
 export { type AugmentConfig, augmentBatch, evalBatch, IMAGENET_MEAN, IMAGENET_STD, normalize, type RandAugmentConfig, RECIPE_AUGMENT } from './augment.js';
 export { type Batch, BatchLoader, type LoaderOptions } from './loader.js';
-export { placeBatch, toDevice } from './placement.js';
+export { BatchQueue, placeBatch, toDevice } from './placement.js';
 export { mapLimit } from './concurrency.js';

@@ -67,8 +67,8 @@ export interface NativeBinding {
   /** Sets ATEN_CPU_CAPABILITY unless the user did; libtorch reads it at its first kernel. */
   requestCpuCapability(capability: string): void;
   manualSeed(seed: number): void;
-  getRngState(): NativeHandle;
-  setRngState(state: NativeHandle): void;
+  getRngState(device?: string): NativeHandle;
+  setRngState(state: NativeHandle, device?: string): void;
   cudaDeviceCount(): number;
   setCudnnBenchmark(on: boolean): void;
   cudaSynchronize(index: number): void;

@@ -1,4 +1,5 @@
 // Process-wide engine state: versions, threads, ATen's kernels, seeding, the heap policy, and the live tensor count.
+import { checkDevice, type Device } from './device.js';
 import { binding, type NativeGenerator } from './native.js';
 import { Tensor } from './tensor.js';
 
@@ -26,13 +27,13 @@ export function manualSeed(seed: number): void {
   binding.manualSeed(seed);
 }
 
-/** The default generator's state (a uint8 tensor), to save with a checkpoint. */
-export function getRngState(): Tensor {
-  return new Tensor(binding.getRngState());
+/** The state of a device's default generator (a uint8 tensor on the CPU, for any device), to save with a checkpoint. */
+export function getRngState(device: Device = 'cpu'): Tensor {
+  return new Tensor(binding.getRngState(checkDevice(device)));
 }
 
-export function setRngState(state: Tensor): void {
-  binding.setRngState(state.handle);
+export function setRngState(state: Tensor, device: Device = 'cpu'): void {
+  binding.setRngState(state.handle, checkDevice(device));
 }
 
 /**

@@ -6,11 +6,11 @@ import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 
-import { type Batch, type BatchLoader, placeBatch } from '../data/index.js';
+import { type BatchLoader, BatchQueue } from '../data/index.js';
 import { readTerms, type SelfDistillationNet } from '../dsd/index.js';
 import type { Metrics } from '../eval/index.js';
 import { applySchedule, type GradScaler, type GradScalerState, type GroupOptions, type Optimizer, type WarmupCosineRestarts } from '../optim/index.js';
-import { type Device, dispose, keep, noGrad, type Tensor, tidy } from '../torch/index.js';
+import { type Device, dispose, noGrad, type Tensor, tidy } from '../torch/index.js';
 import type { TrainConfig } from './config.js';
 import type { Reporter } from './reporter.js';
 
@@ -78,37 +78,6 @@ export interface Loop {
   onEpoch: (record: EpochRecord) => void;
   /** Data parallelism across processes; absent for one process. */
   sync?: Synchronizer;
-}
-
-/**
- * The batches of the steps, on the loop's device. On a GPU the next batch is made (augmented on the CPU, its copy
- * queued) while the device runs the current step, as a DataLoader's workers with pinned memory keep a GPU fed.
- */
-class BatchQueue {
-  private ahead: { epoch: number; b: number; batch: Batch } | null = null;
-
-  constructor(private readonly loader: BatchLoader, private readonly device: Device) {}
-
-  /** Batch b of the epoch: the one made ahead, or made now. The caller disposes it. */
-  take(order: readonly number[], epoch: number, b: number): Batch {
-    const ahead = this.ahead;
-    this.ahead = null;
-    if (ahead !== null && ahead.epoch === epoch && ahead.b === b) return ahead.batch;
-    if (ahead !== null) dispose([ahead.batch.input, ahead.batch.labels]);
-    return placeBatch(this.loader.batch(order, epoch, b), this.device);
-  }
-
-  /** On a GPU, makes batch b of the epoch now (nothing past the epoch's last). */
-  prepare(order: readonly number[], epoch: number, b: number): void {
-    if (this.device === 'cpu' || b >= this.loader.numBatches) return;
-    const batch = placeBatch(this.loader.batch(order, epoch, b), this.device);
-    this.ahead = { epoch, b, batch: { ...batch, input: keep(batch.input), labels: keep(batch.labels) } };
-  }
-
-  dispose(): void {
-    if (this.ahead !== null) dispose([this.ahead.batch.input, this.ahead.batch.labels]);
-    this.ahead = null;
-  }
 }
 
 /**

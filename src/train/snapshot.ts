@@ -4,13 +4,15 @@
 import { type Checkpoint, loadCheckpoint, saveCheckpoint } from '../io/index.js';
 import type { Module } from '../nn/index.js';
 import type { GroupOptions, Optimizer } from '../optim/index.js';
-import { getRngState, setRngState, type Tensor } from '../torch/index.js';
+import { deviceType, getRngState, setRngState, type Tensor } from '../torch/index.js';
 import { decodeSize } from './config.js';
 
 export const SNAPSHOT_FORMAT = 'dsdnet-checkpoint/1';
 const OPTIMIZER_PREFIX = 'optimizer.';
 const AUXILIARY_PREFIX = 'auxiliary.';
 const RNG_KEY = 'rng.cpu';
+/** The generator of the GPU the model trained on (the method's noise is drawn there); ignored when resuming on the CPU. */
+const CUDA_RNG_KEY = 'rng.cuda';
 
 export interface SnapshotInfo<Config> {
   format: typeof SNAPSHOT_FORMAT;
@@ -41,6 +43,8 @@ export interface SnapshotParts<Config> {
 export function saveSnapshot<Config>(root: string, tags: readonly string[], parts: SnapshotParts<Config>): string {
   const optimizerState = parts.optimizer.stateDict();
   const tensors = new Map<string, Tensor>([[RNG_KEY, getRngState()]]);
+  const device = parts.model.device;
+  if (deviceType(device) === 'cuda') tensors.set(CUDA_RNG_KEY, getRngState(device));
   for (const [key, t] of optimizerState.tensors) tensors.set(OPTIMIZER_PREFIX + key, t);
   for (const [key, t] of parts.auxiliary?.stateDict() ?? []) tensors.set(AUXILIARY_PREFIX + key, t);
   const info: SnapshotInfo<Config> = {
@@ -60,6 +64,7 @@ export function saveSnapshot<Config>(root: string, tags: readonly string[], part
   if (config?.size && config.cropFraction) metadata.decodeSize = String(decodeSize({ size: config.size, cropFraction: config.cropFraction }));
   const path = saveCheckpoint(root, tags, { model: parts.model.stateDict(), tensors, info, modelMetadata: metadata });
   tensors.get(RNG_KEY)!.dispose();
+  tensors.get(CUDA_RNG_KEY)?.dispose();
   return path;
 }
 
@@ -102,6 +107,9 @@ export function restoreSnapshot<Config>(
   const rng = checkpoint.tensors.get(RNG_KEY);
   if (rng === undefined) throw new Error(`${checkpoint.path}: the checkpoint has no generator state`);
   setRngState(rng);
+  const cudaRng = checkpoint.tensors.get(CUDA_RNG_KEY);
+  const device = parts.model.device;
+  if (cudaRng !== undefined && deviceType(device) === 'cuda') setRngState(cudaRng, device);
   for (const t of [...checkpoint.model.values(), ...checkpoint.tensors.values()]) t.dispose();
   return { ...info, path: checkpoint.path };
 }
