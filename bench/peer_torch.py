@@ -1,4 +1,5 @@
-"""The PyTorch peer of the benchmark workers: a torchvision model, the same step and timing, printed as JSON.
+"""The PyTorch peer of the benchmark workers: a torchvision model (bench/peer_models.py's where torchvision is
+absent), the same step and timing, printed as JSON.
 
 Usage: python3 bench/peer_torch.py MODE MODEL SIZE BATCH PRECISION LAYOUT WARMUP ITERS THREADS [DEVICE]
   MODE: train | train-rmsprop | infer | optim | optim-plain (see bench/worker-loop.ts)
@@ -13,7 +14,14 @@ import time
 
 import torch
 import torch.nn.functional as F
-import torchvision
+
+try:
+    import torchvision
+
+    def build(name):
+        return getattr(torchvision.models, name)(num_classes=1000)
+except ImportError:  # a PyTorch without torchvision (e.g. on the GPU machine): the same architectures in torch.nn
+    from peer_models import build
 
 
 def peak_rss_mib():
@@ -47,7 +55,7 @@ def main():
     mode, name = sys.argv[1], sys.argv[2]
     if mode == 'flops':
         size, batch = int(sys.argv[3]), int(sys.argv[4])
-        model = getattr(torchvision.models, name)(num_classes=1000)
+        model = build(name)
         print(json.dumps({'forwardFlops': forward_flops(model, torch.randn(batch, 3, size, size))}))
         return
     size, batch = int(sys.argv[3]), int(sys.argv[4])
@@ -59,7 +67,7 @@ def main():
     torch.manual_seed(0)
     torch.backends.cudnn.benchmark = on_gpu
     memory_format = torch.channels_last if layout == 'channelsLast' else torch.contiguous_format
-    model = getattr(torchvision.models, name)(num_classes=1000).to(device, memory_format=memory_format)
+    model = build(name).to(device, memory_format=memory_format)
     x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=memory_format)
     y = torch.randint(0, 1000, (batch,), device=device)
     if mode in ('train-rmsprop', 'optim', 'optim-plain'):

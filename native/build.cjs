@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Builds the addon with node-gyp (two jobs): from a checkout (`npm run build:native`, scripts/setup.sh) and when the
-// package is installed (its `install` script, as sharp builds from source when no prebuilt binary fits). libtorch
-// is located first, so a missing one stops the build with one message saying how to get it, before node-gyp runs.
+// Builds the addon with node-gyp (a job per core, at most 8: a compile takes about 1 GB): from a checkout
+// (`npm run build:native`, scripts/setup.sh) and when the package is installed (its `install` script, as sharp
+// builds from source when no prebuilt binary fits). libtorch is located first, so a missing one stops the build with
+// one message saying how to get it, before node-gyp runs.
 // Node's own headers are used when they are installed next to the running node (as Debian's nodejs and the official
 // tarballs lay them out), so the build needs no download.
 //   node native/build.cjs [--if-needed]   --if-needed: skip when the addon is newer than every source file and was
@@ -9,6 +10,7 @@
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 
 const addon = path.join(__dirname, 'build', 'Release', 'dsdnet_native.node');
@@ -34,7 +36,7 @@ const upToDate = () =>
 if (process.argv.includes('--if-needed') && upToDate()) process.exit(0);
 process.stderr.write(`dsdnet: building the native addon against the libtorch in ${libdir} (about a minute on 2 cores)\n`);
 
-const args = ['rebuild', '-j', '2'];
+const args = ['rebuild', '-j', String(Math.min(8, os.availableParallelism()))];
 const prefix = path.resolve(path.dirname(process.execPath), '..');
 if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) {
   args.push(`--nodedir=${prefix}`);

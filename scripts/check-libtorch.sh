@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds dsdnet against Debian 13's libtorch 2.6 and runs the whole test suite there, as CI does on Debian 12's 1.13.
-# A Debian 13 root is made with debootstrap from Debian's archive (libtorch-dev 2.6, python3-torch 2.6 for the
-# fixtures and the PyTorch peer, nodejs, g++, libgloo-dev) and kept for the next run; this checkout's files and
-# node_modules are copied in, the addon is built there and `npm test`'s command runs. The last line is the test
-# runner's summary, as in .ci/run. Needs root and about 4 GB of disk (2 GB of downloads the first time).
+# A Debian 13 root is made with debootstrap from Debian's archive (libtorch-dev 2.6, python3-torch 2.6 and
+# python3-torchvision for the fixtures and the PyTorch peer, nodejs, g++, libgloo-dev) and kept for the next run;
+# this checkout's files and node_modules are copied in (../shared is mounted read-only beside it), the addon is built
+# there and `npm test`'s command runs. The last line is the test runner's summary, as in .ci/run. Needs root and
+# about 5 GB of disk (2.5 GB of downloads the first time).
 #
 #   bash scripts/check-libtorch.sh [--root DIR] [--cuda] [--shell] [-- test files...]
 #
@@ -35,7 +36,7 @@ if [ "$cuda" = 1 ]; then
   packages=(libtorch-cuda-dev libnccl-dev libgloo-cuda-dev nodejs libnode-dev g++ make python3)
 else
   root="${root:-/var/tmp/dsdnet-trixie}"
-  packages=(libtorch-dev python3-torch libgloo-dev nodejs libnode-dev g++ make python3 fonts-dejavu-core chromium)
+  packages=(libtorch-dev python3-torch python3-torchvision libgloo-dev nodejs libnode-dev g++ make python3 fonts-dejavu-core chromium)
 fi
 
 in_root() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8 "$@"; }
@@ -47,7 +48,8 @@ mount_in_root() { # source target [options]
   mountpoint -q "$root/$2" || { mount "${@:3}" "$1" "$root/$2"; mounted+=("$root/$2"); }
 }
 
-if [ ! -f "$root/.dsdnet-ready" ]; then
+# The root is ready when it holds this package list (a list grown since is installed on the next run).
+if [ "$(cat "$root/.dsdnet-ready" 2>/dev/null)" != "${packages[*]}" ]; then
   echo "check-libtorch: making a Debian 13 root in $root (${packages[*]})" >&2
   [ -x "$root/usr/bin/apt-get" ] || debootstrap --variant=minbase trixie "$root" "$mirror"
   components=main; [ "$cuda" = 1 ] && components="main contrib non-free non-free-firmware"
@@ -58,11 +60,13 @@ if [ ! -f "$root/.dsdnet-ready" ]; then
   # cuDNN's package downloads cuDNN from NVIDIA when it is configured; that step fails here, its files stay unpacked.
   in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" || [ "$cuda" = 1 ]
   in_root apt-get clean
-  touch "$root/.dsdnet-ready"
+  echo "${packages[*]}" > "$root/.dsdnet-ready"
 fi
 mount_in_root /proc proc -t proc
 mount_in_root /dev dev --bind
 mount_in_root /dev/shm dev/shm --bind
+# ../shared (datasets and weights), read-only, where the tests look for it: beside the checkout.
+if [ -d ../shared ]; then mount_in_root "$(realpath ../shared)" shared --bind -o ro; fi
 
 # This checkout (tracked and untracked files that git does not ignore) and its node_modules; the addon is rebuilt.
 work="$root/dsdnet"

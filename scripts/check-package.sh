@@ -42,7 +42,7 @@ ucm="$repo/../shared/datasets/ucmerced"
 if [ -d "$ucm" ]; then
   for class in agricultural beach forest runway; do
     mkdir -p "$data/$class"
-    find "$ucm/$class" -type f | sort | head -12 | xargs -I{} cp {} "$data/$class/"
+    find "$ucm/$class" -type f | sort | sed -n 1,12p | xargs -I{} cp {} "$data/$class/"
   done
 else
   step "../shared/datasets/ucmerced is absent: generated images instead"

@@ -1,8 +1,9 @@
 // An exported classifier run by ONNX Runtime (onnxruntime-node), without libtorch: the model file's metadata says
-// how to prepare images (resize, centre crop, normalisation, bands and scaling) and names the classes.
+// how to prepare images (resize, centre crop, normalisation, bands and scaling) and names the classes. ONNX Runtime
+// (45 MB of native code) is loaded when a model is opened, not by every command that imports this room.
 import { readFileSync } from 'node:fs';
 
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 
 import type { DecodeOptions } from '../data/decode.js';
 import type { DecodedImages } from '../data/images.js';
@@ -41,9 +42,15 @@ export function softmaxRows(logits: ArrayLike<number>, classes: number): Float64
 }
 
 export class OnnxClassifier {
-  private constructor(readonly source: string, readonly info: ModelInfo, private readonly session: ort.InferenceSession, readonly bytes: Uint8Array) {}
+  private constructor(
+    readonly source: string,
+    readonly info: ModelInfo,
+    private readonly ort: typeof Ort,
+    private readonly session: Ort.InferenceSession,
+    readonly bytes: Uint8Array,
+  ) {}
 
-  static async load(path: string, options: ort.InferenceSession.SessionOptions = {}): Promise<OnnxClassifier> {
+  static async load(path: string, options: Ort.InferenceSession.SessionOptions = {}): Promise<OnnxClassifier> {
     let bytes: Uint8Array;
     try {
       bytes = readFileSync(path);
@@ -51,8 +58,9 @@ export class OnnxClassifier {
       throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
     const info = readModelInfo(bytes, path);
+    const ort = await import('onnxruntime-node');
     const session = await ort.InferenceSession.create(bytes, options);
-    return new OnnxClassifier(path, info, session, bytes);
+    return new OnnxClassifier(path, info, ort, session, bytes);
   }
 
   get decode(): DecodeOptions {
@@ -62,7 +70,7 @@ export class OnnxClassifier {
   /** Logits (count x classes) for decoded images of decodeSize px. */
   async logits(pixels: Uint8Array, count: number): Promise<Float32Array> {
     const s = this.info.inputSize;
-    const input = new ort.Tensor('float32', prepareInput(pixels, count, this.info), [count, 3, s, s]);
+    const input = new this.ort.Tensor('float32', prepareInput(pixels, count, this.info), [count, 3, s, s]);
     const result = await this.session.run({ [INPUT_NAME]: input });
     return result[OUTPUT_NAME].data as Float32Array;
   }
