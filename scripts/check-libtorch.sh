@@ -6,20 +6,23 @@
 # there and `npm test`'s command runs. The last line is the test runner's summary, as in .ci/run. Needs root and
 # about 5 GB of disk (2.5 GB of downloads the first time).
 #
-#   bash scripts/check-libtorch.sh [--root DIR] [--cuda] [--shell] [-- test files...]
+#   bash scripts/check-libtorch.sh [--root DIR] [--cuda] [--shell | --run COMMAND] [-- test files...]
 #
 # --cuda   a second root with contrib's libtorch-cuda-dev 2.6 and libnccl-dev: the addon is compiled and linked
 #          with Gloo and NCCL, `ldd` is shown, and loading it on a machine without the CUDA libraries must fail in
 #          one clear line (Debian's cuDNN package downloads cuDNN from NVIDIA at install, which cannot work here).
 # --shell  opens a shell in the root instead of testing.
+# --run    runs COMMAND in the root's checkout after the build, instead of the tests (e.g. a benchmark against the
+#          root's PyTorch 2.6: --run 'node dist/bench/modules.js --only "bf16"').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cuda=0; shell=0; root=""; tests=()
+cuda=0; shell=0; root=""; run=""; tests=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --cuda) cuda=1 ;;
     --shell) shell=1 ;;
+    --run) run="$2"; shift ;;
     --root) root="$2"; shift ;;
     --) shift; tests=("$@"); break ;;
     *) echo "check-libtorch: unknown argument '$1' (see the comment at the top of $0)" >&2; exit 2 ;;
@@ -87,5 +90,6 @@ if [ "$cuda" = 1 ]; then
   exit 0
 fi
 in_root sh -c 'cd /dsdnet && ./node_modules/.bin/tsc -p tsconfig.json'
+if [ -n "$run" ]; then in_root sh -c 'cd /dsdnet && exec sh -c "$1"' sh "$run"; exit; fi
 if [ ${#tests[@]} -eq 0 ]; then tests=(dist/test/*.test.js); fi
 in_root sh -c 'cd /dsdnet && exec node --test --test-concurrency=1 "$@"' sh "${tests[@]}"

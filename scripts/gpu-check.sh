@@ -4,7 +4,8 @@
 # ImageNet MobileNetV2 travel in .cache/gpu-check (under 64 MiB, made here by --prepare). There it builds the addon
 # against that PyTorch's torch/ folder (LIBTORCH), runs the CUDA tests, a 2-epoch `finetune` run on the GPU that is
 # then evaluated on the CPU (checkpoints are device-free), and benchmarks the ResNet-50 448 px and MobileNetV2 224 px
-# bf16 training steps against PyTorch on the same GPU (bench/gpu.ts). Results go to $OUT (default .cache/gpu-out).
+# bf16 training steps against PyTorch on the same GPU (bench/gpu.ts). Results go to $OUT (default .cache/gpu-out):
+# summary.txt, one NAME.txt per step and the run's report.json, eight files (what the device machine sends back).
 #
 #   bash scripts/gpu-check.sh --prepare    here: make .cache/gpu-check (needs npm's registry or cache and ../shared)
 #   bash scripts/gpu-check.sh              on the GPU machine, in the repository root
@@ -77,20 +78,24 @@ check() { # rehearse: 0|1
     [ -n "$candidate" ] && command -v "$candidate" >/dev/null && "$candidate" -c 'import torch' 2>/dev/null && { python="$(command -v "$candidate")"; break; }
   done
   [ -n "$python" ] || fail "no Python with torch found (set PYTHON)"
-  "$python" - <<'PY' | tee "$OUT/torch.txt" >&2
+  "$python" - <<'PY' | tee -a "$OUT/summary.txt" >&2
 import os, torch
 print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available(),
       'device', torch.cuda.get_device_name(0) if torch.cuda.is_available() else '-', 'cxx11abi', torch._C._GLIBCXX_USE_CXX11_ABI)
 print('dir', os.path.dirname(torch.__file__))
 PY
-  local torch_dir; torch_dir="$(sed -n 's/^dir //p' "$OUT/torch.txt")"
+  local torch_dir; torch_dir="$(sed -n 's/^dir //p' "$OUT/summary.txt")"
   for tool in g++ make; do command -v "$tool" >/dev/null || fail "$tool is missing: the addon is compiled here (apt-get install g++ make)"; done
 
-  tar -xJf "$bundle/node.tar.xz" -C "$work"
+  # Unpacked with Python's lzma where the machine has no xz.
+  unpack() { # archive dir
+    if command -v xz >/dev/null; then tar -xJf "$1" -C "$2"; else "$python" -c 'import sys, tarfile; t = tarfile.open(sys.argv[1]); t.extractall(sys.argv[2], **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))' "$1" "$2"; fi
+  }
+  unpack "$bundle/node.tar.xz" "$work"
   export PATH="$work/bin:$PATH"
   say "node $(node --version) at $(command -v node)"
-  tar -xJf "$bundle/app.tar.xz" -C "$repo"
-  tar -xJf "$bundle/data.tar.xz" -C "$work"
+  unpack "$bundle/app.tar.xz" "$repo"
+  unpack "$bundle/data.tar.xz" "$work"
   export DSDNET_WEIGHTS="$work/weights"
   local device=cuda train_size=() bench=(--rounds 3 --iters 10 --warmup 5)
   if [ "$rehearse" = 1 ]; then
@@ -111,7 +116,6 @@ PY
   local run="$work/run"
   step finetune 420 "${node_cli[@]}" train "$work/ucmerced" --preset finetune --epochs 2 "${train_size[@]}" --device "$device" --out "$run" --quiet
   [ -f "$run/report.json" ] && cp "$run/report.json" "$OUT/finetune-report.json"
-  [ -f "$run/metrics.jsonl" ] && cp "$run/metrics.jsonl" "$OUT/finetune-metrics.jsonl"
   step eval-on-cpu 300 "${node_cli[@]}" eval "$run" "$work/ucmerced" --device cpu
   step bench 480 env DSDNET_PYTHON="$python" node dist/bench/gpu.js "${bench[@]}"
   rm -rf "$work"
