@@ -16,6 +16,7 @@ import { exportOnnx, onnxMetadata, readModelInfo } from '../src/export/index.js'
 import { type Backbone, createBackbone } from '../src/models/index.js';
 import { calibrateBatchNorm } from '../src/nn/index.js';
 import { noGrad, randn, type Tensor } from '../src/torch/index.js';
+import { OnnxClassifier } from '../src/serve/index.js';
 import type { LoadedModel } from '../src/train/index.js';
 import { makeSeparableDataset } from './support/images.js';
 
@@ -90,6 +91,17 @@ test('dynamic batch runs any batch size; a fixed batch is in the file; metadata 
   await assert.rejects(session.run({ input: new ort.Tensor('float32', one.data() as Float32Array, one.shape) }), /Got invalid dimensions for input: input .*index: 0 Got: 1 Expected: 8/s);
   await session.release();
   assert.throws(() => exportOnnx(loaded, '/not-a-run', { opset: 11 }), /opset must be an integer in 13\.\.17, got 11/);
+  // The classifier runs a fixed-batch model in runs of its batch: 10 images through a batch-8 model (8 + 2 padded).
+  const dir = mkdtempSync(join(tmpdir(), 'dsdnet-onnx-'));
+  writeFileSync(join(dir, 'fixed.onnx'), fixed);
+  writeFileSync(join(dir, 'dynamic.onnx'), bytes);
+  const [fixedModel, dynamicModel] = await Promise.all([OnnxClassifier.load(join(dir, 'fixed.onnx')), OnnxClassifier.load(join(dir, 'dynamic.onnx'))]);
+  assert.deepEqual([fixedModel.fixedBatch, dynamicModel.fixedBatch], [8, null]);
+  const pixels = new Uint8Array(10 * DECODE * DECODE * 3).map((_, i) => (i * 7919) % 256);
+  const [a, b] = await Promise.all([fixedModel.logits(pixels, 10), dynamicModel.logits(pixels, 10)]);
+  assert.equal(a.length, 10 * loaded.classNames.length);
+  assert.ok(maxAbsDiff(a, b) < 1e-4, `fixed-batch logits differ by ${maxAbsDiff(a, b)}`);
+  await Promise.all([fixedModel.close(), dynamicModel.close()]);
   loaded.model.dispose();
 });
 

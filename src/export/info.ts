@@ -35,6 +35,13 @@ export function onnxMetadata(bytes: Uint8Array): Record<string, string> {
   return Object.fromEntries(model.metadataProps.map((p) => [p.key ?? '', p.value ?? '']));
 }
 
+/** The batch size the model's input is fixed to (export --batch N), or null for a dynamic batch. */
+export function fixedInputBatch(bytes: Uint8Array): number | null {
+  const dim = onnx.ModelProto.decode(bytes).graph?.input?.[0]?.type?.tensorType?.shape?.dim?.[0];
+  const value = Number(dim?.dimValue ?? 0);
+  return dim?.dimParam || !(value >= 1) ? null : value;
+}
+
 /** The ModelInfo of an exported model; `source` names the file in errors. */
 export function readModelInfo(bytes: Uint8Array, source: string): ModelInfo {
   let metadata: Record<string, string>;

@@ -9,7 +9,7 @@ import type { DecodeOptions } from '../data/decode.js';
 import type { DecodedImages } from '../data/images.js';
 import { type Prediction, type PredictFilesOptions, predictFiles } from '../eval/predict-files.js';
 import { INPUT_NAME, OUTPUT_NAME } from '../export/names.js';
-import { type ModelInfo, readModelInfo } from '../export/info.js';
+import { fixedInputBatch, type ModelInfo, readModelInfo } from '../export/info.js';
 
 /** Normalised float32 NCHW input from decoded images: the centre inputSize window, (x / 255 - mean) / std. */
 export function prepareInput(pixels: Uint8Array, count: number, info: Pick<ModelInfo, 'decodeSize' | 'inputSize' | 'mean' | 'std'>): Float32Array {
@@ -48,6 +48,8 @@ export class OnnxClassifier {
     private readonly ort: typeof Ort,
     private readonly session: Ort.InferenceSession,
     readonly bytes: Uint8Array,
+    /** A model exported with a fixed batch takes exactly that many images a run (null: any number). */
+    readonly fixedBatch: number | null,
   ) {}
 
   static async load(path: string, options: Ort.InferenceSession.SessionOptions = {}): Promise<OnnxClassifier> {
@@ -60,19 +62,35 @@ export class OnnxClassifier {
     const info = readModelInfo(bytes, path);
     const ort = await import('onnxruntime-node');
     const session = await ort.InferenceSession.create(bytes, options);
-    return new OnnxClassifier(path, info, ort, session, bytes);
+    return new OnnxClassifier(path, info, ort, session, bytes, fixedInputBatch(bytes));
   }
 
   get decode(): DecodeOptions {
     return { bands: this.info.bands, scale: this.info.scale as DecodeOptions['scale'] };
   }
 
-  /** Logits (count x classes) for decoded images of decodeSize px. */
+  /**
+   * Logits (count x classes) for decoded images of decodeSize px. A fixed-batch model gets them in runs of its batch,
+   * the last one padded with blank images whose logits are dropped.
+   */
   async logits(pixels: Uint8Array, count: number): Promise<Float32Array> {
-    const s = this.info.inputSize;
-    const input = new this.ort.Tensor('float32', prepareInput(pixels, count, this.info), [count, 3, s, s]);
-    const result = await this.session.run({ [INPUT_NAME]: input });
-    return result[OUTPUT_NAME].data as Float32Array;
+    const run = async (chunk: Uint8Array, n: number): Promise<Float32Array> => {
+      const s = this.info.inputSize;
+      const input = new this.ort.Tensor('float32', prepareInput(chunk, n, this.info), [n, 3, s, s]);
+      return (await this.session.run({ [INPUT_NAME]: input }))[OUTPUT_NAME].data as Float32Array;
+    };
+    const batch = this.fixedBatch;
+    if (batch === null || batch === count) return run(pixels, count);
+    const perImage = this.info.decodeSize ** 2 * 3;
+    const classes = this.info.classNames.length;
+    const out = new Float32Array(count * classes);
+    for (let start = 0; start < count; start += batch) {
+      const n = Math.min(batch, count - start);
+      const chunk = new Uint8Array(batch * perImage);
+      chunk.set(pixels.subarray(start * perImage, (start + n) * perImage));
+      out.set((await run(chunk, batch)).subarray(0, n * classes), start * classes);
+    }
+    return out;
   }
 
   /** Top-k classes for each image file, as `dsdnet predict` gives them with libtorch. */
