@@ -5,7 +5,8 @@ import type { DecodeOptions } from '../data/decode.js';
 import type { ModelInfo } from '../export/info.js';
 import type { Device } from '../torch/index.js';
 import { openLibtorchModel } from './libtorch-model.js';
-import { OnnxClassifier, softmaxRows } from './onnx-model.js';
+import { OnnxClassifier } from './onnx-model.js';
+import { softmaxRows } from './shared/preprocess.js';
 
 export interface ServedModel {
   engine: 'onnx' | 'libtorch';

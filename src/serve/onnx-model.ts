@@ -10,36 +10,7 @@ import type { DecodedImages } from '../data/images.js';
 import { type Prediction, type PredictFilesOptions, predictFiles } from '../eval/predict-files.js';
 import { INPUT_NAME, OUTPUT_NAME } from '../export/names.js';
 import { fixedInputBatch, type ModelInfo, readModelInfo } from '../export/info.js';
-
-/** Normalised float32 NCHW input from decoded images: the centre inputSize window, (x / 255 - mean) / std. */
-export function prepareInput(pixels: Uint8Array, count: number, info: Pick<ModelInfo, 'decodeSize' | 'inputSize' | 'mean' | 'std'>): Float32Array {
-  const { decodeSize: d, inputSize: s, mean, std } = info;
-  const offset = Math.floor((d - s) / 2);
-  const out = new Float32Array(count * 3 * s * s);
-  for (let n = 0; n < count; n++) {
-    for (let c = 0; c < 3; c++) {
-      const plane = (n * 3 + c) * s * s;
-      for (let y = 0; y < s; y++) {
-        const row = (n * d + y + offset) * d + offset;
-        for (let x = 0; x < s; x++) out[plane + y * s + x] = (pixels[(row + x) * 3 + c] / 255 - mean[c]) / std[c];
-      }
-    }
-  }
-  return out;
-}
-
-/** Probabilities from logits, row by row (count x classes). */
-export function softmaxRows(logits: ArrayLike<number>, classes: number): Float64Array {
-  const out = new Float64Array(logits.length);
-  for (let r = 0; r < logits.length / classes; r++) {
-    let max = -Infinity;
-    for (let c = 0; c < classes; c++) max = Math.max(max, logits[r * classes + c]);
-    let sum = 0;
-    for (let c = 0; c < classes; c++) sum += out[r * classes + c] = Math.exp(logits[r * classes + c] - max);
-    for (let c = 0; c < classes; c++) out[r * classes + c] /= sum;
-  }
-  return out;
-}
+import { prepareInput, softmaxRows } from './shared/preprocess.js';
 
 export class OnnxClassifier {
   private constructor(
