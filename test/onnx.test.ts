@@ -105,6 +105,28 @@ test('dynamic batch runs any batch size; a fixed batch is in the file; metadata 
   loaded.model.dispose();
 });
 
+test('--input uint8: the graph takes decoded pixels and crops and normalises them as dsdnet does (max abs logit difference < 1e-4)', async () => {
+  const pixels = new Uint8Array(3 * DECODE * DECODE * 3).map((_, i) => (i * 7919 + (i >> 9)) % 256);
+  const batch = evalBatch(pixels, 3, DECODE, SIZE);
+  const loaded = realistic('mobilenet_v2', batch);
+  const expected = noGrad(() => loaded.model.forward(batch)).data() as Float32Array;
+  const { bytes, info } = exportOnnx(loaded, '/not-a-run', { input: 'uint8' });
+  assert.equal(readModelInfo(bytes, 'x.onnx').input, 'uint8');
+  const session = await ort.InferenceSession.create(bytes);
+  assert.deepEqual(session.inputNames, ['pixels']);
+  const direct = (await session.run({ pixels: new ort.Tensor('uint8', pixels, [3, DECODE, DECODE, 3]) })).logits.data as Float32Array;
+  await session.release();
+  const dir = scratch();
+  writeFileSync(join(dir, 'pixels.onnx'), bytes);
+  const classifier = await OnnxClassifier.load(join(dir, 'pixels.onnx'));
+  const viaClassifier = await classifier.logits(pixels, 3);
+  await classifier.close();
+  console.log(`uint8 input: max abs difference ${maxAbsDiff(direct, expected).toExponential(2)} (graph), ${maxAbsDiff(viaClassifier, expected).toExponential(2)} (OnnxClassifier)`);
+  assert.ok(maxAbsDiff(direct, expected) < 1e-4 && maxAbsDiff(viaClassifier, expected) < 1e-4);
+  assert.equal(info.input, 'uint8');
+  loaded.model.dispose();
+});
+
 test('an op without an ONNX mapping stops the export with its name', () => {
   const model = createBackbone('resnet18', 3);
   const forward = model.forward.bind(model);

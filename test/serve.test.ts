@@ -18,7 +18,7 @@ import { createBackbone } from '../src/models/index.js';
 import { Batcher, createServer, DecodeLimit, MAX_TIMEOUT_S, openServedModel, QueueFullError, type ServedModel } from '../src/serve/index.js';
 import { hostileBmp, MALFORMED_MULTIPART } from './support/hostile.js';
 
-const INFO: ModelInfo = { format: ONNX_FORMAT, classNames: ['forest', 'harbor', 'river'], backbone: 'resnet18', inputSize: 32, decodeSize: 37, resize: 'cover', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bands: null, scale: DEFAULT_SCALE, run: { method: 'plain' } };
+const INFO: ModelInfo = { format: ONNX_FORMAT, classNames: ['forest', 'harbor', 'river'], backbone: 'resnet18', input: 'float32', inputSize: 32, decodeSize: 37, resize: 'cover', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bands: null, scale: DEFAULT_SCALE, run: { method: 'plain' } };
 
 /** A model that answers fixed probabilities after `delay` ms, counting the batches it scored. */
 function fakeModel(delay = 0): ServedModel & { batches: number[] } {

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
 import type { Device } from '../torch/index.js';
-import { createServer, DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS, DEFAULT_MAX_QUEUE, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_TIMEOUTS_MS, MAX_TIMEOUT_S, openServedModel, pickExamples } from '../serve/index.js';
+import { createServer, DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS, DEFAULT_MAX_QUEUE, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_TIMEOUTS_MS, MAX_TIMEOUT_S, openServedModel, pickExamples, type ServeEngine } from '../serve/index.js';
 import { DEVICE_HELP, integerIn, parseDevice, parseNumber, parsePositiveInteger } from './options.js';
 
 /** A time in seconds (fractions allowed), > 0 and within what Node's timers hold. */
@@ -18,6 +18,7 @@ interface ServeFlags {
   port: number;
   host: string;
   device: Device;
+  engine?: ServeEngine;
   examples?: string[];
   maxUpload: number;
   maxPixels: number;
@@ -36,6 +37,7 @@ export function registerServeCommand(program: Command): void {
     .option('--port <n>', 'port', integerIn(0, 65535), 8080)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--device <device>', `${DEVICE_HELP} (a run folder or checkpoint, served with libtorch)`, parseDevice, 'cpu')
+    .addOption(new Option('--engine <engine>', 'what scores a run folder or checkpoint: onnx (ONNX Runtime, exported on start; batches off the event loop) or libtorch').choices(['onnx', 'libtorch']).default(undefined, 'onnx on the CPU, libtorch on a GPU'))
     .option('--examples <files...>', "example images for the page (default: one from each of six classes of the model's dataset, when it is there)")
     .option('--max-upload <bytes>', 'largest upload accepted; more get 413', parsePositiveInteger, DEFAULT_MAX_UPLOAD_BYTES)
     .addOption(new Option('--max-pixels <n>', 'largest image accepted, in pixels as its header declares them; more get 413').argParser(parsePositiveInteger).default(DEFAULT_MAX_PIXELS, `${DEFAULT_MAX_PIXELS} = 8192 x 8192`))
@@ -48,7 +50,7 @@ export function registerServeCommand(program: Command): void {
     .description('an HTTP server: POST /predict (image bytes or multipart) answers the top classes; GET /health, /model; a web page at /')
     .action(async (path: string, flags: ServeFlags) => {
       if (flags.headerTimeout > flags.requestTimeout) throw new Error(`--header-timeout ${flags.headerTimeout} must not exceed --request-timeout ${flags.requestTimeout} (the headers are part of the request)`);
-      const model = await openServedModel(path, flags.device);
+      const model = await openServedModel(path, flags.device, flags.engine);
       const examples = flags.examples ?? pickExamples(model.info.run.dataset as string | undefined);
       const app = await createServer(model, {
         examples,

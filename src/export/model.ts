@@ -14,6 +14,8 @@ import { METADATA_KEY, type ModelInfo, ONNX_FORMAT } from './info.js';
 import { traceForward } from './trace.js';
 
 export interface ExportOptions extends Pick<OnnxWriteOptions, 'opset' | 'batch'> {
+  /** 'float32' (default): normalised NCHW input; 'uint8': decoded images, prepared inside the graph. */
+  input?: ModelInfo['input'];
   /** Fold BatchNorm into the convolutions before it. */
   foldBatchNorm?: boolean;
   /** dsdnet's version, recorded as the producer's. */
@@ -28,7 +30,7 @@ function finalMetrics(path: string): Record<string, unknown> | undefined {
   return report.final ? { overallAccuracy: report.final.overallAccuracy, averageAccuracy: report.final.averageAccuracy, kappa: report.final.kappa } : undefined;
 }
 
-export function modelInfo(loaded: LoadedModel, path: string): ModelInfo {
+export function modelInfo(loaded: LoadedModel, path: string, input: ModelInfo['input'] = 'float32'): ModelInfo {
   const config = loaded.info.config;
   const run: Record<string, unknown> = { checkpoint: loaded.source, epoch: loaded.info.epoch, iteration: loaded.info.iteration };
   if (config) Object.assign(run, { method: config.method, seed: config.seed, dataset: config.data, split: config.split, pretrained: config.pretrained, precision: config.precision });
@@ -38,6 +40,7 @@ export function modelInfo(loaded: LoadedModel, path: string): ModelInfo {
     format: ONNX_FORMAT,
     classNames: loaded.classNames,
     backbone: loaded.backbone,
+    input,
     inputSize: loaded.size,
     decodeSize: loaded.decodeSize,
     resize: 'cover',
@@ -56,8 +59,9 @@ export function exportOnnx(loaded: LoadedModel, path: string, options: ExportOpt
   example.dispose();
   const { graph, folded } = options.foldBatchNorm ? foldBatchNorm(traced) : { graph: traced, folded: 0 };
   try {
-    const info = modelInfo(loaded, path);
+    const info = modelInfo(loaded, path, options.input);
     const bytes = writeOnnx(graph, [3, loaded.size, loaded.size], {
+      pixels: info.input === 'uint8' ? info : undefined,
       opset: options.opset ?? DEFAULT_OPSET,
       batch: options.batch,
       producerVersion: options.version,

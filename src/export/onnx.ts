@@ -5,7 +5,8 @@ import onnxProto from 'onnx-proto';
 
 import { tidy } from '../torch/index.js';
 import { type OnnxNode, toOnnxNodes } from './onnx-ops.js';
-import { INPUT_NAME, OUTPUT_NAME } from './names.js';
+import { INPUT_NAME, OUTPUT_NAME, PIXELS_NAME } from './names.js';
+import { type PixelsInput, pixelsToInput } from './pixels-input.js';
 import type { TracedGraph } from './trace.js';
 
 const { onnx } = onnxProto;
@@ -24,15 +25,17 @@ export interface OnnxWriteOptions {
   metadata?: Record<string, string>;
   producerVersion?: string;
   docString?: string;
+  /** Take uint8 decoded images (N x decodeSize x decodeSize x 3) and prepare them inside the graph. */
+  pixels?: PixelsInput;
 }
 
 function tensorProto(name: string, dims: number[], data: Float32Array): onnxProto.onnx.ITensorProto {
   return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
 
-function valueInfo(name: string, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto {
+function valueInfo(name: string, dims: (number | string)[], elemType = onnx.TensorProto.DataType.FLOAT): onnxProto.onnx.IValueInfoProto {
   const dim = dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d }));
-  return { name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim } } } };
+  return { name, type: { tensorType: { elemType, shape: { dim } } } };
 }
 
 function nodeProto(node: OnnxNode, rename: (value: string) => string): onnxProto.onnx.INodeProto {
@@ -60,6 +63,9 @@ export function writeOnnx(graph: TracedGraph, inputShape: [number, number, numbe
   const initializer = [...graph.weights].map(([name, t]) => tensorProto(name, t.shape, tidy(() => t.float().contiguous().data() as Float32Array)));
   const last = graph.nodes.find((n) => n.output === graph.output);
   if (last === undefined) throw new Error('cannot export: the output is not produced by any op');
+  const { pixels } = options;
+  const prepare = pixels ? pixelsToInput(pixels) : { nodes: [], initializer: [] };
+  const input = pixels ? valueInfo(PIXELS_NAME, [batchDim, pixels.decodeSize, pixels.decodeSize, 3], onnx.TensorProto.DataType.UINT8) : valueInfo(INPUT_NAME, [batchDim, ...inputShape]);
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: opset }],
@@ -68,9 +74,9 @@ export function writeOnnx(graph: TracedGraph, inputShape: [number, number, numbe
     docString: options.docString ?? '',
     graph: {
       name: 'dsdnet',
-      node: nodes,
-      initializer: [...initializer, ...scalars],
-      input: [valueInfo(INPUT_NAME, [batchDim, ...inputShape])],
+      node: [...prepare.nodes, ...nodes],
+      initializer: [...prepare.initializer, ...initializer, ...scalars],
+      input: [input],
       output: [valueInfo(OUTPUT_NAME, [batchDim, ...last.shape.slice(1)])],
     },
     metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),

@@ -1,13 +1,24 @@
-// A run folder or checkpoint served with libtorch; the page's in-browser engine gets it exported to ONNX in memory.
+// A run folder or checkpoint served with libtorch (or exported on start for ONNX Runtime); the page's in-browser
+// engine gets it exported to ONNX in memory, taking decoded pixels (preprocessing in the graph).
 import { exportOnnx } from '../export/index.js';
 import type { Device } from '../torch/index.js';
 import { loadModel, scoreImages } from '../train/index.js';
 import type { ServedModel } from './models.js';
 
+/** The run's model as ONNX (uint8 pixels in), with its metadata. */
+export function exportRun(path: string): Uint8Array {
+  const loaded = loadModel(path);
+  try {
+    return exportOnnx(loaded, path, { input: 'uint8' }).bytes;
+  } finally {
+    loaded.model.dispose();
+  }
+}
+
 /** Scores on the device; the in-browser engine's ONNX copy is exported on the CPU first. */
 export function openLibtorchModel(path: string, device: Device = 'cpu'): ServedModel {
   const loaded = loadModel(path);
-  const { bytes, info } = exportOnnx(loaded, path);
+  const { bytes, info } = exportOnnx(loaded, path, { input: 'uint8' });
   loaded.model.to(device);
   return {
     engine: 'libtorch',

@@ -1,15 +1,17 @@
-// What the server serves, whichever engine runs it: a run folder or checkpoint (libtorch; exported to ONNX in memory
-// for the page's in-browser engine) or an exported model.onnx (ONNX Runtime; libtorch, which loads on the first
-// tensor operation, is never loaded).
+// What the server serves, whichever engine runs it. On the CPU every model runs in ONNX Runtime, which batches and
+// computes off the event loop: an exported model.onnx as it is, a run folder or checkpoint exported on start (in
+// memory, taking decoded pixels). `--engine libtorch` (and any GPU) scores run folders with libtorch instead.
 import type { DecodeOptions } from '../data/decode.js';
 import type { ModelInfo } from '../export/info.js';
 import type { Device } from '../torch/index.js';
-import { openLibtorchModel } from './libtorch-model.js';
+import { exportRun, openLibtorchModel } from './libtorch-model.js';
 import { OnnxClassifier } from './onnx-model.js';
 import { softmaxRows } from './shared/preprocess.js';
 
+export type ServeEngine = 'onnx' | 'libtorch';
+
 export interface ServedModel {
-  engine: 'onnx' | 'libtorch';
+  engine: ServeEngine;
   info: ModelInfo;
   decode: DecodeOptions;
   /** The ONNX model the page runs in the browser. */
@@ -19,19 +21,27 @@ export interface ServedModel {
   close(): Promise<void>;
 }
 
-/** Opens `path`: an .onnx file with ONNX Runtime (on the CPU), anything else (run folder, checkpoint) with libtorch on the device. */
-export async function openServedModel(path: string, device: Device = 'cpu'): Promise<ServedModel> {
+function onnxServed(classifier: OnnxClassifier): ServedModel {
+  return {
+    engine: 'onnx',
+    info: classifier.info,
+    decode: classifier.decode,
+    onnxBytes: classifier.bytes,
+    probabilities: async (pixels, count) => softmaxRows(await classifier.logits(pixels, count), classifier.info.classNames.length),
+    close: () => classifier.close(),
+  };
+}
+
+/**
+ * Opens `path`: an .onnx file with ONNX Runtime (on the CPU); a run folder or checkpoint with ONNX Runtime on the CPU
+ * (exported on start) unless the engine is libtorch or the device is a GPU.
+ */
+export async function openServedModel(path: string, device: Device = 'cpu', engine: ServeEngine = device === 'cpu' ? 'onnx' : 'libtorch'): Promise<ServedModel> {
+  if (engine === 'onnx' && device !== 'cpu') throw new Error(`--device ${device}: ONNX Runtime serves on the CPU; a run folder or checkpoint is served on a GPU with --engine libtorch`);
   if (path.endsWith('.onnx')) {
-    if (device !== 'cpu') throw new Error(`--device ${device} serves a run folder or checkpoint with libtorch; ${path} is served by ONNX Runtime on the CPU`);
-    const classifier = await OnnxClassifier.load(path);
-    return {
-      engine: 'onnx',
-      info: classifier.info,
-      decode: classifier.decode,
-      onnxBytes: classifier.bytes,
-      probabilities: async (pixels, count) => softmaxRows(await classifier.logits(pixels, count), classifier.info.classNames.length),
-      close: () => classifier.close(),
-    };
+    if (engine !== 'onnx') throw new Error(`--engine ${engine} serves a run folder or checkpoint; ${path} is served by ONNX Runtime on the CPU`);
+    return onnxServed(await OnnxClassifier.load(path));
   }
+  if (engine === 'onnx') return onnxServed(await OnnxClassifier.fromBytes(exportRun(path), path));
   return openLibtorchModel(path, device);
 }

@@ -8,7 +8,7 @@ import type * as Ort from 'onnxruntime-node';
 import type { DecodeOptions } from '../data/decode.js';
 import type { DecodedImages } from '../data/images.js';
 import { type Prediction, type PredictFilesOptions, predictFiles } from '../eval/predict-files.js';
-import { INPUT_NAME, OUTPUT_NAME } from '../export/names.js';
+import { INPUT_NAME, OUTPUT_NAME, PIXELS_NAME } from '../export/names.js';
 import { fixedInputBatch, type ModelInfo, readModelInfo } from '../export/info.js';
 import { prepareInput, softmaxRows } from './shared/preprocess.js';
 
@@ -30,10 +30,15 @@ export class OnnxClassifier {
     } catch (error) {
       throw new Error(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
-    const info = readModelInfo(bytes, path);
+    return OnnxClassifier.fromBytes(bytes, path, options);
+  }
+
+  /** A model held in memory; `source` names it in errors. */
+  static async fromBytes(bytes: Uint8Array, source: string, options: Ort.InferenceSession.SessionOptions = {}): Promise<OnnxClassifier> {
+    const info = readModelInfo(bytes, source);
     const ort = await import('onnxruntime-node');
     const session = await ort.InferenceSession.create(bytes, options);
-    return new OnnxClassifier(path, info, ort, session, bytes, fixedInputBatch(bytes));
+    return new OnnxClassifier(source, info, ort, session, bytes, fixedInputBatch(bytes));
   }
 
   get decode(): DecodeOptions {
@@ -45,14 +50,14 @@ export class OnnxClassifier {
    * the last one padded with blank images whose logits are dropped.
    */
   async logits(pixels: Uint8Array, count: number): Promise<Float32Array> {
+    const { decodeSize: d, inputSize: s } = this.info;
     const run = async (chunk: Uint8Array, n: number): Promise<Float32Array> => {
-      const s = this.info.inputSize;
-      const input = new this.ort.Tensor('float32', prepareInput(chunk, n, this.info), [n, 3, s, s]);
-      return (await this.session.run({ [INPUT_NAME]: input }))[OUTPUT_NAME].data as Float32Array;
+      const feeds: Record<string, Ort.Tensor> = this.info.input === 'uint8' ? { [PIXELS_NAME]: new this.ort.Tensor('uint8', chunk, [n, d, d, 3]) } : { [INPUT_NAME]: new this.ort.Tensor('float32', prepareInput(chunk, n, this.info), [n, 3, s, s]) };
+      return (await this.session.run(feeds))[OUTPUT_NAME].data as Float32Array;
     };
     const batch = this.fixedBatch;
     if (batch === null || batch === count) return run(pixels, count);
-    const perImage = this.info.decodeSize ** 2 * 3;
+    const perImage = d * d * 3;
     const classes = this.info.classNames.length;
     const out = new Float32Array(count * classes);
     for (let start = 0; start < count; start += batch) {
