@@ -146,7 +146,7 @@ test('CLI: export a run; predict and eval with --engine onnx agree with libtorch
   const model = join(scratch(), 'model.onnx');
   const exported = run('export', out, '-o', model, '--fold-bn');
   assert.equal(exported.status, 0, String(exported.stderr));
-  assert.match(String(exported.stdout), /model\.onnx: resnet18, 3 classes, input 32 px, opset 17, batch dynamic, 20 BatchNorm folded, \d+\.\d MiB/);
+  assert.match(String(exported.stdout), /model\.onnx: resnet18, 3 classes, input 32 px, opset 17, batch dynamic, float32 input, 20 BatchNorm folded, \d+\.\d MiB/);
   const info = readModelInfo(readFileSync(model), model);
   assert.equal(info.run.method, 'plain');
   assert.ok(typeof (info.run.final as { overallAccuracy: number }).overallAccuracy === 'number', 'the run finished: its metrics are in the model');

@@ -9,6 +9,7 @@ import { extname, join, normalize } from 'node:path';
 import { test } from 'node:test';
 
 import { type Browser, chromium, type Page } from 'playwright-core';
+import sharp from 'sharp';
 
 import { createServer, openServedModel, pickExamples, writeStaticSite } from '../src/serve/index.js';
 import { resolveConfig, train } from '../src/train/index.js';
@@ -33,12 +34,22 @@ test.before(async () => {
 
 test.after(async () => browser?.close());
 
-/** Clicks the example of `label` and waits for the answer; returns the status line and the top bar's label. */
-async function classifyExample(page: Page, label: string): Promise<{ status: string; top: string }> {
-  await page.locator('#status').evaluate((e) => (e.textContent = ''));
+/** Waits for the page's run to finish; the top class and its probability per engine of each row, and the status. */
+async function results(page: Page): Promise<{ status: string; rows: { name: string; top: Record<string, { label: string; probability: number }[]> }[] }> {
+  await page.waitForSelector('#status[data-done="true"]', { timeout: 120_000 });
+  // Read in the page (this file has no DOM types): each row's name and, per engine, its bars' labels and probabilities.
+  const rows = (await page.evaluate(`Array.from(document.querySelectorAll('#results tbody tr'), (tr) => ({
+    name: tr.dataset.name,
+    top: Object.fromEntries(Array.from(tr.querySelectorAll('td[data-engine]'), (td) => [td.dataset.engine, Array.from(td.querySelectorAll('li'), (li) => ({ label: li.dataset.label, probability: Number(li.dataset.probability) }))])),
+  }))`)) as { name: string; top: Record<string, { label: string; probability: number }[]> }[];
+  return { status: (await page.locator('#status').textContent()) ?? '', rows };
+}
+
+/** Clicks the example of `label` and waits for the answer; returns the status line and the top label of `engine`. */
+async function classifyExample(page: Page, label: string, engine: string): Promise<{ status: string; top: string }> {
   await page.locator(`#examples button[data-name^="${label}/"]`).click();
-  await page.waitForFunction("/\\(\\d+ ms\\)/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden");
-  return { status: (await page.locator('#status').textContent()) ?? '', top: (await page.locator('#bars li').first().getAttribute('data-label')) ?? '' };
+  const { status, rows } = await results(page);
+  return { status, top: rows[0]?.top[engine]?.[0]?.label ?? '' };
 }
 
 test('the page: loads, classifies an example on the server and in the browser, names a bad file', { skip }, async () => {
@@ -54,23 +65,36 @@ test('the page: loads, classifies an example on the server and in the browser, n
     console.log(`first load: ${firstLoad.toFixed(0)} ms`);
     assert.match((await page.locator('#model-info').textContent()) ?? '', /resnet18, 3 classes, 32 px, test OA \d+\.\d\d%/);
     assert.equal(await page.locator('#examples button').count(), 3);
-    const server = await classifyExample(page, 'red');
-    assert.deepEqual([server.top, /^server: red/.test(server.status)], ['red', true], server.status);
+    assert.equal(await page.evaluate('crossOriginIsolated'), true, 'the server makes the page cross-origin isolated');
+    const server = await classifyExample(page, 'red', 'server');
+    assert.deepEqual([server.top, /^1 image in \d+ ms$/.test(server.status)], ['red', true], server.status);
     await page.locator('input[value="browser"]').check();
-    const local = await classifyExample(page, 'blue');
-    assert.deepEqual([local.top, /^in this browser: blue/.test(local.status)], ['blue', true], local.status);
+    const local = await classifyExample(page, 'blue', 'browser');
+    assert.deepEqual([local.top, /^1 image in \d+ ms$/.test(local.status)], ['blue', true], local.status);
     await page.locator('input[value="server"]').check();
     const bad = join(scratch(), 'notes.png');
     writeFileSync(bad, 'not an image at all');
     await page.locator('#file').setInputFiles(bad);
     await page.waitForSelector('#error:not([hidden])');
-    assert.match((await page.locator('#error').textContent()) ?? '', /notes\.png: upload: not an image/);
+    assert.match((await page.locator('#error').textContent()) ?? '', /notes\.png \(server\): upload: not an image/);
+    assert.equal(await page.locator('#results tbody tr').count(), 1, 'the earlier result is cleared');
+    // Several images at once, both engines side by side, one of them a TIFF (previewed through wasm-vips), and the CSV.
+    await page.locator('input[value="both"]').check();
+    const tiff = join(scratch(), 'green.tif');
+    await sharp(readFileSync(pickExamples(data).find((f) => f.includes('green'))!)).tiff().toFile(tiff);
+    await page.locator('#file').setInputFiles([...pickExamples(data).filter((f) => !f.includes('green')), tiff]);
+    const both = await results(page);
+    assert.deepEqual(both.rows.map((r) => [r.top.server[0].label, r.top.browser[0].label]), [['blue', 'blue'], ['red', 'red'], ['green', 'green']], JSON.stringify(both.rows));
+    await page.waitForFunction("document.querySelector('#results tr[data-name=\"green.tif\"] img').naturalWidth > 0");
+    const download = page.waitForEvent('download');
+    await page.locator('#csv').click();
+    const csv = readFileSync(await (await download).path(), 'utf8').trim().split('\n');
+    assert.equal(csv[0], 'image,engine,rank,label,probability');
+    assert.equal(csv.length, 1 + 3 * 2 * 3, 'three images, two engines, three classes each');
     // The README's screenshot: DSDNET_SCREENSHOT=docs/serve-page.png node --test dist/test/web.test.js
     if (process.env.DSDNET_SCREENSHOT) {
-      await page.locator('input[value="browser"]').check();
-      await classifyExample(page, 'green');
-      await page.setViewportSize({ width: 1000, height: 520 });
-      await page.screenshot({ path: process.env.DSDNET_SCREENSHOT });
+      await page.setViewportSize({ width: 1100, height: 760 });
+      await page.screenshot({ path: process.env.DSDNET_SCREENSHOT, fullPage: true });
     }
   } finally {
     await page.close();
@@ -102,8 +126,16 @@ test('export --web: a static folder classifies in the browser with no server-sid
     await page.waitForSelector('body[data-ready="true"]');
     assert.match((await page.locator('#model-info').textContent()) ?? '', /\(runs in this browser\)/);
     assert.equal(await page.locator('#engine').isHidden(), true);
-    const result = await classifyExample(page, 'green');
-    assert.deepEqual([result.top, /^in this browser: green/.test(result.status)], ['green', true], result.status);
+    assert.equal(await page.evaluate('crossOriginIsolated'), true, 'the service worker makes the page cross-origin isolated');
+    const result = await classifyExample(page, 'green', 'browser');
+    assert.deepEqual([result.top, /^1 image in \d+ ms$/.test(result.status)], ['green', true], result.status);
+    // Offline: the host is gone; the page, the runtimes and the model come from the service worker's cache.
+    server.close();
+    server.closeAllConnections();
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    const offline = await classifyExample(page, 'red', 'browser');
+    assert.equal(offline.top, 'red', `offline: ${offline.status}`);
   } finally {
     await page.close();
     server.close();

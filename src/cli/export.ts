@@ -46,7 +46,7 @@ export function registerExportCommand(program: Command): void {
       }
       if (flags.web !== undefined) {
         const files = await writeStaticSite({ info, onnxBytes: bytes }, flags.web, flags.examples ?? pickExamples(info.run.dataset as string | undefined));
-        console.log(`${flags.web}: a static page that classifies in the browser (${files.join(', ')}); serve the folder with any static file host`);
+        console.log(`${flags.web}: a static page that classifies in the browser (${files.length} files: the page, ONNX Runtime Web, wasm-vips, the model, ${files.filter((f) => f.endsWith('.jpg')).length} examples); serve the folder with any static file host`);
       }
     });
 }

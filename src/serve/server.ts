@@ -4,10 +4,8 @@
 // a 4xx with a JSON error; a full queue gets 503; the server keeps serving. Every upload is held to a pixel budget,
 // decodes are bounded in number, and clients that stop sending are cut off (408) after set times.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
 
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -16,8 +14,8 @@ import sharp from 'sharp';
 import { decodeImageBytes } from '../data/decode.js';
 import { ImageTooLargeError } from '../data/raster.js';
 import { topClasses } from '../eval/predict-files.js';
-import { packageRoot } from '../io/package-root.js';
 import { Batcher, ClientGoneError, DecodeLimit, QueueFullError } from './batcher.js';
+import { brotliOf, contentType, etagOf, pageFiles, REVALIDATE, type SiteFile } from './site.js';
 import type { ModelInfo } from '../export/info.js';
 import type { ServedModel } from './models.js';
 
@@ -58,11 +56,6 @@ export const DEFAULT_MAX_BATCH = 16;
 export const DEFAULT_MAX_QUEUE = 64;
 
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/tiff', 'image/bmp', 'image/webp', 'application/octet-stream'];
-/** The files of ONNX Runtime Web the page loads (single-threaded WebAssembly). */
-export const ORT_WEB_FILES = ['ort.wasm.min.js', 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs'];
-/** The page's own files and their content types. */
-export const PAGE_FILES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' };
-
 export class UploadError extends Error {
   constructor(message: string, readonly statusCode = 400) {
     super(message);
@@ -70,18 +63,9 @@ export class UploadError extends Error {
   }
 }
 
-export function webDir(): string {
-  return join(packageRoot(), 'src', 'serve', 'web');
-}
-
-/** onnxruntime-web's dist/ folder (the package's main entry lives there). */
-export function ortWebDir(): string {
-  return dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
-}
-
 /** The page's view of the model: what GET /model answers and what `export --web` writes as model.json. */
 export function modelDescription(info: ModelInfo, engine: string): Record<string, unknown> {
-  return { engine, backbone: info.backbone, classes: info.classNames, inputSize: info.inputSize, decodeSize: info.decodeSize, mean: info.mean, std: info.std, run: info.run };
+  return { engine, backbone: info.backbone, classes: info.classNames, input: info.input, inputSize: info.inputSize, decodeSize: info.decodeSize, mean: info.mean, std: info.std, bands: info.bands, run: info.run };
 }
 
 /** Example images as JPEG for the page (TIFFs and BMPs are not shown by browsers), at most 512 px. */
@@ -132,6 +116,23 @@ function clientErrorHandler(timeouts: { headers: number; request: number }): (er
   };
 }
 
+/**
+ * A route for one file of the page: validated by its ETag, compressed once when the client takes Brotli, and
+ * cross-origin isolated (the page's wasm-vips needs SharedArrayBuffer).
+ */
+function servesFile(file: SiteFile): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> {
+  const etag = etagOf(file.bytes);
+  let brotli: Buffer | null | undefined;
+  return async (request, reply) => {
+    void reply.header('ETag', etag).header('Cache-Control', file.cacheControl).header('Vary', 'Accept-Encoding');
+    void reply.header('Cross-Origin-Opener-Policy', 'same-origin').header('Cross-Origin-Embedder-Policy', 'require-corp').header('Cross-Origin-Resource-Policy', 'same-origin');
+    if (request.headers['if-none-match'] === etag) return reply.status(304).send();
+    if (/\bbr\b/.test(String(request.headers['accept-encoding'] ?? ''))) brotli ??= brotliOf(file);
+    else return reply.type(file.type).send(file.bytes);
+    return brotli === null ? reply.type(file.type).send(file.bytes) : reply.type(file.type).header('Content-Encoding', 'br').send(brotli);
+  };
+}
+
 export async function createServer(model: ServedModel, options: ServeOptions = {}): Promise<FastifyInstance> {
   sharp.cache(false); // every upload is new: libvips' operation cache would only hold memory
   const maxBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
@@ -157,9 +158,8 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
     { maxBatch: options.maxBatch ?? DEFAULT_MAX_BATCH, maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE },
   );
   const examples = await exampleJpegs(options.examples ?? [], info.decodeSize);
-  const page = Object.fromEntries(Object.keys(PAGE_FILES).map((f) => [f, readFileSync(join(webDir(), f))]));
-  const ortFiles = new Map(ORT_WEB_FILES.map((f) => [f, readFileSync(join(ortWebDir(), f))]));
   const onnxBytes = Buffer.from(model.onnxBytes.buffer, model.onnxBytes.byteOffset, model.onnxBytes.byteLength);
+  const site = [...pageFiles(), { path: 'model.onnx', type: contentType('model.onnx'), bytes: onnxBytes, cacheControl: REVALIDATE }];
 
   const app = Fastify({
     bodyLimit: maxBytes,
@@ -183,21 +183,14 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
 
   app.get('/health', async () => ({ status: 'ok', waiting: batcher.waiting }));
   app.get('/model', async () => modelDescription(model.info, model.engine));
-  app.get('/model.onnx', async (_request, reply) => reply.type('application/octet-stream').send(onnxBytes));
   app.get('/examples', async () => examples.map((e, i) => ({ name: e.name, url: `/examples/${i}.jpg` })));
   app.get<{ Params: { index: string } }>('/examples/:index.jpg', async (request, reply) => {
     const example = examples[Number(request.params.index)];
     if (example === undefined) return reply.status(404).send({ error: `no example ${request.params.index}` });
     return reply.type('image/jpeg').send(example.jpeg);
   });
-  app.get<{ Params: { file: string } }>('/ort/:file', async (request, reply) => {
-    const file = request.params.file;
-    const bytes = ortFiles.get(file);
-    if (bytes === undefined) return reply.status(404).send({ error: `no file ${file}` });
-    return reply.type(file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript').send(bytes);
-  });
-  app.get('/', async (_request, reply) => reply.type(PAGE_FILES['index.html']).send(page['index.html']));
-  for (const file of ['app.js', 'style.css']) app.get(`/${file}`, async (_request, reply) => reply.type(PAGE_FILES[file]).send(page[file]));
+  for (const file of site) app.get(`/${file.path}`, servesFile(file));
+  app.get('/', servesFile(site[0]));
 
   app.post<{ Querystring: { topK?: string } }>('/predict', async (request, reply) => {
     const started = performance.now();

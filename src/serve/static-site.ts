@@ -1,20 +1,25 @@
-// `dsdnet export --web DIR`: the page, the model and ONNX Runtime Web as a static folder that any static file host
-// serves; the model runs in the visitor's browser, no server-side inference.
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// `dsdnet export --web DIR`: the page, the model and the runtimes as a static folder that any static file host
+// serves; the model runs in the visitor's browser, no server-side inference. The page's service worker makes it
+// cross-origin isolated there and keeps it for offline use.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 import type { ModelInfo } from '../export/info.js';
-import { exampleJpegs, modelDescription, ORT_WEB_FILES, ortWebDir, PAGE_FILES, webDir } from './server.js';
+import { exampleJpegs, modelDescription } from './server.js';
+import { pageFiles } from './site.js';
 
 export async function writeStaticSite(model: { info: ModelInfo; onnxBytes: Uint8Array }, dir: string, examples: readonly string[]): Promise<string[]> {
-  mkdirSync(join(dir, 'ort'), { recursive: true });
-  mkdirSync(join(dir, 'examples'), { recursive: true });
-  for (const file of Object.keys(PAGE_FILES)) writeFileSync(join(dir, file), readFileSync(join(webDir(), file)));
-  for (const file of ORT_WEB_FILES) copyFileSync(join(ortWebDir(), file), join(dir, 'ort', file));
-  writeFileSync(join(dir, 'model.onnx'), model.onnxBytes);
-  writeFileSync(join(dir, 'model.json'), JSON.stringify(modelDescription(model.info, 'browser'), null, 1));
   const jpegs = await exampleJpegs(examples, model.info.decodeSize);
-  jpegs.forEach((e, i) => writeFileSync(join(dir, 'examples', `${i}.jpg`), e.jpeg));
-  writeFileSync(join(dir, 'examples', 'index.json'), JSON.stringify(jpegs.map((e, i) => ({ name: e.name, url: `examples/${i}.jpg` }))));
-  return [...Object.keys(PAGE_FILES), 'model.onnx', 'model.json', ...ORT_WEB_FILES.map((f) => `ort/${f}`), `examples/ (${jpegs.length})`];
+  const files = [
+    ...pageFiles(),
+    { path: 'model.onnx', bytes: model.onnxBytes },
+    { path: 'model.json', bytes: JSON.stringify(modelDescription(model.info, 'browser'), null, 1) },
+    ...jpegs.map((e, i) => ({ path: `examples/${i}.jpg`, bytes: e.jpeg })),
+    { path: 'examples/index.json', bytes: JSON.stringify(jpegs.map((e, i) => ({ name: e.name, url: `examples/${i}.jpg` }))) },
+  ];
+  for (const file of files) {
+    mkdirSync(dirname(join(dir, file.path)), { recursive: true });
+    writeFileSync(join(dir, file.path), file.bytes);
+  }
+  return files.map((f) => f.path);
 }
