@@ -2,11 +2,13 @@
 // correctly by the server and by ONNX Runtime Web in the browser, a bad file shows an error; the static site from
 // `dsdnet export --web` works from a plain file server. Skips when chromium is absent.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
+import { basename, extname, join, normalize } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 import { type Browser, chromium, type Page } from 'playwright-core';
 import sharp from 'sharp';
@@ -139,5 +141,52 @@ test('export --web: a static folder classifies in the browser with no server-sid
   } finally {
     await page.close();
     server.close();
+  }
+});
+
+const ucmerced = fileURLToPath(new URL('../../../shared/datasets/ucmerced', import.meta.url));
+const photoSkip = skip || (existsSync(ucmerced) ? false : `../shared/datasets/ucmerced is absent (looked in ${ucmerced})`);
+
+test('one answer everywhere: 50 UC Merced photos through the page (in the browser), the server and the CLI', { skip: photoSkip, timeout: 600_000 }, async () => {
+  // A 4-class ResNet-18 trained for 2 epochs at 64 px on 30 photos a class; the 50 photos are others of those classes.
+  const classes = ['agricultural', 'beach', 'denseresidential', 'harbor'];
+  const root = scratch();
+  const photos: string[] = [];
+  for (const name of classes) {
+    mkdirSync(join(root, name));
+    const files = readdirSync(join(ucmerced, name)).sort();
+    for (const file of files.slice(0, 30)) symlinkSync(join(ucmerced, name, file), join(root, name, file));
+    photos.push(...files.slice(30, 43).map((file) => join(ucmerced, name, file)));
+  }
+  photos.splice(50);
+  const photoRun = join(scratch(), 'run');
+  await train(resolveConfig(root, {}, { method: 'plain', size: 64, batchSize: 16, epochs: 2, warmupEpochs: 0, cycles: 1, lr: 1e-3, split: { ratio: 0.9, seed: 0 }, augment: 'light' }), { out: photoRun, report: 'quiet' });
+  const cli = spawnSync(process.execPath, [fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), 'predict', photoRun, ...photos, '--json'], { encoding: 'utf8', maxBuffer: 2 ** 26 });
+  assert.equal(cli.status, 0, cli.stderr);
+  const byCli = new Map((JSON.parse(cli.stdout) as { file: string; top: { label: string; probability: number }[] }[]).map((p) => [basename(p.file), p.top]));
+  const model = await openServedModel(photoRun);
+  const app = await createServer(model);
+  const page = await browser.newPage();
+  try {
+    await page.goto(await app.listen({ port: 0, host: '127.0.0.1' }));
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.locator('input[value="both"]').check();
+    await page.locator('#file').setInputFiles(photos);
+    const { rows } = await results(page);
+    assert.equal(rows.length, 50);
+    let agreeing = 0;
+    let largest = 0;
+    for (const row of rows) {
+      const answers = { server: row.top.server, browser: row.top.browser, cli: byCli.get(row.name)! };
+      const probability = (top: { label: string; probability: number }[], label: string): number => top.find((t) => t.label === label)!.probability;
+      if (answers.server[0].label === answers.browser[0].label && answers.server[0].label === answers.cli[0].label) agreeing++;
+      for (const label of classes) for (const other of [answers.browser, answers.cli]) largest = Math.max(largest, Math.abs(probability(answers.server, label) - probability(other, label)));
+    }
+    console.log(`50 UC Merced photos: top-1 identical in the browser, on the server and in the CLI for ${agreeing} of 50; largest probability difference ${largest.toExponential(2)}`);
+    assert.equal(agreeing, 50);
+    assert.ok(largest <= 1e-3, `probabilities differ by ${largest}`);
+  } finally {
+    await page.close();
+    await app.close();
   }
 });
