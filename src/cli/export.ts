@@ -44,7 +44,7 @@ export function registerExportCommand(program: Command): void {
         console.log(`${flags.output}: ${loaded.backbone}, ${loaded.classNames.length} classes, input ${loaded.size} px, opset ${flags.opset}, batch ${flags.batch}${flags.foldBn ? `, ${folded} BatchNorm folded` : ''}, ${megabytes.toFixed(1)} MiB`);
       }
       if (flags.web !== undefined) {
-        const files = await writeStaticSite({ info, onnxBytes: bytes }, flags.web, flags.examples ?? pickExamples(info.run.dataset as string | undefined));
+        const files = await writeStaticSite({ info, onnxBytes: bytes }, flags.web, flags.examples ?? pickExamples(loaded.info.config?.data));
         console.log(`${flags.web}: a static page that classifies in the browser (${files.join(', ')}); serve the folder with any static file host`);
       }
     });

@@ -36,7 +36,7 @@ export function registerServeCommand(program: Command): void {
     .option('--port <n>', 'port', integerIn(0, 65535), 8080)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--device <device>', `${DEVICE_HELP} (a run folder or checkpoint, served with libtorch)`, parseDevice, 'cpu')
-    .option('--examples <files...>', "example images for the page (default: one from each of six classes of the model's dataset, when it is there)")
+    .option('--examples <files...>', "example images for the page (default for a run folder or checkpoint: one from each of six classes of its dataset, when it is there; none for a model.onnx)")
     .option('--max-upload <bytes>', 'largest upload accepted; more get 413', parsePositiveInteger, DEFAULT_MAX_UPLOAD_BYTES)
     .addOption(new Option('--max-pixels <n>', 'largest image accepted, in pixels as its header declares them; more get 413').argParser(parsePositiveInteger).default(DEFAULT_MAX_PIXELS, `${DEFAULT_MAX_PIXELS} = 8192 x 8192`))
     .option('--max-batch <n>', 'images scored together at most', parsePositiveInteger, DEFAULT_MAX_BATCH)
@@ -49,7 +49,7 @@ export function registerServeCommand(program: Command): void {
     .action(async (path: string, flags: ServeFlags) => {
       if (flags.headerTimeout > flags.requestTimeout) throw new Error(`--header-timeout ${flags.headerTimeout} must not exceed --request-timeout ${flags.requestTimeout} (the headers are part of the request)`);
       const model = await openServedModel(path, flags.device);
-      const examples = flags.examples ?? pickExamples(model.info.run.dataset as string | undefined);
+      const examples = flags.examples ?? pickExamples(model.dataset);
       const app = await createServer(model, {
         examples,
         maxUploadBytes: flags.maxUpload,

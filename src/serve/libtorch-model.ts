@@ -13,6 +13,7 @@ export function openLibtorchModel(path: string, device: Device = 'cpu'): ServedM
     engine: 'libtorch',
     info,
     decode: loaded.decode,
+    dataset: loaded.info.config?.data,
     onnxBytes: bytes,
     probabilities: async (pixels, count) => scoreImages(loaded, pixels, count),
     close: async () => loaded.model.dispose(),

@@ -11,6 +11,8 @@ export interface ServedModel {
   engine: 'onnx' | 'libtorch';
   info: ModelInfo;
   decode: DecodeOptions;
+  /** The dataset folder of the run it was trained on, from the run's own config (a run folder or checkpoint). */
+  dataset?: string;
   /** The ONNX model the page runs in the browser. */
   onnxBytes: Uint8Array;
   /** Class probabilities (count x classes) for decoded images of info.decodeSize px. */
