@@ -2,6 +2,7 @@
 export { classifyImages, OnnxClassifier, prepareInput, softmaxRows } from './onnx-model.js';
 export { openServedModel, type ServedModel } from './models.js';
 export { Batcher, ClientGoneError, DecodeLimit, QueueFullError } from './batcher.js';
-export { createServer, DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS, DEFAULT_MAX_QUEUE, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_TIMEOUTS_MS, MAX_TIMEOUT_S, modelDescription, type ServeOptions, UploadError } from './server.js';
+export { createServer, DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS, DEFAULT_MAX_QUEUE, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_TIMEOUTS_MS, MAX_TIMEOUT_S, modelDescription, RETRY_AFTER_S, type ServeOptions } from './server.js';
+export { UploadError } from './uploads.js';
 export { pickExamples } from './examples.js';
 export { writeStaticSite } from './static-site.js';
