@@ -89,7 +89,7 @@ export function routeSchemas(apiKey: boolean) {
       summary: 'readiness: 200 when the model is loaded and the queues have room, else 503',
       response: {
         200: { type: 'object', properties: { status: { type: 'string', enum: ['ready'] }, waiting } },
-        503: { type: 'object', properties: { status: { type: 'string', enum: ['busy', 'shutting down'] }, waiting } },
+        503: { type: 'object', description: 'busy, or (with an error) shutting down', properties: { status: { type: 'string', enum: ['busy'] }, waiting, error: { type: 'string' } } },
       },
     },
     metrics: withKey({ summary: 'Prometheus metrics', response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } }),

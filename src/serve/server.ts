@@ -222,11 +222,12 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
   app.setNotFoundHandler((request, reply) => void reply.status(404).send({ error: `no route ${request.method} ${request.url}` }));
 
   app.get('/health', { schema: schemas.health }, async () => ({ status: 'ok', waiting: batcher.waiting }));
-  // The model is loaded before the server is made: readiness is room in both queues, and not shutting down.
+  // The model is loaded before the server is made: readiness is room in both queues (and, by the hook above, not
+  // shutting down).
   app.get('/ready', { schema: schemas.ready }, async (_request, reply) => {
     const waiting = { decode: decoding.waiting, score: batcher.waiting };
-    const status = closing ? 'shutting down' : waiting.decode >= maxQueue || waiting.score >= maxQueue ? 'busy' : 'ready';
-    return reply.status(status === 'ready' ? 200 : 503).send({ status, waiting });
+    const ready = waiting.decode < maxQueue && waiting.score < maxQueue;
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'busy', waiting });
   });
   app.get('/metrics', { schema: schemas.metrics, ...guarded }, async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.get('/model', { schema: schemas.model }, async () => modelDescription(model.info, model.engine, access));
