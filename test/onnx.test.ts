@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -150,6 +150,13 @@ test('CLI: export a run; predict and eval with --engine onnx agree with libtorch
   const info = readModelInfo(readFileSync(model), model);
   assert.equal(info.run.method, 'plain');
   assert.ok(typeof (info.run.final as { overallAccuracy: number }).overallAccuracy === 'number', 'the run finished: its metrics are in the model');
+  // The metadata travels with the model and is served: it names the checkpoint and dataset, not where they lay.
+  assert.deepEqual([info.run.checkpoint, info.run.dataset], ['latest', basename(data)]);
+  assert.ok(![out, data].some((path) => JSON.stringify(info).includes(path)), `no machine paths: ${JSON.stringify(info.run)}`);
+  const site = join(scratch(), 'site');
+  const web = run('export', out, '--web', site);
+  assert.equal(web.status, 0, String(web.stderr));
+  assert.equal(JSON.parse(readFileSync(join(site, 'examples', 'index.json'), 'utf8')).length, 3, "the page's examples come from the run's own dataset");
   const files = ['blue/blue00.png', 'green/green03.png', 'red/red07.png'].map((f) => join(data, f));
   const torchPredictions = JSON.parse(String(run('predict', out, ...files, '--top-k', '3', '--json').stdout)) as { top: { label: string; probability: number }[] }[];
   const onnxRun = runWithoutLibtorch('predict', model, ...files, '--engine', 'onnx', '--top-k', '3', '--json');

@@ -13,9 +13,9 @@ import sharp from 'sharp';
 
 import { DEFAULT_SCALE } from '../src/data/index.js';
 import { exportOnnx, type ModelInfo, ONNX_FORMAT } from '../src/export/index.js';
-import { parseSeconds } from '../src/cli/serve.js';
+import { checkApiKey, parseOrigin, parseSeconds } from '../src/cli/serve.js';
 import { createBackbone } from '../src/models/index.js';
-import { Batcher, createServer, DecodeLimit, MAX_TIMEOUT_S, openServedModel, QueueFullError, type ServedModel } from '../src/serve/index.js';
+import { Batcher, createServer, DecodeLimit, MAX_TIMEOUT_S, openServedModel, QueueFullError, RETRY_AFTER_S, type ServedModel } from '../src/serve/index.js';
 import { hostileBmp, MALFORMED_MULTIPART } from './support/hostile.js';
 
 const INFO: ModelInfo = { format: ONNX_FORMAT, classNames: ['forest', 'harbor', 'river'], backbone: 'resnet18', input: 'float32', inputSize: 32, decodeSize: 37, resize: 'cover', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bands: null, scale: DEFAULT_SCALE, run: { method: 'plain' } };
@@ -39,6 +39,13 @@ function fakeModel(delay = 0): ServedModel & { batches: number[] } {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A multipart form body with one file part per file, and its Content-Type. */
+function form(files: { name: string; bytes: Buffer }[]): { headers: Record<string, string>; payload: Buffer } {
+  const boundary = 'dsdnetboundary';
+  const parts = files.map((f) => Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="${f.name}"\r\nContent-Type: image/jpeg\r\n\r\n`), f.bytes, Buffer.from('\r\n')]));
+  return { headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, payload: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]) };
+}
 
 const jpeg = (): Promise<Buffer> => sharp({ create: { width: 48, height: 40, channels: 3, background: { r: 20, g: 90, b: 160 } } }).jpeg().toBuffer();
 
@@ -258,4 +265,234 @@ test('an exported model.onnx is served with ONNX Runtime', async () => {
   assert.ok(Math.abs(top.reduce((s, t) => s + t.probability, 0) - 1) < 1e-6);
   assert.equal((await app.inject({ url: '/model.onnx' })).rawPayload.length, (await import('node:fs')).statSync(file).size);
   await app.close();
+});
+
+const labels = (top: { label: string }[]): string[] => top.map((t) => t.label);
+
+test('several images in one request (multipart file parts or JSON base64): one result each, in order, scored in batches', async () => {
+  const model = fakeModel(50);
+  const app = await createServer(model, { maxBatch: 4 });
+  const image = await jpeg();
+  const files = ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg', 'e.jpg'].map((name) => ({ name, bytes: image }));
+  const multipart = await app.inject({ method: 'POST', url: '/predict?topK=2', ...form(files) });
+  assert.equal(multipart.statusCode, 200, multipart.body);
+  const body = multipart.json();
+  assert.deepEqual(body.results.map((r: { name: string }) => r.name), ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg', 'e.jpg'], 'every file part, none dropped, in order');
+  assert.deepEqual(body.results.map((r: { top: { label: string }[] }) => labels(r.top)), Array(5).fill(['harbor', 'forest']));
+  assert.equal(body.top, undefined, 'no top-level top for several images');
+  assert.equal(typeof body.milliseconds, 'number');
+  assert.equal(model.batches.reduce((a, b) => a + b, 0), 5);
+  assert.ok(model.batches.length < 5 && Math.max(...model.batches) <= 4, `the request's images batched together, up to 4: ${model.batches}`);
+  const base64 = image.toString('base64');
+  const json = await app.inject({ method: 'POST', url: '/predict', payload: { images: [base64, base64], names: ['one', 'two'] } });
+  assert.equal(json.statusCode, 200, json.body);
+  assert.deepEqual(json.json().results.map((r: { name: string }) => r.name), ['one', 'two']);
+  const single = await app.inject({ method: 'POST', url: '/predict', payload: { images: [base64] } });
+  assert.deepEqual([single.json().results[0].name, labels(single.json().top)], ['image 1', ['harbor', 'forest', 'river']], 'one image keeps the top-level top');
+  const raw = (await app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'image/jpeg' }, payload: image })).json();
+  assert.deepEqual(raw.results[0].top, raw.top);
+  await app.close();
+});
+
+test('several images are held to --max-files and --max-upload together; a bad one is named', async () => {
+  const image = await jpeg();
+  const app = await createServer(fakeModel(), { maxFiles: 2, maxUploadBytes: image.length * 2 + 1000 });
+  const base64 = image.toString('base64');
+  const cases: [string, { headers?: Record<string, string>; payload: string | Buffer | object }, number, RegExp][] = [
+    ['three file parts', form(['a', 'b', 'c'].map((name) => ({ name, bytes: image }))), 413, /^more than 2 images in one request \(the server's limit\)$/],
+    ['three JSON images', { payload: { images: [base64, base64, base64] } }, 413, /^more than 2 images in one request/],
+    ['two files over the upload limit together', form([{ name: 'a', bytes: image }, { name: 'b', bytes: Buffer.concat([image, Buffer.alloc(1500)]) }]), 413, /^upload larger than \d+ bytes$/],
+    ['a bad file among good ones', form([{ name: 'good.jpg', bytes: image }, { name: 'bad.jpg', bytes: Buffer.from('not a picture') }]), 400, /^image 2 of 2 \(bad\.jpg\): not an image/],
+    ['an empty file among good ones', form([{ name: 'good.jpg', bytes: image }, { name: 'empty.jpg', bytes: Buffer.alloc(0) }]), 400, /^image 2 of 2 \(empty\.jpg\): empty upload \(0 bytes\)$/],
+    ['a bad JSON image, unnamed', { payload: { images: [Buffer.from('nope').toString('base64'), base64] } }, 400, /^image 1 of 2: not an image/],
+    ['not base64', { payload: { images: [base64, '%%%'] } }, 400, /^images\[1\] is not base64$/],
+    ['names not matching images', { payload: { images: [base64], names: ['a', 'b'] } }, 400, /^names has 2 entries for 1 images$/],
+    ['no images', { payload: { images: [] } }, 400, /images must NOT have fewer than 1 items/],
+    ['a multipart form without files', { headers: { 'content-type': 'multipart/form-data; boundary=x' }, payload: '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--x--\r\n' }, 400, /^multipart upload without a file part$/],
+  ];
+  for (const [what, request, status, message] of cases) {
+    const response = await app.inject({ method: 'POST', url: '/predict', ...request });
+    assert.equal(response.statusCode, status, `${what}: ${response.body}`);
+    assert.match(response.json().error, message, what);
+  }
+  assert.equal((await app.inject({ method: 'POST', url: '/predict', ...form([{ name: 'a', bytes: image }, { name: 'b', bytes: image }]) })).statusCode, 200, 'two files within the limits');
+  await app.close();
+});
+
+/** A decodeUpload that holds every decode until release() is called. */
+function heldDecodes(): { decodeUpload: () => Promise<Uint8Array>; release: () => void } {
+  let release = (): void => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  return { decodeUpload: async () => (await gate, new Uint8Array(INFO.decodeSize * INFO.decodeSize * 3)), release: () => release() };
+}
+
+test('/health is liveness; /ready is 503 while a queue is full, and every 503 carries Retry-After', async () => {
+  const held = heldDecodes();
+  const app = await createServer(fakeModel(), { maxDecoding: 1, maxQueue: 1, decodeUpload: held.decodeUpload });
+  const post = () => app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'image/jpeg' }, payload: Buffer.alloc(10, 1) });
+  const ready = await app.inject({ url: '/ready' });
+  assert.deepEqual([ready.statusCode, ready.json()], [200, { status: 'ready', waiting: { decode: 0, score: 0 } }]);
+  const pending = [post(), post()]; // one decoding, one waiting: the decode queue is full
+  await sleep(50);
+  const full = await app.inject({ url: '/ready' });
+  assert.deepEqual([full.statusCode, full.json(), full.headers['retry-after']], [503, { status: 'busy', waiting: { decode: 1, score: 0 } }, String(RETRY_AFTER_S)]);
+  assert.equal((await app.inject({ url: '/health' })).statusCode, 200, 'alive while busy');
+  const refused = await post();
+  assert.deepEqual([refused.statusCode, refused.headers['retry-after']], [503, '1']);
+  held.release();
+  assert.deepEqual((await Promise.all(pending)).map((r) => r.statusCode), [200, 200]);
+  assert.equal((await app.inject({ url: '/ready' })).statusCode, 200, 'ready again');
+  await app.close();
+});
+
+test('a request that arrives while the server closes gets 503 with Retry-After; /ready too', async () => {
+  const decodeUpload = async (): Promise<Uint8Array> => new Uint8Array(INFO.decodeSize * INFO.decodeSize * 3);
+  const app = await createServer(fakeModel(300), { decodeUpload });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const socket = connect((app.server.address() as { port: number }).port, '127.0.0.1');
+  let answer = '';
+  socket.on('data', (chunk) => (answer += chunk.toString()));
+  const ended = new Promise((resolve) => socket.on('close', resolve));
+  // A slow prediction keeps the connection busy; the server starts closing; then a second request comes on it.
+  socket.write(`POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 20\r\n\r\n${'x'.repeat(20)}`);
+  await sleep(100);
+  const closed = app.close();
+  await sleep(50);
+  socket.write('GET /ready HTTP/1.1\r\nHost: x\r\n\r\n');
+  await Promise.all([closed, ended]);
+  const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => Number(m[1]));
+  assert.deepEqual(statuses, [200, 503], answer);
+  assert.match(answer, /503 Service Unavailable\r\n[^]*retry-after: 1\r\n[^]*\{"error":"the server is shutting down"\}$/i);
+});
+
+test('/metrics: Prometheus text from a registry of each server: requests by route and status, durations, images, batches, queues, inference', async () => {
+  const model = fakeModel(20);
+  const app = await createServer(model);
+  const other = await createServer(fakeModel());
+  const image = await jpeg();
+  await app.inject({ method: 'POST', url: '/predict', ...form([{ name: 'a', bytes: image }, { name: 'b', bytes: image }, { name: 'c', bytes: image }]) });
+  await app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'image/png' }, payload: 'not a picture' });
+  await app.inject({ url: '/nowhere/1' });
+  await app.inject({ url: '/nowhere/2' });
+  const response = await app.inject({ url: '/metrics' });
+  assert.equal(response.statusCode, 200);
+  assert.match(response.headers['content-type'] as string, /^text\/plain; version=0\.0\.4/);
+  const text = response.body;
+  for (const line of [
+    'dsdnet_http_requests_total{method="POST",route="/predict",status_code="200"} 1',
+    'dsdnet_http_requests_total{method="POST",route="/predict",status_code="400"} 1',
+    'dsdnet_http_requests_total{method="GET",route="unmatched",status_code="404"} 2',
+    'dsdnet_http_request_duration_seconds_count{method="POST",route="/predict"} 2',
+    'dsdnet_images_predicted_total 3',
+    `dsdnet_batch_size_count ${model.batches.length}`,
+    `dsdnet_inference_seconds_count ${model.batches.length}`,
+    'dsdnet_queue_depth{queue="decode"} 0',
+    'dsdnet_queue_depth{queue="score"} 0',
+  ]) assert.ok(text.includes(`${line}\n`), `${line} in:\n${text.split('\n').filter((l) => l.startsWith('dsdnet_')).join('\n')}`);
+  assert.match(text, /^process_cpu_user_seconds_total \d/m, 'the default process metrics');
+  assert.match(text, /^dsdnet_batch_size_bucket\{le="16"\} /m);
+  assert.match((await other.inject({ url: '/metrics' })).body, /^dsdnet_images_predicted_total 0$/m, "the other server's own registry");
+  await Promise.all([app.close(), other.close()]);
+});
+
+test('CORS is off by default; --cors allows the origins named, or any with *', async () => {
+  const origin = 'https://maps.example.org';
+  const preflight = { method: 'OPTIONS' as const, url: '/predict', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-api-key' } };
+  const closed = await createServer(fakeModel());
+  assert.equal((await closed.inject({ url: '/model', headers: { origin } })).headers['access-control-allow-origin'], undefined);
+  assert.equal((await closed.inject(preflight)).headers['access-control-allow-origin'], undefined);
+  await closed.close();
+  const named = await createServer(fakeModel(), { cors: [origin, 'http://localhost:3000'] });
+  assert.equal((await named.inject({ url: '/model', headers: { origin } })).headers['access-control-allow-origin'], origin);
+  assert.equal((await named.inject({ url: '/model', headers: { origin: 'https://elsewhere.example' } })).headers['access-control-allow-origin'], undefined);
+  const allowed = await named.inject(preflight);
+  assert.equal(allowed.statusCode, 204);
+  assert.deepEqual([allowed.headers['access-control-allow-origin'], allowed.headers['access-control-allow-headers']], [origin, 'content-type,x-api-key']);
+  await named.close();
+  const any = await createServer(fakeModel(), { cors: ['*'] });
+  assert.equal((await any.inject({ url: '/model', headers: { origin: 'https://anyone.example' } })).headers['access-control-allow-origin'], '*');
+  await any.close();
+  assert.deepEqual(['*', 'https://a.example', 'http://localhost:8080'].reduce((list, value) => parseOrigin(value, list), [] as string[]), ['*', 'https://a.example', 'http://localhost:8080']);
+  for (const bad of ['https://a.example/', 'https://a.example/path', 'a.example', '']) {
+    assert.throws(() => parseOrigin(bad), new RegExp(`^InvalidArgumentError: expected '\\*' or an origin such as https://example\\.org .*got '${bad.replace(/[./]/g, '\\$&')}'$`), bad);
+  }
+});
+
+test('OpenAPI at /openapi.json describes the API; /docs serves Swagger UI from the package', async () => {
+  const app = await createServer(fakeModel());
+  const spec = (await app.inject({ url: '/openapi.json' })).json();
+  assert.match(spec.openapi, /^3\./);
+  assert.deepEqual(Object.keys(spec.paths).sort(), ['/health', '/metrics', '/model', '/model.onnx', '/predict', '/ready']);
+  const predict = spec.paths['/predict'].post;
+  assert.ok(['application/json', 'multipart/form-data', 'image/jpeg', 'image/png', 'application/octet-stream'].every((type) => type in predict.requestBody.content), Object.keys(predict.requestBody.content).join());
+  assert.deepEqual(predict.requestBody.content['application/json'].schema.required, ['images']);
+  assert.deepEqual(Object.keys(predict.responses).sort(), ['200', '400', '413', '415', '503']);
+  assert.ok('results' in predict.responses['200'].content['application/json'].schema.properties);
+  assert.deepEqual(Object.keys(spec.paths['/ready'].get.responses).sort(), ['200', '503']);
+  assert.equal(spec.components.securitySchemes, undefined, 'no key, no security');
+  const docs = await app.inject({ url: '/docs' });
+  assert.equal(docs.statusCode, 200, docs.body);
+  assert.match(docs.body, /swagger-ui/i);
+  assert.doesNotMatch(docs.body, /(src|href)="https?:/, 'nothing from a CDN');
+  const bundle = await app.inject({ url: '/docs/static/swagger-ui-bundle.js' });
+  assert.equal(bundle.statusCode, 200);
+  assert.ok(bundle.rawPayload.length > 100_000);
+  await app.close();
+});
+
+test('an API key guards /predict, /model.onnx and /metrics (Bearer or X-API-Key, else 401); the rest stays open', async () => {
+  const key = 'k3y-0f-the-server';
+  const app = await createServer(fakeModel(), { apiKey: key });
+  const image = await jpeg();
+  const predict = (headers: Record<string, string>) => app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': 'image/jpeg', ...headers }, payload: image });
+  const missing = await predict({});
+  assert.deepEqual([missing.statusCode, missing.json(), missing.headers['www-authenticate']], [401, { error: 'an API key is needed: send Authorization: Bearer KEY or X-API-Key: KEY' }, 'Bearer']);
+  for (const headers of [{ authorization: 'Bearer nope' }, { 'x-api-key': `${key}x` }, { authorization: key }] as Record<string, string>[]) {
+    const wrong = await predict(headers);
+    assert.equal(wrong.statusCode, 401, JSON.stringify(headers));
+    assert.match(wrong.json().error, headers.authorization === key ? /an API key is needed/ : /^wrong API key$/);
+  }
+  assert.equal((await predict({ authorization: `Bearer ${key}` })).statusCode, 200);
+  assert.equal((await predict({ 'x-api-key': key })).statusCode, 200);
+  for (const url of ['/model.onnx', '/metrics']) {
+    assert.equal((await app.inject({ url })).statusCode, 401, url);
+    assert.equal((await app.inject({ url, headers: { 'x-api-key': key } })).statusCode, 200, url);
+  }
+  for (const url of ['/health', '/ready', '/model', '/', '/docs', '/openapi.json']) assert.equal((await app.inject({ url })).statusCode, 200, url);
+  assert.equal((await app.inject({ url: '/model' })).json().apiKeyRequired, true);
+  const spec = (await app.inject({ url: '/openapi.json' })).json();
+  assert.deepEqual(Object.keys(spec.components.securitySchemes).sort(), ['apiKey', 'bearer']);
+  assert.ok(spec.paths['/predict'].post.security && '401' in spec.paths['/metrics'].get.responses);
+  assert.equal(spec.paths['/health'].get.security, undefined);
+  await app.close();
+  const open = await createServer(fakeModel());
+  assert.deepEqual(((await open.inject({ url: '/model' })).json() as { apiKeyRequired: boolean }).apiKeyRequired, false);
+  await open.close();
+  assert.equal(checkApiKey(key), key);
+  assert.equal(checkApiKey(undefined), undefined);
+  for (const bad of ['', 'two words', 'tab\there', 'ключ']) assert.throws(() => checkApiKey(bad), /^Error: --api-key \(or DSDNET_API_KEY\): expected printable ASCII without spaces, and not empty \(the key is not shown\)$/, bad);
+});
+
+test('--no-model-download: /model.onnx answers 404 and /model says downloadable: false', async () => {
+  const app = await createServer(fakeModel(), { modelDownload: false });
+  const response = await app.inject({ url: '/model.onnx' });
+  assert.deepEqual([response.statusCode, response.json()], [404, { error: 'this server does not offer its model for download (serve --no-model-download)' }]);
+  assert.deepEqual(((await app.inject({ url: '/model' })).json() as { downloadable: boolean }).downloadable, false);
+  await app.close();
+  const offered = await createServer(fakeModel());
+  assert.equal((await offered.inject({ url: '/model.onnx' })).statusCode, 200);
+  assert.equal(((await offered.inject({ url: '/model' })).json() as { downloadable: boolean }).downloadable, true);
+  await offered.close();
+});
+
+test("the logger option writes fastify's access log (off by default)", async () => {
+  const lines: string[] = [];
+  const stream = { write: (line: string) => void lines.push(line) };
+  const app = await createServer(fakeModel(), { logger: { level: 'info', stream } });
+  await app.inject({ url: '/health' });
+  await app.inject({ url: '/nowhere' });
+  await app.close();
+  const entries = lines.map((line) => JSON.parse(line) as { msg: string; req?: { url: string }; res?: { statusCode: number } });
+  assert.deepEqual(entries.filter((e) => e.msg === 'incoming request').map((e) => e.req?.url), ['/health', '/nowhere']);
+  assert.deepEqual(entries.filter((e) => e.msg === 'request completed').map((e) => e.res?.statusCode), [200, 404]);
 });

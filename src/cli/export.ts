@@ -45,7 +45,7 @@ export function registerExportCommand(program: Command): void {
         console.log(`${flags.output}: ${loaded.backbone}, ${loaded.classNames.length} classes, input ${loaded.size} px, opset ${flags.opset}, batch ${flags.batch}, ${flags.input === 'uint8' ? `uint8 input of ${loaded.decodeSize} px` : 'float32 input'}${flags.foldBn ? `, ${folded} BatchNorm folded` : ''}, ${megabytes.toFixed(1)} MiB`);
       }
       if (flags.web !== undefined) {
-        const files = await writeStaticSite({ info, onnxBytes: bytes }, flags.web, flags.examples ?? pickExamples(info.run.dataset as string | undefined));
+        const files = await writeStaticSite({ info, onnxBytes: bytes }, flags.web, flags.examples ?? pickExamples(loaded.info.config?.data));
         console.log(`${flags.web}: a static page that classifies in the browser (${files.length} files: the page, ONNX Runtime Web, wasm-vips, the model, ${files.filter((f) => f.endsWith('.jpg')).length} examples); serve the folder with any static file host`);
       }
     });

@@ -27,7 +27,7 @@ export interface ModelInfo {
   /** Band choice and sample scaling of the training images (see src/data/tiff.ts). */
   bands: number[] | null;
   scale: unknown;
-  /** The training run: checkpoint path, method, epoch, seed, final metrics when the run finished. */
+  /** The training run: checkpoint, method, epoch, seed, final metrics when the run finished; names, no paths. */
   run: Record<string, unknown>;
 }
 

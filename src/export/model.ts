@@ -3,7 +3,7 @@
 // its metadata: class names, input and decode sizes, resize and crop, normalisation, bands and scaling, and the
 // training run it came from.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/index.js';
 import { dispose, randn } from '../torch/index.js';
@@ -30,10 +30,18 @@ function finalMetrics(path: string): Record<string, unknown> | undefined {
   return report.final ? { overallAccuracy: report.final.overallAccuracy, averageAccuracy: report.final.averageAccuracy, kappa: report.final.kappa } : undefined;
 }
 
+/**
+ * The model's metadata. It travels with the file and GET /model serves it, so the run's paths are cut to base names:
+ * they name the checkpoint, dataset and weights without telling where they lay on the training machine.
+ */
 export function modelInfo(loaded: LoadedModel, path: string, input: ModelInfo['input'] = 'float32'): ModelInfo {
   const config = loaded.info.config;
-  const run: Record<string, unknown> = { checkpoint: loaded.source, epoch: loaded.info.epoch, iteration: loaded.info.iteration };
-  if (config) Object.assign(run, { method: config.method, seed: config.seed, dataset: config.data, split: config.split, pretrained: config.pretrained, precision: config.precision });
+  const run: Record<string, unknown> = { checkpoint: basename(loaded.source), epoch: loaded.info.epoch, iteration: loaded.info.iteration };
+  if (config) {
+    const split = 'file' in config.split ? { file: basename(config.split.file) } : config.split;
+    const pretrained = config.pretrained === null ? null : basename(config.pretrained);
+    Object.assign(run, { method: config.method, seed: config.seed, dataset: basename(config.data), split, pretrained, precision: config.precision });
+  }
   const final = finalMetrics(path);
   if (final) run.final = final;
   return {

@@ -76,6 +76,11 @@ export class DecodeLimit {
     if (!(options.maxActive >= 1 && options.maxWaiting >= 1)) throw new RangeError(`maxActive and maxWaiting must be at least 1, got ${options.maxActive} and ${options.maxWaiting}`);
   }
 
+  /** Tasks waiting for a slot. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
   /** Runs `task` when a slot is free, unless `abandoned()` says by then that nobody waits for its result. */
   async run<T>(task: () => Promise<T>, abandoned: () => boolean = () => false): Promise<T> {
     if (this.active < this.options.maxActive) this.active++;

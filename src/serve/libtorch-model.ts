@@ -5,11 +5,11 @@ import type { Device } from '../torch/index.js';
 import { loadModel, scoreImages } from '../train/index.js';
 import type { ServedModel } from './models.js';
 
-/** The run's model as ONNX (uint8 pixels in), with its metadata. */
-export function exportRun(path: string): Uint8Array {
+/** The run's model as ONNX (uint8 pixels in), with its metadata, and the dataset it was trained on. */
+export function exportRun(path: string): { bytes: Uint8Array; dataset?: string } {
   const loaded = loadModel(path);
   try {
-    return exportOnnx(loaded, path, { input: 'uint8' }).bytes;
+    return { bytes: exportOnnx(loaded, path, { input: 'uint8' }).bytes, dataset: loaded.info.config?.data };
   } finally {
     loaded.model.dispose();
   }
@@ -24,6 +24,7 @@ export function openLibtorchModel(path: string, device: Device = 'cpu'): ServedM
     engine: 'libtorch',
     info,
     decode: loaded.decode,
+    dataset: loaded.info.config?.data,
     onnxBytes: bytes,
     probabilities: async (pixels, count) => scoreImages(loaded, pixels, count),
     close: async () => loaded.model.dispose(),

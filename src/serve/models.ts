@@ -14,6 +14,8 @@ export interface ServedModel {
   engine: ServeEngine;
   info: ModelInfo;
   decode: DecodeOptions;
+  /** The dataset folder of the run it was trained on, from the run's own config (a run folder or checkpoint). */
+  dataset?: string;
   /** The ONNX model the page runs in the browser. */
   onnxBytes: Uint8Array;
   /** Class probabilities (count x classes) for decoded images of info.decodeSize px. */
@@ -21,9 +23,10 @@ export interface ServedModel {
   close(): Promise<void>;
 }
 
-function onnxServed(classifier: OnnxClassifier): ServedModel {
+function onnxServed(classifier: OnnxClassifier, dataset?: string): ServedModel {
   return {
     engine: 'onnx',
+    dataset,
     info: classifier.info,
     decode: classifier.decode,
     onnxBytes: classifier.bytes,
@@ -42,6 +45,9 @@ export async function openServedModel(path: string, device: Device = 'cpu', engi
     if (engine !== 'onnx') throw new Error(`--engine ${engine} serves a run folder or checkpoint; ${path} is served by ONNX Runtime on the CPU`);
     return onnxServed(await OnnxClassifier.load(path));
   }
-  if (engine === 'onnx') return onnxServed(await OnnxClassifier.fromBytes(exportRun(path), path));
+  if (engine === 'onnx') {
+    const { bytes, dataset } = exportRun(path);
+    return onnxServed(await OnnxClassifier.fromBytes(bytes, path), dataset);
+  }
   return openLibtorchModel(path, device);
 }

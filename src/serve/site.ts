@@ -20,10 +20,10 @@ export interface SiteFile {
 }
 
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.wasm': 'application/wasm', '.json': 'application/json; charset=utf-8', '.onnx': 'application/octet-stream', '.jpg': 'image/jpeg' };
-export const REVALIDATE = 'no-cache';
+const REVALIDATE = 'no-cache';
 const A_DAY = 'public, max-age=86400';
 
-export function contentType(path: string): string {
+function contentType(path: string): string {
   return TYPES[/\.[a-z]+$/.exec(path)?.[0] ?? ''] ?? 'application/octet-stream';
 }
 
