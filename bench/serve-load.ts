@@ -1,13 +1,14 @@
 // Load test of `dsdnet serve` on loopback: N concurrent clients post a JPEG for a fixed time (after 10 s of the same
 // load as warm-up); requests per second, latency percentiles, errors, and the server's RSS at start and end and every
 // 10 s. Bounded in clients and time.
-// Usage: node dist/bench/serve-load.js MODEL IMAGE [--clients 8] [--seconds 60] [--port 8097]
+// Usage: node dist/bench/serve-load.js MODEL IMAGE [--clients 8] [--seconds 60] [--port 8097] [--serve-arg=--engine=libtorch ...]
+// (--serve-arg: passed on to `dsdnet serve`, e.g. the engine)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { clients: { type: 'string', default: '8' }, seconds: { type: 'string', default: '60' }, port: { type: 'string', default: '8097' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { clients: { type: 'string', default: '8' }, seconds: { type: 'string', default: '60' }, port: { type: 'string', default: '8097' }, 'serve-arg': { type: 'string', multiple: true, default: [] } } });
 const [model, imageFile] = positionals;
 if (!model || !imageFile) throw new Error('usage: node dist/bench/serve-load.js MODEL IMAGE [--clients 8] [--seconds 60]');
 const clients = Math.min(64, Number(values.clients));
@@ -15,7 +16,7 @@ const seconds = Math.min(600, Number(values.seconds));
 const url = `http://127.0.0.1:${values.port}`;
 const image = readFileSync(imageFile);
 
-const server = spawn(process.execPath, [fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), 'serve', model, '--port', values.port!], { stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(process.execPath, [fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), 'serve', model, '--port', values.port!, ...values['serve-arg']!], { stdio: ['ignore', 'pipe', 'inherit'] });
 await new Promise<void>((resolve, reject) => {
   server.stdout!.on('data', (d: Buffer) => d.toString().includes('dsdnet serve:') && resolve());
   server.once('exit', (code) => reject(new Error(`the server exited (${code})`)));
@@ -54,7 +55,7 @@ server.kill('SIGTERM');
 latencies.sort((a, b) => a - b);
 const pct = (q: number): string => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))].toFixed(0);
 const errors = [...statuses].filter(([s]) => s !== 200).reduce((n, [, c]) => n + c, 0);
-console.log(`dsdnet serve ${model}: ${clients} clients for ${seconds} s on loopback, one ${image.length}-byte JPEG per request`);
+console.log(`dsdnet serve ${[model, ...values['serve-arg']!].join(' ')}: ${clients} clients for ${seconds} s on loopback, one ${image.length}-byte JPEG per request`);
 console.log('| requests | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | errors | statuses | RSS start (MiB) | RSS end (MiB) |\n|---|---|---|---|---|---|---|---|---|');
 console.log(`| ${latencies.length} | ${(latencies.length / seconds).toFixed(1)} | ${pct(0.5)} | ${pct(0.95)} | ${pct(0.99)} | ${errors} | ${[...statuses].map(([s, c]) => `${s}: ${c}`).join(', ')} | ${startRss.toFixed(0)} | ${endRss.toFixed(0)} |`);
 console.log(`server RSS every 10 s (MiB): ${[startRss, ...rssSeries, endRss].map((v) => v.toFixed(0)).join(', ')}`);

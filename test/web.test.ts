@@ -100,11 +100,27 @@ test('the page: loads, classifies an example on the server and in the browser, n
     const csv = readFileSync(await (await download).path(), 'utf8').trim().split('\n');
     assert.equal(csv[0], 'image,engine,rank,label,probability');
     assert.equal(csv.length, 1 + 3 * 2 * 3, 'three images, two engines, three classes each');
-    // The README's screenshot: DSDNET_SCREENSHOT=docs/serve-page.png node --test dist/test/web.test.js
-    if (process.env.DSDNET_SCREENSHOT) {
-      await page.setViewportSize({ width: 1100, height: 760 });
-      await page.screenshot({ path: process.env.DSDNET_SCREENSHOT, fullPage: true });
-    }
+  } finally {
+    await page.close();
+    await app.close();
+  }
+});
+
+test('the page with an API key and no model download: it asks for the key and offers the server only', { skip }, async () => {
+  const model = await openServedModel(run);
+  const app = await createServer(model, { examples: pickExamples(data), apiKey: 'sesame', modelDownload: false });
+  const page = await browser.newPage();
+  try {
+    await page.goto(await app.listen({ port: 0, host: '127.0.0.1' }));
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.deepEqual([await page.locator('#key').isVisible(), await page.locator('input[value="browser"]').isVisible()], [true, false]);
+    await rearm(page);
+    await page.locator('#examples button[data-name^="red/"]').click();
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match((await page.locator('#error').textContent()) ?? '', /red\/.* \(server\): .*API key/i);
+    await page.locator('#api-key').fill('sesame');
+    const answer = await classifyExample(page, 'red', 'server');
+    assert.equal(answer.top, 'red', answer.status);
   } finally {
     await page.close();
     await app.close();
@@ -178,6 +194,7 @@ test('one answer everywhere: 50 UC Merced photos through the page (in the browse
     await page.goto(await app.listen({ port: 0, host: '127.0.0.1' }));
     await page.waitForSelector('body[data-ready="true"]');
     await page.locator('input[value="both"]').check();
+    await rearm(page);
     await page.locator('#file').setInputFiles(photos);
     const { rows } = await results(page);
     assert.equal(rows.length, 50);
@@ -192,6 +209,14 @@ test('one answer everywhere: 50 UC Merced photos through the page (in the browse
     console.log(`50 UC Merced photos: top-1 identical in the browser, on the server and in the CLI for ${agreeing} of 50; largest probability difference ${largest.toExponential(2)}`);
     assert.equal(agreeing, 50);
     assert.ok(largest <= 1e-3, `probabilities differ by ${largest}`);
+    // The README's screenshot: DSDNET_SCREENSHOT=docs/serve-page.png node --test dist/test/web.test.js
+    if (process.env.DSDNET_SCREENSHOT) {
+      await rearm(page);
+      await page.locator('#file').setInputFiles([photos[40], photos[14]]);
+      await results(page);
+      await page.setViewportSize({ width: 1100, height: 620 });
+      await page.screenshot({ path: process.env.DSDNET_SCREENSHOT });
+    }
   } finally {
     await page.close();
     await app.close();

@@ -19,7 +19,7 @@ import { ImageTooLargeError } from '../data/raster.js';
 import { topClasses } from '../eval/predict-files.js';
 import { requireApiKey } from './auth.js';
 import { Batcher, ClientGoneError, DecodeLimit, QueueFullError } from './batcher.js';
-import { brotliOf, etagOf, pageFiles, type SiteFile } from './site.js';
+import { brotliOf, etagOf, pageFiles, REVALIDATE, type SiteFile } from './site.js';
 import type { ModelInfo } from '../export/info.js';
 import { ServerMetrics } from './metrics.js';
 import type { ServedModel } from './models.js';
@@ -118,14 +118,13 @@ function clientErrorHandler(timeouts: { headers: number; request: number }): (er
  */
 function servesFile(file: SiteFile): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> {
   const etag = etagOf(file.bytes);
-  let brotli: Buffer | null | undefined;
+  let brotli: Buffer | null | undefined; // made on the first request that takes it
   return async (request, reply) => {
     void reply.header('ETag', etag).header('Cache-Control', file.cacheControl).header('Vary', 'Accept-Encoding');
     void reply.header('Cross-Origin-Opener-Policy', 'same-origin').header('Cross-Origin-Embedder-Policy', 'require-corp').header('Cross-Origin-Resource-Policy', 'same-origin');
     if (request.headers['if-none-match'] === etag) return reply.status(304).send();
-    if (/\bbr\b/.test(String(request.headers['accept-encoding'] ?? ''))) brotli ??= brotliOf(file);
-    else return reply.type(file.type).send(file.bytes);
-    return brotli === null ? reply.type(file.type).send(file.bytes) : reply.type(file.type).header('Content-Encoding', 'br').send(brotli);
+    const compressed = /\bbr\b/.test(String(request.headers['accept-encoding'] ?? '')) ? (brotli ??= brotliOf(file)) : null;
+    return compressed ? reply.type(file.type).header('Content-Encoding', 'br').send(compressed) : reply.type(file.type).send(file.bytes);
   };
 }
 
@@ -232,9 +231,10 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
   });
   app.get('/metrics', { schema: schemas.metrics, ...guarded }, async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.get('/model', { schema: schemas.model }, async () => modelDescription(model.info, model.engine, access));
-  app.get('/model.onnx', { schema: schemas.modelOnnx, ...guarded }, async (_request, reply) => {
+  const modelFile = servesFile({ path: 'model.onnx', type: 'application/octet-stream', bytes: onnxBytes, cacheControl: REVALIDATE });
+  app.get('/model.onnx', { schema: schemas.modelOnnx, ...guarded }, async (request, reply) => {
     if (!access.downloadable) return reply.status(404).send({ error: 'this server does not offer its model for download (serve --no-model-download)' });
-    return reply.type('application/octet-stream').send(onnxBytes);
+    return modelFile(request, reply);
   });
   app.get('/examples', { schema: schemas.hidden }, async () => examples.map((e, i) => ({ name: e.name, url: `/examples/${i}.jpg` })));
   app.get<{ Params: { index: string } }>('/examples/:index.jpg', { schema: schemas.hidden }, async (request, reply) => {

@@ -20,7 +20,7 @@ export interface SiteFile {
 }
 
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.wasm': 'application/wasm', '.json': 'application/json; charset=utf-8', '.onnx': 'application/octet-stream', '.jpg': 'image/jpeg' };
-const REVALIDATE = 'no-cache';
+export const REVALIDATE = 'no-cache';
 const A_DAY = 'public, max-age=86400';
 
 function contentType(path: string): string {
