@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { brotliDecompressSync } from 'node:zlib';
 
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
@@ -495,4 +496,24 @@ test("the logger option writes fastify's access log (off by default)", async () 
   const entries = lines.map((line) => JSON.parse(line) as { msg: string; req?: { url: string }; res?: { statusCode: number } });
   assert.deepEqual(entries.filter((e) => e.msg === 'incoming request').map((e) => e.req?.url), ['/health', '/nowhere']);
   assert.deepEqual(entries.filter((e) => e.msg === 'request completed').map((e) => e.res?.statusCode), [200, 404]);
+});
+
+test("the page's files: ETag (304 when unchanged), Cache-Control, Brotli when taken, cross-origin isolation", async () => {
+  const app = await createServer(fakeModel());
+  try {
+    for (const [url, cache] of [['/', 'no-cache'], ['/app.js', 'no-cache'], ['/shared/preprocess.js', 'no-cache'], ['/vips/vips.wasm', 'public, max-age=86400'], ['/model.onnx', 'no-cache']]) {
+      const plain = await app.inject({ url });
+      assert.equal(plain.statusCode, 200, url);
+      assert.deepEqual([plain.headers['cache-control'], plain.headers['cross-origin-opener-policy'], plain.headers['cross-origin-embedder-policy'], plain.headers['content-encoding']], [cache, 'same-origin', 'require-corp', undefined], url);
+      assert.equal((await app.inject({ url, headers: { 'if-none-match': String(plain.headers.etag) } })).statusCode, 304, url);
+    }
+    const plain = await app.inject({ url: '/vips/vips.wasm' });
+    const compressed = await app.inject({ url: '/vips/vips.wasm', headers: { 'accept-encoding': 'gzip, br' } });
+    assert.deepEqual([compressed.headers['content-encoding'], compressed.headers['content-type'], compressed.headers.vary], ['br', 'application/wasm', 'Accept-Encoding']);
+    assert.ok(compressed.rawPayload.length < 0.5 * plain.rawPayload.length, `${compressed.rawPayload.length} of ${plain.rawPayload.length} bytes`);
+    assert.ok(brotliDecompressSync(compressed.rawPayload).equals(plain.rawPayload));
+    assert.equal((await app.inject({ url: '/model.onnx', headers: { 'accept-encoding': 'br' } })).headers['content-encoding'], undefined, 'weights are not worth compressing');
+  } finally {
+    await app.close();
+  }
 });

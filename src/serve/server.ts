@@ -118,12 +118,12 @@ function clientErrorHandler(timeouts: { headers: number; request: number }): (er
  */
 function servesFile(file: SiteFile): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> {
   const etag = etagOf(file.bytes);
-  let brotli: Buffer | null | undefined; // made on the first request that takes it
+  let brotli: Promise<Buffer | null> | undefined; // made on the first request that takes it
   return async (request, reply) => {
     void reply.header('ETag', etag).header('Cache-Control', file.cacheControl).header('Vary', 'Accept-Encoding');
     void reply.header('Cross-Origin-Opener-Policy', 'same-origin').header('Cross-Origin-Embedder-Policy', 'require-corp').header('Cross-Origin-Resource-Policy', 'same-origin');
     if (request.headers['if-none-match'] === etag) return reply.status(304).send();
-    const compressed = /\bbr\b/.test(String(request.headers['accept-encoding'] ?? '')) ? (brotli ??= brotliOf(file)) : null;
+    const compressed = /\bbr\b/.test(String(request.headers['accept-encoding'] ?? '')) ? await (brotli ??= brotliOf(file)) : null;
     return compressed ? reply.type(file.type).header('Content-Encoding', 'br').send(compressed) : reply.type(file.type).send(file.bytes);
   };
 }
