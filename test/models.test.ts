@@ -5,7 +5,8 @@ import { test } from 'node:test';
 
 import { type Layer, runChain } from '../src/nn/index.js';
 import { BACKBONES, type Backbone, createBackbone, type ResNet } from '../src/models/index.js';
-import { arange, Generator, manualSeed, noGrad, rand, randn, type Tensor, tidy, zeros } from '../src/torch/index.js';
+import { arange, Generator, manualSeed, noGrad, randn, type Tensor, tidy } from '../src/torch/index.js';
+import { deterministicState } from './support/deterministic.js';
 import { readFixture } from './helpers.js';
 
 interface StageStat {
@@ -23,23 +24,6 @@ interface ModelCase {
 }
 
 const fixture = readFixture<{ numClasses: number; models: Record<string, ModelCase> }>('models.json');
-
-/** Mirrors deterministic_value() in generate_models.py: libtorch's generator seeded per tensor. */
-function deterministicState(model: Backbone): Map<string, Tensor> {
-  const state = new Map<string, Tensor>();
-  [...model.stateDict()].forEach(([name, value], ordinal) => {
-    const shape = value.shape;
-    manualSeed(ordinal);
-    let v: Tensor;
-    if (name.endsWith('num_batches_tracked')) v = zeros(shape, { dtype: 'int64' });
-    else if (name.endsWith('running_var')) v = rand(shape).mul(0.5).add(1);
-    else if (name.endsWith('running_mean') || name.endsWith('bias')) v = rand(shape).sub(0.5).mul(0.2);
-    else if (shape.length === 1) v = rand(shape).mul(0.4).add(0.8);
-    else v = randn(shape).mul(Math.sqrt(2 / (value.numel / shape[0])));
-    state.set(name, v);
-  });
-  return state;
-}
 
 function input(): Tensor {
   return arange(2 * 3 * 64 * 64, undefined, 1, { dtype: 'float64' }).mul(0.05).sin().float().reshape([2, 3, 64, 64]);

@@ -5,12 +5,18 @@ import { F, type Tensor, tidy } from '../torch/index.js';
 
 export type Stages = [Tensor, Tensor, Tensor, Tensor];
 
+/**
+ * Sees each stage's output (stage 0 to 3) before the next stage takes it, and gives what the next stage takes instead
+ * (a forward hook, as PyTorch's register_forward_hook): Grad-CAM swaps in a leaf whose gradient it reads.
+ */
+export type StageTap = (stage: number, output: Tensor) => Tensor;
+
 export abstract class Backbone extends Layer {
   abstract readonly stageChannels: readonly [number, number, number, number];
   abstract readonly numClasses: number;
 
-  /** The outputs of the four stages, from shallow to deep. */
-  abstract stages(input: Tensor): Stages;
+  /** The outputs of the four stages, from shallow to deep (each as `tap` gives it back, when there is one). */
+  abstract stages(input: Tensor, tap?: StageTap): Stages;
 
   /** The main classifier head, applied to globally pooled last-stage features (fc, or MobileNetV2's classifier). */
   protected abstract readonly head: Layer;

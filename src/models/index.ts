@@ -3,7 +3,7 @@ import type { Backbone } from './backbone.js';
 import { MobileNetV2 } from './mobilenetv2.js';
 import { ResNet } from './resnet.js';
 
-export { Backbone, globalPool, type Stages } from './backbone.js';
+export { Backbone, globalPool, type Stages, type StageTap } from './backbone.js';
 export { MobileNetV2 } from './mobilenetv2.js';
 export { ResNet, type ResNetDepth } from './resnet.js';
 

@@ -2,7 +2,7 @@
 // 4, 8, 16 and 32 (after features.3, .6, .13 and .18).
 import { BatchNorm2d, Conv2d, Dropout, init, Layer, Linear, ReLU6, runChain, Sequential } from '../nn/index.js';
 import { type Tensor } from '../torch/index.js';
-import { Backbone, type Stages } from './backbone.js';
+import { Backbone, type Stages, type StageTap } from './backbone.js';
 
 /** torchvision's Conv2dNormActivation with ReLU6: children '0' conv, '1' BatchNorm, '2' ReLU6. */
 class ConvBNReLU6 extends Sequential {
@@ -77,13 +77,13 @@ export class MobileNetV2 extends Backbone {
     }
   }
 
-  stages(input: Tensor): Stages {
+  stages(input: Tensor, tap: StageTap = (_, x) => x): Stages {
     const blocks = this.features.layers;
     const out: Tensor[] = [];
     let x = input;
     let start = 0;
     for (const end of STAGE_ENDS) {
-      x = runChain(blocks.slice(start, end + 1), x);
+      x = tap(out.length, runChain(blocks.slice(start, end + 1), x));
       out.push(x);
       start = end + 1;
     }

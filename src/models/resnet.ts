@@ -1,7 +1,7 @@
 // ResNet-18/34/50 in torchvision's layout, parameter names and initialisation (ResNet v1.5: stride on the 3x3 conv).
 import { BatchNorm2d, Conv2d, init, Layer, Linear, MaxPool2d, ReLU, runChain, Sequential } from '../nn/index.js';
 import { F, type Tensor, tidy } from '../torch/index.js';
-import { Backbone, type Stages } from './backbone.js';
+import { Backbone, type Stages, type StageTap } from './backbone.js';
 
 function conv3x3(inC: number, outC: number, stride = 1): Conv2d {
   return new Conv2d(inC, outC, 3, { stride, padding: 1, bias: false });
@@ -125,13 +125,13 @@ export class ResNet extends Backbone {
     for (const [, m] of this.namedModules()) if (m instanceof Conv2d) init.kaimingNormal_(m.weight, { mode: 'fanOut', nonlinearity: 'relu' });
   }
 
-  stages(input: Tensor): Stages {
+  stages(input: Tensor, tap: StageTap = (_, x) => x): Stages {
     // Pooling before the ReLU gives torchvision's values and gradients (ReLU is monotonic, and a window whose maximum
     // is not positive passes no gradient either way) with the ReLU and its backward on a quarter of the elements.
-    const s1 = tidy(() => this.layer1.forward(runChain([this.conv1, this.bn1, this.maxpool, this.relu], input)));
-    const s2 = this.layer2.forward(s1);
-    const s3 = this.layer3.forward(s2);
-    const s4 = this.layer4.forward(s3);
+    const s1 = tap(0, tidy(() => this.layer1.forward(runChain([this.conv1, this.bn1, this.maxpool, this.relu], input))));
+    const s2 = tap(1, this.layer2.forward(s1));
+    const s3 = tap(2, this.layer3.forward(s2));
+    const s4 = tap(3, this.layer4.forward(s3));
     return [s1, s2, s3, s4];
   }
 

@@ -3,12 +3,13 @@
 import { type DecodeOptions, DEFAULT_SCALE, evalBatch, toDevice } from '../data/index.js';
 import { type Prediction, type PredictFilesOptions, predictFiles } from '../eval/index.js';
 import { type Checkpoint, loadCheckpoint, type Metadata } from '../io/index.js';
+import { SelfDistillationNet, type StageHead } from '../dsd/index.js';
 import { type Backbone, createBackbone } from '../models/index.js';
 import { type Device, deviceType, noGrad, type Precision, tidy, withPrecision } from '../torch/index.js';
 import { checkFinite } from '../weights/index.js';
 import { decodeSize, type TrainConfig } from './config.js';
 import { modelSettingsProblems, type ModelSettings } from './model-settings.js';
-import { checkClassNames, type SnapshotInfo } from './snapshot.js';
+import { AUXILIARY_PREFIX, checkClassNames, type SnapshotInfo } from './snapshot.js';
 
 export interface LoadedModel {
   model: Backbone;
@@ -23,6 +24,8 @@ export interface LoadedModel {
   /** The checkpoint folder or file it came from. */
   source: string;
   info: Partial<SnapshotInfo<TrainConfig>>;
+  /** An sd/dsd run's auxiliary classifiers on stages 1-3, when asked for (`heads: true`) and the checkpoint has them. */
+  heads?: StageHead[];
 }
 
 /** The class names a model file gives: its checkpoint's list, or its metadata's JSON text. */
@@ -56,9 +59,25 @@ function settingsOf(checkpoint: Checkpoint<Partial<SnapshotInfo<TrainConfig>>> &
   return settings as ModelSettings & { classNames: string[] };
 }
 
-/** Loads the deployable model; `tag` picks 'latest' (default) or 'best' inside a run. */
-/** Loads a checkpoint's model onto the device (default: the CPU); checkpoints themselves hold no device. */
-export function loadModel(path: string, options: { tag?: string; expectClasses?: readonly string[]; device?: Device } = {}): LoadedModel {
+/**
+ * The stage heads of an sd/dsd run from its training state (the run's own SelfDistillationNet, so that the names are
+ * the trainer's); undefined for plain runs and for a bare model.safetensors.
+ */
+function stageHeads(model: Backbone, checkpoint: Checkpoint<Partial<SnapshotInfo<TrainConfig>>>): StageHead[] | undefined {
+  const config = checkpoint.info.config;
+  const auxiliary = new Map([...checkpoint.tensors].filter(([key]) => key.startsWith(AUXILIARY_PREFIX)).map(([key, t]) => [key.slice(AUXILIARY_PREFIX.length), t]));
+  if (config === undefined || config.method === 'plain' || auxiliary.size === 0) return undefined;
+  const net = new SelfDistillationNet(model, config.method, config.methodOptions);
+  net.auxiliary.loadStateDict(auxiliary);
+  for (const diffusion of net.diffusion) diffusion.dispose();
+  return net.heads;
+}
+
+/**
+ * Loads the deployable model (and, with `heads`, an sd/dsd run's stage heads) onto the device (default: the CPU);
+ * checkpoints themselves hold no device. `tag` picks 'latest' (default) or 'best' inside a run.
+ */
+export function loadModel(path: string, options: { tag?: string; expectClasses?: readonly string[]; device?: Device; heads?: boolean } = {}): LoadedModel {
   const checkpoint = loadCheckpoint<Partial<SnapshotInfo<TrainConfig>>>(path, options.tag ?? 'latest');
   let model: Backbone | undefined;
   try {
@@ -67,9 +86,11 @@ export function loadModel(path: string, options: { tag?: string; expectClasses?:
     checkFinite(checkpoint.model, checkpoint.path, 'refusing a model that is not finite (its predictions would mean nothing)');
     model = createBackbone(settings.backbone, settings.classNames.length);
     model.loadStateDict(checkpoint.model);
+    const heads = options.heads ? stageHeads(model, checkpoint) : undefined;
     model.to(options.device ?? 'cpu').eval();
+    for (const head of heads ?? []) head.to(options.device ?? 'cpu').eval();
     const { backbone, classNames, size, decodeSize: resize, bands, scale } = settings;
-    return { model, classNames, backbone, size, decodeSize: resize, decode: { bands, scale }, source: checkpoint.path, info: checkpoint.info };
+    return { model, classNames, backbone, size, decodeSize: resize, decode: { bands, scale }, source: checkpoint.path, info: checkpoint.info, heads };
   } catch (error) {
     model?.dispose();
     throw error;

@@ -9,7 +9,7 @@ import { decodeSize } from './config.js';
 
 export const SNAPSHOT_FORMAT = 'dsdnet-checkpoint/1';
 const OPTIMIZER_PREFIX = 'optimizer.';
-const AUXILIARY_PREFIX = 'auxiliary.';
+export const AUXILIARY_PREFIX = 'auxiliary.';
 const RNG_KEY = 'rng.cpu';
 /** The generator of the GPU the model trained on (the method's noise is drawn there); ignored when resuming on the CPU. */
 const CUDA_RNG_KEY = 'rng.cuda';
