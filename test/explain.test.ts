@@ -2,14 +2,25 @@
 // formulas with the same weights (fixtures/gradcam.json); a classifier trained on images whose only evidence is one
 // coloured square finds that square; the CLI writes overlays, raw maps and a montage, and the stage heads of an sd run.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import sharp from 'sharp';
 
 import { classActivationMaps, upsampleMaps } from '../src/explain/index.js';
+import { readNpy } from '../src/io/index.js';
 import { createBackbone } from '../src/models/index.js';
 import { Adam } from '../src/optim/index.js';
 import { Rng } from '../src/data/index.js';
 import { arange, F, manualSeed, type Tensor, tensor, tidy } from '../src/torch/index.js';
+import { pickExamples } from '../src/serve/index.js';
+import { resolveConfig, train } from '../src/train/index.js';
 import { deterministicState } from './support/deterministic.js';
+import { makeSeparableDataset } from './support/images.js';
 import { readFixture } from './helpers.js';
 
 interface CamCase {
@@ -122,4 +133,26 @@ test('a classifier whose only evidence is a coloured square: its Grad-CAM and Gr
   }
   input.dispose();
   model.dispose();
+});
+
+test('CLI: explain writes a picture and the raw maps per image, a montage and explain.json; an sd run shows its heads; bad requests are refused by name', async () => {
+  const data = await makeSeparableDataset(8, 48);
+  const run = join(mkdtempSync(join(tmpdir(), 'dsdnet-explain-')), 'run');
+  await train(resolveConfig(data, {}, { method: 'sd', size: 32, batchSize: 8, epochs: 2, warmupEpochs: 0, cycles: 1, lr: 1e-3, split: { ratio: 0.5, seed: 0 }, augment: 'light' }), { out: run, report: 'quiet' });
+  const images = pickExamples(data, 3);
+  const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-explain-')), 'maps');
+  const cli = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), 'explain', ...args], { encoding: 'utf8' });
+  const ok = cli(run, ...images, '-o', out, '--stage', 'all', '--class', 'red');
+  assert.equal(ok.status, 0, String(ok.stderr));
+  const summary = JSON.parse(readFileSync(join(out, 'explain.json'), 'utf8')) as { images: { png: string; npy: string; explained: string; panels: string[] }[] };
+  assert.deepEqual(summary.images[0].panels, ['stage 2', 'stage 3', 'stage 4', 'head 1', 'head 2', 'head 3']);
+  assert.ok(summary.images.every((i) => i.explained === 'red'));
+  const maps = readNpy(join(out, summary.images[0].npy));
+  assert.deepEqual(maps.shape, [6, 32, 32]);
+  assert.ok((maps.max().item() as number) > 0, 'the maps are not blank');
+  for (const file of [...summary.images.map((i) => i.png), 'montage.png']) assert.equal((await sharp(join(out, file)).metadata()).format, 'png', file);
+  assert.match(String(cli(run, ...images, '-o', out).stderr), /the output folder already holds files/);
+  assert.match(String(cli(run, images[0], '-o', `${out}-2`, '--class', 'purple').stderr), /--class purple: not a class of this model \(blue, green, red\)/);
+  assert.match(String(cli(run, images[0], '-o', `${out}-3`, '--stage', '5').stderr), /--stage.*expected 4, 3, 2, 1 or all, got '5'/);
+  assert.match(String(cli(run, join(data, 'missing.png'), '-o', `${out}-4`).stderr), /missing\.png/);
 });

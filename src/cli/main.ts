@@ -8,6 +8,7 @@ import { backends } from '../distributed/index.js';
 import { cpuCapability, cpuHasNativeBf16, cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
 import { registerDataCommands } from './data.js';
 import { registerEvaluateCommands } from './evaluate.js';
+import { registerExplainCommand } from './explain.js';
 import { registerExportCommand } from './export.js';
 import { registerReportCommand } from './report.js';
 import { registerServeCommand } from './serve.js';
@@ -41,6 +42,7 @@ registerReportCommand(program);
 registerWeightsCommands(program);
 registerExportCommand(program);
 registerServeCommand(program);
+registerExplainCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`dsdnet: ${error instanceof Error ? error.message : String(error)}\n`);

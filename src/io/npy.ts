@@ -63,3 +63,17 @@ export function decodeNpy(bytes: Uint8Array, source: string): Tensor {
 export function readNpy(path: string): Tensor {
   return decodeNpy(readBytes(path), path);
 }
+
+/** A float32 array as .npy (version 1.0, little-endian, C order), as numpy.save writes it. */
+export function encodeNpy(data: Float32Array, shape: readonly number[]): Uint8Array {
+  if (shape.reduce((a, b) => a * b, 1) !== data.length) throw new RangeError(`shape [${shape.join(', ')}] does not hold ${data.length} values`);
+  const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
+  // Magic (6) + version (2) + header length (2) + header, padded with spaces and a newline to a multiple of 64.
+  header = header.padEnd(Math.ceil((10 + header.length + 1) / 64) * 64 - 10 - 1, ' ') + '\n';
+  const out = new Uint8Array(10 + header.length + data.byteLength);
+  out.set([...MAGIC, 1, 0, header.length & 0xff, header.length >> 8]);
+  out.set(new TextEncoder().encode(header), 10);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + header.length);
+  return out;
+}
