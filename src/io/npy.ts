@@ -1,7 +1,9 @@
 // NumPy's .npy format (magic, version, a Python-literal header of descr/fortran_order/shape, then the raw array),
-// read without evaluating the header: only the three keys and the little-endian dtypes our engine holds.
+// read without evaluating the header: only the three keys and the little-endian dtypes our engine holds; written as
+// float32 (version 1.0).
 
 import { fromTypedArray, type Tensor } from '../torch/index.js';
+import { writeFileAtomic } from './atomic.js';
 import { halfToFloat } from './half.js';
 import { readBytes } from './read.js';
 import { shapeProblem } from './shape.js';
@@ -62,4 +64,28 @@ export function decodeNpy(bytes: Uint8Array, source: string): Tensor {
 
 export function readNpy(path: string): Tensor {
   return decodeNpy(readBytes(path), path);
+}
+
+/** A float32 array as .npy bytes (version 1.0, C order); the header is padded so the data starts 64-byte aligned, as NumPy does. */
+export function encodeNpy(data: Float32Array, shape: readonly number[]): Uint8Array {
+  const problem = shapeProblem(shape);
+  if (problem !== null) throw new RangeError(`cannot write a .npy array that ${problem}`);
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length) throw new RangeError(`shape (${shape.join(', ')}) holds ${count} values, the data ${data.length}`);
+  const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
+  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
+  const unpadded = MAGIC.length + 4 + dict.length + 1;
+  const header = `${dict}${' '.repeat((64 - (unpadded % 64)) % 64)}\n`;
+  const bytes = new Uint8Array(MAGIC.length + 4 + header.length + data.byteLength);
+  bytes.set(MAGIC);
+  bytes.set([1, 0, header.length & 0xff, header.length >> 8], MAGIC.length);
+  bytes.set(Buffer.from(header, 'latin1'), MAGIC.length + 4);
+  // .npy is little-endian ('<f4'), as is every machine libtorch runs on here.
+  bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), MAGIC.length + 4 + header.length);
+  return bytes;
+}
+
+/** Writes a float32 .npy file atomically. */
+export function writeNpy(path: string, data: Float32Array, shape: readonly number[]): void {
+  writeFileAtomic(path, [encodeNpy(data, shape)]);
 }
