@@ -161,10 +161,14 @@ test('dsdnet embed RUN_A RUN_B writes one side-by-side chart with both runs\' nu
   assert.equal(result.status, 0, result.stderr);
   const spec = JSON.parse(readFileSync(join(out, 'embedding.vl.json'), 'utf8'));
   assert.equal(spec.hconcat.length, 2);
-  assert.match(spec.hconcat[0].title, /^plain: k-NN accuracy .* silhouette/);
-  assert.match(spec.hconcat[1].title, /^dsd: k-NN accuracy .* silhouette/);
+  assert.deepEqual(spec.hconcat.map((p: { title: string[] }) => p.title[0]), ['plain', 'dsd']);
+  for (const panel of spec.hconcat) {
+    assert.match(panel.title[1], /^k-NN accuracy \d+\.\d\d% \(k = 5, cosine\)$/);
+    assert.match(panel.title[2], /^silhouette -?\d\.\d{3} \(cosine\)$/);
+  }
   assert.equal(JSON.parse(readFileSync(join(out, 'embedding.json'), 'utf8')).runs.length, 2);
-  assert.match(readFileSync(join(out, 'embedding.svg'), 'utf8'), /dsd: k-NN accuracy/);
+  const svg = readFileSync(join(out, 'embedding.svg'), 'utf8');
+  for (const line of spec.hconcat.flatMap((p: { title: string[] }) => p.title)) assert.ok(svg.includes(line), `the rendered chart shows '${line}'`);
 });
 
 test('dsdnet embed refuses an existing output folder, a bad --split, a missing run, --out with two runs, by name', () => {

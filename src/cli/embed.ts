@@ -125,8 +125,8 @@ function concat(a: Float32Array, b: Float32Array): Float32Array {
 
 const percent = (v: number): string => `${(100 * v).toFixed(2)}%`;
 
-/** The line (and chart title) that states a run's numbers and how they were measured. */
-const numbersText = (r: RunEmbedding): string => `k-NN accuracy ${percent(r.knn.accuracy)} (k = ${r.knn.k}, ${r.knn.distance}), silhouette ${r.silhouette.value.toFixed(3)} (${r.silhouette.distance})`;
+/** A run's numbers and how they were measured: printed on one line, and the lines of its chart's title. */
+const numbersText = (r: RunEmbedding): [string, string] => [`k-NN accuracy ${percent(r.knn.accuracy)} (k = ${r.knn.k}, ${r.knn.distance})`, `silhouette ${r.silhouette.value.toFixed(3)} (${r.silhouette.distance})`];
 
 export function registerEmbedCommand(program: Command): void {
   program
@@ -155,7 +155,7 @@ export function registerEmbedCommand(program: Command): void {
       const embedded: { result: RunEmbedding; projection: Projection }[] = [];
       for (const run of runs) {
         const result = await embedRun(run, dataset, flags);
-        console.log(`${run}: ${numbersText(result)}; ${result.knn.queries} against ${result.knn.reference}`);
+        console.log(`${run}: ${numbersText(result).join(', ')}; ${result.knn.queries} against ${result.knn.reference}`);
         embedded.push({ result, projection: project2d(result.features, flags.method, flags.seed) });
       }
       if (runs.length === 2) checkClassNames(runs[1], embedded[1].result.classNames, embedded[0].result.classNames);
@@ -170,7 +170,7 @@ export function registerEmbedCommand(program: Command): void {
         runs: embedded.map((e) => ({ run: e.result.run, checkpoint: e.result.checkpoint, dataset: e.result.dataset, classNames: e.result.classNames, featureSize: e.result.features.dim, knn: e.result.knn, silhouette: e.result.silhouette, points: points(e) })),
       };
       writeFileAtomic(join(outDir, 'embedding.json'), [Buffer.from(JSON.stringify(summary, null, 1) + '\n')]);
-      const panels = embedded.map((e) => ({ title: `${basename(e.result.run)}: ${numbersText(e.result)}`, points: points(e) }));
+      const panels = embedded.map((e) => ({ title: [basename(e.result.run), ...numbersText(e.result)], points: points(e) }));
       const spec = embeddingSpec(panels, embedded[0].result.classNames, `${flags.method.toUpperCase()} of pooled features, ${flags.split} split`);
       writeFileAtomic(join(outDir, 'embedding.vl.json'), [Buffer.from(JSON.stringify(spec, null, 1) + '\n')]);
       await writeChart(spec, join(outDir, 'embedding'));

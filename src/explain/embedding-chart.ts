@@ -10,7 +10,8 @@ export interface EmbeddedPoint {
 }
 
 export interface ScatterPanel {
-  title: string;
+  /** Lines of the panel's title. */
+  title: string[];
   points: readonly EmbeddedPoint[];
 }
 
@@ -23,9 +24,9 @@ function panel({ title, points }: ScatterPanel, classNames: readonly string[]) {
     height: 420,
     mark: { type: 'circle', size: 40, opacity: 0.8 },
     encoding: {
-      // The axes of a projection carry no meaning of their own: no ticks or titles.
-      x: { field: 'x', type: 'quantitative', axis: { title: null, labels: false, ticks: false }, scale: { zero: false } },
-      y: { field: 'y', type: 'quantitative', axis: { title: null, labels: false, ticks: false }, scale: { zero: false } },
+      // The axes of a projection carry no meaning of their own: none are drawn.
+      x: { field: 'x', type: 'quantitative', axis: null, scale: { zero: false } },
+      y: { field: 'y', type: 'quantitative', axis: null, scale: { zero: false } },
       color: { field: 'className', type: 'nominal', title: 'class', sort: [...classNames], scale: { scheme: classNames.length <= 10 ? 'category10' : 'tableau20' } },
       tooltip: [{ field: 'file' }, { field: 'className', title: 'class' }],
     },
@@ -36,5 +37,6 @@ function panel({ title, points }: ScatterPanel, classNames: readonly string[]) {
 export function embeddingSpec(panels: readonly ScatterPanel[], classNames: readonly string[], title?: string): TopLevelSpec {
   const schema = { $schema: 'https://vega.github.io/schema/vega-lite/v5.json' };
   if (panels.length === 1) return { ...schema, ...panel(panels[0], classNames) } as TopLevelSpec;
-  return { ...schema, ...(title ? { title } : {}), hconcat: panels.map((p) => panel(p, classNames)) } as TopLevelSpec;
+  // Titles are limited to a panel's width: a longer one (a long run name) would push the panels apart.
+  return { ...schema, ...(title ? { title } : {}), hconcat: panels.map((p) => panel(p, classNames)), config: { title: { limit: 420 } } } as TopLevelSpec;
 }
