@@ -1,14 +1,11 @@
 // `dsdnet eval` and `dsdnet predict`, with libtorch (a run folder or checkpoint) or ONNX Runtime (an exported
 // model.onnx, `--engine onnx`: libtorch is never loaded).
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-
 import { type Command, Option } from 'commander';
 
-import { type CachedImages, type Dataset, type DecodeOptions, loadDecoded, makeSplit, readSplit, scanDataset, type Split, withoutFiles } from '../data/index.js';
+import { type CachedImages, type Dataset, type DecodeOptions, makeSplit, readSplit, scanDataset, type Split } from '../data/index.js';
 import { computeMetrics, evaluate, type Metrics, type Prediction } from '../eval/index.js';
 import { classifyImages, OnnxClassifier } from '../serve/index.js';
-import { checkClassNames, loadModel, PRECISION_SETTINGS, type PrecisionSetting, predict, resolvePrecision } from '../train/index.js';
+import { checkClassNames, decodeForModel, loadModel, PRECISION_SETTINGS, type PrecisionSetting, predict, resolvePrecision, runSplit } from '../train/index.js';
 import type { Device } from '../torch/index.js';
 import { DEVICE_HELP, parseDevice, parsePositiveInteger, warn } from './options.js';
 
@@ -43,13 +40,12 @@ async function openForEval(checkpoint: string, engine: Engine, tag: string, prec
     };
   }
   const loaded = loadModel(checkpoint, { tag, expectClasses: dataset.classes, device });
-  const splitFile = join(checkpoint, 'split.json');
   return {
     source: loaded.source,
     classNames: loaded.classNames,
     decodeSize: loaded.decodeSize,
     decode: loaded.decode,
-    runSplit: (data) => (existsSync(splitFile) ? { split: readSplit(splitFile, data), from: splitFile } : undefined),
+    runSplit: (data) => runSplit(checkpoint, data),
     predictions: async (images, indices) => evaluate(loaded.model, images, indices, loaded.classNames, { outputSize: loaded.size, precision: resolvePrecision(precision, device) }).predictions,
     release: async () => loaded.model.dispose(),
   };
@@ -78,12 +74,11 @@ export function registerEvaluateCommands(program: Command): void {
       const dataset = await scanDataset(dir, { skipBad: flags.skipBad, onWarning: warn });
       const model = await openForEval(checkpoint, flags.engine, flags.tag, flags.precision, dataset, flags.device);
       const chosen = flags.split ? { split: readSplit(flags.split, dataset), from: flags.split } : model.runSplit(dataset);
-      const images = await loadDecoded(dataset, { size: model.decodeSize, decode: model.decode, progress: !flags.json, skipBad: flags.skipBad, onWarning: warn });
+      const { images, positions } = await decodeForModel(dataset, model, chosen?.split, { progress: !flags.json, skipBad: flags.skipBad, onWarning: warn });
       let metrics: Metrics;
       let count: number;
       try {
-        const position = new Map(images.paths.map((p, i) => [p, i]));
-        const indices = chosen ? withoutFiles(chosen.split, images.skipped.map((s) => s.path)).test.map((e) => position.get(e.path)!) : images.paths.map((_, i) => i);
+        const indices = positions(chosen ? 'test' : 'all');
         metrics = computeMetrics(indices.map((i) => images.labels[i]), await model.predictions(images, indices), model.classNames);
         count = indices.length;
       } finally {

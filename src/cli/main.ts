@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { backends } from '../distributed/index.js';
 import { cpuCapability, cpuHasNativeBf16, cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
 import { registerDataCommands } from './data.js';
+import { registerEmbedCommand } from './embed.js';
 import { registerEvaluateCommands } from './evaluate.js';
 import { registerExplainCommand } from './explain.js';
 import { registerExportCommand } from './export.js';
@@ -38,6 +39,7 @@ program.command('env').description('the engine this installation runs on').actio
 registerDataCommands(program);
 registerTrainCommands(program);
 registerEvaluateCommands(program);
+registerEmbedCommand(program);
 registerReportCommand(program);
 registerWeightsCommands(program);
 registerExportCommand(program);

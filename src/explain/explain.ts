@@ -7,7 +7,7 @@ import { basename, extname, join } from 'node:path';
 
 import { decodeImage, evalBatch } from '../data/index.js';
 import { checkImageFiles } from '../eval/index.js';
-import { encodeNpy, writeFileAtomic } from '../io/index.js';
+import { writeFileAtomic, writeNpy } from '../io/index.js';
 import type { LoadedModel } from '../train/index.js';
 import type { Layer } from '../nn/index.js';
 import { noGrad, tidy } from '../torch/index.js';
@@ -92,7 +92,7 @@ export async function explainImages(loaded: LoadedModel, files: readonly string[
         probability: main[0].cams.probabilities[0],
         panels: panels.map((p) => p.title),
       };
-      writeFileAtomic(join(dir, result.npy), [encodeNpy(maps, [panels.length, size, size])]);
+      writeNpy(join(dir, result.npy), maps, [panels.length, size, size]);
       writeFileAtomic(join(dir, result.png), [await montage([row], displaySize)]);
       results.push(result);
     } finally {

@@ -1,7 +1,9 @@
 // NumPy's .npy format (magic, version, a Python-literal header of descr/fortran_order/shape, then the raw array),
-// read without evaluating the header: only the three keys and the little-endian dtypes our engine holds.
+// read without evaluating the header: only the three keys and the little-endian dtypes our engine holds; written as
+// float32 (version 1.0).
 
 import { fromTypedArray, type Tensor } from '../torch/index.js';
+import { writeFileAtomic } from './atomic.js';
 import { halfToFloat } from './half.js';
 import { readBytes } from './read.js';
 import { shapeProblem } from './shape.js';
@@ -64,16 +66,26 @@ export function readNpy(path: string): Tensor {
   return decodeNpy(readBytes(path), path);
 }
 
-/** A float32 array as .npy (version 1.0, little-endian, C order), as numpy.save writes it. */
+/** A float32 array as .npy bytes (version 1.0, C order); the header is padded so the data starts 64-byte aligned, as NumPy does. */
 export function encodeNpy(data: Float32Array, shape: readonly number[]): Uint8Array {
-  if (shape.reduce((a, b) => a * b, 1) !== data.length) throw new RangeError(`shape [${shape.join(', ')}] does not hold ${data.length} values`);
+  const problem = shapeProblem(shape);
+  if (problem !== null) throw new RangeError(`cannot write a .npy array that ${problem}`);
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length) throw new RangeError(`shape (${shape.join(', ')}) holds ${count} values, the data ${data.length}`);
   const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
-  // Magic (6) + version (2) + header length (2) + header, padded with spaces and a newline to a multiple of 64.
-  header = header.padEnd(Math.ceil((10 + header.length + 1) / 64) * 64 - 10 - 1, ' ') + '\n';
-  const out = new Uint8Array(10 + header.length + data.byteLength);
-  out.set([...MAGIC, 1, 0, header.length & 0xff, header.length >> 8]);
-  out.set(new TextEncoder().encode(header), 10);
-  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + header.length);
-  return out;
+  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
+  const unpadded = MAGIC.length + 4 + dict.length + 1;
+  const header = `${dict}${' '.repeat((64 - (unpadded % 64)) % 64)}\n`;
+  const bytes = new Uint8Array(MAGIC.length + 4 + header.length + data.byteLength);
+  bytes.set(MAGIC);
+  bytes.set([1, 0, header.length & 0xff, header.length >> 8], MAGIC.length);
+  bytes.set(Buffer.from(header, 'latin1'), MAGIC.length + 4);
+  // .npy is little-endian ('<f4'), as is every machine libtorch runs on here.
+  bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), MAGIC.length + 4 + header.length);
+  return bytes;
+}
+
+/** Writes a float32 .npy file atomically. */
+export function writeNpy(path: string, data: Float32Array, shape: readonly number[]): void {
+  writeFileAtomic(path, [encodeNpy(data, shape)]);
 }

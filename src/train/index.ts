@@ -6,4 +6,5 @@ export { type EpochRecord, NonFiniteLossError } from './loop.js';
 export { type LoadedModel, loadModel, predict, type PredictOptions, scoreImages } from './model.js';
 export { Reporter, type ReportMode } from './reporter.js';
 export { checkRunFolder } from './run-folder.js';
+export { decodeForModel, type DecodedSplit, type DecodeSplitOptions, runSplit, SPLIT_PARTS, type SplitPart } from './run-data.js';
 export { MIN_SIZE, modelSettingsProblems, type ModelSettings } from './model-settings.js';
