@@ -9,6 +9,7 @@ import { cpuCapability, cpuHasNativeBf16, cudaDeviceCount, getNumThreads, libtor
 import { registerDataCommands } from './data.js';
 import { registerEvaluateCommands } from './evaluate.js';
 import { registerExportCommand } from './export.js';
+import { registerMapCommand } from './map.js';
 import { registerReportCommand } from './report.js';
 import { registerServeCommand } from './serve.js';
 import { registerTrainCommands } from './train.js';
@@ -41,6 +42,7 @@ registerReportCommand(program);
 registerWeightsCommands(program);
 registerExportCommand(program);
 registerServeCommand(program);
+registerMapCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`dsdnet: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -1,0 +1,163 @@
+// The scene being mapped: a GeoTIFF read a region at a time with geotiff.js (never whole), its chosen bands made 8-bit
+// RGB as dsdnet's decoder makes them: 8-bit samples as they are, wider ones by one stretch for the whole scene
+// (the model's scale setting; percentiles come from a sample of the whole scene), so all windows share it.
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+
+import { fromFile, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
+
+import { type BandChoice, chosenBands, type SampleScale, stretchOf, type TiffLayout, tiffLayout } from '../data/index.js';
+import type { Samples } from '../data/raster.js';
+import { errnoText } from '../io/atomic.js';
+import { printable } from '../io/printable.js';
+import { georeferencing } from './georef.js';
+import type { TiffTag } from './tiled-tiff.js';
+
+/** Blocks read to estimate the scene's percentiles: a grid of SAMPLE_GRID x SAMPLE_GRID blocks of SAMPLE_BLOCK px. */
+const SAMPLE_GRID = 16;
+const SAMPLE_BLOCK = 32;
+
+export interface Scene {
+  path: string;
+  tiff: GeoTIFF;
+  image: GeoTIFFImage;
+  layout: TiffLayout;
+  /** The bands used, 0-based: three (RGB) or one (grey). */
+  bands: number[];
+  /** Bytes of one pixel of the chosen bands as geotiff.js returns them. */
+  pixelBytes: number;
+  /** GDAL_NODATA (NaN for 'nan'), or null: then no pixel is nodata. */
+  nodata: number | null;
+  /** Georeferencing tags to copy; empty when the scene has no geotransform. */
+  georef: TiffTag[];
+  /** The linear map of wide samples to 0..255 (sceneStretch), or null for 8-bit scenes (used as they are). */
+  stretch: [number, number] | null;
+  /** The identity of the file, for resuming: its size and modification time. */
+  file: { bytes: number; modified: number };
+}
+
+function isTiffHead(head: Uint8Array): boolean {
+  const le = head[0] === 0x49 && head[1] === 0x49 && (head[2] === 42 || head[2] === 43) && head[3] === 0;
+  const be = head[0] === 0x4d && head[1] === 0x4d && head[2] === 0 && (head[3] === 42 || head[3] === 43);
+  return le || be;
+}
+
+/** Opens the scene and checks it and the band choice; errors name the file. */
+export async function openScene(path: string, bandChoice: BandChoice): Promise<Scene> {
+  const name = printable(path);
+  let stats;
+  const head = new Uint8Array(4);
+  try {
+    stats = statSync(path);
+    if (!stats.isFile()) throw new Error(`${name}: not a file`);
+    const fd = openSync(path, 'r');
+    try {
+      readSync(fd, head, 0, 4, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    if ((error as Error).message.startsWith(name)) throw error;
+    throw new Error(`${name}: cannot read the scene (${errnoText(error)})`);
+  }
+  if (!isTiffHead(head)) throw new Error(`${name}: not a TIFF (a scene must be a GeoTIFF)`);
+  let tiff: GeoTIFF;
+  let image: GeoTIFFImage;
+  let layout: TiffLayout;
+  try {
+    tiff = await fromFile(path);
+    image = await tiff.getImage();
+    layout = await tiffLayout(image);
+  } catch (error) {
+    throw new Error(`${name}: corrupt or unreadable TIFF (${(error as Error).message})`);
+  }
+  if (layout.photometric === 3) throw new Error(`${name}: a palette image (a class map?); a scene holds imagery`);
+  if (layout.sampleFormat === 3 ? layout.bits !== 32 && layout.bits !== 64 : ![8, 16, 32].includes(layout.bits)) throw new Error(`${name}: ${layout.bits}-bit samples are not supported (8, 16, 32-bit integers or floating point)`);
+  const bands = chosenBands(layout, bandChoice, name);
+  const scene: Scene = {
+    path,
+    tiff,
+    image,
+    layout,
+    bands,
+    pixelBytes: bands.length * (layout.bits / 8),
+    nodata: image.getGDALNoData(),
+    georef: await georeferencing(image),
+    stretch: null,
+    file: { bytes: stats.size, modified: stats.mtimeMs },
+  };
+  return scene;
+}
+
+/** Sets the stretch of a scene with wide samples: the model's fixed range, or percentiles of a sample of the scene. */
+export async function sceneStretch(scene: Scene, scale: SampleScale): Promise<void> {
+  if (scene.layout.bits === 8 && scene.layout.sampleFormat === 1) return;
+  scene.stretch = scale.kind === 'range' ? [scale.min, scale.max] : stretchOf(await sampleScene(scene), scale);
+}
+
+/** Reads a region inside the scene: the chosen bands, interleaved. */
+export async function readRegion(scene: Scene, x: number, y: number, width: number, height: number): Promise<Samples> {
+  return (await scene.image.readRasters({ window: [x, y, x + width, y + height], samples: scene.bands, interleave: true })) as unknown as Samples;
+}
+
+/** True when the pixel at `at` (its first sample) is nodata: every chosen band holds the nodata value. */
+export function isNodata(scene: Scene, samples: Samples, at: number): boolean {
+  const { nodata } = scene;
+  if (nodata === null) return false;
+  for (let b = 0; b < scene.bands.length; b++) {
+    const v = samples[at + b];
+    if (!(v === nodata || (Number.isNaN(nodata) && Number.isNaN(v)))) return false;
+  }
+  return true;
+}
+
+/** Samples of the chosen bands from a grid of blocks over the whole scene, nodata left out, for percentiles. */
+async function sampleScene(scene: Scene): Promise<Float64Array> {
+  const { width, height } = scene.layout;
+  const block = Math.min(SAMPLE_BLOCK, width, height);
+  const values: number[] = [];
+  for (let gy = 0; gy < SAMPLE_GRID; gy++) {
+    for (let gx = 0; gx < SAMPLE_GRID; gx++) {
+      const x = Math.floor(((width - block) * gx) / (SAMPLE_GRID - 1));
+      const y = Math.floor(((height - block) * gy) / (SAMPLE_GRID - 1));
+      const samples = await readRegion(scene, x, y, block, block);
+      for (let p = 0; p < samples.length; p += scene.bands.length) {
+        if (!isNodata(scene, samples, p)) for (let b = 0; b < scene.bands.length; b++) values.push(samples[p + b]);
+      }
+    }
+  }
+  return Float64Array.from(values);
+}
+
+/** Mirrors a coordinate into 0..size-1 (padding past the scene's edges; the pattern repeats for tiny scenes). */
+export function reflect(v: number, size: number): number {
+  if (size === 1) return 0;
+  const period = 2 * (size - 1);
+  const m = ((v % period) + period) % period;
+  return m < size ? m : period - m;
+}
+
+/**
+ * One window of the scene as packed 8-bit RGB (tile x tile; one band as grey), taken from `region` (the chosen bands
+ * of the scene's [rx, rx + rw) x [ry, ry + rh), which holds the window's part inside the scene); the part past the
+ * scene's edges is the scene mirrored. Null when every pixel of it inside the scene is nodata.
+ */
+export function windowRgb(scene: Scene, region: Samples, rx: number, ry: number, rw: number, x0: number, y0: number, tile: number, out: Uint8Array): boolean {
+  const { width, height } = scene.layout;
+  const nb = scene.bands.length;
+  const [lo, hi] = scene.stretch ?? [0, 255];
+  const gain = scene.stretch === null ? 1 : hi > lo ? 255 / (hi - lo) : 0;
+  let data = false;
+  for (let y = 0; y < tile; y++) {
+    const sy = reflect(y0 + y, height) - ry;
+    for (let x = 0; x < tile; x++) {
+      const at = ((sy * rw) + reflect(x0 + x, width) - rx) * nb;
+      if (!data && x0 + x < width && y0 + y < height && !isNodata(scene, region, at)) data = true;
+      const o = (y * tile + x) * 3;
+      for (let c = 0; c < 3; c++) {
+        const v = region[at + (nb === 1 ? 0 : c)];
+        out[o + c] = scene.stretch === null ? v : Number.isFinite(v) ? Math.round(Math.min(255, Math.max(0, (v - lo) * gain))) : 0;
+      }
+    }
+  }
+  return data;
+}
