@@ -253,10 +253,18 @@ test('a scene larger than --max-memory allows to hold is mapped within it; bad i
   const result = await mapScene({ model: run, scene, output: join(dir, 'big-map.tif'), probabilities: join(dir, 'big-probs.tif'), tile: 256, stride: 256, batch: 32, maxMemoryMB: 16, showProgress: false });
   assert.ok(result.plan.bytes <= 16 * 2 ** 20 && result.plan.stripRows < side, JSON.stringify(result.plan));
   const map = await readTiff(join(dir, 'big-map.tif'));
-  let right = 0;
-  for (let i = 0; i < side * side; i++) if (map.data[i] === bandsLayout(side, i % side, Math.floor(i / side))) right++;
-  console.log(`4000 x 4000 scene with --max-memory 16: plan ${JSON.stringify(result.plan)}, ${((100 * right) / side ** 2).toFixed(1)}% of pixels right`);
-  assert.ok(right / side ** 2 > 0.95);
+  // Windows do not overlap here (stride = tile), so a window across a class boundary gives all its pixels one class:
+  // errors are within a window of the two boundaries.
+  const [right, inner] = [[0, 0], [0, 0]];
+  for (let i = 0; i < side * side; i++) {
+    const x = i % side;
+    const ok = map.data[i] === bandsLayout(side, x, Math.floor(i / side)) ? 1 : 0;
+    right[0] += ok;
+    right[1]++;
+    if ([side / 3, (2 * side) / 3].every((edge) => Math.abs(x - edge) > 256)) [inner[0], inner[1]] = [inner[0] + ok, inner[1] + 1];
+  }
+  console.log(`4000 x 4000 scene with --max-memory 16: plan ${JSON.stringify(result.plan)}, ${((100 * right[0]) / right[1]).toFixed(1)}% of pixels right, ${((100 * inner[0]) / inner[1]).toFixed(2)}% beyond a window of the class boundaries`);
+  assert.ok(right[0] / right[1] > 0.9 && inner[0] / inner[1] > 0.99);
 
   const out = join(dir, 'out.tif');
   const cases: [string[], RegExp][] = [
