@@ -15,7 +15,7 @@ import { Blender, type Grid, makeGrid, NODATA_CLASS, readSpan } from './grid.js'
 import { classColours, colourTable, writePreview } from './legend.js';
 import { type MemoryPlan, OUTPUT_TILE, planMemory } from './memory.js';
 import { loadProgress, type MapIdentity, type MapProgress, progressPath, removeProgress, saveProgress } from './resume.js';
-import { isNodata, openScene, readRegion, type Scene, sceneStretch, windowRgb } from './scene.js';
+import { isNodata, openScene, readRegion, RowBand, type Scene, sceneStretch, windowRgb } from './scene.js';
 import { MAX_CLASSIC_BYTES, TIFF_ASCII, TiledTiffWriter, type TiffTag } from './tiled-tiff.js';
 
 export const MIN_TILE = 32;
@@ -149,20 +149,19 @@ export async function mapScene(options: MapOptions): Promise<MapResult> {
   }
 }
 
-/** The windows from `start` on, in raster order, prepared for the model (null: all nodata), a run of them per read. */
+/** The windows from `start` on, in raster order, prepared for the model (null: all nodata), a run of them at once. */
 async function* preparedWindows(scene: Scene, grid: Grid, plan: MemoryPlan, decodeSize: number, start: number): AsyncGenerator<{ index: number; pixels: Uint8Array | null }> {
   const { tile, stride, across } = grid;
+  const band = new RowBand(scene, Math.min(tile, scene.layout.height));
   for (let index = start; index < grid.count; ) {
     const iy = Math.floor(index / across);
     const ix0 = index % across;
     const ix1 = Math.min(across, ix0 + plan.windowsPerRead);
-    const [rx0, rx1] = readSpan(ix0 * stride, (ix1 - 1 - ix0) * stride + tile, scene.layout.width);
-    const [ry0, ry1] = readSpan(iy * stride, tile, scene.layout.height);
-    const region = await readRegion(scene, rx0, ry0, rx1 - rx0, ry1 - ry0);
+    const rows = await band.cover(...readSpan(iy * stride, tile, scene.layout.height));
     const windows = await Promise.all(
       Array.from({ length: ix1 - ix0 }, (_, i) => {
         const rgb = new Uint8Array(tile * tile * 3);
-        const data = windowRgb(scene, region, rx0, ry0, rx1 - rx0, (ix0 + i) * stride, iy * stride, tile, rgb);
+        const data = windowRgb(scene, rows, band.top, (ix0 + i) * stride, iy * stride, tile, rgb);
         return data ? prepareRaw({ width: tile, height: tile, data: rgb }, decodeSize, 'cover') : null;
       }),
     );

@@ -1,6 +1,6 @@
 // How the map's own buffers fit `--max-memory`: the window table (all windows' probabilities, kept throughout), then
-// in phase 1 two batches of prepared windows (one scored while the next is prepared) and the region of the scene
-// read for a run of windows; in phase 2 a strip of the map (and of the probabilities) and the scene rows read for
+// in phase 1 two batches of prepared windows (one scored while the next is prepared), the band of scene rows under a
+// row of windows and the windows being prepared; in phase 2 a strip of the map (and of the probabilities) and the scene rows read for
 // its nodata. The model itself (ONNX Runtime's or libtorch's memory) is not counted.
 import type { Grid } from './grid.js';
 
@@ -21,7 +21,7 @@ export interface MemoryNeeds {
 export interface MemoryPlan {
   /** Windows scored together (at most the --batch asked for). */
   batch: number;
-  /** Windows whose region of the scene is read at once (along a row of windows). */
+  /** Windows prepared at once (along a row of windows). */
   windowsPerRead: number;
   /** Rows of the map rendered and written at once (a multiple of OUTPUT_TILE). */
   stripRows: number;
@@ -39,8 +39,10 @@ export function planMemory(needs: MemoryNeeds, maxBytes = Infinity): MemoryPlan 
   const table = grid.count * (classes + 1) * 4;
   // A prepared window and its probabilities, twice (one batch scored while the next is filled).
   const perWindow = 2 * (decodeSize * decodeSize * 3 + classes * 8);
-  // The scene region of a run of windows as read, and each window's RGB before and after the resize.
-  const region = (windows: number): number => tile * ((windows - 1) * stride + tile) * pixelBytes + windows * (tile * tile + decodeSize * decodeSize) * 3;
+  // The band of full-width scene rows under a row of windows, the rows read to move it down, and the RGB of the
+  // windows prepared at once, before and after the resize.
+  const band = (Math.min(tile, grid.height) + stride) * width * pixelBytes;
+  const region = (windows: number): number => band + windows * (tile * tile + decodeSize * decodeSize) * 3;
   const mapRowBytes = width * (1 + (needs.probabilities ? classes : 0));
   const sceneRowBytes = needs.nodata ? width * pixelBytes : 0;
   const stripTiles = Math.ceil(grid.height / OUTPUT_TILE);

@@ -137,25 +137,60 @@ export function reflect(v: number, size: number): number {
 }
 
 /**
- * One window of the scene as packed 8-bit RGB (tile x tile; one band as grey), taken from `region` (the chosen bands
- * of the scene's [rx, rx + rw) x [ry, ry + rh), which holds the window's part inside the scene); the part past the
- * scene's edges is the scene mirrored. Null when every pixel of it inside the scene is nodata.
+ * Full-width rows of the scene's chosen bands, read as windows move down: rows shared with the previous row of
+ * windows are kept (moved up), so each scene row is read once, not tile / stride times.
  */
-export function windowRgb(scene: Scene, region: Samples, rx: number, ry: number, rw: number, x0: number, y0: number, tile: number, out: Uint8Array): boolean {
+export class RowBand {
+  top = 0;
+  rows = 0;
+  private data: Samples | null = null;
+
+  constructor(private readonly scene: Scene, private readonly capacity: number) {}
+
+  /** The band holding rows [y0, y1) (at most `capacity` rows). */
+  async cover(y0: number, y1: number): Promise<Samples> {
+    const rowLength = this.scene.layout.width * this.scene.bands.length;
+    const keepTo = Math.min(y1, this.top + this.rows);
+    const keeps = this.data !== null && y0 >= this.top && keepTo > y0;
+    const from = keeps ? keepTo : y0;
+    const fresh = from < y1 ? await readRegion(this.scene, 0, from, this.scene.layout.width, y1 - from) : null;
+    if (this.data === null && fresh !== null) this.data = new (fresh.constructor as new (length: number) => Samples)(this.capacity * rowLength);
+    const data = this.data!;
+    if (keeps) data.copyWithin(0, (y0 - this.top) * rowLength, (keepTo - this.top) * rowLength);
+    if (fresh !== null) data.set(fresh, (from - y0) * rowLength);
+    [this.top, this.rows] = [y0, y1 - y0];
+    return data;
+  }
+}
+
+/**
+ * One window of the scene as packed 8-bit RGB (tile x tile; one band as grey), taken from `band` (full-width rows of
+ * the chosen bands from row `top`, holding the window's part inside the scene); the part past the scene's edges is
+ * the scene mirrored. False when every pixel of it inside the scene is nodata.
+ */
+export function windowRgb(scene: Scene, band: Samples, top: number, x0: number, y0: number, tile: number, out: Uint8Array): boolean {
   const { width, height } = scene.layout;
   const nb = scene.bands.length;
   const [lo, hi] = scene.stretch ?? [0, 255];
   const gain = scene.stretch === null ? 1 : hi > lo ? 255 / (hi - lo) : 0;
-  let data = false;
+  const columns = Int32Array.from({ length: tile }, (_, x) => reflect(x0 + x, width) * nb);
+  const channels = nb === 1 ? [0, 0, 0] : [0, 1, 2];
+  let data = scene.nodata === null;
   for (let y = 0; y < tile; y++) {
-    const sy = reflect(y0 + y, height) - ry;
+    const row = (reflect(y0 + y, height) - top) * width * nb;
     for (let x = 0; x < tile; x++) {
-      const at = ((sy * rw) + reflect(x0 + x, width) - rx) * nb;
-      if (!data && x0 + x < width && y0 + y < height && !isNodata(scene, region, at)) data = true;
+      const at = row + columns[x];
+      if (!data && x0 + x < width && y0 + y < height && !isNodata(scene, band, at)) data = true;
       const o = (y * tile + x) * 3;
-      for (let c = 0; c < 3; c++) {
-        const v = region[at + (nb === 1 ? 0 : c)];
-        out[o + c] = scene.stretch === null ? v : Number.isFinite(v) ? Math.round(Math.min(255, Math.max(0, (v - lo) * gain))) : 0;
+      if (scene.stretch === null) {
+        out[o] = band[at + channels[0]];
+        out[o + 1] = band[at + channels[1]];
+        out[o + 2] = band[at + channels[2]];
+      } else {
+        for (let c = 0; c < 3; c++) {
+          const v = band[at + channels[c]];
+          out[o + c] = Number.isFinite(v) ? Math.round(Math.min(255, Math.max(0, (v - lo) * gain))) : 0;
+        }
       }
     }
   }
