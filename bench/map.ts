@@ -71,10 +71,11 @@ const scene = await openScene(scenePath, null);
 const grid = makeGrid(size, size, tile, stride);
 const prepared: Uint8Array[] = [];
 const band = new RowBand(scene, Math.min(tile, size));
-const rows = await band.cover(...readSpan(0, tile, size));
-for (let ix = 0; ix < Math.min(grid.across, 8 * batch); ix++) {
+for (let index = 0; index < Math.min(grid.count, 8 * batch); index++) {
+  const [ix, iy] = [index % grid.across, Math.floor(index / grid.across)];
+  const rows = await band.cover(...readSpan(iy * stride, tile, size));
   const rgb = new Uint8Array(tile * tile * 3);
-  windowRgb(scene, rows, band.top, ix * stride, 0, tile, rgb);
+  windowRgb(scene, rows, band.top, ix * stride, iy * stride, tile, rgb);
   prepared.push(await prepareRaw({ width: tile, height: tile, data: rgb }, decode, 'cover'));
 }
 const batches: Uint8Array[] = [];

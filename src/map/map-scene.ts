@@ -15,7 +15,7 @@ import { Blender, type Grid, makeGrid, NODATA_CLASS, readSpan } from './grid.js'
 import { classColours, colourTable, writePreview } from './legend.js';
 import { type MemoryPlan, OUTPUT_TILE, planMemory } from './memory.js';
 import { loadProgress, type MapIdentity, type MapProgress, progressPath, removeProgress, saveProgress } from './resume.js';
-import { isNodata, openScene, readRegion, RowBand, type Scene, sceneStretch, windowRgb } from './scene.js';
+import { isNodata, openScene, readRows, RowBand, type Scene, sceneStretch, windowRgb } from './scene.js';
 import { MAX_CLASSIC_BYTES, TIFF_ASCII, TiledTiffWriter, type TiffTag } from './tiled-tiff.js';
 
 export const MIN_TILE = 32;
@@ -130,7 +130,7 @@ export async function mapScene(options: MapOptions): Promise<MapResult> {
     await sceneStretch(scene, (info.scale as SampleScale | null) ?? DEFAULT_SCALE);
     if (scene.georef.length === 0) warn(`${name} has no georeferencing (no ModelTiepoint or ModelTransformation): the map is made, but will not line up in a GIS`);
     const grid = makeGrid(width, height, options.tile, options.stride);
-    const plan = planMemory({ grid, classes, decodeSize: info.decodeSize, pixelBytes: scene.pixelBytes, batch: options.batch, probabilities: probabilitiesPath !== undefined, nodata: scene.nodata !== null }, options.maxMemoryMB * 2 ** 20);
+    const plan = planMemory({ grid, classes, decodeSize: info.decodeSize, pixelBytes: scene.pixelBytes, blockRowBytes: scene.blockRowBytes, batch: options.batch, probabilities: probabilitiesPath !== undefined, nodata: scene.nodata !== null }, options.maxMemoryMB * 2 ** 20);
     if (plan.batch < options.batch) warn(`--batch ${options.batch} does not fit --max-memory ${options.maxMemoryMB}; scoring ${plan.batch} windows at a time`);
     const identity = identityOf(scene, model, options);
     const progressFile = progressPath(output);
@@ -263,7 +263,7 @@ async function renderMaps(scene: Scene, grid: Grid, plan: MemoryPlan, table: Flo
       const rows = Math.min(plan.stripRows, height - top);
       for (let chunk = 0; chunk < rows; chunk += mask === null ? rows : plan.nodataRows) {
         const count = mask === null ? rows : Math.min(plan.nodataRows, rows - chunk);
-        const region = mask === null ? null : await readRegion(scene, 0, top + chunk, width, count);
+        const region = mask === null ? null : await readRows(scene, top + chunk, top + chunk + count);
         for (let r = chunk; r < chunk + count; r++) {
           if (mask !== null && region !== null) for (let x = 0; x < width; x++) mask[x] = isNodata(scene, region, ((r - chunk) * width + x) * scene.bands.length) ? 1 : 0;
           const row = classStrip.subarray(r * width, (r + 1) * width);

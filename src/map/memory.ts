@@ -13,6 +13,8 @@ export interface MemoryNeeds {
   decodeSize: number;
   /** Bytes of one scene pixel's chosen bands as read. */
   pixelBytes: number;
+  /** Bytes of a row of the scene's tiles or strips, decoded (held while they are read). */
+  blockRowBytes: number;
   batch: number;
   probabilities: boolean;
   nodata: boolean;
@@ -41,7 +43,7 @@ export function planMemory(needs: MemoryNeeds, maxBytes = Infinity): MemoryPlan 
   const perWindow = 2 * (decodeSize * decodeSize * 3 + classes * 8);
   // The band of full-width scene rows under a row of windows, the rows read to move it down, and the RGB of the
   // windows prepared at once, before and after the resize.
-  const band = (Math.min(tile, grid.height) + stride) * width * pixelBytes;
+  const band = (Math.min(tile, grid.height) + stride) * width * pixelBytes + needs.blockRowBytes;
   const region = (windows: number): number => band + windows * (tile * tile + decodeSize * decodeSize) * 3;
   const mapRowBytes = width * (1 + (needs.probabilities ? classes : 0));
   const sceneRowBytes = needs.nodata ? width * pixelBytes : 0;
@@ -49,7 +51,7 @@ export function planMemory(needs: MemoryNeeds, maxBytes = Infinity): MemoryPlan 
   // Phase 2's per-row work buffers: the blend of each window column, the map's rows and a nodata mask row.
   const rowBuffers = grid.across * (classes + 1) * 8 + mapRowBytes + width;
   const phase1 = (batch: number, windows: number): number => table + batch * perWindow + region(windows);
-  const phase2 = (tiles: number, rows: number): number => table + rowBuffers + tiles * OUTPUT_TILE * mapRowBytes + rows * sceneRowBytes;
+  const phase2 = (tiles: number, rows: number): number => table + rowBuffers + tiles * OUTPUT_TILE * mapRowBytes + (needs.nodata ? needs.blockRowBytes : 0) + rows * sceneRowBytes;
   const minimum = Math.max(phase1(1, 1), phase2(1, 1));
   if (minimum > maxBytes) {
     throw new Error(

@@ -3,7 +3,7 @@
 // (the model's scale setting; percentiles come from a sample of the whole scene), so all windows share it.
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
-import { fromFile, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
+import { type DecoderWorker, fromFile, type GeoTIFF, type GeoTIFFImage, getDecoder, type Pool } from 'geotiff';
 
 import { type BandChoice, chosenBands, type SampleScale, stretchOf, type TiffLayout, tiffLayout } from '../data/index.js';
 import type { Samples } from '../data/raster.js';
@@ -33,6 +33,34 @@ export interface Scene {
   stretch: [number, number] | null;
   /** The identity of the file, for resuming: its size and modification time. */
   file: { bytes: number; modified: number };
+  /** Bytes of one row of the file's tiles or strips, all bands, decoded. */
+  blockRowBytes: number;
+  /** How whole tiles are read (readRows), or null where readRasters is used (planar bands, big-endian wide samples). */
+  blocks: { decoder: DecoderWorker; array: new (buffer: ArrayBufferLike | number) => Samples } | null;
+}
+
+const SAMPLE_ARRAYS: Record<string, new (buffer: ArrayBufferLike | number) => Samples> = {
+  '1:8': Uint8Array, '2:8': Int8Array, '1:16': Uint16Array, '2:16': Int16Array, '1:32': Uint32Array, '2:32': Int32Array, '3:32': Float32Array, '3:64': Float64Array,
+};
+
+/**
+ * geotiff.js's own decoder of the image's tiles, as readRasters binds it (through the pool it is given): whole decoded
+ * tiles are then copied a row at a time, where readRasters copies sample by sample through a DataView (about 40 ns a
+ * sample, most of the time of a map of a fast model).
+ */
+async function blockReader(image: GeoTIFFImage, layout: TiffLayout): Promise<Scene['blocks']> {
+  const array = SAMPLE_ARRAYS[`${layout.sampleFormat}:${layout.bits}`];
+  if (image.planarConfiguration !== 1 || array === undefined || (layout.bits > 8 && !image.littleEndian)) return null;
+  let decoder: DecoderWorker | undefined;
+  const capture = {
+    bindParameters: (compression: number, parameters: Parameters<typeof getDecoder>[1]): DecoderWorker => {
+      const made = getDecoder(compression, parameters);
+      decoder = { decode: async (buffer) => (await made).decode(buffer) };
+      return decoder;
+    },
+  } as unknown as Pool;
+  await image.readRasters({ window: [0, 0, 1, 1], pool: capture });
+  return decoder === undefined ? null : { decoder, array };
 }
 
 function isTiffHead(head: Uint8Array): boolean {
@@ -84,6 +112,8 @@ export async function openScene(path: string, bandChoice: BandChoice): Promise<S
     georef: await georeferencing(image),
     stretch: null,
     file: { bytes: stats.size, modified: stats.mtimeMs },
+    blockRowBytes: image.getTileHeight() * Math.ceil(layout.width / image.getTileWidth()) * image.getTileWidth() * layout.bands * (layout.bits / 8),
+    blocks: await blockReader(image, layout),
   };
   return scene;
 }
@@ -97,6 +127,31 @@ export async function sceneStretch(scene: Scene, scale: SampleScale): Promise<vo
 /** Reads a region inside the scene: the chosen bands, interleaved. */
 export async function readRegion(scene: Scene, x: number, y: number, width: number, height: number): Promise<Samples> {
   return (await scene.image.readRasters({ window: [x, y, x + width, y + height], samples: scene.bands, interleave: true })) as unknown as Samples;
+}
+
+/** Reads full-width rows [y0, y1) of the scene: the chosen bands, interleaved. */
+export async function readRows(scene: Scene, y0: number, y1: number): Promise<Samples> {
+  const { image, blocks, bands } = scene;
+  const { width, bands: all } = scene.layout;
+  if (blocks === null) return readRegion(scene, 0, y0, width, y1 - y0);
+  const [blockWidth, blockHeight] = [image.getTileWidth(), image.getTileHeight()];
+  const nb = bands.length;
+  const whole = nb === all && bands.every((b, i) => b === i);
+  const out = new blocks.array((y1 - y0) * width * nb);
+  for (let by = Math.floor(y0 / blockHeight); by * blockHeight < y1; by++) {
+    const row = await Promise.all(Array.from({ length: Math.ceil(width / blockWidth) }, (_, bx) => image.getTileOrStrip(bx, by, 0, blocks.decoder)));
+    for (const { x: bx, data } of row) {
+      const block = new blocks.array(data);
+      const columns = Math.min(blockWidth, width - bx * blockWidth);
+      for (let y = Math.max(y0, by * blockHeight); y < Math.min(y1, (by + 1) * blockHeight); y++) {
+        const from = (y - by * blockHeight) * blockWidth * all;
+        const to = ((y - y0) * width + bx * blockWidth) * nb;
+        if (whole) out.set(block.subarray(from, from + columns * all), to);
+        else for (let x = 0; x < columns; x++) for (let b = 0; b < nb; b++) out[to + x * nb + b] = block[from + x * all + bands[b]];
+      }
+    }
+  }
+  return out;
 }
 
 /** True when the pixel at `at` (its first sample) is nodata: every chosen band holds the nodata value. */
@@ -153,7 +208,7 @@ export class RowBand {
     const keepTo = Math.min(y1, this.top + this.rows);
     const keeps = this.data !== null && y0 >= this.top && keepTo > y0;
     const from = keeps ? keepTo : y0;
-    const fresh = from < y1 ? await readRegion(this.scene, 0, from, this.scene.layout.width, y1 - from) : null;
+    const fresh = from < y1 ? await readRows(this.scene, from, y1) : null;
     if (this.data === null && fresh !== null) this.data = new (fresh.constructor as new (length: number) => Samples)(this.capacity * rowLength);
     const data = this.data!;
     if (keeps) data.copyWithin(0, (y0 - this.top) * rowLength, (keepTo - this.top) * rowLength);
