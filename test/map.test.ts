@@ -270,7 +270,7 @@ test('a scene larger than --max-memory allows to hold is mapped within it; bad i
   const cases: [string[], RegExp][] = [
     [['--max-memory', '1'], /--max-memory 1: mapping this scene needs at least \d+ MB/],
     [['--tile', '16'], /option '--tile <px>' argument '16' is invalid\. expected an integer in 32\.\.8192/],
-    [['--stride', '300'], /--stride 300 is larger than --tile 256/],
+    [['--stride', '300'], /--stride 300: expected 1\.\.256 \(at most --tile, so that windows cover the scene\)/],
     [['--bands', '4,3,2'], /big\.tif: --bands 4,3,2 asks for band 4, the image has 3/],
     [['-o', join(dir, 'big-map.tif')], /big-map\.tif exists; choose another name or pass --overwrite/],
   ];

@@ -48,7 +48,6 @@ export function registerMapCommand(program: Command): void {
         'after saving, and the same command run again continues; another scene, model or setting is refused by name.',
     )
     .action(async (model: string, scene: string, flags: MapFlags) => {
-      if (flags.stride > flags.tile) throw new Error(`--stride ${flags.stride} is larger than --tile ${flags.tile}: windows would leave gaps`);
       const controller = new AbortController();
       const onSignal = (signal: NodeJS.Signals): void => {
         if (controller.signal.aborted) process.exit(128 + constants.signals[signal]); // a second signal: at once
