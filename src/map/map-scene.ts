@@ -270,6 +270,7 @@ async function renderMaps(scene: Scene, grid: Grid, plan: MemoryPlan, table: Flo
           blender.renderRow(top + r, row, probStrip?.subarray(r * width * classes, (r + 1) * width * classes) ?? null, mask);
           for (let x = 0; x < width; x++) classPixels[row[x] === NODATA_CLASS ? classes : row[x]]++;
           if ((top + r) % factor === 0) for (let x = 0; x < pw; x++) small[((top + r) / factor) * pw + x] = row[x * factor];
+          if (r % OUTPUT_TILE === OUTPUT_TILE - 1) stopIfAsked(options.signal, null, progressPath(options.output), grid.count, grid.count);
         }
         bar.tick(count);
       }
@@ -278,7 +279,6 @@ async function renderMaps(scene: Scene, grid: Grid, plan: MemoryPlan, table: Flo
         await map.writeTileRow(classStrip.subarray(t * width), count);
         if (probs !== null && probStrip !== null) await probs.writeTileRow(probStrip.subarray(t * width * classes), count);
       }
-      stopIfAsked(options.signal, null, progressPath(options.output), grid.count, grid.count);
     }
     for (const writer of writers) writer.finish();
     writers.length = 0;

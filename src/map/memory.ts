@@ -56,7 +56,7 @@ export function planMemory(needs: MemoryNeeds, maxBytes = Infinity): MemoryPlan 
   if (minimum > maxBytes) {
     throw new Error(
       `--max-memory ${Math.round(maxBytes / MIB)}: mapping this scene needs at least ${Math.ceil(minimum / MIB)} MB ` +
-        `(${grid.count} windows' probabilities ${(table / MIB).toFixed(1)} MB; one ${tile} px window; ` +
+        `(${grid.count} windows' probabilities ${(table / MIB).toFixed(1)} MB; the scene's rows under a row of ${tile} px windows, with their decoded tiles, ${(band / MIB).toFixed(1)} MB; ` +
         `a strip of ${OUTPUT_TILE} rows of ${width} px${needs.probabilities ? ` with ${classes} probability bands` : ''} ${((OUTPUT_TILE * mapRowBytes) / MIB).toFixed(1)} MB)`,
     );
   }
