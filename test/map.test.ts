@@ -289,3 +289,28 @@ test('a scene larger than --max-memory allows to hold is mapped within it; bad i
   assert.match(unreferenced.stderr, /plain\.tif has no georeferencing .* will not line up in a GIS/);
   assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temporary files are left');
 });
+
+test('a 16-bit scene is stretched once for the whole scene (the model\'s percentiles) and mapped as its 8-bit twin', { timeout: 600_000 }, async () => {
+  const run = await texturesModel();
+  const dir = scratch();
+  const [width, height] = [512, 384];
+  const rng = new Rng(5);
+  const eight = new Uint8Array(width * height * 3);
+  for (let p = 0; p < width * height; p++) texture(bandsLayout(width, p % width, Math.floor(p / width)), rng, eight, p * 3);
+  // 12-bit in 16, as sensors deliver it: the 8-bit values x 16 plus an offset.
+  const wide = Uint16Array.from(eight, (v) => 100 + 16 * v);
+  writeFileSync(join(dir, 'wide.tif'), encodeTiff({ width, height, bands: 3, bits: 16, format: 'uint', data: wide, rowsPerStrip: 32, tags: GEO_TAGS }));
+  writeFileSync(join(dir, 'eight.tif'), encodeTiff({ width, height, bands: 3, bits: 8, format: 'uint', data: eight, rowsPerStrip: 32, tags: GEO_TAGS }));
+  const maps = [];
+  for (const name of ['wide', 'eight']) {
+    await mapScene({ model: run, scene: join(dir, `${name}.tif`), output: join(dir, `${name}-map.tif`), tile: 64, stride: 32, batch: 16, maxMemoryMB: 64, showProgress: false });
+    maps.push((await readTiff(join(dir, `${name}-map.tif`))).data);
+  }
+  let [right, same] = [0, 0];
+  for (let i = 0; i < width * height; i++) {
+    if (maps[0][i] === bandsLayout(width, i % width, Math.floor(i / width))) right++;
+    if (maps[0][i] === maps[1][i]) same++;
+  }
+  console.log(`16-bit scene (${width} x ${height}): ${((100 * right) / (width * height)).toFixed(1)}% of pixels right, the same class as its 8-bit twin at ${((100 * same) / (width * height)).toFixed(1)}%`);
+  assert.ok(right / (width * height) > 0.9 && same / (width * height) > 0.95);
+});
