@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 
-import { chosenBands, DEFAULT_SCALE, prepareRaw, type SampleScale } from '../data/index.js';
+import { DEFAULT_SCALE, prepareRaw, type SampleScale } from '../data/index.js';
 import { Progress } from '../data/progress.js';
 import { printable } from '../io/printable.js';
 import { openServedModel, type ServedModel } from '../serve/index.js';
@@ -15,7 +15,7 @@ import { Blender, type Grid, makeGrid, NODATA_CLASS, readSpan } from './grid.js'
 import { classColours, colourTable, writePreview } from './legend.js';
 import { type MemoryPlan, OUTPUT_TILE, planMemory } from './memory.js';
 import { loadProgress, type MapIdentity, type MapProgress, progressPath, removeProgress, saveProgress } from './resume.js';
-import { isNodata, openScene, readRows, RowBand, type Scene, sceneStretch, windowRgb } from './scene.js';
+import { chooseBands, isNodata, openScene, readRows, RowBand, type Scene, sceneStretch, windowRgb } from './scene.js';
 import { MAX_CLASSIC_BYTES, TIFF_ASCII, TiledTiffWriter, type TiffTag } from './tiled-tiff.js';
 
 export const MIN_TILE = 32;
@@ -118,12 +118,13 @@ export async function mapScene(options: MapOptions): Promise<MapResult> {
   const scene = await openScene(options.scene, options.bands ?? null);
   const name = printable(options.scene);
   const { width, height } = scene.layout;
-  if (width * height > MAX_CLASSIC_BYTES) throw new Error(`${name}: ${width} x ${height} px is past the 4 GiB a class map in a classic TIFF holds; cut the scene first`);
-  const model = await openServedModel(options.model, options.device);
+  let model: ServedModel | undefined;
   try {
+    if (width * height > MAX_CLASSIC_BYTES) throw new Error(`${name}: ${width} x ${height} px is past the 4 GiB a class map in a classic TIFF holds; cut the scene first`);
+    model = await openServedModel(options.model, options.device);
     const { info } = model;
     const classes = info.classNames.length;
-    if (options.bands === undefined && info.bands !== null) scene.bands = chosenBands(scene.layout, info.bands, `${name} (the model's bands)`);
+    if (options.bands === undefined && info.bands !== null) chooseBands(scene, info.bands, `${name} (the model's bands)`);
     if (probabilitiesPath !== undefined && width * height * classes > MAX_CLASSIC_BYTES) {
       throw new Error(`--probabilities ${printable(probabilitiesPath)}: ${width} x ${height} px x ${classes} classes is past the 4 GiB a classic TIFF holds; map without it, or cut the scene`);
     }
@@ -144,7 +145,7 @@ export async function mapScene(options: MapOptions): Promise<MapResult> {
     removeProgress(progressFile);
     return { grid, plan, classNames: info.classNames, scored, resumedFrom, skipped, scoreSeconds, renderSeconds: (performance.now() - rendering) / 1000, preview, classPixels };
   } finally {
-    await model.close();
+    await model?.close();
     await scene.tiff.close();
   }
 }

@@ -100,14 +100,13 @@ export async function openScene(path: string, bandChoice: BandChoice): Promise<S
   }
   if (layout.photometric === 3) throw new Error(`${name}: a palette image (a class map?); a scene holds imagery`);
   if (layout.sampleFormat === 3 ? layout.bits !== 32 && layout.bits !== 64 : ![8, 16, 32].includes(layout.bits)) throw new Error(`${name}: ${layout.bits}-bit samples are not supported (8, 16, 32-bit integers or floating point)`);
-  const bands = chosenBands(layout, bandChoice, name);
   const scene: Scene = {
     path,
     tiff,
     image,
     layout,
-    bands,
-    pixelBytes: bands.length * (layout.bits / 8),
+    bands: [],
+    pixelBytes: 0,
     nodata: image.getGDALNoData(),
     georef: await georeferencing(image),
     stretch: null,
@@ -115,7 +114,19 @@ export async function openScene(path: string, bandChoice: BandChoice): Promise<S
     blockRowBytes: image.getTileHeight() * Math.ceil(layout.width / image.getTileWidth()) * image.getTileWidth() * layout.bands * (layout.bits / 8),
     blocks: await blockReader(image, layout),
   };
+  try {
+    chooseBands(scene, bandChoice, name);
+  } catch (error) {
+    await tiff.close();
+    throw error;
+  }
   return scene;
+}
+
+/** Sets the bands used (1-based choice, checked against the scene; `source` names it in errors). */
+export function chooseBands(scene: Scene, bandChoice: BandChoice, source: string): void {
+  scene.bands = chosenBands(scene.layout, bandChoice, source);
+  scene.pixelBytes = scene.bands.length * (scene.layout.bits / 8);
 }
 
 /** Sets the stretch of a scene with wide samples: the model's fixed range, or percentiles of a sample of the scene. */
