@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# libtorch (unless LIBTORCH points at another one), a font for the text in PNG charts, and chromium.
+# libtorch (unless LIBTORCH points at another one), a font for the text in PNG charts, chromium and GDAL.
 packages=()
 if [ -z "${LIBTORCH:-}" ] && ! dpkg -s libtorch-dev >/dev/null 2>&1; then packages+=(libtorch-dev); fi
 # Gloo's headers, for the c10d binding (Debian's libtorch has ProcessGroupGloo built in).
@@ -14,6 +14,8 @@ if ! dpkg -s libgloo-dev >/dev/null 2>&1; then packages+=(libgloo-dev); fi
 if ! dpkg -s fonts-dejavu-core >/dev/null 2>&1; then packages+=(fonts-dejavu-core); fi
 # Debian's chromium, which the browser test drives through playwright-core (Playwright's own download is not used).
 if ! command -v chromium >/dev/null 2>&1; then packages+=(chromium); fi
+# GDAL's command-line tools: the map test reads `dsdnet map`'s GeoTIFFs back with gdalinfo and gdal_translate.
+if ! command -v gdalinfo >/dev/null 2>&1; then packages+=(gdal-bin); fi
 if [ ${#packages[@]} -gt 0 ]; then
   echo "setup: installing ${packages[*]} (apt)" >&2
   as_root apt-get update -qq

@@ -11,6 +11,7 @@ import { registerEmbedCommand } from './embed.js';
 import { registerEvaluateCommands } from './evaluate.js';
 import { registerExplainCommand } from './explain.js';
 import { registerExportCommand } from './export.js';
+import { registerMapCommand } from './map.js';
 import { registerReportCommand } from './report.js';
 import { registerServeCommand } from './serve.js';
 import { registerTrainCommands } from './train.js';
@@ -45,6 +46,7 @@ registerWeightsCommands(program);
 registerExportCommand(program);
 registerServeCommand(program);
 registerExplainCommand(program);
+registerMapCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`dsdnet: ${error instanceof Error ? error.message : String(error)}\n`);

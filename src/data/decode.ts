@@ -64,6 +64,25 @@ function pickBands(rgb: Uint8Array, bands: number[], path: string): Uint8Array {
   return out;
 }
 
+/** The last steps of every decode: alpha onto black, sRGB, the resize, packed 8-bit RGB of size x size. */
+async function resizeToRgb(pipeline: Sharp, size: number, mode: ResizeMode): Promise<Uint8Array> {
+  const { data, info } = await pipeline
+    .flatten({ background: '#000000' })
+    .toColourspace('srgb')
+    .resize({ width: size, height: size, fit: mode === 'cover' ? 'cover' : 'fill', position: 'centre' })
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || info.width !== size || info.height !== size) {
+    throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Prepares packed 8-bit RGB pixels (a window of a scene) as a decoded image file is prepared. */
+export function prepareRaw(raw: RawImage, size: number, mode: ResizeMode): Promise<Uint8Array> {
+  return resizeToRgb(rawInput(raw, MAX_IMAGE_PIXELS), size, mode);
+}
+
 /** Decodes an image file; errors name it as printable() shows it. */
 export async function decodeImage(path: string, size: number, mode: ResizeMode, decodeOptions: DecodeOptions = {}): Promise<Uint8Array> {
   let bytes: Buffer;
@@ -84,17 +103,7 @@ export async function decodeImageBytes(data: Uint8Array, path: string, size: num
   const format = sniffFormat(bytes.subarray(0, 16));
   if (format === undefined) throw new Error(`${name}: not an image (no JPEG, PNG, TIFF, BMP or WebP signature)`);
   try {
-    const pipeline = await pipelineFor(name, bytes, format, size, options);
-    const { data, info } = await pipeline
-      .flatten({ background: '#000000' })
-      .toColourspace('srgb')
-      .resize({ width: size, height: size, fit: mode === 'cover' ? 'cover' : 'fill', position: 'centre' })
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 || info.width !== size || info.height !== size) {
-      throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
-    }
-    const rgb = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const rgb = await resizeToRgb(await pipelineFor(name, bytes, format, size, options), size, mode);
     return options.bands !== null && format !== 'tiff' ? pickBands(rgb, options.bands, name) : rgb;
   } catch (error) {
     const message = (error as Error).message;

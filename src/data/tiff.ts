@@ -40,12 +40,17 @@ export async function openTiff(bytes: Uint8Array): Promise<{ image: GeoTIFFImage
   const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
   const tiff = await fromArrayBuffer((whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer);
   const image = await tiff.getImage();
+  return { image, layout: await tiffLayout(image) };
+}
+
+/** The sample layout of a TIFF image, from its tags. */
+export async function tiffLayout(image: GeoTIFFImage): Promise<TiffLayout> {
   const bands = image.getSamplesPerPixel();
   const extra = ((await image.fileDirectory.loadValue(EXTRA_SAMPLES)) as number[] | Uint16Array | undefined) ?? [];
   const colourBands = bands - extra.length;
   const alpha = Array.from(extra).flatMap((kind, i) => (kind === 1 || kind === 2 ? [colourBands + i] : []));
   const photometric = Number((await image.fileDirectory.loadValue(PHOTOMETRIC)) ?? 1);
-  return { image, layout: { width: image.getWidth(), height: image.getHeight(), bands, bits: image.getBitsPerSample(0), sampleFormat: image.getSampleFormat(0) ?? 1, alpha, photometric } };
+  return { width: image.getWidth(), height: image.getHeight(), bands, bits: image.getBitsPerSample(0), sampleFormat: image.getSampleFormat(0) ?? 1, alpha, photometric };
 }
 
 /** True when libvips reads the image as it is: 8-bit unsigned grey, RGB or palette, at most one alpha band, no band choice. */
@@ -55,7 +60,7 @@ export function libvipsReadsAsIs(layout: TiffLayout, bands: BandChoice): boolean
 }
 
 /** The bands used (0-based), checked against the image. */
-function chosenBands(layout: TiffLayout, bands: BandChoice, source: string): number[] {
+export function chosenBands(layout: TiffLayout, bands: BandChoice, source: string): number[] {
   const colour = Array.from({ length: layout.bands }, (_, i) => i).filter((i) => !layout.alpha.includes(i));
   if (bands === null) return colour.length >= 3 ? colour.slice(0, 3) : [colour[0]];
   const missing = bands.filter((b) => b > layout.bands);
@@ -68,7 +73,7 @@ function quantile(sorted: Float32Array, q: number): number {
 }
 
 /** The linear map's ends for interleaved samples: the scale's range, or percentiles of the finite samples. */
-function stretchOf(samples: ArrayLike<number>, scale: SampleScale): [number, number] {
+export function stretchOf(samples: ArrayLike<number>, scale: SampleScale): [number, number] {
   if (scale.kind === 'range') return [scale.min, scale.max];
   const step = Math.max(1, Math.floor(samples.length / PERCENTILE_SAMPLES));
   const picked: number[] = [];

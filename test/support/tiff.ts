@@ -1,6 +1,7 @@
 // A minimal baseline TIFF writer for tests: uncompressed, little-endian, any band count, 8/16-bit unsigned or
-// 32-bit float samples, interleaved, in strips, with the photometric interpretation, extra-sample kinds and a
-// palette as given. Enough to make the remote sensing files users bring (16-bit, 12-bit-in-16, float, RGB+NIR).
+// 32-bit float samples, interleaved, in strips, with the photometric interpretation, extra-sample kinds, a
+// palette and other tags (georeferencing, GDAL_NODATA) as given. Enough to make the remote sensing files users
+// bring (16-bit, 12-bit-in-16, float, RGB+NIR, GeoTIFF scenes).
 
 export interface TiffSpec {
   width: number;
@@ -16,7 +17,11 @@ export interface TiffSpec {
   /** Palette images: 3 x 2^bits entries, 16-bit, all reds then greens then blues. */
   colormap?: Uint16Array;
   rowsPerStrip?: number;
+  /** Other tags (georeferencing, GDAL_NODATA): ASCII text, or SHORT, LONG or DOUBLE values. */
+  tags?: { tag: number; type: 2 | 3 | 4 | 12; values: readonly number[] | string }[];
 }
+
+const TYPE_BYTES: Record<number, number> = { 2: 1, 3: 2, 4: 4, 12: 8 };
 
 export function encodeTiff(spec: TiffSpec): Uint8Array {
   const { width, height, bands, bits, format, data } = spec;
@@ -25,13 +30,14 @@ export function encodeTiff(spec: TiffSpec): Uint8Array {
   const rowBytes = width * bands * (bits / 8);
   const strips = Math.ceil(height / rowsPerStrip);
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const entries: [number, number, number[]][] = []; // tag, type (3 SHORT, 4 LONG), values
+  const entries: [number, number, number[]][] = []; // tag, type (2 ASCII, 3 SHORT, 4 LONG, 12 DOUBLE), values
   entries.push([256, 4, [width]], [257, 4, [height]], [258, 3, new Array(bands).fill(bits)], [259, 3, [1]], [262, 3, [photometric]]);
   entries.push([273, 4, []], [277, 3, [bands]], [278, 4, [rowsPerStrip]], [279, 4, Array.from({ length: strips }, (_, s) => Math.min(rowsPerStrip, height - s * rowsPerStrip) * rowBytes)]);
   entries.push([284, 3, [1]]);
   if (spec.colormap) entries.push([320, 3, Array.from(spec.colormap)]);
   if (spec.extraSamples) entries.push([338, 3, spec.extraSamples]);
   entries.push([339, 3, new Array(bands).fill(format === 'float' ? 3 : 1)]);
+  for (const { tag, type, values } of spec.tags ?? []) entries.push([tag, type, typeof values === 'string' ? [...Buffer.from(`${values}\0`, 'latin1')] : [...values]]);
   entries.sort((a, b) => a[0] - b[0]);
   // Layout: header, pixel data, then the IFD and the out-of-line values.
   const dataStart = 8;
@@ -42,7 +48,7 @@ export function encodeTiff(spec: TiffSpec): Uint8Array {
   stripOffsets[2] = Array.from({ length: strips }, (_, s) => dataStart + s * rowsPerStrip * rowBytes);
   const outOfLine: { at: number; type: number; values: number[] }[] = [];
   const layout = entries.map(([tag, type, values]) => {
-    const size = (type === 3 ? 2 : 4) * values.length;
+    const size = TYPE_BYTES[type] * values.length;
     if (size <= 4) return { tag, type, values, offset: -1 };
     const at = extra;
     extra += size + (size % 2);
@@ -55,15 +61,21 @@ export function encodeTiff(spec: TiffSpec): Uint8Array {
   view.setUint32(4, ifdStart, true);
   out.set(pixels, dataStart);
   view.setUint16(ifdStart, entries.length, true);
+  const put = (at: number, type: number, v: number): void => {
+    if (type === 2) view.setUint8(at, v);
+    else if (type === 3) view.setUint16(at, v, true);
+    else if (type === 4) view.setUint32(at, v, true);
+    else view.setFloat64(at, v, true);
+  };
   layout.forEach(({ tag, type, values, offset }, i) => {
     const at = ifdStart + 2 + i * 12;
     view.setUint16(at, tag, true);
     view.setUint16(at + 2, type, true);
     view.setUint32(at + 4, values.length, true);
     if (offset >= 0) view.setUint32(at + 8, offset, true);
-    else values.forEach((v, k) => (type === 3 ? view.setUint16(at + 8 + 2 * k, v, true) : view.setUint32(at + 8, v, true)));
+    else values.forEach((v, k) => put(at + 8 + TYPE_BYTES[type] * k, type, v));
   });
   view.setUint32(ifdStart + 2 + entries.length * 12, 0, true);
-  for (const { at, type, values } of outOfLine) values.forEach((v, k) => (type === 3 ? view.setUint16(at + 2 * k, v, true) : view.setUint32(at + 4 * k, v, true)));
+  for (const { at, type, values } of outOfLine) values.forEach((v, k) => put(at + TYPE_BYTES[type] * k, type, v));
   return out;
 }
