@@ -14,8 +14,9 @@ import { fromArrayBuffer } from 'geotiff';
 import sharp from 'sharp';
 
 import { Rng } from '../src/data/index.js';
-import { MapInterrupted, mapScene, type MapOptions, NODATA_CLASS, progressPath, TIFF_ASCII, TIFF_DOUBLE, TIFF_SHORT, type TiffTag, TiledTiffWriter } from '../src/map/index.js';
+import { MapInterrupted, mapScene, type MapOptions, NODATA_CLASS, progressPath, TIFF_ASCII, TiledTiffWriter } from '../src/map/index.js';
 import { resolveConfig, train } from '../src/train/index.js';
+import { GEO_TAGS, GEO_TRANSFORM } from './support/geo.js';
 import { makeSeparableDataset } from './support/images.js';
 import { encodeTiff } from './support/tiff.js';
 
@@ -25,17 +26,6 @@ const gdal = spawnSync('gdalinfo', ['--version'], { encoding: 'utf8' }).status =
 const gdalSkip = 'gdalinfo is absent (apt-get install gdal-bin; scripts/setup.sh does)';
 const ucmerced = fileURLToPath(new URL('../../../shared/datasets/ucmerced', import.meta.url));
 const ucmSkip = existsSync(ucmerced) ? false : `../shared/datasets/ucmerced is absent (looked in ${ucmerced})`;
-
-/** A scene's georeferencing: 0.5 m pixels from (500000, 4200000) in WGS 84 / UTM zone 10N (EPSG:32610). */
-const CITATION = 'WGS 84 / UTM zone 10N|';
-const GEO_TAGS: TiffTag[] = [
-  { tag: 33550, type: TIFF_DOUBLE, values: [0.5, 0.5, 0] },
-  { tag: 33922, type: TIFF_DOUBLE, values: [0, 0, 0, 500000, 4200000, 0] },
-  // GTModelType projected, GTRasterType PixelIsArea, GTCitation (in GeoAsciiParams), ProjectedCSType 32610.
-  { tag: 34735, type: TIFF_SHORT, values: [1, 1, 0, 4, 1024, 0, 1, 1, 1025, 0, 1, 1, 1026, 34737, CITATION.length, 0, 3072, 0, 1, 32610] },
-  { tag: 34737, type: TIFF_ASCII, values: CITATION },
-];
-const GEO_TRANSFORM = [500000, 0.5, 0, 4200000, 0, -0.5];
 
 function gdalinfo(path: string): { size: number[]; geoTransform: number[]; coordinateSystem: { wkt: string }; bands: { noDataValue?: number; colorTable?: { entries: number[][] }; description?: string }[]; metadata: Record<string, Record<string, string>> } {
   const run = spawnSync('gdalinfo', ['-json', path], { encoding: 'utf8' });
