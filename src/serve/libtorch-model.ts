@@ -3,7 +3,7 @@
 import { exportOnnx } from '../export/index.js';
 import type { Device } from '../torch/index.js';
 import { loadModel, scoreImages } from '../train/index.js';
-import type { ServedModel } from './models.js';
+import type { ServedModel } from './served-model.js';
 
 /** The run's model as ONNX (uint8 pixels in), with its metadata, and the dataset it was trained on. */
 export function exportRun(path: string): { bytes: Uint8Array; dataset?: string } {

@@ -12,12 +12,11 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { type AugmentConfig, BatchLoader, type CachedImages, type Dataset, loadDecoded, makeSplit, placeBatch, RECIPE_AUGMENT, readSplit, scanDataset, type Split, withoutFiles, writeSplit } from '../data/index.js';
+import { type AugmentConfig, BatchLoader, type CachedImages, type Dataset, loadDecoded, makeSplit, placeBatch, readSplit, RECIPE_AUGMENT, scanDataset, type Split, withoutFiles, writeSplit } from '../data/index.js';
 import type { ProcessGroup } from '../distributed/index.js';
 import { SelfDistillationNet } from '../dsd/index.js';
 import { confusionCsv, confusionSpec, curvesSpec, type EpochPoint, evaluate, type Metrics, metricsCsv, writeChart } from '../eval/index.js';
-import { readBytes } from '../io/index.js';
-import { markdownCell, printable } from '../io/printable.js';
+import { markdownCell, printable, readBytes } from '../io/index.js';
 import { createBackbone } from '../models/index.js';
 import { calibrateBatchNorm } from '../nn/index.js';
 import { AdamW, GradScaler, type GroupOptions, type Optimizer, RMSprop, SGD, WarmupCosineRestarts } from '../optim/index.js';
