@@ -7,9 +7,10 @@
 //   1  nn, optim, io
 //   2  models, data, distributed
 //   3  weights, dsd
-//   4  train, eval
-//   5  export, serve, explain, map
-//   6  cli
+//   4  trained (a trained model: its settings, loading, scoring)
+//   5  train, eval
+//   6  export, serve, explain, map
+//   7  cli
 //
 // A room may import its own files and the rooms on lower floors. Never a room on a higher floor, and a room on its
 // own floor only where SAME_FLOOR below says so. src/index.ts (the package's barrel) stands above them all and no
@@ -24,6 +25,7 @@ const FLOORS = [
   ['nn', 'optim', 'io'],
   ['models', 'data', 'distributed'],
   ['weights', 'dsd'],
+  ['trained'],
   ['train', 'eval'],
   ['export', 'serve', 'explain', 'map'],
   ['cli'],
