@@ -9,7 +9,7 @@ export { type BmpOptions, decodeBmp, encodeBmp } from './bmp.js';
 export { type ImageFormat, IMAGE_EXTENSIONS, sniffFormat } from './formats.js';
 export { CachedImages, type CacheOptions, defaultCacheDir, loadDecoded, MAX_DECODE_SIZE, MIN_DECODE_SIZE, SHARD_IMAGES } from './cache.js';
 export { type DecodedImages, imageBytes, InMemoryImages } from './images.js';
-export { type AugmentConfig, augmentBatch, evalBatch, IMAGENET_MEAN, IMAGENET_STD, normalize, type RandAugmentConfig, RECIPE_AUGMENT } from './augment.js';
+export { AUGMENT_PRESETS, type AugmentConfig, augmentBatch, evalBatch, IMAGENET_MEAN, IMAGENET_STD, LIGHT_AUGMENT, NO_AUGMENT, normalize, type RandAugmentConfig, RECIPE_AUGMENT } from './augment.js';
 export { type Batch, BatchLoader, type LoaderOptions } from './loader.js';
 export { BatchQueue, placeBatch, toDevice } from './placement.js';
 export { mapLimit } from './concurrency.js';

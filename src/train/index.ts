@@ -1,7 +1,9 @@
 // Training: configuration and presets, the trainer and its run folder, snapshots for exact resume.
 export { readSnapshot, restoreSnapshot, saveSnapshot, type SnapshotParts } from './snapshot.js';
 export { type ConfigSettings, DEFAULT_CONFIG, PRECISION_SETTINGS, type PrecisionSetting, readPreset, resolveConfig, resolvePrecision, validateConfig } from './config.js';
-export { LIGHT_AUGMENT, lrScale, readRunConfig, summarize, train, type TrainOptions, type TrainResult } from './trainer.js';
+export { readRunConfig, train, type TrainOptions, type TrainResult } from './trainer.js';
+export { lrScale, makeOptimizer, makeSchedule } from './optimizer.js';
+export { summarize } from './report.js';
 export { type EpochRecord, NonFiniteLossError } from './loop.js';
 export { Reporter, type ReportMode } from './reporter.js';
 export { checkRunFolder } from './run-folder.js';
