@@ -12,7 +12,8 @@ import { BatchLoader, loadDecoded, RECIPE_AUGMENT, scanDataset } from '../src/da
 import { createBackbone } from '../src/models/index.js';
 import { SGD } from '../src/optim/index.js';
 import { F, getNumThreads, retainFreedMemory, tidy } from '../src/torch/index.js';
-import { DEFAULT_CONFIG, decodeSize } from '../src/train/index.js';
+import { DEFAULT_CONFIG } from '../src/train/index.js';
+import { decodeSize } from '../src/trained/index.js';
 
 retainFreedMemory(); // the allocation policy train() uses
 

@@ -14,8 +14,9 @@ import { METHODS, type MethodName, SelfDistillationNet } from '../src/dsd/index.
 import { createBackbone } from '../src/models/index.js';
 import { RMSprop } from '../src/optim/index.js';
 import { F, getNumThreads, keep, manualSeed, noGrad, retainFreedMemory, tidy, withPrecision } from '../src/torch/index.js';
-import { decodeSize, type PrecisionSetting, readPreset, resolveConfig } from '../src/train/index.js';
-import { makeOptimizer } from '../src/train/trainer.js';
+import { type PrecisionSetting, readPreset, resolveConfig } from '../src/train/index.js';
+import { decodeSize } from '../src/trained/index.js';
+import { makeOptimizer } from '../src/train/optimizer.js';
 import { median } from './compare.js';
 
 retainFreedMemory(); // the allocation policy train() uses

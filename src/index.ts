@@ -4,6 +4,7 @@ export * as nn from './nn/index.js';
 export * as models from './models/index.js';
 export * as optim from './optim/index.js';
 export * as io from './io/index.js';
+export * as trained from './trained/index.js';
 export * as train from './train/index.js';
 export * as data from './data/index.js';
 export * as dsd from './dsd/index.js';

@@ -11,8 +11,9 @@ import { METHODS, readTerms, SelfDistillationNet } from '../src/dsd/index.js';
 import { BACKBONES, createBackbone } from '../src/models/index.js';
 import { GradScaler, SGD } from '../src/optim/index.js';
 import { cudaIsAvailable, F, manualSeed, randint, randn, requireExplicitDevices, tidy } from '../src/torch/index.js';
-import { DEFAULT_CONFIG, loadModel, resolveConfig, restoreSnapshot, saveSnapshot, scoreImages, train } from '../src/train/index.js';
-import { makeOptimizer } from '../src/train/trainer.js';
+import { DEFAULT_CONFIG, resolveConfig, restoreSnapshot, saveSnapshot, train } from '../src/train/index.js';
+import { loadModel, scoreImages } from '../src/trained/index.js';
+import { makeOptimizer } from '../src/train/optimizer.js';
 import { makeDataset } from './support/images.js';
 
 const skip = !cudaIsAvailable() && 'no CUDA device: these tests run on a GPU with a CUDA libtorch (scripts/gpu-check.sh)';

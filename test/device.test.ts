@@ -13,7 +13,7 @@ import { BACKBONES, createBackbone } from '../src/models/index.js';
 import { GradScaler, SGD } from '../src/optim/index.js';
 import { cudaIsAvailable, getRngState, manualSeed, randint, randn, requireExplicitDevices, resolveDevice, tensor, tidy, zeros } from '../src/torch/index.js';
 import { DEFAULT_CONFIG } from '../src/train/index.js';
-import { makeOptimizer } from '../src/train/trainer.js';
+import { makeOptimizer } from '../src/train/optimizer.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 

@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url';
 
 import { loadDecoded, scanDataset } from '../src/data/index.js';
 import { MANIFEST_FILE, readSafetensors, writeSafetensors } from '../src/io/index.js';
-import { evaluate } from '../src/eval/index.js';
-import { loadModel, NonFiniteLossError, predict, resolveConfig, train, type TrainConfig } from '../src/train/index.js';
+import { evaluate, predict } from '../src/eval/index.js';
+import { NonFiniteLossError, resolveConfig, train } from '../src/train/index.js';
+import { loadModel, type TrainConfig } from '../src/trained/index.js';
 import { makeDataset, makeSeparableDataset } from './support/images.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

@@ -12,7 +12,8 @@ import { scanDataset } from '../src/data/index.js';
 import { type FeatureRows, knnAccuracy, poolFeatures, project2d, silhouetteScore } from '../src/explain/index.js';
 import { decodeNpy, encodeNpy, readNpy } from '../src/io/index.js';
 import { createBackbone } from '../src/models/index.js';
-import { decodeForModel, loadModel, resolveConfig, runSplit, train } from '../src/train/index.js';
+import { decodeForModel, resolveConfig, runSplit, train } from '../src/train/index.js';
+import { loadModel } from '../src/trained/index.js';
 import { makeSeparableDataset } from './support/images.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

@@ -1,12 +1,18 @@
 // Memory: 1,000 training steps inside scopes keep resident memory flat and return the live tensor count to its
 // baseline; tensors left outside scopes are reclaimed by the garbage collector.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
+import { MANIFEST_FILE, readSafetensors, writeSafetensors } from '../src/io/index.js';
 import { empty, F, keep, liveTensors, manualSeed, noGrad, ones, randint, randn, type Tensor, tidy, zeros } from '../src/torch/index.js';
+import { NonFiniteLossError, resolveConfig, train } from '../src/train/index.js';
+import { makeDataset } from './support/images.js';
 
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
@@ -101,4 +107,29 @@ test('scoped tensors are not reported to V8, so short-lived step tensors force n
   observer.disconnect();
   // Reporting them would force one per step or so (each step adds more than V8's 64 MiB external-memory margin).
   assert.ok(major <= 2, `${major} full collections during 40 scoped steps of 128 MiB`);
+});
+
+test('a run stopped by a non-finite loss releases its network and decoded images: no live tensors beyond the baseline', async () => {
+  const dataset = await makeDataset(6, [40, 40]);
+  const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-run-')), 'nan');
+  const config = resolveConfig(dataset, {}, { method: 'sd', size: 32, batchSize: 4, epochs: 3, warmupEpochs: 0, cycles: 1, split: { ratio: 0.5, seed: 1 } });
+  // retainFreedMemory stays off: it would change the allocator for the rest of this file's process.
+  await train(config, { out, report: 'quiet', stopAfterEpochs: 1, retainFreedMemory: false });
+  // Poison the saved weights (and drop the manifest that would name the change) so that the resumed run's first loss is NaN.
+  const weightsFile = join(out, 'checkpoints', 'latest', 'model.safetensors');
+  const { tensors, metadata } = readSafetensors(weightsFile);
+  const bias = tensors.get('fc.bias')!;
+  tensors.set('fc.bias', bias.mul(Number.NaN));
+  writeSafetensors(weightsFile, tensors, metadata);
+  for (const t of [bias, ...tensors.values()]) t.dispose();
+  rmSync(join(out, 'checkpoints', 'latest', MANIFEST_FILE));
+  collectGarbage();
+  const baseline = liveTensors();
+  await assert.rejects(train(config, { out, resume: true, report: 'quiet', retainFreedMemory: false }), NonFiniteLossError);
+  for (let i = 0; i < 5 && liveTensors() > baseline; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+  }
+  assert.equal(liveTensors(), baseline, 'the network, its optimizer state and the images were released');
+  rmSync(dataset, { recursive: true, force: true });
 });

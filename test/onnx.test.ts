@@ -17,7 +17,7 @@ import { type Backbone, createBackbone } from '../src/models/index.js';
 import { calibrateBatchNorm } from '../src/nn/index.js';
 import { noGrad, randn, type Tensor } from '../src/torch/index.js';
 import { OnnxClassifier } from '../src/serve/index.js';
-import type { LoadedModel } from '../src/train/index.js';
+import type { LoadedModel } from '../src/trained/index.js';
 import { makeSeparableDataset } from './support/images.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

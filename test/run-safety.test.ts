@@ -14,7 +14,7 @@ import onnxProto from 'onnx-proto';
 
 import { exportOnnx } from '../src/export/index.js';
 import { readSafetensors, writeSafetensors } from '../src/io/index.js';
-import { loadModel } from '../src/train/index.js';
+import { loadModel } from '../src/trained/index.js';
 import { makeDataset } from './support/images.js';
 import { mountTmpfs } from './support/tmpfs.js';
 

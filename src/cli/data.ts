@@ -2,8 +2,9 @@
 import type { Command } from 'commander';
 
 import { type Dataset, DEFAULT_SCALE, loadDecoded, makeSplit, MAX_DECODE_SIZE, MIN_DECODE_SIZE, problemLine, repeatedSplits, scanDataset, type SampleScale, splitHash, withoutItems, writeSplit } from '../data/index.js';
-import { printable } from '../io/printable.js';
-import { DEFAULT_CONFIG, decodeSize } from '../train/index.js';
+import { printable } from '../io/index.js';
+import { DEFAULT_CONFIG } from '../train/index.js';
+import { decodeSize } from '../trained/index.js';
 import { integerIn, parseBands, parseFraction, parsePositiveInteger, parseScale, warn } from './options.js';
 
 function summary(dataset: Dataset): string {

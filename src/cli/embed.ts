@@ -10,7 +10,8 @@ import { writeChart } from '../eval/index.js';
 import { type EmbeddedPoint, embeddingSpec, type FeatureRows, knnAccuracy, type KnnResult, poolFeatures, project2d, type Projection, type ProjectionMethod, PROJECTIONS, silhouetteScore } from '../explain/index.js';
 import { checkWriteTarget, writeFileAtomic, writeNpy } from '../io/index.js';
 import type { Device } from '../torch/index.js';
-import { checkClassNames, decodeForModel, loadModel, PRECISION_SETTINGS, type PrecisionSetting, resolvePrecision, runSplit, SPLIT_PARTS, type SplitPart } from '../train/index.js';
+import { decodeForModel, PRECISION_SETTINGS, type PrecisionSetting, resolvePrecision, runSplit, SPLIT_PARTS, type SplitPart } from '../train/index.js';
+import { checkClassNames, loadModel } from '../trained/index.js';
 import { DEVICE_HELP, integerIn, parseDevice, parsePositiveInteger, warn } from './options.js';
 
 const DISTANCE = 'cosine';

@@ -3,9 +3,10 @@
 import { type Command, Option } from 'commander';
 
 import { type CachedImages, type Dataset, type DecodeOptions, makeSplit, readSplit, scanDataset, type Split } from '../data/index.js';
-import { computeMetrics, evaluate, type Metrics, type Prediction } from '../eval/index.js';
+import { computeMetrics, evaluate, type Metrics, predict, type Prediction } from '../eval/index.js';
 import { classifyImages, OnnxClassifier } from '../serve/index.js';
-import { checkClassNames, decodeForModel, loadModel, PRECISION_SETTINGS, type PrecisionSetting, predict, resolvePrecision, runSplit } from '../train/index.js';
+import { decodeForModel, PRECISION_SETTINGS, type PrecisionSetting, resolvePrecision, runSplit } from '../train/index.js';
+import { checkClassNames, loadModel } from '../trained/index.js';
 import type { Device } from '../torch/index.js';
 import { DEVICE_HELP, parseDevice, parsePositiveInteger, warn } from './options.js';
 

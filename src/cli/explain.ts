@@ -3,7 +3,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 
 import { CAM_METHODS, type CamMethod, checkOutputDir, explainImages } from '../explain/index.js';
 import { checkImageFiles } from '../eval/index.js';
-import { loadModel } from '../train/index.js';
+import { loadModel } from '../trained/index.js';
 
 /** '4', '3', '2', '1' or 'all' (2, 3 and 4: stage 1 is rarely more than edges). */
 function parseStages(value: string): number[] {

@@ -8,7 +8,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_OPSET, exportOnnx, MIN_OPSET } from '../export/index.js';
 import { checkWriteTarget, writeFileAtomic } from '../io/index.js';
 import { pickExamples, writeStaticSite } from '../serve/index.js';
-import { loadModel } from '../train/index.js';
+import { loadModel } from '../trained/index.js';
 import { integerIn } from './options.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };

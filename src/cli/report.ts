@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 
 import { aggregateRuns, pairedTable, pairWithFloat32, pairWithPlain, precisionTable, type RunSummary, variantTable } from '../eval/index.js';
-import type { TrainConfig } from '../train/index.js';
+import type { TrainConfig } from '../trained/index.js';
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

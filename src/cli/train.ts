@@ -11,7 +11,8 @@ import { sharedDir } from '../io/index.js';
 import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, type MethodName, METHODS } from '../dsd/index.js';
 import { BACKBONES } from '../models/index.js';
 import { type Device, setNumThreads } from '../torch/index.js';
-import { AUGMENTS, checkRunFolder, type ConfigSettings, loadModel, MIN_SIZE, OPTIMIZERS, PRECISION_SETTINGS, type PrecisionSetting, readPreset, readRunConfig, resolveConfig, resolvePrecision, summarize, train, type TrainConfig } from '../train/index.js';
+import { checkRunFolder, type ConfigSettings, PRECISION_SETTINGS, type PrecisionSetting, readPreset, readRunConfig, resolveConfig, resolvePrecision, summarize, train } from '../train/index.js';
+import { AUGMENTS, loadModel, MIN_SIZE, OPTIMIZERS, type TrainConfig } from '../trained/index.js';
 import { launchWorkers, workerArguments } from './launch.js';
 import { DEVICE_HELP, integerIn, parseBands, parseDevice, parseFraction, parseNonNegative, parsePositiveInteger, parseScale, rankDevice } from './options.js';
 

@@ -51,6 +51,13 @@ export const RECIPE_AUGMENT: AugmentConfig = {
   erase: { p: 0.15, area: [0.02, 1 / 3], aspect: [0.3, 3.3] },
 };
 
+/** Flips and quarter turns of a random window: for small or already varied datasets. */
+export const LIGHT_AUGMENT: AugmentConfig = { crop: { kind: 'window' }, hflip: 0.5, vflip: 0.5, rot90: 0.5, randAugment: null, noise: null, erase: null };
+/** A random window, nothing else. */
+export const NO_AUGMENT: AugmentConfig = { crop: { kind: 'window' }, hflip: 0, vflip: 0, rot90: 0, randAugment: null, noise: null, erase: null };
+/** The training augmentations by the name a run's configuration gives (its `augment`). */
+export const AUGMENT_PRESETS = { recipe: RECIPE_AUGMENT, light: LIGHT_AUGMENT, none: NO_AUGMENT } as const satisfies Record<string, AugmentConfig>;
+
 // timm's _RAND_TRANSFORMS, in its order; TranslateX/Y are its relative (fraction of the size) variants.
 const RAND_OPS = ['autoContrast', 'equalize', 'invert', 'rotate', 'posterize', 'solarize', 'solarizeAdd', 'color', 'contrast', 'brightness', 'sharpness', 'shearX', 'shearY', 'translateX', 'translateY'] as const;
 export type RandOp = (typeof RAND_OPS)[number];

@@ -10,10 +10,9 @@ import { join } from 'node:path';
 
 import sharp from 'sharp';
 
-import { fsyncDir } from '../io/index.js';
-import { printable } from '../io/printable.js';
+import { fsyncDir, printable } from '../io/index.js';
 import { mapLimit } from './concurrency.js';
-import { type DecodeOptions, decodeImage, reasonOf, type ResizeMode } from './decode.js';
+import { decodeImage, type DecodeOptions, reasonOf, type ResizeMode } from './decode.js';
 import { type DecodedImages, imageBytes } from './images.js';
 import { Progress } from './progress.js';
 import { type Dataset, DatasetError, type DatasetItem, type FileProblem, problemLine } from './scan.js';

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 
 import sharp, { type Sharp } from 'sharp';
 
-import { printable } from '../io/printable.js';
+import { printable } from '../io/index.js';
 import { decodeBmp } from './bmp.js';
 import { sniffFormat } from './formats.js';
 import { checkPixelLimit, ImageTooLargeError, MAX_IMAGE_PIXELS, type RawImage } from './raster.js';

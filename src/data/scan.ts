@@ -7,7 +7,7 @@ import { extname, join, relative, sep } from 'node:path';
 
 import sharp from 'sharp';
 
-import { holdsControlCharacter, printable } from '../io/printable.js';
+import { holdsControlCharacter, printable } from '../io/index.js';
 import { bmpSize } from './bmp.js';
 import { mapLimit } from './concurrency.js';
 import { oneLine, reasonOf } from './decode.js';

@@ -3,8 +3,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-import { writeFileAtomic } from '../io/index.js';
-import { printable } from '../io/printable.js';
+import { printable, writeFileAtomic } from '../io/index.js';
 import { deriveSeed, Rng } from './random.js';
 import type { Dataset } from './scan.js';
 

@@ -4,3 +4,4 @@ export { confusionSpec, curvesSpec, type EpochPoint, renderSvg, writeChart } fro
 export { aggregateRuns, type PairedRow, pairedTable, pairWithFloat32, pairWithPlain, type PrecisionRow, precisionTable, type RunSummary, settingOf, variantName, type VariantRow, variantTable } from './aggregate.js';
 export { evaluate, type EvaluateOptions, type Evaluation, forEachEvalBatch } from './evaluate.js';
 export { checkImageFiles, decodeFiles, type Prediction, type PredictFilesOptions, predictFiles, type Preparation, type Scorer, topClasses } from './predict-files.js';
+export { predict, type PredictOptions } from './predict.js';

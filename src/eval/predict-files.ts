@@ -4,10 +4,8 @@
 import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
-import { mapLimit } from '../data/concurrency.js';
-import { type DecodeOptions, decodeImage } from '../data/decode.js';
-import { imageBytes } from '../data/images.js';
-import { printable } from '../io/printable.js';
+import { decodeImage, type DecodeOptions, imageBytes, mapLimit } from '../data/index.js';
+import { printable } from '../io/index.js';
 
 export interface Prediction {
   file: string;

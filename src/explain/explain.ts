@@ -8,7 +8,7 @@ import { basename, extname, join } from 'node:path';
 import { decodeImage, evalBatch } from '../data/index.js';
 import { checkImageFiles } from '../eval/index.js';
 import { writeFileAtomic, writeNpy } from '../io/index.js';
-import type { LoadedModel } from '../train/index.js';
+import type { LoadedModel } from '../trained/index.js';
 import type { Layer } from '../nn/index.js';
 import { noGrad, tidy } from '../torch/index.js';
 import { type CamMethod, classActivationMaps, type ClassActivationMaps, upsampleMaps } from './gradcam.js';

@@ -3,7 +3,7 @@
 import onnxProto from 'onnx-proto';
 
 import type { SampleScale } from '../data/index.js';
-import { modelSettingsProblems } from '../train/model-settings.js';
+import { modelSettingsProblems } from '../trained/index.js';
 
 const { onnx } = onnxProto;
 

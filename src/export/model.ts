@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/index.js';
 import { dispose, randn } from '../torch/index.js';
-import type { LoadedModel } from '../train/index.js';
+import type { LoadedModel } from '../trained/index.js';
 import { foldBatchNorm } from './fold.js';
 import { DEFAULT_OPSET, type OnnxWriteOptions, writeOnnx } from './onnx.js';
 import { METADATA_KEY, type ModelInfo, ONNX_FORMAT } from './info.js';

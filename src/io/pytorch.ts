@@ -7,8 +7,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { endianness } from 'node:os';
 
-import { type AnyTypedArray, DTYPE_BYTES, typedArrayOf } from '../torch/dtype.js';
-import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
+import { type AnyTypedArray, type DType, DTYPE_BYTES, fromTypedArray, type Tensor, typedArrayOf } from '../torch/index.js';
 import { describePickleValue, PickleCallable, PickleDict, PickleObject, PickleTuple, type PickleKey, type PickleValue, unpickle } from './pickle.js';
 import { halfTable } from './half.js';
 import { type ByteLimit, formatBytes, maxWeightBytes } from './limits.js';

@@ -1,8 +1,7 @@
 // The safetensors format (8-byte little-endian header length, a JSON header of dtype/shape/data_offsets per tensor
 // plus optional string metadata, then the raw little-endian bytes), readable by Python's safetensors and by hand.
 
-import { DTYPE_BYTES, isHalf, typedArrayOf } from '../torch/dtype.js';
-import { type DType, fromTypedArray, type Tensor } from '../torch/index.js';
+import { type DType, DTYPE_BYTES, fromTypedArray, isHalf, type Tensor, typedArrayOf } from '../torch/index.js';
 import { writeFileAtomic } from './atomic.js';
 import { halfToFloat } from './half.js';
 import { alignedBytes, readBytes } from './read.js';

@@ -2,7 +2,7 @@
 // colours and names beside it.
 import sharp from 'sharp';
 
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileAtomic } from '../io/index.js';
 import { NODATA_CLASS } from './grid.js';
 
 export type Rgb = [number, number, number];

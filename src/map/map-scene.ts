@@ -6,9 +6,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 
-import { DEFAULT_SCALE, prepareRaw, type SampleScale } from '../data/index.js';
-import { Progress } from '../data/progress.js';
-import { printable } from '../io/printable.js';
+import { DEFAULT_SCALE, prepareRaw, Progress, type SampleScale } from '../data/index.js';
+import { printable } from '../io/index.js';
 import { openServedModel, type ServedModel } from '../serve/index.js';
 import type { Device } from '../torch/index.js';
 import { Blender, type Grid, makeGrid, NODATA_CLASS, readSpan } from './grid.js';

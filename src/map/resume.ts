@@ -3,7 +3,7 @@
 // from (the scene file, the model, the windows, the bands and their stretch): another command is refused by name.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileAtomic } from '../io/index.js';
 
 const MAGIC = 'dsdnet-map-progress-1\n';
 

@@ -5,10 +5,8 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 import { type DecoderWorker, fromFile, type GeoTIFF, type GeoTIFFImage, getDecoder, type Pool } from 'geotiff';
 
-import { type BandChoice, chosenBands, type SampleScale, stretchOf, type TiffLayout, tiffLayout } from '../data/index.js';
-import type { Samples } from '../data/raster.js';
-import { errnoText } from '../io/atomic.js';
-import { printable } from '../io/printable.js';
+import { type BandChoice, chosenBands, type SampleScale, type Samples, stretchOf, type TiffLayout, tiffLayout } from '../data/index.js';
+import { errnoText, printable } from '../io/index.js';
 import { georeferencing } from './georef.js';
 import type { TiffTag } from './tiled-tiff.js';
 

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { deflate } from 'node:zlib';
 
-import { checkWriteTarget, errnoText, fsyncDir } from '../io/atomic.js';
+import { checkWriteTarget, errnoText, fsyncDir } from '../io/index.js';
 
 const deflateAsync = promisify(deflate);
 

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { extname, join } from 'node:path';
 
-import { IMAGE_EXTENSIONS } from '../data/formats.js';
+import { IMAGE_EXTENSIONS } from '../data/index.js';
 
 export function pickExamples(root: string | undefined, count = 6): string[] {
   if (root === undefined || !existsSync(root)) return [];

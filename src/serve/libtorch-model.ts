@@ -2,8 +2,8 @@
 // engine gets it exported to ONNX in memory, taking decoded pixels (preprocessing in the graph).
 import { exportOnnx } from '../export/index.js';
 import type { Device } from '../torch/index.js';
-import { loadModel, scoreImages } from '../train/index.js';
-import type { ServedModel } from './models.js';
+import { loadModel, scorer } from '../trained/index.js';
+import type { ServedModel } from './served-model.js';
 
 /** The run's model as ONNX (uint8 pixels in), with its metadata, and the dataset it was trained on. */
 export function exportRun(path: string): { bytes: Uint8Array; dataset?: string } {
@@ -26,7 +26,7 @@ export function openLibtorchModel(path: string, device: Device = 'cpu'): ServedM
     decode: loaded.decode,
     dataset: loaded.info.config?.data,
     onnxBytes: bytes,
-    probabilities: async (pixels, count) => scoreImages(loaded, pixels, count),
+    probabilities: scorer(loaded),
     close: async () => loaded.model.dispose(),
   };
 }

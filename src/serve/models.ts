@@ -1,27 +1,11 @@
-// What the server serves, whichever engine runs it. On the CPU every model runs in ONNX Runtime, which batches and
+// Opening what the server serves. On the CPU every model runs in ONNX Runtime, which batches and
 // computes off the event loop: an exported model.onnx as it is, a run folder or checkpoint exported on start (in
 // memory, taking decoded pixels). `--engine libtorch` (and any GPU) scores run folders with libtorch instead.
-import type { DecodeOptions } from '../data/decode.js';
-import type { ModelInfo } from '../export/info.js';
 import type { Device } from '../torch/index.js';
 import { exportRun, openLibtorchModel } from './libtorch-model.js';
 import { OnnxClassifier } from './onnx-model.js';
+import type { ServedModel, ServeEngine } from './served-model.js';
 import { softmaxRows } from './shared/preprocess.js';
-
-export type ServeEngine = 'onnx' | 'libtorch';
-
-export interface ServedModel {
-  engine: ServeEngine;
-  info: ModelInfo;
-  decode: DecodeOptions;
-  /** The dataset folder of the run it was trained on, from the run's own config (a run folder or checkpoint). */
-  dataset?: string;
-  /** The ONNX model the page runs in the browser. */
-  onnxBytes: Uint8Array;
-  /** Class probabilities (count x classes) for decoded images of info.decodeSize px. */
-  probabilities(pixels: Uint8Array, count: number): Promise<ArrayLike<number>>;
-  close(): Promise<void>;
-}
 
 function onnxServed(classifier: OnnxClassifier, dataset?: string): ServedModel {
   return {

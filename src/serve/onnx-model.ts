@@ -5,11 +5,9 @@ import { readFileSync } from 'node:fs';
 
 import type * as Ort from 'onnxruntime-node';
 
-import type { DecodeOptions } from '../data/decode.js';
-import type { DecodedImages } from '../data/images.js';
-import { type Prediction, type PredictFilesOptions, predictFiles } from '../eval/predict-files.js';
-import { INPUT_NAME, OUTPUT_NAME, PIXELS_NAME } from '../export/names.js';
-import { fixedInputBatch, type ModelInfo, readModelInfo } from '../export/info.js';
+import type { DecodedImages, DecodeOptions } from '../data/index.js';
+import { predictFiles, type PredictFilesOptions, type Prediction } from '../eval/index.js';
+import { fixedInputBatch, INPUT_NAME, type ModelInfo, OUTPUT_NAME, PIXELS_NAME, readModelInfo } from '../export/index.js';
 import { prepareInput, softmaxRows } from './shared/preprocess.js';
 
 export class OnnxClassifier {

@@ -14,15 +14,14 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import sharp from 'sharp';
 
-import { decodeImageBytes } from '../data/decode.js';
-import { ImageTooLargeError } from '../data/raster.js';
-import { topClasses } from '../eval/predict-files.js';
+import { decodeImageBytes, ImageTooLargeError } from '../data/index.js';
+import { topClasses } from '../eval/index.js';
 import { requireApiKey } from './auth.js';
 import { Batcher, ClientGoneError, DecodeLimit, QueueFullError } from './batcher.js';
 import { brotliOf, etagOf, pageFiles, REVALIDATE, type SiteFile } from './site.js';
-import type { ModelInfo } from '../export/info.js';
+import type { ModelInfo } from '../export/index.js';
 import { ServerMetrics } from './metrics.js';
-import type { ServedModel } from './models.js';
+import type { ServedModel } from './served-model.js';
 import { registerOpenApi, routeSchemas } from './openapi.js';
 import { IMAGE_TYPES, type JsonUpload, type Upload, UploadError, uploadsOf } from './uploads.js';
 

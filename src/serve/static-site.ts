@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-import type { ModelInfo } from '../export/info.js';
+import type { ModelInfo } from '../export/index.js';
 import { exampleJpegs, modelDescription } from './server.js';
 import { pageFiles } from './site.js';
 

@@ -9,5 +9,5 @@ export { autocast, autocastState, type AutocastOptions, type AutocastDevice, PRE
 export { tidy, keep, dispose } from './scope.js';
 export * from './runtime.js';
 export { cpuHasNativeBf16, preferredCpuCapability } from './cpu.js';
-export { type DType, type HalfDType, DTYPES } from './dtype.js';
+export { type AnyTypedArray, type DType, DTYPE_BYTES, DTYPES, type HalfDType, isFloating, isHalf, typedArrayOf } from './dtype.js';
 export { type Device, deviceType, resolveDevice } from './device.js';

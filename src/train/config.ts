@@ -2,58 +2,12 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { type BandChoice, DEFAULT_SCALE, MAX_DECODE_SIZE, type SampleScale } from '../data/index.js';
-import { DEFAULT_METHOD_OPTIONS, methodOptionProblems, METHODS, type MethodName, type MethodOptions } from '../dsd/index.js';
+import { DEFAULT_SCALE, MAX_DECODE_SIZE } from '../data/index.js';
+import { DEFAULT_METHOD_OPTIONS, methodOptionProblems, METHODS } from '../dsd/index.js';
 import { packageRoot, readBytes } from '../io/index.js';
-import { BACKBONES, type BackboneName } from '../models/index.js';
-import { decodeProblems, MIN_SIZE } from './model-settings.js';
+import { BACKBONES } from '../models/index.js';
 import { cpuHasNativeBf16, type Device, PRECISIONS, type Precision } from '../torch/index.js';
-
-export const OPTIMIZERS = ['rmsprop', 'sgd', 'adamw'] as const;
-export const AUGMENTS = ['recipe', 'light', 'none'] as const;
-
-export interface TrainConfig {
-  /** Dataset folder (one sub-folder per class). */
-  data: string;
-  /** A split file, or a stratified split made from ratio and seed. */
-  split: { file: string } | { ratio: number; seed: number };
-  backbone: BackboneName;
-  method: MethodName;
-  methodOptions: MethodOptions;
-  size: number;
-  batchSize: number;
-  epochs: number;
-  optimizer: (typeof OPTIMIZERS)[number];
-  /** Learning rate of the backbone (and diffusion modules) for batches of 32 (scaled by batchSize / 32, as warmupStartLr and minLr); the heads get headLrMultiplier times it. */
-  lr: number;
-  headLrMultiplier: number;
-  weightDecay: number;
-  /** SGD only. */
-  momentum: number;
-  warmupEpochs: number;
-  warmupStartLr: number;
-  /** Cosine cycles (with restarts) after warm-up. */
-  cycles: number;
-  minLr: number;
-  augment: (typeof AUGMENTS)[number];
-  /** Images are decoded at size / cropFraction; training crops random windows of `size`, evaluation the centre. */
-  cropFraction: number;
-  /** Seed of initialisation, shuffling and augmentation. */
-  seed: number;
-  /** Initial backbone weights: a file or folder (see src/weights), 'imagenet' for the ones known here, or null for random. */
-  pretrained: string | null;
-  /** Compute precision of the backbone and heads (weights, optimizer and losses stay float32); 'auto' in a preset picks bf16 on CPUs with native bfloat16. */
-  precision: Precision;
-  /** Convolution weights and activations stored channels-last (NHWC), faster with oneDNN; checkpoints stay row-major. */
-  channelsLast: boolean;
-  /** Leave out image files that fail the scan or the decoding (with a warning) instead of stopping. */
-  skipBad: boolean;
-  /** Image bands used, 1-based (one or three); null: the first three, or the grey band. */
-  bands: BandChoice;
-  /** How samples wider than 8 bits (16-bit, float TIFFs) become 0..255. */
-  scale: SampleScale;
-}
-
+import { AUGMENTS, decodeProblems, decodeSize, MIN_SIZE, OPTIMIZERS, type TrainConfig } from '../trained/index.js';
 
 /** Runs written before a setting existed resume with the behaviour they started with. */
 export const LEGACY_SETTINGS: Pick<TrainConfig, 'precision' | 'channelsLast' | 'skipBad' | 'bands' | 'scale'> = { precision: 'fp32', channelsLast: false, skipBad: false, bands: null, scale: DEFAULT_SCALE };
@@ -85,11 +39,6 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   bands: null,
   scale: DEFAULT_SCALE,
 };
-
-/** The size images are decoded (resized and centre-cropped) to before the training or test crop. */
-export function decodeSize(config: Pick<TrainConfig, 'size' | 'cropFraction'>): number {
-  return Math.round(config.size / config.cropFraction);
-}
 
 const PRESET_NAME = /^[A-Za-z0-9_-]+$/;
 

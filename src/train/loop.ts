@@ -11,7 +11,7 @@ import { readTerms, type SelfDistillationNet } from '../dsd/index.js';
 import type { Metrics } from '../eval/index.js';
 import { applySchedule, type GradScaler, type GradScalerState, type GroupOptions, type Optimizer, type WarmupCosineRestarts } from '../optim/index.js';
 import { type Device, dispose, noGrad, type Tensor, tidy } from '../torch/index.js';
-import type { TrainConfig } from './config.js';
+import type { TrainConfig } from '../trained/index.js';
 import type { Reporter } from './reporter.js';
 
 export interface EpochRecord {

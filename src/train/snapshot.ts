@@ -5,26 +5,12 @@ import { type Checkpoint, loadCheckpoint, saveCheckpoint } from '../io/index.js'
 import type { Module } from '../nn/index.js';
 import type { GroupOptions, Optimizer } from '../optim/index.js';
 import { deviceType, getRngState, setRngState, type Tensor } from '../torch/index.js';
-import { decodeSize } from './config.js';
+import { AUXILIARY_PREFIX, checkClassNames, decodeSize, SNAPSHOT_FORMAT, type SnapshotInfo } from '../trained/index.js';
 
-export const SNAPSHOT_FORMAT = 'dsdnet-checkpoint/1';
 const OPTIMIZER_PREFIX = 'optimizer.';
-export const AUXILIARY_PREFIX = 'auxiliary.';
 const RNG_KEY = 'rng.cpu';
 /** The generator of the GPU the model trained on (the method's noise is drawn there); ignored when resuming on the CPU. */
 const CUDA_RNG_KEY = 'rng.cuda';
-
-export interface SnapshotInfo<Config> {
-  format: typeof SNAPSHOT_FORMAT;
-  config: Config;
-  classNames: string[];
-  epoch: number;
-  /** Iterations done so far: the schedule's position. */
-  iteration: number;
-  optimizer: { groups: Record<string, number | boolean>[]; counters: Record<string, Record<string, number>> };
-  /** Anything else the caller wants back (metrics so far, best score...). */
-  extra: Record<string, unknown>;
-}
 
 export interface SnapshotParts<Config> {
   /** The deployable model: its state dict is model.safetensors, under its own (torchvision) names. */
@@ -74,16 +60,6 @@ export function readSnapshot<Config>(path: string, tag = 'latest'): Checkpoint<S
     throw new Error(`${checkpoint.path}: not a dsdnet training checkpoint (format ${JSON.stringify(checkpoint.info.format)})`);
   }
   return checkpoint;
-}
-
-/** Throws unless the checkpoint was trained on exactly these classes, in this order. */
-export function checkClassNames(source: string, saved: readonly string[], expected: readonly string[]): void {
-  const same = saved.length === expected.length && saved.every((c, i) => c === expected[i]);
-  if (same) return;
-  const missing = expected.filter((c) => !saved.includes(c));
-  const extra = saved.filter((c) => !expected.includes(c));
-  const detail = missing.length + extra.length > 0 ? `missing ${JSON.stringify(missing)}, extra ${JSON.stringify(extra)}` : 'same classes in another order';
-  throw new Error(`${source}: trained on ${saved.length} classes that differ from the ${expected.length} given (${detail})`);
 }
 
 /** Restores model, optimizer and generator state from a snapshot; returns its info (epoch, iteration, extra...). */

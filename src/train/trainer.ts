@@ -1,6 +1,6 @@
 // A training run, in phases: its configuration, the data (scan and split), the network (and pretrained weights,
 // checked before anything is written), the run folder, decoding, initialisation or restore, the loop (loop.ts), the
-// report. The run folder:
+// report (report.ts); the optimizer and schedule come from optimizer.ts. The run folder:
 //   config.json       the resolved configuration
 //   split.json        the split used (feed it to other tools)
 //   metrics.jsonl     one line per epoch
@@ -12,27 +12,25 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { type AugmentConfig, BatchLoader, type CachedImages, type Dataset, loadDecoded, makeSplit, placeBatch, RECIPE_AUGMENT, readSplit, scanDataset, type Split, withoutFiles, writeSplit } from '../data/index.js';
+import { AUGMENT_PRESETS, BatchLoader, type CachedImages, type Dataset, loadDecoded, makeSplit, placeBatch, readSplit, scanDataset, type Split, withoutFiles, writeSplit } from '../data/index.js';
 import type { ProcessGroup } from '../distributed/index.js';
 import { SelfDistillationNet } from '../dsd/index.js';
-import { confusionCsv, confusionSpec, curvesSpec, type EpochPoint, evaluate, type Metrics, metricsCsv, writeChart } from '../eval/index.js';
+import { evaluate, type Metrics } from '../eval/index.js';
 import { readBytes } from '../io/index.js';
-import { markdownCell, printable } from '../io/printable.js';
 import { createBackbone } from '../models/index.js';
 import { calibrateBatchNorm } from '../nn/index.js';
-import { AdamW, GradScaler, type GroupOptions, type Optimizer, RMSprop, SGD, WarmupCosineRestarts } from '../optim/index.js';
+import { GradScaler } from '../optim/index.js';
 import { type Device, deviceType, dispose, manualSeed, retainFreedMemory, setCudnnBenchmark } from '../torch/index.js';
+import { decodeSize, type TrainConfig } from '../trained/index.js';
 import { applyPretrained, type PretrainedWeights, readPretrained } from '../weights/index.js';
-import { decodeSize, LEGACY_SETTINGS, type TrainConfig, validateConfig } from './config.js';
+import { LEGACY_SETTINGS, validateConfig } from './config.js';
 import { emptySums, type EpochRecord, type Progress, runLoop } from './loop.js';
+import { makeOptimizer, makeSchedule } from './optimizer.js';
 import { evaluateOnRanks, replicate } from './replicas.js';
+import { writeReport } from './report.js';
 import { Reporter, type ReportMode } from './reporter.js';
 import { checkRunFolder } from './run-folder.js';
 import { restoreSnapshot, saveSnapshot } from './snapshot.js';
-
-export const LIGHT_AUGMENT: AugmentConfig = { crop: { kind: 'window' }, hflip: 0.5, vflip: 0.5, rot90: 0.5, randAugment: null, noise: null, erase: null };
-const NO_AUGMENT: AugmentConfig = { crop: { kind: 'window' }, hflip: 0, vflip: 0, rot90: 0, randAugment: null, noise: null, erase: null };
-const AUGMENT_PRESETS: Record<TrainConfig['augment'], AugmentConfig> = { recipe: RECIPE_AUGMENT, light: LIGHT_AUGMENT, none: NO_AUGMENT };
 
 export interface TrainOptions {
   out: string;
@@ -61,23 +59,6 @@ export interface TrainResult {
   signal?: NodeJS.Signals;
   epochs: EpochRecord[];
   final?: Metrics;
-}
-
-/** The run's optimizer: the heads (main and auxiliary) at headLrMultiplier times the learning rate, both scaled to the batch size. */
-export function makeOptimizer(config: TrainConfig, net: SelfDistillationNet): Optimizer<GroupOptions> {
-  const heads = new Set(net.headParameters());
-  const rest = net.parameters().filter((p) => !heads.has(p));
-  const lr = config.lr * lrScale(config);
-  const groups = [{ params: rest }, { params: [...heads], lr: lr * config.headLrMultiplier }];
-  const common = { lr, weightDecay: config.weightDecay };
-  switch (config.optimizer) {
-    case 'rmsprop':
-      return new RMSprop(groups, { ...common, alpha: 0.99, eps: 1e-8 }) as unknown as Optimizer<GroupOptions>;
-    case 'sgd':
-      return new SGD(groups, { ...common, momentum: config.momentum }) as unknown as Optimizer<GroupOptions>;
-    case 'adamw':
-      return new AdamW(groups, common) as unknown as Optimizer<GroupOptions>;
-  }
 }
 
 function readRecords(path: string, upToEpoch: number): EpochRecord[] {
@@ -160,19 +141,6 @@ function buildNetwork(config: TrainConfig, numClasses: number, restoring: boolea
   }
 }
 
-/** Learning rates are given for batches of 32 and scale linearly with the batch size, as in the recipe. */
-export function lrScale(config: Pick<TrainConfig, 'batchSize'>): number {
-  return config.batchSize / 32;
-}
-
-function makeSchedule(config: TrainConfig, itersPerEpoch: number, reporter: Reporter): WarmupCosineRestarts {
-  const cosineIters = (config.epochs - config.warmupEpochs) * itersPerEpoch;
-  const cycles = Math.min(config.cycles, cosineIters);
-  if (cycles < config.cycles) reporter.message(`note: ${cosineIters} iterations after warm-up allow only ${cycles} cosine cycles (not ${config.cycles})`);
-  const scale = lrScale(config);
-  return new WarmupCosineRestarts({ warmupIters: config.warmupEpochs * itersPerEpoch, warmupStartLr: config.warmupStartLr * scale, cosineIters, cycles, minLr: config.minLr * scale });
-}
-
 /** Batches the BatchNorm statistics of folded pretrained weights are calibrated on. */
 const CALIBRATION_BATCHES = 10;
 
@@ -211,117 +179,65 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   const { net, pretrained } = buildNetwork(config, prepared.split.classes.length, restoring);
   net.to(device);
   if (deviceType(device) === 'cuda') setCudnnBenchmark(true);
-  let decoded: DecodedData;
+  // The network and the decoded images are released however the run ends: finished, interrupted, or stopped by an
+  // error (a non-finite loss included).
+  let images: CachedImages | undefined;
   try {
-    decoded = await decodeData(config, prepared, reporter);
-  } catch (error) {
+    const { images: cached, split, trainIdx, testIdx } = await decodeData(config, prepared, reporter);
+    images = cached;
+    if (!resume && writer) {
+      mkdirSync(out, { recursive: true });
+      writeFileSync(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+      writeSplit(join(out, 'split.json'), split);
+    }
+    const shard = group ? { rank: group.rank, worldSize: world } : undefined;
+    const loader = new BatchLoader(cached, trainIdx, { batchSize: config.batchSize / world, shard, shuffle: true, seed: config.seed, dropLast: true, augment: AUGMENT_PRESETS[config.augment], outputSize: config.size });
+    const optimizer = makeOptimizer(config, net);
+    const schedule = makeSchedule(config, loader.numBatches, reporter);
+
+    let progress: Progress = { epoch: 0, batchInEpoch: 0, iteration: 0, best: -1, sums: emptySums() };
+    const scaler = config.precision === 'fp16' ? new GradScaler() : null;
+    if (pretrained) progress.pretrained = initialise(net, pretrained, loader, reporter, device);
+    if (restoring) {
+      const info = restoreSnapshot<TrainConfig>(checkpoints, { model: net.backbone, auxiliary: net.auxiliary, optimizer, classNames: split.classes });
+      progress = { ...(info.extra as Omit<Progress, 'epoch' | 'iteration'>), epoch: info.epoch, iteration: info.iteration };
+      if (scaler && progress.gradScaler) scaler.loadStateDict(progress.gradScaler);
+      reporter.message(`resumed ${out} at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch + 1} (iteration ${progress.iteration})`);
+    }
+    const sync = group ? replicate(group, net, { syncBatchNorm: options.syncBatchNorm }) : undefined;
+    const metricsFile = join(out, 'metrics.jsonl');
+    const records = readRecords(metricsFile, progress.epoch);
+    if (writer) writeFileSync(metricsFile, records.map((r) => JSON.stringify(r) + '\n').join(''));
+
+    const testOptions = { outputSize: config.size, precision: config.precision };
+    const evaluateTest = (): Metrics => (group ? evaluateOnRanks(group, net.backbone, cached, testIdx, split.classes, testOptions) : evaluate(net.backbone, cached, testIdx, split.classes, testOptions).metrics);
+    const snapshotExtra = (): Record<string, unknown> => ({ batchInEpoch: progress.batchInEpoch, best: progress.best, sums: progress.sums, pretrained: progress.pretrained, gradScaler: scaler?.stateDict(), backbone: config.backbone, size: config.size });
+    const { interrupted, signal } = await runLoop(
+      {
+        config, device, net, scaler, optimizer, schedule, loader, reporter, progress, checkpoints,
+        evaluateTest,
+        save: (tags) => {
+          if (writer) saveSnapshot(checkpoints, tags, { model: net.backbone, auxiliary: net.auxiliary, optimizer, config, classNames: split.classes, epoch: progress.epoch, iteration: progress.iteration, extra: snapshotExtra() });
+        },
+        onEpoch: (record) => {
+          if (writer) appendFileSync(metricsFile, JSON.stringify(record) + '\n');
+          records.push(record);
+        },
+        sync,
+      },
+      options.stopAfterEpochs,
+    );
+
+    const completed = progress.epoch >= config.epochs && !interrupted;
+    let final: Metrics | undefined;
+    if (completed) {
+      final = evaluateTest();
+      if (writer) await writeReport(out, config, final, records, progress.best, progress.pretrained);
+      reporter.done({ out, finalOA: final.overallAccuracy, finalAA: final.averageAccuracy, finalKappa: final.kappa, bestOA: progress.best });
+    }
+    return { out, completed, interrupted, signal, epochs: records, final };
+  } finally {
     net.dispose();
-    throw error;
+    images?.close();
   }
-  const { images, split, trainIdx, testIdx } = decoded;
-  if (!resume && writer) {
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-    writeSplit(join(out, 'split.json'), split);
-  }
-  const shard = group ? { rank: group.rank, worldSize: world } : undefined;
-  const loader = new BatchLoader(images, trainIdx, { batchSize: config.batchSize / world, shard, shuffle: true, seed: config.seed, dropLast: true, augment: AUGMENT_PRESETS[config.augment], outputSize: config.size });
-  const optimizer = makeOptimizer(config, net);
-  const schedule = makeSchedule(config, loader.numBatches, reporter);
-
-  let progress: Progress = { epoch: 0, batchInEpoch: 0, iteration: 0, best: -1, sums: emptySums() };
-  const scaler = config.precision === 'fp16' ? new GradScaler() : null;
-  if (pretrained) progress.pretrained = initialise(net, pretrained, loader, reporter, device);
-  if (restoring) {
-    const info = restoreSnapshot<TrainConfig>(checkpoints, { model: net.backbone, auxiliary: net.auxiliary, optimizer, classNames: split.classes });
-    progress = { ...(info.extra as Omit<Progress, 'epoch' | 'iteration'>), epoch: info.epoch, iteration: info.iteration };
-    if (scaler && progress.gradScaler) scaler.loadStateDict(progress.gradScaler);
-    reporter.message(`resumed ${out} at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch + 1} (iteration ${progress.iteration})`);
-  }
-  const sync = group ? replicate(group, net, { syncBatchNorm: options.syncBatchNorm }) : undefined;
-  const metricsFile = join(out, 'metrics.jsonl');
-  const records = readRecords(metricsFile, progress.epoch);
-  if (writer) writeFileSync(metricsFile, records.map((r) => JSON.stringify(r) + '\n').join(''));
-
-  const testOptions = { outputSize: config.size, precision: config.precision };
-  const evaluateTest = (): Metrics => (group ? evaluateOnRanks(group, net.backbone, images, testIdx, split.classes, testOptions) : evaluate(net.backbone, images, testIdx, split.classes, testOptions).metrics);
-  const snapshotExtra = (): Record<string, unknown> => ({ batchInEpoch: progress.batchInEpoch, best: progress.best, sums: progress.sums, pretrained: progress.pretrained, gradScaler: scaler?.stateDict(), backbone: config.backbone, size: config.size });
-  const { interrupted, signal } = await runLoop(
-    {
-      config, device, net, scaler, optimizer, schedule, loader, reporter, progress, checkpoints,
-      evaluateTest,
-      save: (tags) => {
-        if (writer) saveSnapshot(checkpoints, tags, { model: net.backbone, auxiliary: net.auxiliary, optimizer, config, classNames: split.classes, epoch: progress.epoch, iteration: progress.iteration, extra: snapshotExtra() });
-      },
-      onEpoch: (record) => {
-        if (writer) appendFileSync(metricsFile, JSON.stringify(record) + '\n');
-        records.push(record);
-      },
-      sync,
-    },
-    options.stopAfterEpochs,
-  );
-
-  const completed = progress.epoch >= config.epochs && !interrupted;
-  let final: Metrics | undefined;
-  if (completed) {
-    final = evaluateTest();
-    if (writer) await writeReport(out, config, final, records, progress.best, progress.pretrained);
-    reporter.done({ out, finalOA: final.overallAccuracy, finalAA: final.averageAccuracy, finalKappa: final.kappa, bestOA: progress.best });
-  }
-  net.dispose();
-  images.close();
-  return { out, completed, interrupted, signal, epochs: records, final };
-}
-
-async function writeReport(out: string, config: TrainConfig, final: Metrics, records: EpochRecord[], best: number, pretrained: Record<string, unknown> | undefined): Promise<void> {
-  const bestRecord = records.reduce((a, b) => (b.testOA > a.testOA ? b : a), records[0]);
-  const meanEpochSeconds = records.reduce((s, r) => s + r.seconds, 0) / records.length;
-  const report = {
-    dataset: config.data,
-    backbone: config.backbone,
-    method: config.method,
-    methodOptions: config.method === 'plain' ? undefined : config.methodOptions,
-    pretrained: pretrained ?? null,
-    precision: config.precision,
-    channelsLast: config.channelsLast,
-    epochs: config.epochs,
-    final: { overallAccuracy: final.overallAccuracy, averageAccuracy: final.averageAccuracy, kappa: final.kappa, perClass: final.perClass, confusion: final.confusion },
-    bestEpoch: { epoch: bestRecord.epoch, overallAccuracy: best, note: 'selected on the test split, shown for reference only' },
-    meanEpochSeconds,
-  };
-  writeFileSync(join(out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(join(out, 'metrics.csv'), metricsCsv(final));
-  writeFileSync(join(out, 'confusion.csv'), confusionCsv(final));
-  const title = `${config.method} ${config.backbone}, final epoch`;
-  await writeChart(confusionSpec(final, title), join(out, 'confusion'));
-  const points: EpochPoint[] = records.map((r) => ({ epoch: r.epoch, trainLoss: r.trainLoss, trainAccuracy: r.trainAccuracy, testAccuracy: r.testOA }));
-  await writeChart(curvesSpec(points, `${config.method} ${config.backbone}`), join(out, 'curves'));
-  const pct = (v: number): string => (100 * v).toFixed(2);
-  writeFileSync(
-    join(out, 'report.md'),
-    [
-      `# ${config.method} / ${config.backbone} on ${printable(config.data)}`,
-      '',
-      `Final epoch (${config.epochs}): OA ${pct(final.overallAccuracy)}%, AA ${pct(final.averageAccuracy)}%, kappa ${final.kappa.toFixed(4)} on ${final.count} test images.`,
-      `Best epoch on the test split (reference only): ${bestRecord.epoch}, OA ${pct(best)}%. Mean epoch time ${meanEpochSeconds.toFixed(1)} s.`,
-      `Precision: ${config.precision === 'fp32' ? 'fp32' : `${config.precision} mixed precision (float32 weights and losses)`}, ${config.channelsLast ? 'channels-last' : 'row-major'} activations.`,
-      `Initialisation: ${pretrained ? `${String(pretrained.source)} (${String(pretrained.kind)}, ${String(pretrained.layout)} names${pretrained.batchNormCalibratedOn ? `, BatchNorm calibrated on ${String(pretrained.batchNormCalibratedOn)} training images` : ''})` : 'random'}.`,
-      '',
-      '| class | support | precision | recall | F1 |',
-      '|---|---|---|---|---|',
-      ...final.perClass.map((c) => `| ${markdownCell(c.name)} | ${c.support} | ${c.precision.toFixed(3)} | ${c.recall.toFixed(3)} | ${c.f1.toFixed(3)} |`),
-      '',
-      '![confusion matrix](confusion.svg)',
-      '![training curves](curves.svg)',
-      '',
-    ].join('\n'),
-  );
-}
-
-/** A tensor-free summary line of a finished run, for the CLI. */
-export function summarize(result: TrainResult): string {
-  if (!result.final) return result.interrupted ? `interrupted; resume with: dsdnet train --resume --out ${result.out}` : `stopped; resume with: dsdnet train --resume --out ${result.out}`;
-  const m = result.final;
-  return `final: OA ${(100 * m.overallAccuracy).toFixed(2)}%  AA ${(100 * m.averageAccuracy).toFixed(2)}%  kappa ${m.kappa.toFixed(4)}  (report: ${join(result.out, 'report.md')})`;
 }

@@ -1,7 +1,6 @@
 // Weights holding NaN or Inf. Imported silently, they only surface later as a diverging loss ("lower the learning
 // rate"); at import the file and the tensors can be named instead.
-import { isFloating } from '../torch/dtype.js';
-import { type Tensor, tidy } from '../torch/index.js';
+import { isFloating, type Tensor, tidy } from '../torch/index.js';
 
 export interface NonFinite {
   name: string;

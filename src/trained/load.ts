@@ -1,15 +1,14 @@
-// Loading a trained classifier (from a run folder, a checkpoint, or a bare model.safetensors) and predicting on
-// image files with it.
-import { type DecodeOptions, DEFAULT_SCALE, evalBatch, toDevice } from '../data/index.js';
-import { type Prediction, type PredictFilesOptions, predictFiles } from '../eval/index.js';
+// Loading a trained classifier: from a run folder, a checkpoint, or a bare model.safetensors, with an sd/dsd run's
+// stage heads when asked for.
+import { type DecodeOptions, DEFAULT_SCALE } from '../data/index.js';
 import { type Checkpoint, loadCheckpoint, type Metadata } from '../io/index.js';
 import { SelfDistillationNet, type StageHead } from '../dsd/index.js';
 import { type Backbone, createBackbone } from '../models/index.js';
-import { type Device, deviceType, noGrad, type Precision, tidy, withPrecision } from '../torch/index.js';
+import type { Device } from '../torch/index.js';
 import { checkFinite } from '../weights/index.js';
-import { decodeSize, type TrainConfig } from './config.js';
-import { modelSettingsProblems, type ModelSettings } from './model-settings.js';
-import { AUXILIARY_PREFIX, checkClassNames, type SnapshotInfo } from './snapshot.js';
+import { AUXILIARY_PREFIX, checkClassNames, type SnapshotInfo } from './checkpoint-info.js';
+import { decodeSize, type TrainConfig } from './run-config.js';
+import { modelSettingsProblems, type ModelSettings } from './settings.js';
 
 export interface LoadedModel {
   model: Backbone;
@@ -97,23 +96,4 @@ export function loadModel(path: string, options: { tag?: string; expectClasses?:
   } finally {
     for (const t of [...checkpoint.model.values(), ...checkpoint.tensors.values()]) t.dispose();
   }
-}
-
-export interface PredictOptions extends PredictFilesOptions {
-  precision?: Precision;
-}
-
-/** Class probabilities (count x classes) of decoded images, scored on the model's device in the precision. */
-export function scoreImages(loaded: LoadedModel, pixels: Uint8Array, count: number, precision: Precision = 'fp32'): Float32Array {
-  return tidy(() => {
-    const device = loaded.model.device;
-    const input = toDevice(evalBatch(pixels, count, loaded.decodeSize, loaded.size), device);
-    return noGrad(() => withPrecision(precision, () => loaded.model.forward(input), deviceType(device)).float().softmax(1)).data() as Float32Array;
-  });
-}
-
-/** Top-k classes for each image file (resized and centre-cropped as in evaluation), decoded a batch at a time. */
-export async function predict(loaded: LoadedModel, files: readonly string[], options: PredictOptions = {}): Promise<Prediction[]> {
-  const precision = options.precision ?? 'fp32';
-  return predictFiles(files, loaded, async (pixels, count) => scoreImages(loaded, pixels, count, precision), options);
 }
