@@ -48,7 +48,9 @@ export function runWorker(side: Side, caseArgs: string[]): WorkerOutcome {
   });
   if (result.status !== 0) {
     const lines = result.stderr.trim().split('\n');
-    process.stderr.write(`${side.name} worker failed (${side.command} ${side.args(caseArgs).join(' ')}):\n${lines.slice(-5).join('\n')}\n`);
+    process.stderr.write(
+      `${side.name} worker failed (${side.command} ${side.args(caseArgs).join(' ')}):\n${lines.slice(-5).join('\n')}\n`,
+    );
     return { failed: lines[lines.length - 1] ?? `exit status ${result.status}` };
   }
   const lastLine = result.stdout.trim().split('\n').pop() ?? '';
@@ -68,7 +70,11 @@ export function median(values: readonly number[]): number {
 }
 
 /** Runs every case `rounds` times on every side, alternating sides and rotating who goes first each round. */
-export function runAlternating(cases: { label: string; args: string[] }[], sides: Side[], rounds: number): CaseResult[] {
+export function runAlternating(
+  cases: { label: string; args: string[] }[],
+  sides: Side[],
+  rounds: number,
+): CaseResult[] {
   const results: CaseResult[] = cases.map((c) => ({ label: c.label, bySide: new Map(sides.map((s) => [s.name, []])) }));
   for (let round = 0; round < rounds; round++) {
     cases.forEach((c, i) => {
@@ -76,7 +82,9 @@ export function runAlternating(cases: { label: string; args: string[] }[], sides
         const side = sides[(k + round) % sides.length];
         const r = runWorker(side, c.args);
         results[i].bySide.get(side.name)!.push(r);
-        process.stderr.write(`round ${round + 1}/${rounds} ${c.label} ${side.name}: ${'failed' in r ? 'failed' : `median ${median(r.times).toFixed(4)} s`}\n`);
+        process.stderr.write(
+          `round ${round + 1}/${rounds} ${c.label} ${side.name}: ${'failed' in r ? 'failed' : `median ${median(r.times).toFixed(4)} s`}\n`,
+        );
       }
     });
   }
@@ -101,13 +109,17 @@ export function table(results: CaseResult[], ours: string, peers: string[]): str
     const mine = summarizeSide(r.bySide.get(ours)!);
     for (const peer of peers) {
       const theirs = summarizeSide(r.bySide.get(peer)!);
-      const cells = (x: typeof mine): [string, string] => ('failed' in x ? [`fails: ${x.failed.slice(0, 80)}`, '-'] : [x.seconds.toFixed(3), x.rssMiB.toFixed(0)]);
+      const cells = (x: typeof mine): [string, string] =>
+        'failed' in x ? [`fails: ${x.failed.slice(0, 80)}`, '-'] : [x.seconds.toFixed(3), x.rssMiB.toFixed(0)];
       const [t, rss] = cells(mine);
       const [pt, prss] = cells(theirs);
-      const ratio = (a: number | undefined, b: number | undefined, digits: number): string => (a !== undefined && b !== undefined ? (a / b).toFixed(digits) : '-');
+      const ratio = (a: number | undefined, b: number | undefined, digits: number): string =>
+        a !== undefined && b !== undefined ? (a / b).toFixed(digits) : '-';
       const secs = (x: typeof mine): number | undefined => ('failed' in x ? undefined : x.seconds);
       const mib = (x: typeof mine): number | undefined => ('failed' in x ? undefined : x.rssMiB);
-      lines.push(`| ${r.label} | ${peer} | ${t} | ${pt} | ${ratio(secs(mine), secs(theirs), 3)} | ${rss} | ${prss} | ${ratio(mib(mine), mib(theirs), 2)} |`);
+      lines.push(
+        `| ${r.label} | ${peer} | ${t} | ${pt} | ${ratio(secs(mine), secs(theirs), 3)} | ${rss} | ${prss} | ${ratio(mib(mine), mib(theirs), 2)} |`,
+      );
     }
   }
   return lines.join('\n');
@@ -140,27 +152,53 @@ export const ALTERNATING_OPTIONS = {
  * GPU the peer is stock PyTorch alone (the allocation policy and the kernels are the CPU's matters).
  * Options: --rounds 3 --iters 10 --warmup 3 --threads 2 --device cpu (or the `device` given here).
  */
-export function runBenchmark(title: string, workerFile: string, cases: BenchCase[], defaults: { device?: string } = {}): CaseResult[] {
-  const { values } = parseArgs({ options: { ...ALTERNATING_OPTIONS, device: { type: 'string', default: defaults.device ?? 'cpu' } } });
+export function runBenchmark(
+  title: string,
+  workerFile: string,
+  cases: BenchCase[],
+  defaults: { device?: string } = {},
+): CaseResult[] {
+  const { values } = parseArgs({
+    options: { ...ALTERNATING_OPTIONS, device: { type: 'string', default: defaults.device ?? 'cpu' } },
+  });
   const only = values.only;
   const selected = only === undefined ? cases : cases.filter((c) => c.label.includes(only));
-  if (selected.length === 0) throw new Error(`--only '${only}' matches no case; the cases are:\n${cases.map((c) => `  ${c.label}`).join('\n')}`);
+  if (selected.length === 0)
+    throw new Error(`--only '${only}' matches no case; the cases are:\n${cases.map((c) => `  ${c.label}`).join('\n')}`);
   const worker = fileURLToPath(new URL(workerFile, import.meta.url));
   const peerScript = fileURLToPath(new URL('../../bench/peer_torch.py', import.meta.url));
   const onCpu = values.device === 'cpu';
   const tail = [values.warmup!, values.iters!, values.threads!, values.device!];
   const ours: Side = { name: 'dsdnet', command: process.execPath, args: (a) => [worker, ...a, ...tail] };
-  const peer = (name: string, env?: Record<string, string>): Side => ({ name, command: PYTHON, args: (a) => [peerScript, ...a, ...tail], env });
+  const peer = (name: string, env?: Record<string, string>): Side => ({
+    name,
+    command: PYTHON,
+    args: (a) => [peerScript, ...a, ...tail],
+    env,
+  });
   // PyTorch sees the user's ATEN_CPU_CAPABILITY as we do; only our own default differs from its.
   const capability = process.env.ATEN_CPU_CAPABILITY || !onCpu ? undefined : preferredCpuCapability();
   const peers: Side[] = [
     peer('PyTorch'),
     ...(onCpu ? [peer(PEER_SAME_MALLOC, { GLIBC_TUNABLES: PEER_MALLOC_TUNABLES })] : []),
-    ...(capability === undefined ? [] : [peer(PEER_SAME_SETTINGS, { GLIBC_TUNABLES: PEER_MALLOC_TUNABLES, ATEN_CPU_CAPABILITY: capability })]),
+    ...(capability === undefined
+      ? []
+      : [peer(PEER_SAME_SETTINGS, { GLIBC_TUNABLES: PEER_MALLOC_TUNABLES, ATEN_CPU_CAPABILITY: capability })]),
   ];
-  const specs = selected.map((c) => ({ label: c.label, args: [c.mode, c.model, String(c.size), String(c.batch), c.precision ?? 'fp32', c.layout ?? 'contiguous'] }));
+  const specs = selected.map((c) => ({
+    label: c.label,
+    args: [c.mode, c.model, String(c.size), String(c.batch), c.precision ?? 'fp32', c.layout ?? 'contiguous'],
+  }));
   const results = runAlternating(specs, [ours, ...peers], Number(values.rounds));
-  console.log(`${title}; ${onCpu ? `${values.threads} threads` : values.device}, ${values.rounds} rounds x ${values.iters} timed steps (after ${values.warmup} warm-up) per side`);
-  console.log(table(results, ours.name, peers.map((p) => p.name)));
+  console.log(
+    `${title}; ${onCpu ? `${values.threads} threads` : values.device}, ${values.rounds} rounds x ${values.iters} timed steps (after ${values.warmup} warm-up) per side`,
+  );
+  console.log(
+    table(
+      results,
+      ours.name,
+      peers.map((p) => p.name),
+    ),
+  );
   return results;
 }

@@ -27,7 +27,12 @@ const { values } = parseArgs({
     'generate-only': { type: 'boolean', default: false },
   },
 });
-const [total, classes, size, steps] = [Number(values.images), Number(values.classes), Number(values.size), Number(values.steps)];
+const [total, classes, size, steps] = [
+  Number(values.images),
+  Number(values.classes),
+  Number(values.size),
+  Number(values.steps),
+];
 const perClass = Math.ceil(total / classes);
 const root = values.dir!;
 const seconds = (start: number): number => (performance.now() - start) / 1000;
@@ -36,19 +41,25 @@ const SOURCE = 256;
 /** A class texture (512 px, seeded), from which each image is a shifted, brightness-modulated 256 px window. */
 function texture(label: number): Uint8Array {
   const rng = new Rng(label + 1);
-  const [fx, fy, base] = [1 + rng.next() * 12, 1 + rng.next() * 12, [rng.next() * 255, rng.next() * 255, rng.next() * 255]];
+  const [fx, fy, base] = [
+    1 + rng.next() * 12,
+    1 + rng.next() * 12,
+    [rng.next() * 255, rng.next() * 255, rng.next() * 255],
+  ];
   const out = new Uint8Array(512 * 512 * 3);
   for (let y = 0; y < 512; y++) {
     for (let x = 0; x < 512; x++) {
       const wave = 60 * Math.sin((x * fx) / 80) * Math.cos((y * fy) / 80);
-      for (let c = 0; c < 3; c++) out[(y * 512 + x) * 3 + c] = Math.max(0, Math.min(255, base[c] + wave + 40 * (rng.next() - 0.5)));
+      for (let c = 0; c < 3; c++)
+        out[(y * 512 + x) * 3 + c] = Math.max(0, Math.min(255, base[c] + wave + 40 * (rng.next() - 0.5)));
     }
   }
   return out;
 }
 
 async function generate(): Promise<void> {
-  const done = existsSync(root) && readdirSync(root).length === classes && readdirSync(join(root, 'class00')).length === perClass;
+  const done =
+    existsSync(root) && readdirSync(root).length === classes && readdirSync(join(root, 'class00')).length === perClass;
   if (done) return;
   rmSync(root, { recursive: true, force: true });
   const start = performance.now();
@@ -57,11 +68,23 @@ async function generate(): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const source = texture(label);
     const rng = new Rng(1000 + label);
-    await mapLimit(Array.from({ length: perClass }, (_, i) => i), 4, async (i) => {
-      const [left, top, gain] = [Math.floor(rng.next() * SOURCE), Math.floor(rng.next() * SOURCE), 0.7 + 0.6 * rng.next()];
-      const jpeg = await sharp(source, { raw: { width: 512, height: 512, channels: 3 } }).extract({ left, top, width: SOURCE, height: SOURCE }).linear(gain, 0).jpeg({ quality: 90 }).toBuffer();
-      writeFileSync(join(dir, `${String(i).padStart(4, '0')}.jpg`), jpeg);
-    });
+    await mapLimit(
+      Array.from({ length: perClass }, (_, i) => i),
+      4,
+      async (i) => {
+        const [left, top, gain] = [
+          Math.floor(rng.next() * SOURCE),
+          Math.floor(rng.next() * SOURCE),
+          0.7 + 0.6 * rng.next(),
+        ];
+        const jpeg = await sharp(source, { raw: { width: 512, height: 512, channels: 3 } })
+          .extract({ left, top, width: SOURCE, height: SOURCE })
+          .linear(gain, 0)
+          .jpeg({ quality: 90 })
+          .toBuffer();
+        writeFileSync(join(dir, `${String(i).padStart(4, '0')}.jpg`), jpeg);
+      },
+    );
   }
   console.log(`generated ${classes * perClass} JPEGs in ${root} in ${seconds(start).toFixed(0)} s`);
 }
@@ -70,7 +93,8 @@ retainFreedMemory(); // the allocation policy train() uses
 await generate();
 if (values['generate-only']) process.exit(0);
 const rows: string[] = [];
-const row = (measure: string, value: string, rss: boolean): void => void rows.push(`| ${measure} | ${value} | ${rss ? `${peakRssMiB().toFixed(0)} MiB` : ''} |`);
+const row = (measure: string, value: string, rss: boolean): void =>
+  void rows.push(`| ${measure} | ${value} | ${rss ? `${peakRssMiB().toFixed(0)} MiB` : ''} |`);
 
 resetPeakRss();
 let start = performance.now();
@@ -84,7 +108,11 @@ try {
   (await loadDecoded(dataset, { size, cacheDir, progress: false })).close();
   const decodeSeconds = seconds(start);
   const cacheBytes = readdirSync(cacheDir).reduce((sum, f) => sum + statSync(join(cacheDir, f)).size, 0);
-  row(`first decode at ${size} px (cache: ${(cacheBytes / 1e9).toFixed(2)} GB in ${readdirSync(cacheDir).length} shards)`, `${decodeSeconds.toFixed(0)} s, ${(dataset.items.length / decodeSeconds).toFixed(0)} images/s`, true);
+  row(
+    `first decode at ${size} px (cache: ${(cacheBytes / 1e9).toFixed(2)} GB in ${readdirSync(cacheDir).length} shards)`,
+    `${decodeSeconds.toFixed(0)} s, ${(dataset.items.length / decodeSeconds).toFixed(0)} images/s`,
+    true,
+  );
 
   resetPeakRss();
   start = performance.now();
@@ -97,15 +125,29 @@ try {
   const order = new Rng(0).shuffle([...all]);
   start = performance.now();
   for (let b = 0; b < order.length; b += 32) images.read(order.slice(b, b + 32));
-  row('full pass, shuffled, batches of 32 read from the shards', `${(order.length / seconds(start)).toFixed(0)} images/s`, true);
+  row(
+    'full pass, shuffled, batches of 32 read from the shards',
+    `${(order.length / seconds(start)).toFixed(0)} images/s`,
+    true,
+  );
 
   resetPeakRss();
-  const loader = new BatchLoader(images, all, { batchSize: 32, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT });
+  const loader = new BatchLoader(images, all, {
+    batchSize: 32,
+    shuffle: true,
+    seed: 0,
+    dropLast: true,
+    augment: RECIPE_AUGMENT,
+  });
   const epochOrder = loader.order(0);
   const batches = 60;
   start = performance.now();
   for (let b = 0; b < batches; b++) tidy(() => void loader.batch(epochOrder, 0, b));
-  row(`loader, full augmentation, ${size} px, batch 32 (${batches} batches)`, `${((batches * 32) / seconds(start)).toFixed(0)} images/s`, true);
+  row(
+    `loader, full augmentation, ${size} px, batch 32 (${batches} batches)`,
+    `${((batches * 32) / seconds(start)).toFixed(0)} images/s`,
+    true,
+  );
 
   resetPeakRss();
   const model = createBackbone('resnet18', dataset.classes.length);
@@ -119,10 +161,16 @@ try {
       optimizer.zeroGrad();
     });
   }
-  row(`ResNet-18 training from the cache, ${size} px, batch 32 (${steps} steps)`, `${((steps * 32) / seconds(start)).toFixed(0)} images/s`, true);
+  row(
+    `ResNet-18 training from the cache, ${size} px, batch 32 (${steps} steps)`,
+    `${((steps * 32) / seconds(start)).toFixed(0)} images/s`,
+    true,
+  );
   images.close();
 } finally {
   rmSync(cacheDir, { recursive: true, force: true });
 }
-console.log(`${dataset.items.length} generated images (NWPU-RESISC45's count), ${getNumThreads()} threads, Node ${process.version}`);
+console.log(
+  `${dataset.items.length} generated images (NWPU-RESISC45's count), ${getNumThreads()} threads, Node ${process.version}`,
+);
 console.log('| measure | value | peak RSS of the phase |\n|---|---|---|\n' + rows.join('\n'));

@@ -22,7 +22,9 @@ const seconds = (start: number): number => (performance.now() - start) / 1000;
 
 let start = performance.now();
 const dataset = await scanDataset(root);
-console.log(`scan: ${dataset.items.length} images in ${dataset.classes.length} classes, ${seconds(start).toFixed(2)} s`);
+console.log(
+  `scan: ${dataset.items.length} images in ${dataset.classes.length} classes, ${seconds(start).toFixed(2)} s`,
+);
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'dsdnet-bench-cache-'));
 const rows: string[] = [];
@@ -37,8 +39,16 @@ for (const size of [128, 224]) {
 }
 
 // As the trainer does: decoded at 128 / cropFraction, random 128 px windows.
-const images = await loadDecoded(dataset, { size: decodeSize({ size: 128, cropFraction: DEFAULT_CONFIG.cropFraction }), cacheDir, progress: false });
-const loader = new BatchLoader(images, images.paths.map((_, i) => i), { batchSize: 32, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT, outputSize: 128 });
+const images = await loadDecoded(dataset, {
+  size: decodeSize({ size: 128, cropFraction: DEFAULT_CONFIG.cropFraction }),
+  cacheDir,
+  progress: false,
+});
+const loader = new BatchLoader(
+  images,
+  images.paths.map((_, i) => i),
+  { batchSize: 32, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT, outputSize: 128 },
+);
 const order = loader.order(0);
 for (let b = 0; b < 3; b++) tidy(() => void loader.batch(order, 0, b));
 const batches = 30;

@@ -20,7 +20,8 @@ manualSeed(0);
 const world = Number(process.env.WORLD_SIZE ?? 1);
 const group = world > 1 ? ProcessGroup.init(optionsFromEnv()) : null;
 const model = createBackbone(name as 'resnet18', 1000).toMemoryFormat('channelsLast');
-const parallel = group && mode !== 'local' ? new DataParallel(group, model.parameters(), { overlap: mode === 'overlap' }) : null;
+const parallel =
+  group && mode !== 'local' ? new DataParallel(group, model.parameters(), { overlap: mode === 'overlap' }) : null;
 const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
 const input = randn([Number(batch), 3, Number(size), Number(size)]).contiguous('channelsLast');
 const labels = randint(0, 1000, [Number(batch)]);

@@ -15,7 +15,12 @@ const n = Number(size);
 const [a, b] =
   kind === 'mm'
     ? [randn([n, n]).to(dtype), randn([n, n]).to(dtype)]
-    : [randn([1, n, 32, n / 32]).to(dtype).contiguous('channelsLast'), randn([n, n, 1, 1]).to(dtype).contiguous('channelsLast')];
+    : [
+        randn([1, n, 32, n / 32])
+          .to(dtype)
+          .contiguous('channelsLast'),
+        randn([n, n, 1, 1]).to(dtype).contiguous('channelsLast'),
+      ];
 const product = kind === 'mm' ? (): void => void a.matmul(b) : (): void => void F.conv2d(a, b);
 const times: number[] = [];
 for (let i = 0; i < Number(warmup) + Number(iters); i++) {

@@ -8,8 +8,24 @@ runBenchmark(
   'GPU training steps, dsdnet vs PyTorch (SGD momentum, bf16 autocast, channels-last)',
   './module-worker.js',
   [
-    { label: 'ResNet-50 train step 448 px, batch 64, bf16 channels-last', mode: 'train', model: 'resnet50', size: 448, batch: 64, precision: 'bf16', layout: 'channelsLast' },
-    { label: 'MobileNetV2 train step 224 px, batch 32, bf16 channels-last', mode: 'train', model: 'mobilenet_v2', size: 224, batch: 32, precision: 'bf16', layout: 'channelsLast' },
+    {
+      label: 'ResNet-50 train step 448 px, batch 64, bf16 channels-last',
+      mode: 'train',
+      model: 'resnet50',
+      size: 448,
+      batch: 64,
+      precision: 'bf16',
+      layout: 'channelsLast',
+    },
+    {
+      label: 'MobileNetV2 train step 224 px, batch 32, bf16 channels-last',
+      mode: 'train',
+      model: 'mobilenet_v2',
+      size: 224,
+      batch: 32,
+      precision: 'bf16',
+      layout: 'channelsLast',
+    },
   ],
   { device: 'cuda' },
 );

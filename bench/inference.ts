@@ -13,7 +13,14 @@ import { exportOnnx } from '../src/export/index.js';
 import { createBackbone } from '../src/models/index.js';
 import { PYTHON, runAlternating, type Side, summarizeSide } from './compare.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, iters: { type: 'string', default: '10' }, warmup: { type: 'string', default: '3' }, threads: { type: 'string', default: '2' } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    iters: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
+    threads: { type: 'string', default: '2' },
+  },
+});
 const MODELS = [
   { name: 'ResNet-18', model: 'resnet18' },
   { name: 'MobileNetV2', model: 'mobilenet_v2' },
@@ -28,7 +35,16 @@ mkdirSync(onnxDir, { recursive: true });
 for (const { model } of MODELS) {
   for (const size of SIZES) {
     const backbone = createBackbone(model as 'resnet18', 1000);
-    const loaded = { model: backbone, classNames: Array.from({ length: 1000 }, (_, i) => `c${i}`), backbone: model, size, decodeSize: size, decode: { bands: null, scale: DEFAULT_SCALE }, source: 'bench', info: {} };
+    const loaded = {
+      model: backbone,
+      classNames: Array.from({ length: 1000 }, (_, i) => `c${i}`),
+      backbone: model,
+      size,
+      decodeSize: size,
+      decode: { bands: null, scale: DEFAULT_SCALE },
+      source: 'bench',
+      info: {},
+    };
     writeFileSync(join(onnxDir, `${model}-${size}.onnx`), exportOnnx(loaded, '/bench').bytes);
     backbone.dispose();
   }
@@ -37,13 +53,33 @@ for (const { model } of MODELS) {
 const tail = [values.warmup!, values.iters!, values.threads!];
 const script = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const sides: Side[] = [
-  { name: 'ONNX Runtime', command: process.execPath, args: (a) => [script('./ort-worker.js'), ...a, ...tail], env: { DSDNET_BENCH_ONNX_DIR: onnxDir } },
+  {
+    name: 'ONNX Runtime',
+    command: process.execPath,
+    args: (a) => [script('./ort-worker.js'), ...a, ...tail],
+    env: { DSDNET_BENCH_ONNX_DIR: onnxDir },
+  },
   { name: 'dsdnet (libtorch)', command: process.execPath, args: (a) => [script('./module-worker.js'), ...a, ...tail] },
-  { name: 'PyTorch', command: PYTHON, args: (a) => [fileURLToPath(new URL('../../bench/peer_torch.py', import.meta.url)), ...a, ...tail] },
+  {
+    name: 'PyTorch',
+    command: PYTHON,
+    args: (a) => [fileURLToPath(new URL('../../bench/peer_torch.py', import.meta.url)), ...a, ...tail],
+  },
 ];
-const cases = MODELS.flatMap((m) => SIZES.flatMap((size) => BATCHES.map((batch) => ({ label: `${m.name} ${size} px, batch ${batch}`, batch, args: ['infer', m.model, String(size), String(batch), 'fp32', 'contiguous'] }))));
+const cases = MODELS.flatMap((m) =>
+  SIZES.flatMap((size) =>
+    BATCHES.map((batch) => ({
+      label: `${m.name} ${size} px, batch ${batch}`,
+      batch,
+      args: ['infer', m.model, String(size), String(batch), 'fp32', 'contiguous'],
+    })),
+  ),
+);
 const results = runAlternating(cases, sides, Number(values.rounds));
-const lines = ['| case | ONNX Runtime (images/s) | dsdnet libtorch (images/s) | PyTorch (images/s) | ORT / libtorch | ORT / PyTorch |', '|---|---|---|---|---|---|'];
+const lines = [
+  '| case | ONNX Runtime (images/s) | dsdnet libtorch (images/s) | PyTorch (images/s) | ORT / libtorch | ORT / PyTorch |',
+  '|---|---|---|---|---|---|',
+];
 results.forEach((r, i) => {
   const rate = (side: string): number | undefined => {
     const s = summarizeSide(r.bySide.get(side)!);
@@ -51,8 +87,13 @@ results.forEach((r, i) => {
   };
   const [ort, torch, peer] = ['ONNX Runtime', 'dsdnet (libtorch)', 'PyTorch'].map(rate);
   const show = (v: number | undefined): string => (v === undefined ? 'fails' : v.toFixed(1));
-  const ratio = (a: number | undefined, b: number | undefined): string => (a !== undefined && b !== undefined ? `${(a / b).toFixed(2)}x` : '-');
-  lines.push(`| ${r.label} | ${show(ort)} | ${show(torch)} | ${show(peer)} | ${ratio(ort, torch)} | ${ratio(ort, peer)} |`);
+  const ratio = (a: number | undefined, b: number | undefined): string =>
+    a !== undefined && b !== undefined ? `${(a / b).toFixed(2)}x` : '-';
+  lines.push(
+    `| ${r.label} | ${show(ort)} | ${show(torch)} | ${show(peer)} | ${ratio(ort, torch)} | ${ratio(ort, peer)} |`,
+  );
 });
-console.log(`Inference, float32, ${values.threads} threads, ${values.rounds} rounds x ${values.iters} timed runs (after ${values.warmup} warm-up), medians`);
+console.log(
+  `Inference, float32, ${values.threads} threads, ${values.rounds} rounds x ${values.iters} timed runs (after ${values.warmup} warm-up), medians`,
+);
 console.log(lines.join('\n'));

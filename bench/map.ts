@@ -16,10 +16,29 @@ import { readSpan } from '../src/map/grid.js';
 import { openScene, RowBand, windowRgb } from '../src/map/scene.js';
 import { openServedModel } from '../src/serve/index.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { size: { type: 'string', default: '4096' }, tile: { type: 'string', default: '256' }, stride: { type: 'string', default: '128' }, batch: { type: 'string', default: '32' }, 'max-memory': { type: 'string', default: '256' }, rss: { type: 'boolean', default: false } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    size: { type: 'string', default: '4096' },
+    tile: { type: 'string', default: '256' },
+    stride: { type: 'string', default: '128' },
+    batch: { type: 'string', default: '32' },
+    'max-memory': { type: 'string', default: '256' },
+    rss: { type: 'boolean', default: false },
+  },
+});
 const [model] = positionals;
-if (!model) throw new Error('usage: node dist/bench/map.js MODEL [--size 4096] [--tile 256] [--stride 128] [--batch 32] [--max-memory 256] [--rss]');
-const [size, tile, stride, batch, maxMemory] = [values.size, values.tile, values.stride, values.batch, values['max-memory']].map(Number);
+if (!model)
+  throw new Error(
+    'usage: node dist/bench/map.js MODEL [--size 4096] [--tile 256] [--stride 128] [--batch 32] [--max-memory 256] [--rss]',
+  );
+const [size, tile, stride, batch, maxMemory] = [
+  values.size,
+  values.tile,
+  values.stride,
+  values.batch,
+  values['max-memory'],
+].map(Number);
 const dir = mkdtempSync(join(tmpdir(), 'dsdnet-bench-map-'));
 
 /** Vertical bands of three colours with diagonal stripes: compresses well, and the model sees some structure. */
@@ -27,11 +46,12 @@ async function writeScene(path: string, side: number): Promise<void> {
   const writer = new TiledTiffWriter(path, { width: side, height: side, bands: 3, tile: 256, photometric: 'rgb' });
   const rows = new Uint8Array(256 * side * 3);
   for (let top = 0; top < side; top += 256) {
-    for (let y = 0; y < 256; y++) for (let x = 0; x < side; x++) {
-      const c = Math.min(2, Math.floor((3 * x) / side));
-      const stripe = ((x + top + y) >> 3) % 2 === 0 ? 30 : -30;
-      for (let k = 0; k < 3; k++) rows[(y * side + x) * 3 + k] = (k === 2 - c ? 170 : 40) + stripe;
-    }
+    for (let y = 0; y < 256; y++)
+      for (let x = 0; x < side; x++) {
+        const c = Math.min(2, Math.floor((3 * x) / side));
+        const stripe = ((x + top + y) >> 3) % 2 === 0 ? 30 : -30;
+        for (let k = 0; k < 3; k++) rows[(y * side + x) * 3 + k] = (k === 2 - c ? 170 : 40) + stripe;
+      }
     await writer.writeTileRow(rows, Math.min(256, side - top));
   }
   writer.finish();
@@ -40,12 +60,29 @@ async function writeScene(path: string, side: number): Promise<void> {
 const scenePath = join(dir, 'scene.tif');
 let started = performance.now();
 await writeScene(scenePath, size);
-console.log(`scene: ${size} x ${size} px RGB, ${(statSync(scenePath).size / 2 ** 20).toFixed(1)} MiB on disk (generated in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+console.log(
+  `scene: ${size} x ${size} px RGB, ${(statSync(scenePath).size / 2 ** 20).toFixed(1)} MiB on disk (generated in ${((performance.now() - started) / 1000).toFixed(1)} s)`,
+);
 
 if (values.rss) {
   // The whole command as users run it, its peak RSS read from /proc while it runs (VmHWM only grows).
   const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-  const args = ['map', model, scenePath, '-o', join(dir, 'map.tif'), '--tile', String(tile), '--stride', String(stride), '--batch', String(batch), '--max-memory', String(maxMemory), '--no-progress'];
+  const args = [
+    'map',
+    model,
+    scenePath,
+    '-o',
+    join(dir, 'map.tif'),
+    '--tile',
+    String(tile),
+    '--stride',
+    String(stride),
+    '--batch',
+    String(batch),
+    '--max-memory',
+    String(maxMemory),
+    '--no-progress',
+  ];
   started = performance.now();
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -58,7 +95,9 @@ if (values.rss) {
   const code = await new Promise((resolve) => child.on('exit', resolve));
   clearInterval(poll);
   console.log(out.trim());
-  console.log(`dsdnet ${args.join(' ')}: exit ${code}, ${((performance.now() - started) / 1000).toFixed(0)} s, peak RSS ${peak.toFixed(0)} MiB (--max-memory ${maxMemory} bounds the map's buffers; the rest is Node, the model and ONNX Runtime)`);
+  console.log(
+    `dsdnet ${args.join(' ')}: exit ${code}, ${((performance.now() - started) / 1000).toFixed(0)} s, peak RSS ${peak.toFixed(0)} MiB (--max-memory ${maxMemory} bounds the map's buffers; the rest is Node, the model and ONNX Runtime)`,
+  );
   rmSync(dir, { recursive: true, force: true });
   process.exit(0);
 }
@@ -84,7 +123,13 @@ for (let i = 0; i + batch <= prepared.length; i += batch) {
   prepared.slice(i, i + batch).forEach((p, k) => pixels.set(p, k * p.length));
   batches.push(pixels);
 }
-if (batches.length === 0) batches.push(prepared.reduce((all, p, k) => (all.set(p, k * p.length), all), new Uint8Array(prepared.length * decode * decode * 3)));
+if (batches.length === 0)
+  batches.push(
+    prepared.reduce(
+      (all, p, k) => (all.set(p, k * p.length), all),
+      new Uint8Array(prepared.length * decode * decode * 3),
+    ),
+  );
 await served.probabilities(batches[0], batches[0].length / (decode * decode * 3)); // warm-up
 await scene.tiff.close();
 
@@ -101,7 +146,17 @@ async function bare(): Promise<number> {
 }
 
 async function whole(round: number): Promise<number> {
-  const result = await mapScene({ model, scene: scenePath, output: join(dir, `map-${round}.tif`), tile, stride, batch, maxMemoryMB: maxMemory, showProgress: false, warn: () => undefined });
+  const result = await mapScene({
+    model,
+    scene: scenePath,
+    output: join(dir, `map-${round}.tif`),
+    tile,
+    stride,
+    batch,
+    maxMemoryMB: maxMemory,
+    showProgress: false,
+    warn: () => undefined,
+  });
   return result.scored / result.scoreSeconds;
 }
 
@@ -113,7 +168,11 @@ for (let round = 0; round < 2; round++) {
 }
 await served.close();
 const mean = (list: number[]): number => list.reduce((a, b) => a + b, 0) / list.length;
-console.log(`${grid.count} windows of ${tile} px every ${stride} px, batch ${batch}, model ${served.info.backbone} at ${served.info.inputSize} px (decode ${decode} px)`);
+console.log(
+  `${grid.count} windows of ${tile} px every ${stride} px, batch ${batch}, model ${served.info.backbone} at ${served.info.inputSize} px (decode ${decode} px)`,
+);
 console.log('| bare inference (windows/s) | dsdnet map, phase 1 (windows/s) | map / bare |\n|---|---|---|');
-console.log(`| ${mean(bareRates).toFixed(1)} (${bareRates.map((r) => r.toFixed(1)).join(', ')}) | ${mean(mapRates).toFixed(1)} (${mapRates.map((r) => r.toFixed(1)).join(', ')}) | ${(mean(mapRates) / mean(bareRates)).toFixed(2)}x |`);
+console.log(
+  `| ${mean(bareRates).toFixed(1)} (${bareRates.map((r) => r.toFixed(1)).join(', ')}) | ${mean(mapRates).toFixed(1)} (${mapRates.map((r) => r.toFixed(1)).join(', ')}) | ${(mean(mapRates) / mean(bareRates)).toFixed(2)}x |`,
+);
 rmSync(dir, { recursive: true, force: true });

@@ -12,10 +12,12 @@ runWorkerLoop(({ mode, model: name, precision, layout, device, input, labels }) 
     model.eval();
     return () => tidy(() => void noGrad(forward));
   }
-  const rmsprop = (foreach: boolean): RMSprop => new RMSprop(model.parameters(), { lr: 1e-4, alpha: 0.99, eps: 1e-8, weightDecay: 1e-5, foreach });
+  const rmsprop = (foreach: boolean): RMSprop =>
+    new RMSprop(model.parameters(), { lr: 1e-4, alpha: 0.99, eps: 1e-8, weightDecay: 1e-5, foreach });
   if (mode === 'optim' || mode === 'optim-plain') {
     const optimizer = rmsprop(mode === 'optim');
-    for (const p of model.parameters()) p.grad = randn(p.shape, { device }).contiguous(p.isContiguous() ? 'contiguous' : 'channelsLast');
+    for (const p of model.parameters())
+      p.grad = randn(p.shape, { device }).contiguous(p.isContiguous() ? 'contiguous' : 'channelsLast');
     return () => optimizer.step();
   }
   const optimizer = mode === 'train-rmsprop' ? rmsprop(true) : new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });

@@ -5,7 +5,8 @@ import { forward, resnet18 } from './resnet18-ops.js';
 import { runWorkerLoop } from './worker-loop.js';
 
 runWorkerLoop(({ mode, input, labels }) => {
-  if (mode === 'train-rmsprop') throw new Error('the engine worker trains with SGD only; RMSprop is in the module worker');
+  if (mode === 'train-rmsprop')
+    throw new Error('the engine worker trains with SGD only; RMSprop is in the module worker');
   const model = resnet18(1000);
   if (mode === 'infer') {
     return () => tidy(() => void noGrad(() => forward(model, input, false)));

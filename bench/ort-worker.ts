@@ -10,10 +10,15 @@ import * as ort from 'onnxruntime-node';
 import { peakRssMiB } from './peak-rss.js';
 
 const [mode, model, size, batch, precision, , warmup, iters, threads] = process.argv.slice(2);
-if (mode !== 'infer' || precision !== 'fp32') throw new Error(`the ONNX Runtime worker runs fp32 inference only, got ${mode} ${precision}`);
+if (mode !== 'infer' || precision !== 'fp32')
+  throw new Error(`the ONNX Runtime worker runs fp32 inference only, got ${mode} ${precision}`);
 const dir = process.env.DSDNET_BENCH_ONNX_DIR;
 if (!dir) throw new Error('DSDNET_BENCH_ONNX_DIR is not set');
-const session = await ort.InferenceSession.create(readFileSync(join(dir, `${model}-${size}.onnx`)), { intraOpNumThreads: Number(threads), interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+const session = await ort.InferenceSession.create(readFileSync(join(dir, `${model}-${size}.onnx`)), {
+  intraOpNumThreads: Number(threads),
+  interOpNumThreads: 1,
+  graphOptimizationLevel: 'all',
+});
 const [n, s] = [Number(batch), Number(size)];
 const data = Float32Array.from({ length: n * 3 * s * s }, (_, i) => Math.sin(i));
 const input = new ort.Tensor('float32', data, [n, 3, s, s]);

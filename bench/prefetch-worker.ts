@@ -5,13 +5,26 @@ import { BatchLoader, InMemoryImages, RECIPE_AUGMENT } from '../src/data/index.j
 import { tidy } from '../src/torch/index.js';
 
 const data = workerData as { pixels: SharedArrayBuffer; paths: string[]; labels: number[]; size: number };
-const images = new InMemoryImages(data.paths, Int32Array.from(data.labels), data.size, 'cover', new Uint8Array(data.pixels));
-const loader = new BatchLoader(images, data.paths.map((_, i) => i), { batchSize: 32, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT });
+const images = new InMemoryImages(
+  data.paths,
+  Int32Array.from(data.labels),
+  data.size,
+  'cover',
+  new Uint8Array(data.pixels),
+);
+const loader = new BatchLoader(
+  images,
+  data.paths.map((_, i) => i),
+  { batchSize: 32, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT },
+);
 const order = loader.order(0);
 parentPort!.on('message', (b: number) => {
   const out = tidy(() => {
     const batch = loader.batch(order, 0, b);
-    return { input: batch.input.data() as Float32Array, labels: Array.from(batch.labels.data() as BigInt64Array, Number) };
+    return {
+      input: batch.input.data() as Float32Array,
+      labels: Array.from(batch.labels.data() as BigInt64Array, Number),
+    };
   });
   parentPort!.postMessage(out, [out.input.buffer as ArrayBuffer]);
 });

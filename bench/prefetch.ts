@@ -13,7 +13,10 @@ import { median } from './compare.js';
 
 retainFreedMemory(); // the allocation policy train() uses
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '3' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { rounds: { type: 'string', default: '3' } },
+});
 const root = positionals[0] ?? fileURLToPath(new URL('../../../shared/datasets/ucmerced', import.meta.url));
 const images = await loadDecoded(await scanDataset(root), { size: 128 });
 const model = createBackbone('resnet18', images.labels.reduce((a, b) => Math.max(a, b), 0) + 1);
@@ -28,7 +31,11 @@ const STEPS = 12;
 const WARMUP = 2;
 
 function inline(): number {
-  const loader = new BatchLoader(images, images.paths.map((_, i) => i), { batchSize: 32, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT });
+  const loader = new BatchLoader(
+    images,
+    images.paths.map((_, i) => i),
+    { batchSize: 32, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT },
+  );
   const order = loader.order(0);
   const times: number[] = [];
   for (let b = 0; b < STEPS; b++) {
@@ -77,6 +84,12 @@ for (let round = 0; round < Number(values.rounds); round++) {
   results.inline.push(inline());
   results.worker.push(await prefetched());
 }
-console.log(`ResNet-18 training step, 128 px, batch 32, recipe augmentation, ${getNumThreads()} threads (median ms per step over rounds)`);
-console.log(`batches built inline:           ${median(results.inline).toFixed(0)} ms  (${results.inline.map((t) => t.toFixed(0)).join(', ')})`);
-console.log(`batches built in a worker ahead: ${median(results.worker).toFixed(0)} ms  (${results.worker.map((t) => t.toFixed(0)).join(', ')})`);
+console.log(
+  `ResNet-18 training step, 128 px, batch 32, recipe augmentation, ${getNumThreads()} threads (median ms per step over rounds)`,
+);
+console.log(
+  `batches built inline:           ${median(results.inline).toFixed(0)} ms  (${results.inline.map((t) => t.toFixed(0)).join(', ')})`,
+);
+console.log(
+  `batches built in a worker ahead: ${median(results.worker).toFixed(0)} ms  (${results.worker.map((t) => t.toFixed(0)).join(', ')})`,
+);

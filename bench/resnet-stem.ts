@@ -18,7 +18,8 @@ const { values } = parseArgs({
   },
 });
 const precision = values.precision as Precision;
-if (precision !== 'bf16' && precision !== 'fp32') throw new Error(`--precision must be bf16 or fp32, got '${values.precision}'`);
+if (precision !== 'bf16' && precision !== 'fp32')
+  throw new Error(`--precision must be bf16 or fp32, got '${values.precision}'`);
 retainFreedMemory();
 manualSeed(0);
 const model = createBackbone('resnet18', 1000).toMemoryFormat('channelsLast') as ResNet;
@@ -29,7 +30,10 @@ const orders: Record<string, Layer[]> = {
 };
 const step = (stem: Layer[]): void =>
   tidy(() => {
-    withPrecision(precision, () => runChain(stem, input)).float().sum().backward();
+    withPrecision(precision, () => runChain(stem, input))
+      .float()
+      .sum()
+      .backward();
     model.zeroGrad();
   });
 const times = new Map(Object.keys(orders).map((name) => [name, [] as number[]]));
@@ -41,7 +45,9 @@ for (let round = 0; round < Number(values.rounds); round++) {
     times.get(name)!.push(performance.now() - start);
   }
 }
-console.log(`ResNet stem forward + backward, ${values.batch} x 3 x ${values.size} px, ${precision}, channels-last, ${values.rounds} rounds`);
+console.log(
+  `ResNet stem forward + backward, ${values.batch} x 3 x ${values.size} px, ${precision}, channels-last, ${values.rounds} rounds`,
+);
 const [reference, ours] = [...times.values()].map(median);
 for (const [name, t] of times) console.log(`${name}: median ${median(t).toFixed(2)} ms`);
 console.log(`ratio ${(ours / reference).toFixed(3)}`);

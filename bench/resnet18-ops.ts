@@ -36,7 +36,15 @@ function convBn(inC: number, outC: number, kernel: number, stride: number, paddi
   const bnWeight = param(ones([outC]));
   const bnBias = param(zeros([outC]));
   params.push(weight, bnWeight, bnBias);
-  return { weight, bnWeight, bnBias, runningMean: keep(zeros([outC])), runningVar: keep(ones([outC])), stride, padding };
+  return {
+    weight,
+    bnWeight,
+    bnBias,
+    runningMean: keep(zeros([outC])),
+    runningVar: keep(ones([outC])),
+    stride,
+    padding,
+  };
 }
 
 export function resnet18(numClasses: number): ResNet18 {
@@ -44,7 +52,12 @@ export function resnet18(numClasses: number): ResNet18 {
   const stem = convBn(3, 64, 7, 2, 3, parameters);
   const blocks: Block[] = [];
   let inC = 64;
-  for (const [outC, stride] of [[64, 1], [128, 2], [256, 2], [512, 2]]) {
+  for (const [outC, stride] of [
+    [64, 1],
+    [128, 2],
+    [256, 2],
+    [512, 2],
+  ]) {
     for (let i = 0; i < 2; i++) {
       const s = i === 0 ? stride : 1;
       const conv1 = convBn(inC, outC, 3, s, 1, parameters);
@@ -70,15 +83,21 @@ function consume(x: Tensor, f: (x: Tensor) => Tensor): Tensor {
 
 function applyConvBn(x: Tensor, c: ConvBn, training: boolean): Tensor {
   const y = F.conv2d(x, c.weight, null, { stride: c.stride, padding: c.padding });
-  return consume(y, (h) => F.batchNorm(h, c.runningMean, c.runningVar, { weight: c.bnWeight, bias: c.bnBias, training }));
+  return consume(y, (h) =>
+    F.batchNorm(h, c.runningMean, c.runningVar, { weight: c.bnWeight, bias: c.bnBias, training }),
+  );
 }
 
 // Intermediates are released as soon as the next op has consumed them, as PyTorch's reference counting does
 // (autograd keeps its own references to what backward needs).
 export function forward(model: ResNet18, input: Tensor, training: boolean): Tensor {
-  let x = consume(F.relu(applyConvBn(input, model.stem, training), true), (h) => F.maxPool2d(h, 3, { stride: 2, padding: 1 }));
+  let x = consume(F.relu(applyConvBn(input, model.stem, training), true), (h) =>
+    F.maxPool2d(h, 3, { stride: 2, padding: 1 }),
+  );
   for (const block of model.blocks) {
-    const out = consume(F.relu(applyConvBn(x, block.conv1, training), true), (h) => applyConvBn(h, block.conv2, training));
+    const out = consume(F.relu(applyConvBn(x, block.conv1, training), true), (h) =>
+      applyConvBn(h, block.conv2, training),
+    );
     const identity = block.downsample ? applyConvBn(x, block.downsample, training) : x;
     out.add_(identity);
     if (identity !== x) identity.dispose();
@@ -86,5 +105,8 @@ export function forward(model: ResNet18, input: Tensor, training: boolean): Tens
     x = F.relu(out, true);
   }
   const pooled = consume(x, (h) => F.adaptiveAvgPool2d(h, 1));
-  return consume(consume(pooled, (h) => h.flatten(1)), (h) => F.linear(h, model.fcWeight, model.fcBias));
+  return consume(
+    consume(pooled, (h) => h.flatten(1)),
+    (h) => F.linear(h, model.fcWeight, model.fcBias),
+  );
 }

@@ -22,10 +22,15 @@ import { createBackbone } from '../src/models/index.js';
 import { DEFAULT_MAX_UPLOAD_BYTES } from '../src/serve/server.js';
 import { hostileBmp, MALFORMED_MULTIPART } from '../test/support/hostile.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '30' }, 'max-rss-mib': { type: 'string', default: '600' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '30' }, 'max-rss-mib': { type: 'string', default: '600' } },
+});
 const seconds = Math.min(600, Number(values.seconds));
 const maxRssMiB = Number(values['max-rss-mib']);
-if (!(seconds > 0 && maxRssMiB > 0)) throw new Error(`--seconds and --max-rss-mib must be positive numbers, got '${values.seconds}' and '${values['max-rss-mib']}'`);
+if (!(seconds > 0 && maxRssMiB > 0))
+  throw new Error(
+    `--seconds and --max-rss-mib must be positive numbers, got '${values.seconds}' and '${values['max-rss-mib']}'`,
+  );
 const TIMEOUTS = { header: 2, request: 5 };
 const MAX_UPLOAD = DEFAULT_MAX_UPLOAD_BYTES;
 const CLIENTS = { hostileBmp: 2, stalled: 8, corrupt: 2, honest: 4 };
@@ -37,7 +42,22 @@ process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(1));
 const modelFile = join(dir, 'model.onnx');
 const backbone = createBackbone('resnet18', 3);
-writeFileSync(modelFile, exportOnnx({ model: backbone, classNames: ['a', 'b', 'c'], backbone: 'resnet18', size: 64, decodeSize: 73, decode: { bands: null, scale: DEFAULT_SCALE }, source: 'bench', info: {} }, dir).bytes);
+writeFileSync(
+  modelFile,
+  exportOnnx(
+    {
+      model: backbone,
+      classNames: ['a', 'b', 'c'],
+      backbone: 'resnet18',
+      size: 64,
+      decodeSize: 73,
+      decode: { bands: null, scale: DEFAULT_SCALE },
+      source: 'bench',
+      info: {},
+    },
+    dir,
+  ).bytes,
+);
 backbone.dispose();
 
 const port = await new Promise<number>((resolve) => {
@@ -46,8 +66,19 @@ const port = await new Promise<number>((resolve) => {
     probe.close(() => resolve(free));
   });
 });
-const serverArgs = ['serve', modelFile, '--port', String(port), '--header-timeout', String(TIMEOUTS.header), '--request-timeout', String(TIMEOUTS.request)];
-const server = spawn(process.execPath, [fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), ...serverArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+const serverArgs = [
+  'serve',
+  modelFile,
+  '--port',
+  String(port),
+  '--header-timeout',
+  String(TIMEOUTS.header),
+  '--request-timeout',
+  String(TIMEOUTS.request),
+];
+const server = spawn(process.execPath, [fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), ...serverArgs], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 process.once('exit', () => server.kill('SIGTERM'));
 const fail = (reason: string): never => {
   console.log(`FAILED: ${reason}`);
@@ -56,7 +87,9 @@ const fail = (reason: string): never => {
 let finished = false;
 // Whenever the server exits before the run is over (at start, or crashing under abuse), the run fails saying so.
 server.once('exit', (code, signal) => finished || fail(`the server exited (${signal ?? `code ${code}`})`));
-await new Promise<void>((resolve) => server.stdout!.on('data', (d: Buffer) => d.toString().includes('dsdnet serve:') && resolve()));
+await new Promise<void>((resolve) =>
+  server.stdout!.on('data', (d: Buffer) => d.toString().includes('dsdnet serve:') && resolve()),
+);
 const url = `http://127.0.0.1:${port}`;
 /** A memory field of the server's /proc status in MiB; undefined once the server is gone (its 'exit' handler says so). */
 const mib = (field: string): number | undefined => {
@@ -84,7 +117,12 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 const post = async (contentType: string, body: Uint8Array | string): Promise<number> => {
   try {
-    const response = await fetch(`${url}/predict`, { method: 'POST', headers: { 'Content-Type': contentType }, body, signal: AbortSignal.timeout(10_000) });
+    const response = await fetch(`${url}/predict`, {
+      method: 'POST',
+      headers: { 'Content-Type': contentType },
+      body,
+      signal: AbortSignal.timeout(10_000),
+    });
     await response.arrayBuffer();
     return response.status;
   } catch {
@@ -92,7 +130,10 @@ const post = async (contentType: string, body: Uint8Array | string): Promise<num
   }
 };
 /** `count` clients, each posting what `next` gives until the run ends. */
-const loop = (count: number, next: (i: number) => { kind: string; contentType: string; body: Uint8Array | string }): Promise<void>[] =>
+const loop = (
+  count: number,
+  next: (i: number) => { kind: string; contentType: string; body: Uint8Array | string },
+): Promise<void>[] =>
   Array.from({ length: count }, async () => {
     for (let i = 0; running(); i++) {
       const { kind, contentType, body } = next(i);
@@ -116,19 +157,41 @@ const stallOnce = (request: Buffer): Promise<number | string> =>
   });
 const partialBody = Buffer.alloc(2 * 2 ** 20, 0xff); // 2 MiB sent of the upload
 const STALLS = [
-  { kind: 'stall: headers never finished', request: Buffer.from('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: ima') },
-  { kind: `stall: 2 MiB of a ${MAX_UPLOAD - 1}-byte upload`, request: Buffer.concat([Buffer.from(`POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: ${MAX_UPLOAD - 1}\r\n\r\n`), partialBody]) },
+  {
+    kind: 'stall: headers never finished',
+    request: Buffer.from('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: ima'),
+  },
+  {
+    kind: `stall: 2 MiB of a ${MAX_UPLOAD - 1}-byte upload`,
+    request: Buffer.concat([
+      Buffer.from(
+        `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: ${MAX_UPLOAD - 1}\r\n\r\n`,
+      ),
+      partialBody,
+    ]),
+  },
   {
     kind: 'stall: 2 MiB of a multipart upload',
-    request: Buffer.concat([Buffer.from(`POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${MAX_UPLOAD - 1}\r\n\r\n--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`), partialBody]),
+    request: Buffer.concat([
+      Buffer.from(
+        `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${MAX_UPLOAD - 1}\r\n\r\n--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+      ),
+      partialBody,
+    ]),
   },
 ];
 
 const scene = Uint8Array.from({ length: 320 * 240 * 3 }, (_, i) => (i * 31 + Math.floor(i / 960) * 7) % 256); // a textured photo's size
-const honestJpeg = await sharp(scene, { raw: { width: 320, height: 240, channels: 3 } }).jpeg().toBuffer();
+const honestJpeg = await sharp(scene, { raw: { width: 320, height: 240, channels: 3 } })
+  .jpeg()
+  .toBuffer();
 const corrupt = [
   { kind: 'corrupt: truncated JPEG', contentType: 'image/jpeg', body: honestJpeg.subarray(0, honestJpeg.length >> 1) },
-  { kind: 'corrupt: random bytes as PNG', contentType: 'image/png', body: Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)) },
+  {
+    kind: 'corrupt: random bytes as PNG',
+    contentType: 'image/png',
+    body: Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)),
+  },
   ...MALFORMED_MULTIPART.map(({ what, contentType, body }) => ({ kind: `multipart: ${what}`, contentType, body })),
 ];
 const bmp = hostileBmp(30000, 30000);
@@ -138,7 +201,11 @@ let probesAnswered = 0;
 const failedProbes: string[] = [];
 
 await Promise.all([
-  ...loop(CLIENTS.hostileBmp, () => ({ kind: `hostile: ${bmp.length}-byte RLE8 BMP declaring 30000 x 30000`, contentType: 'image/bmp', body: bmp })),
+  ...loop(CLIENTS.hostileBmp, () => ({
+    kind: `hostile: ${bmp.length}-byte RLE8 BMP declaring 30000 x 30000`,
+    contentType: 'image/bmp',
+    body: bmp,
+  })),
   ...loop(CLIENTS.corrupt, (i) => corrupt[i % corrupt.length]),
   ...Array.from({ length: CLIENTS.stalled }, async (_, c) => {
     const { kind, request } = STALLS[c % STALLS.length];
@@ -175,13 +242,27 @@ server.kill('SIGTERM');
 
 latencies.sort((a, b) => a - b);
 const honest = answers.get('honest: JPEG') ?? new Map();
-const counts = (m: Map<number | string, number>): string => [...m].map(([s, c]) => `${s === 0 ? 'no answer' : s}: ${c}`).join(', ');
+const counts = (m: Map<number | string, number>): string =>
+  [...m].map(([s, c]) => `${s === 0 ? 'no answer' : s}: ${c}`).join(', ');
 console.log(`dsdnet ${serverArgs.join(' ')} (defaults otherwise), ${seconds} s on loopback`);
-console.log(`clients: ${CLIENTS.hostileBmp} hostile BMP, ${CLIENTS.stalled} stalling, ${CLIENTS.corrupt} corrupt / malformed, ${CLIENTS.honest} honest (${honestJpeg.length}-byte 320 x 240 JPEG), 1 /health prober`);
-console.log(`server RSS: ${startRss.toFixed(0)} MiB at start, peak ${peakRss.toFixed(0)} MiB sampled every 50 ms (VmHWM ${highWater.toFixed(0)} MiB); bound ${maxRssMiB} MiB`);
-console.log(`/health: ${probesAnswered} / ${probes} answered${failedProbes.length > 0 ? `; failed: ${failedProbes.slice(0, 5).join('; ')}` : ''}`);
-console.log(`honest: ${honest.get(200) ?? 0} / ${[...honest.values()].reduce((a, b) => a + b, 0)} served (${counts(honest)}), median ${latencies.length > 0 ? latencies[latencies.length >> 1].toFixed(0) : '-'} ms`);
+console.log(
+  `clients: ${CLIENTS.hostileBmp} hostile BMP, ${CLIENTS.stalled} stalling, ${CLIENTS.corrupt} corrupt / malformed, ${CLIENTS.honest} honest (${honestJpeg.length}-byte 320 x 240 JPEG), 1 /health prober`,
+);
+console.log(
+  `server RSS: ${startRss.toFixed(0)} MiB at start, peak ${peakRss.toFixed(0)} MiB sampled every 50 ms (VmHWM ${highWater.toFixed(0)} MiB); bound ${maxRssMiB} MiB`,
+);
+console.log(
+  `/health: ${probesAnswered} / ${probes} answered${failedProbes.length > 0 ? `; failed: ${failedProbes.slice(0, 5).join('; ')}` : ''}`,
+);
+console.log(
+  `honest: ${honest.get(200) ?? 0} / ${[...honest.values()].reduce((a, b) => a + b, 0)} served (${counts(honest)}), median ${latencies.length > 0 ? latencies[latencies.length >> 1].toFixed(0) : '-'} ms`,
+);
 console.log('| abusive kind | requests | answers |\n|---|---|---|');
-for (const [kind, m] of answers) if (kind !== 'honest: JPEG') console.log(`| ${kind} | ${[...m.values()].reduce((a, b) => a + b, 0)} | ${counts(m)} |`);
-const failures = [...(peakRss > maxRssMiB ? [`peak RSS ${peakRss.toFixed(0)} MiB is over the bound of ${maxRssMiB} MiB`] : []), ...(failedProbes.length > 0 ? [`${failedProbes.length} /health probes failed`] : [])];
+for (const [kind, m] of answers)
+  if (kind !== 'honest: JPEG')
+    console.log(`| ${kind} | ${[...m.values()].reduce((a, b) => a + b, 0)} | ${counts(m)} |`);
+const failures = [
+  ...(peakRss > maxRssMiB ? [`peak RSS ${peakRss.toFixed(0)} MiB is over the bound of ${maxRssMiB} MiB`] : []),
+  ...(failedProbes.length > 0 ? [`${failedProbes.length} /health probes failed`] : []),
+];
 if (failures.length > 0) fail(failures.join('; '));

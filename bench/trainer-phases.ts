@@ -13,7 +13,16 @@ import { BatchLoader, loadDecoded, makeSplit, RECIPE_AUGMENT, scanDataset } from
 import { METHODS, type MethodName, SelfDistillationNet } from '../src/dsd/index.js';
 import { createBackbone } from '../src/models/index.js';
 import { RMSprop } from '../src/optim/index.js';
-import { F, getNumThreads, keep, manualSeed, noGrad, retainFreedMemory, tidy, withPrecision } from '../src/torch/index.js';
+import {
+  F,
+  getNumThreads,
+  keep,
+  manualSeed,
+  noGrad,
+  retainFreedMemory,
+  tidy,
+  withPrecision,
+} from '../src/torch/index.js';
 import { type PrecisionSetting, readPreset, resolveConfig } from '../src/train/index.js';
 import { decodeSize } from '../src/trained/index.js';
 import { makeOptimizer } from '../src/train/optimizer.js';
@@ -32,7 +41,9 @@ const { values, positionals } = parseArgs({
   },
 });
 const methods = values.methods!.split(',') as MethodName[];
-for (const m of methods) if (!(METHODS as readonly string[]).includes(m)) throw new Error(`--methods: '${m}' is not one of ${METHODS.join(', ')}`);
+for (const m of methods)
+  if (!(METHODS as readonly string[]).includes(m))
+    throw new Error(`--methods: '${m}' is not one of ${METHODS.join(', ')}`);
 const root = positionals[0] ?? fileURLToPath(new URL('../../../shared/datasets/ucmerced', import.meta.url));
 const config = resolveConfig(root, readPreset(values.preset!), {
   ...(values.precision === undefined ? {} : { precision: values.precision as PrecisionSetting }),
@@ -43,13 +54,33 @@ const dataset = await scanDataset(root);
 const split = makeSplit(dataset, { ratio: 0.8, seed: 0 });
 const images = await loadDecoded(dataset, { size: decodeSize(config), progress: false });
 const position = new Map(images.paths.map((p, i) => [p, i]));
-const loader = new BatchLoader(images, split.train.map((e) => position.get(e.path)!), { batchSize: config.batchSize, shuffle: true, seed: 0, dropLast: true, augment: RECIPE_AUGMENT, outputSize: config.size });
+const loader = new BatchLoader(
+  images,
+  split.train.map((e) => position.get(e.path)!),
+  {
+    batchSize: config.batchSize,
+    shuffle: true,
+    seed: 0,
+    dropLast: true,
+    augment: RECIPE_AUGMENT,
+    outputSize: config.size,
+  },
+);
 
 manualSeed(0);
 const bareModel = createBackbone(config.backbone, dataset.classes.length).toMemoryFormat(layout);
-const bareOptimizer = new RMSprop(bareModel.parameters(), { lr: config.lr, weightDecay: config.weightDecay, alpha: 0.99, eps: 1e-8 });
+const bareOptimizer = new RMSprop(bareModel.parameters(), {
+  lr: config.lr,
+  weightDecay: config.weightDecay,
+  alpha: 0.99,
+  eps: 1e-8,
+});
 const trainers = methods.map((method) => {
-  const net = new SelfDistillationNet(createBackbone(config.backbone, dataset.classes.length), method, config.methodOptions).toMemoryFormat(layout);
+  const net = new SelfDistillationNet(
+    createBackbone(config.backbone, dataset.classes.length),
+    method,
+    config.methodOptions,
+  ).toMemoryFormat(layout);
   return { method, net: net.train(), optimizer: makeOptimizer(config, net) };
 });
 
@@ -94,7 +125,10 @@ for (let i = 0; i < warmup + steps; i++) {
   }
   const start = performance.now();
   tidy(() => {
-    F.crossEntropy(withPrecision(config.precision, () => bareModel.forward(fixed.input)).float(), fixed.labels).backward();
+    F.crossEntropy(
+      withPrecision(config.precision, () => bareModel.forward(fixed.input)).float(),
+      fixed.labels,
+    ).backward();
     bareOptimizer.step();
     bareOptimizer.zeroGrad();
   });
@@ -103,6 +137,11 @@ for (let i = 0; i < warmup + steps; i++) {
 }
 const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
 const bare = mean(times.get('bare step')!);
-console.log(`trainer steps (${values.preset} preset: ${config.backbone}, ${config.size} px, batch ${config.batchSize}, RMSprop, ${config.precision}, ${layout}) and the bare step, in turn, ${steps} steps each, ${getNumThreads()} threads (ms)`);
+console.log(
+  `trainer steps (${values.preset} preset: ${config.backbone}, ${config.size} px, batch ${config.batchSize}, RMSprop, ${config.precision}, ${layout}) and the bare step, in turn, ${steps} steps each, ${getNumThreads()} threads (ms)`,
+);
 console.log('| phase | mean | median | mean vs bare step |\n|---|---|---|---|');
-for (const [name, v] of times) console.log(`| ${name} | ${mean(v).toFixed(1)} | ${median(v).toFixed(1)} | ${name.endsWith('step') ? `${(mean(v) / bare).toFixed(3)}x` : ''} |`);
+for (const [name, v] of times)
+  console.log(
+    `| ${name} | ${mean(v).toFixed(1)} | ${median(v).toFixed(1)} | ${name.endsWith('step') ? `${(mean(v) / bare).toFixed(3)}x` : ''} |`,
+  );

@@ -40,10 +40,13 @@ export interface WorkerSetup {
 }
 
 export function runWorkerLoop(makeStep: (setup: WorkerSetup) => () => void): void {
-  const [mode, model, size, batch, precision, layout, warmup, iters, threads, deviceName = 'cpu'] = process.argv.slice(2);
+  const [mode, model, size, batch, precision, layout, warmup, iters, threads, deviceName = 'cpu'] =
+    process.argv.slice(2);
   if (!MODES.includes(mode)) throw new Error(`mode must be one of ${MODES.join(', ')}, got '${mode}'`);
-  if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`precision must be fp32 or bf16, got '${precision}'`);
-  if (layout !== 'contiguous' && layout !== 'channelsLast') throw new Error(`layout must be contiguous or channelsLast, got '${layout}'`);
+  if (precision !== 'fp32' && precision !== 'bf16')
+    throw new Error(`precision must be fp32 or bf16, got '${precision}'`);
+  if (layout !== 'contiguous' && layout !== 'channelsLast')
+    throw new Error(`layout must be contiguous or channelsLast, got '${layout}'`);
   setNumThreads(Number(threads));
   retainFreedMemory(); // as train() does; the peer gets the same policy through GLIBC_TUNABLES
   manualSeed(0);

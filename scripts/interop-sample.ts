@@ -23,8 +23,19 @@ for (const name of BACKBONES) {
     const output = noGrad(() => model.forward(input));
     const dir = join(out, name);
     mkdirSync(dir, { recursive: true });
-    saveCheckpoint(dir, ['latest'], { model: model.stateDict(), tensors: new Map(), info: { backbone: name, numClasses }, modelMetadata: { backbone: name, numClasses: String(numClasses) } });
-    writeSafetensors(join(dir, 'sample.safetensors'), new Map([['input', input], ['output', output]]));
+    saveCheckpoint(dir, ['latest'], {
+      model: model.stateDict(),
+      tensors: new Map(),
+      info: { backbone: name, numClasses },
+      modelMetadata: { backbone: name, numClasses: String(numClasses) },
+    });
+    writeSafetensors(
+      join(dir, 'sample.safetensors'),
+      new Map([
+        ['input', input],
+        ['output', output],
+      ]),
+    );
     model.dispose();
     console.log(`${name}: ${join(dir, 'latest', 'model.safetensors')}`);
   });

@@ -51,7 +51,12 @@ for (const name of MODELS) {
   b.loadStateDict(content.tensors);
   for (const t of content.tensors.values()) t.dispose();
   b.eval();
-  const logitDiff = tidy(() => maxAbs(noGrad(() => b.forward(input)), refLogits));
+  const logitDiff = tidy(() =>
+    maxAbs(
+      noGrad(() => b.forward(input)),
+      refLogits,
+    ),
+  );
   const featureDiffB = maxAbs(features(b, input), refFeatures);
   b.dispose();
 
@@ -61,7 +66,11 @@ for (const name of MODELS) {
       `  pretrained: features max |diff| ${featureDiff.toExponential(2)} (max |features| ${scale(refFeatures)})\n` +
       `  state dict: logits max |diff| ${logitDiff.toExponential(2)} (max |logits| ${scale(refLogits)}), features max |diff| ${featureDiffB.toExponential(2)}`,
   );
-  worst = Math.max(worst, featureDiff / Math.max(1, refFeatures.abs().max().item()), logitDiff / Math.max(1, refLogits.abs().max().item()));
+  worst = Math.max(
+    worst,
+    featureDiff / Math.max(1, refFeatures.abs().max().item()),
+    logitDiff / Math.max(1, refLogits.abs().max().item()),
+  );
   for (const t of [input, refFeatures, refLogits]) t.dispose();
 }
 console.log(`worst difference relative to max(1, output scale): ${worst.toExponential(2)}`);

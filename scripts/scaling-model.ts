@@ -34,7 +34,10 @@ const lines = [
   '| setup | all-reduce (ms) | step, no overlap (ms) | efficiency, no overlap | efficiency, full overlap |',
   '|---|---|---|---|---|',
 ];
-for (const gpus of [1, 2, 4, 8]) lines.push(row(`1 machine, ${gpus} GPU${gpus > 1 ? 's' : ''} (${values['intra-gbps']} GB/s between GPUs)`, ring(gpus, intra)));
+for (const gpus of [1, 2, 4, 8])
+  lines.push(
+    row(`1 machine, ${gpus} GPU${gpus > 1 ? 's' : ''} (${values['intra-gbps']} GB/s between GPUs)`, ring(gpus, intra)),
+  );
 for (const gbit of [10, 25, 100]) {
   for (const machines of [2, 4]) {
     // Hierarchical: reduce inside each machine, ring across machines over the network, broadcast inside.

@@ -38,7 +38,9 @@ function levels(x: Tensor): number[][][][] {
 function assertLevels(actual: number[][], expected: number[][], what: string, tolerance = 1e-3): void {
   assert.equal(actual.length, expected.length, `${what}: rows`);
   actual.forEach((row, y) =>
-    row.forEach((v, x) => assert.ok(Math.abs(v - expected[y][x]) <= tolerance, `${what} at (${y}, ${x}): ${v}, expected ${expected[y][x]}`)),
+    row.forEach((v, x) =>
+      assert.ok(Math.abs(v - expected[y][x]) <= tolerance, `${what} at (${y}, ${x}): ${v}, expected ${expected[y][x]}`),
+    ),
   );
 }
 
@@ -75,7 +77,10 @@ test("level to argument: timm's mappings, with int() truncation where timm trunc
     ['invert', 9, 0],
   ];
   for (const [op, magnitude, expected] of cases) {
-    assert.ok(Math.abs(randAugmentArg(op, magnitude) - expected) < 1e-12, `${op} at ${magnitude}: ${randAugmentArg(op, magnitude)}, expected ${expected}`);
+    assert.ok(
+      Math.abs(randAugmentArg(op, magnitude) - expected) < 1e-12,
+      `${op} at ${magnitude}: ${randAugmentArg(op, magnitude)}, expected ${expected}`,
+    );
   }
 });
 
@@ -134,7 +139,14 @@ test('solarize inverts levels at or above int(level / 10 * 256); solarize-add ad
   assertLevels(applyGrey('solarizeAdd', 9, add), [[99, 199, 226, 128, 200, 255]], 'solarize-add 9 (+99)');
   assertLevels(applyGrey('solarizeAdd', 10, add), [[110, 210, 237, 128, 200, 255]], 'solarize-add 10 (+110)');
   // Each image of a sub-batch at its own magnitude.
-  const two = photometricOp(batch([[row, row, row], [row, row, row]]), 'solarize', [9, 5]);
+  const two = photometricOp(
+    batch([
+      [row, row, row],
+      [row, row, row],
+    ]),
+    'solarize',
+    [9, 5],
+  );
   assertLevels(levels(two)[1][2], [[0, 100, 255 - 229, 255 - 230, 255 - 231, 0]], 'solarize 5 (threshold 128)');
 });
 
@@ -148,7 +160,11 @@ test('posterize keeps int(level / 10 * 4) bits', () => {
 
 test('brightness, colour and contrast blend with black, the greyscale image and its rounded mean by level / 10 * 1.8 + 0.1', () => {
   // Brightness at 9: x 1.72, clipped.
-  assertLevels(applyGrey('brightness', 9, [[0, 50, 100, 148, 200]]), [[0, 50 * 1.72, 100 * 1.72, 148 * 1.72, 255]], 'brightness 9');
+  assertLevels(
+    applyGrey('brightness', 9, [[0, 50, 100, 148, 200]]),
+    [[0, 50 * 1.72, 100 * 1.72, 148 * 1.72, 255]],
+    'brightness 9',
+  );
   assertLevels(applyGrey('brightness', 0, [[0, 50, 100, 148, 200]]), [[0, 5, 10, 14.8, 20]], 'brightness 0');
 
   // Colour at 9 on (200, 100, 50): luma 0.299 * 200 + 0.587 * 100 + 0.114 * 50 = 124.2.
@@ -156,26 +172,68 @@ test('brightness, colour and contrast blend with black, the greyscale image and 
   const gray = 0.299 * 200 + 0.587 * 100 + 0.114 * 50;
   const colour = levels(photometricOp(rgb, 'color', [9]))[0].map((c) => c[0][0]);
   const wantColour = [200, 100, 50].map((v) => Math.min(255, Math.max(0, gray + 1.72 * (v - gray))));
-  colour.forEach((v, c) => assert.ok(Math.abs(v - wantColour[c]) < 1e-3, `colour 9 channel ${c}: ${v}, expected ${wantColour[c]}`));
+  colour.forEach((v, c) =>
+    assert.ok(Math.abs(v - wantColour[c]) < 1e-3, `colour 9 channel ${c}: ${v}, expected ${wantColour[c]}`),
+  );
 
   // Contrast at 9 on grey levels 10, 20, 30, 41: mean 25.25 -> int(25.75) = 25, then 25 + 1.72 (v - 25).
-  assertLevels(applyGrey('contrast', 9, [[10, 20], [30, 41]]), [[0, 25 + 1.72 * -5], [25 + 1.72 * 5, 25 + 1.72 * 16]], 'contrast 9');
+  assertLevels(
+    applyGrey('contrast', 9, [
+      [10, 20],
+      [30, 41],
+    ]),
+    [
+      [0, 25 + 1.72 * -5],
+      [25 + 1.72 * 5, 25 + 1.72 * 16],
+    ],
+    'contrast 9',
+  );
   // The mean is the luma's, not the channels': pure red, luma 76.245 -> 76; factor 0.1 at level 0.
-  const red = levels(photometricOp(batch([[[[255, 255]], [[0, 0]], [[0, 0]]]]), 'contrast', [0]))[0].map((c) => c[0][0]);
-  [76 + 0.1 * (255 - 76), 76 + 0.1 * -76, 76 + 0.1 * -76].forEach((want, c) => assert.ok(Math.abs(red[c] - want) < 1e-3, `contrast 0 channel ${c}: ${red[c]}, expected ${want}`));
+  const red = levels(photometricOp(batch([[[[255, 255]], [[0, 0]], [[0, 0]]]]), 'contrast', [0]))[0].map(
+    (c) => c[0][0],
+  );
+  [76 + 0.1 * (255 - 76), 76 + 0.1 * -76, 76 + 0.1 * -76].forEach((want, c) =>
+    assert.ok(Math.abs(red[c] - want) < 1e-3, `contrast 0 channel ${c}: ${red[c]}, expected ${want}`),
+  );
 });
 
 test("sharpness blends with PIL's SMOOTH image (3x3 kernel [[1,1,1],[1,5,1],[1,1,1]] / 13, border untouched)", () => {
   // A flat image stays flat: PIL leaves the border as it is (zero padding would darken it).
-  assertLevels(applyGrey('sharpness', 9, [[100, 100, 100, 100], [100, 100, 100, 100], [100, 100, 100, 100], [100, 100, 100, 100]]), Array(4).fill([100, 100, 100, 100]), 'flat');
+  assertLevels(
+    applyGrey('sharpness', 9, [
+      [100, 100, 100, 100],
+      [100, 100, 100, 100],
+      [100, 100, 100, 100],
+      [100, 100, 100, 100],
+    ]),
+    Array(4).fill([100, 100, 100, 100]),
+    'flat',
+  );
   // A 120 spike on 100 at (1, 1): smoothed (1, 1) = (5 * 120 + 8 * 100) / 13, its interior neighbours (120 + 12 * 100) / 13.
-  const rows = [[100, 100, 100, 100], [100, 120, 100, 100], [100, 100, 100, 100], [100, 100, 100, 100]];
+  const rows = [
+    [100, 100, 100, 100],
+    [100, 120, 100, 100],
+    [100, 100, 100, 100],
+    [100, 100, 100, 100],
+  ];
   const peak = (5 * 120 + 8 * 100) / 13;
   const near = (120 + 12 * 100) / 13;
-  for (const [magnitude, f] of [[9, 1.72], [0, 0.1]]) {
+  for (const [magnitude, f] of [
+    [9, 1.72],
+    [0, 0.1],
+  ]) {
     const p = peak + f * (120 - peak);
     const q = near + f * (100 - near);
-    assertLevels(applyGrey('sharpness', magnitude, rows), [[100, 100, 100, 100], [100, p, q, 100], [100, q, q, 100], [100, 100, 100, 100]], `sharpness ${magnitude}`);
+    assertLevels(
+      applyGrey('sharpness', magnitude, rows),
+      [
+        [100, 100, 100, 100],
+        [100, p, q, 100],
+        [100, q, q, 100],
+        [100, 100, 100, 100],
+      ],
+      `sharpness ${magnitude}`,
+    );
   }
 });
 
@@ -219,9 +277,15 @@ function assertWarp(affine: Affine, source: (x: number, y: number) => [number, n
     for (let x = 0; x < SIZE; x++) {
       const [xi, yi] = source(x, y);
       // Skip the one-pixel band where bilinear sampling mixes the image with the fill.
-      if ((xi > -1 && xi < 0) || (xi > SIZE - 1 && xi < SIZE) || (yi > -1 && yi < 0) || (yi > SIZE - 1 && yi < SIZE)) continue;
+      if ((xi > -1 && xi < 0) || (xi > SIZE - 1 && xi < SIZE) || (yi > -1 && yi < 0) || (yi > SIZE - 1 && yi < SIZE))
+        continue;
       const want = sampleAt(xi, yi);
-      want.forEach((v, c) => assert.ok(Math.abs(out[c][y][x] - v) < 2e-3, `${what}: channel ${c} at (${x}, ${y}) is ${out[c][y][x]}, expected ${v}`));
+      want.forEach((v, c) =>
+        assert.ok(
+          Math.abs(out[c][y][x] - v) < 2e-3,
+          `${what}: channel ${c} at (${x}, ${y}) is ${out[c][y][x]}, expected ${v}`,
+        ),
+      );
       checked++;
     }
   }
@@ -231,9 +295,17 @@ function assertWarp(affine: Affine, source: (x: number, y: number) => [number, n
 test("translate-rel moves by level / 10 * 0.45 of the size (PIL: x_in = x + pct * width); outside is timm's fill (124, 116, 104)", () => {
   // Level 10, positive: 9 pixels, content moves left/up.
   assertWarp(geometricAffine('translateX', randAugmentArg('translateX', 10)), (x, y) => [x + 9, y], 'translateX +9 px');
-  assertWarp(geometricAffine('translateY', -randAugmentArg('translateY', 10)), (x, y) => [x, y - 9], 'translateY -9 px');
+  assertWarp(
+    geometricAffine('translateY', -randAugmentArg('translateY', 10)),
+    (x, y) => [x, y - 9],
+    'translateY -9 px',
+  );
   const out = warped(geometricAffine('translateX', 0.45));
-  assert.deepEqual([0, 1, 2].map((c) => Math.round(out[c][5][15])), FILL, 'fill colour');
+  assert.deepEqual(
+    [0, 1, 2].map((c) => Math.round(out[c][5][15])),
+    FILL,
+    'fill colour',
+  );
 });
 
 test('shear multiplies by level / 10 * 0.3 about the top-left corner, as PIL (x_in = x + f y in pixel-edge coordinates)', () => {
@@ -256,7 +328,10 @@ test('rotate turns by level / 10 * 30 degrees, counter-clockwise about the centr
   assertWarp(geometricAffine('rotate', degrees), source, 'rotate 30');
   // Spot check: output (12, 7) samples input (12.915, 8.585) to 3 decimals.
   const out = warped(geometricAffine('rotate', 30));
-  assert.ok(Math.abs(out[0][7][12] - 129.151) < 0.01 && Math.abs(out[1][7][12] - 85.849) < 0.01, `(${out[0][7][12]}, ${out[1][7][12]})`);
+  assert.ok(
+    Math.abs(out[0][7][12] - 129.151) < 0.01 && Math.abs(out[1][7][12] - 85.849) < 0.01,
+    `(${out[0][7][12]}, ${out[1][7][12]})`,
+  );
 });
 
 test('flips act after RandAugment, as in the recipe', () => {
@@ -271,7 +346,9 @@ test('flips act after RandAugment, as in the recipe', () => {
   const shear = geometricAffine('shearY', sign * 0.3);
   const shearThenFlip = normalize(warpBatch(pixels, 1, SIZE, SIZE, [shear])).flip(3);
   // Flip, then shear: the output samples flip(shear(p)), i.e. the shear's first row negated.
-  const flipThenShear = normalize(warpBatch(pixels, 1, SIZE, SIZE, [[-shear[0], -shear[1], -shear[2], shear[3], shear[4], shear[5]]]));
+  const flipThenShear = normalize(
+    warpBatch(pixels, 1, SIZE, SIZE, [[-shear[0], -shear[1], -shear[2], shear[3], shear[4], shear[5]]]),
+  );
   assert.ok(out.allclose(shearThenFlip, 1e-4, 1e-4), 'shear, then flip');
   assert.ok(!out.allclose(flipThenShear, 1e-4, 1e-4), 'not flip, then shear');
 });

@@ -49,10 +49,19 @@ test('detach and noGrad stop recording; enableGrad restores it', () => {
   noGrad(() => {
     assert.equal(isGradEnabled(), false);
     assert.equal(x.mul(2).requiresGrad, false);
-    assert.equal(enableGrad(() => x.mul(2).requiresGrad), true);
+    assert.equal(
+      enableGrad(() => x.mul(2).requiresGrad),
+      true,
+    );
   });
   assert.equal(isGradEnabled(), true);
-  assert.throws(() => noGrad(() => { throw new Error('inside'); }), /inside/);
+  assert.throws(
+    () =>
+      noGrad(() => {
+        throw new Error('inside');
+      }),
+    /inside/,
+  );
   assert.equal(isGradEnabled(), true, 'grad mode is restored after an exception');
 });
 

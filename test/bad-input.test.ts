@@ -16,7 +16,23 @@ const cacheDir = mkdtempSync(join(tmpdir(), 'dsdnet-cache-'));
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-run-'));
 const run = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
   spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, DSDNET_CACHE: cacheDir } });
-const TINY = ['--preset', 'cpu', '--method', 'plain', '--size', '32', '--epochs', '1', '--batch-size', '6', '--ratio', '0.5', '--threads', '2', '--quiet'];
+const TINY = [
+  '--preset',
+  'cpu',
+  '--method',
+  'plain',
+  '--size',
+  '32',
+  '--epochs',
+  '1',
+  '--batch-size',
+  '6',
+  '--ratio',
+  '0.5',
+  '--threads',
+  '2',
+  '--quiet',
+];
 
 let dataset: string;
 let truncated: Uint8Array;
@@ -31,11 +47,17 @@ test('a file that fails to decode: train names it and writes nothing; --skip-bad
   const out = join(scratch(), 'run');
   const failed = run('train', dataset, ...TINY, '--out', out);
   assert.equal(failed.status, 1);
-  assert.match(failed.stderr, /1 image file\(s\) could not be decoded \(the others stay cached; leave these out with --skip-bad\):\n {2}alpha\/cut\.jpg: corrupt or unreadable JPEG image/);
+  assert.match(
+    failed.stderr,
+    /1 image file\(s\) could not be decoded \(the others stay cached; leave these out with --skip-bad\):\n {2}alpha\/cut\.jpg: corrupt or unreadable JPEG image/,
+  );
   assert.equal(existsSync(out), false, 'no run folder is created');
   const skipped = run('train', dataset, ...TINY, '--out', out, '--skip-bad');
   assert.equal(skipped.status, 0, skipped.stderr);
-  const split = JSON.parse(readFileSync(join(out, 'split.json'), 'utf8')) as { train: { path: string }[]; test: { path: string }[] };
+  const split = JSON.parse(readFileSync(join(out, 'split.json'), 'utf8')) as {
+    train: { path: string }[];
+    test: { path: string }[];
+  };
   assert.equal(split.train.length + split.test.length, 24);
   assert.ok(![...split.train, ...split.test].some((e) => e.path === 'alpha/cut.jpg'));
   assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).skipBad, true);
@@ -59,13 +81,23 @@ test('data inspect --decode: bitmaps declaring 900 million pixels in a kilobyte 
   writeFileSync(join(root, 'gamma', 'bad\u001b[2J.jpg'), 'garbage');
   // The process's peak memory, printed as it exits.
   const probe = `data:text/javascript,${encodeURIComponent('process.on("exit", () => process.stderr.write(`peak RSS ${process.resourceUsage().maxRSS} KiB\\n`));')}`;
-  const inspected = spawnSync(process.execPath, ['--import', probe, cli, 'data', 'inspect', root, '--decode', '--size', '16', '--skip-bad'], { encoding: 'utf8', env: { ...process.env, DSDNET_CACHE: cacheDir } });
+  const inspected = spawnSync(
+    process.execPath,
+    ['--import', probe, cli, 'data', 'inspect', root, '--decode', '--size', '16', '--skip-bad'],
+    { encoding: 'utf8', env: { ...process.env, DSDNET_CACHE: cacheDir } },
+  );
   assert.equal(inspected.status, 0, inspected.stderr);
   assert.match(inspected.stdout, /3 classes, 10 images/);
-  assert.match(inspected.stdout, /skipped 2 bad file\(s\):\n {2}gamma\/bad\\u001b\[2J\.jpg: not an image .*\n {2}beta\/endless\.bmp: corrupt BMP: run-length data ends before its end-of-bitmap code/);
+  assert.match(
+    inspected.stdout,
+    /skipped 2 bad file\(s\):\n {2}gamma\/bad\\u001b\[2J\.jpg: not an image .*\n {2}beta\/endless\.bmp: corrupt BMP: run-length data ends before its end-of-bitmap code/,
+  );
   assert.doesNotMatch(inspected.stdout + inspected.stderr, /\u001b/, 'no raw escape code');
   const peakKiB = Number(/peak RSS (\d+) KiB/.exec(inspected.stderr)?.[1]);
-  assert.ok(peakKiB < 400 * 1024, `peak RSS ${Math.round(peakKiB / 1024)} MiB (a decoded 30000 x 30000 image is 2.7 GB)`);
+  assert.ok(
+    peakKiB < 400 * 1024,
+    `peak RSS ${Math.round(peakKiB / 1024)} MiB (a decoded 30000 x 30000 image is 2.7 GB)`,
+  );
 });
 
 test('eval and predict: missing files are named before any decoding; undecodable ones are named or skipped', () => {
@@ -81,27 +113,51 @@ test('eval and predict: missing files are named before any decoding; undecodable
   const bad = join(dataset, 'alpha', 'cut.jpg');
   const missing = run('predict', out, good, join(dataset, 'nope.jpg'), dataset);
   assert.equal(missing.status, 1);
-  assert.match(missing.stderr, /2 of the 3 image argument\(s\) cannot be used:\n {2}.*nope\.jpg: cannot read \(ENOENT\)\n {2}.*: not a file/);
+  assert.match(
+    missing.stderr,
+    /2 of the 3 image argument\(s\) cannot be used:\n {2}.*nope\.jpg: cannot read \(ENOENT\)\n {2}.*: not a file/,
+  );
   const undecodable = run('predict', out, good, bad);
   assert.equal(undecodable.status, 1);
-  assert.match(undecodable.stderr, /1 image file\(s\) could not be decoded \(leave them out with --skip-bad\):\n {2}.*cut\.jpg: corrupt or unreadable JPEG/);
+  assert.match(
+    undecodable.stderr,
+    /1 image file\(s\) could not be decoded \(leave them out with --skip-bad\):\n {2}.*cut\.jpg: corrupt or unreadable JPEG/,
+  );
   const skipped = run('predict', out, good, bad, '--skip-bad', '--json');
   assert.equal(skipped.status, 0, skipped.stderr);
-  assert.deepEqual((JSON.parse(skipped.stdout) as { file: string }[]).map((p) => p.file), [good]);
+  assert.deepEqual(
+    (JSON.parse(skipped.stdout) as { file: string }[]).map((p) => p.file),
+    [good],
+  );
   assert.match(skipped.stderr, /warning: skipping .*cut\.jpg: corrupt/);
 });
 
 test('flags are checked when the command line is read, naming the flag and the accepted values', () => {
   const cases: [string[], RegExp][] = [
-    [['train', dataset, '--distill', 'soft_ce'], /option '--distill <d>' argument 'soft_ce' is invalid\. Allowed choices are soft-ce, released/],
-    [['train', dataset, '--ddim-steps', '0'], /option '--ddim-steps <n>' argument '0' is invalid\. expected an integer in 1\.\.10/],
-    [['train', dataset, '--batch-size', '1'], /option '--batch-size <n>' argument '1' is invalid\. expected an integer >= 2/],
-    [['train', dataset, '--ratio', '1.5'], /option '--ratio <r>' argument '1\.5' is invalid\. expected a fraction between 0 and 1/],
+    [
+      ['train', dataset, '--distill', 'soft_ce'],
+      /option '--distill <d>' argument 'soft_ce' is invalid\. Allowed choices are soft-ce, released/,
+    ],
+    [
+      ['train', dataset, '--ddim-steps', '0'],
+      /option '--ddim-steps <n>' argument '0' is invalid\. expected an integer in 1\.\.10/,
+    ],
+    [
+      ['train', dataset, '--batch-size', '1'],
+      /option '--batch-size <n>' argument '1' is invalid\. expected an integer >= 2/,
+    ],
+    [
+      ['train', dataset, '--ratio', '1.5'],
+      /option '--ratio <r>' argument '1\.5' is invalid\. expected a fraction between 0 and 1/,
+    ],
     [['train', dataset, '--size', '8'], /option '--size <px>' argument '8' is invalid\. expected an integer >= 32/],
     [['train', dataset, '--backbone', 'vgg16'], /Allowed choices are resnet18, resnet34, resnet50, mobilenet_v2/],
     [['train', dataset, '--precision', 'fp8'], /Allowed choices are fp32, bf16, fp16, auto/],
     [['train', dataset, '--epochs', '2.5'], /option '--epochs <n>' argument '2\.5' is invalid/],
-    [['predict', dataset, 'x.jpg', '--top-k', '-1'], /option '--top-k <k>' argument '-1' is invalid\. expected an integer >= 1/],
+    [
+      ['predict', dataset, 'x.jpg', '--top-k', '-1'],
+      /option '--top-k <k>' argument '-1' is invalid\. expected an integer >= 1/,
+    ],
     [['data', 'split', dataset, '--ratio', '0', '-o', 'x.json'], /option '--ratio <r>' argument '0' is invalid/],
   ];
   for (const [args, message] of cases) {
@@ -117,7 +173,10 @@ test('--resume refuses flags that contradict the run, accepts those that agree, 
   assert.equal(first.status, 0, first.stderr);
   const contradicted = run('train', ...TINY, '--epochs', '60', '--seed', '3', '--out', out, '--resume');
   assert.equal(contradicted.status, 1);
-  assert.match(contradicted.stderr, /--resume continues .*run exactly as its config\.json says, and these contradict it: epochs 60 \(the run has 2\); warmupEpochs 5 \(the run has 0\); seed 3 \(the run has 0\); skipBad false \(the run has true\); split \{"ratio":0\.5,"seed":3\} \(the run has \{"ratio":0\.5,"seed":0\}\)\. Leave them out, or start a new run/);
+  assert.match(
+    contradicted.stderr,
+    /--resume continues .*run exactly as its config\.json says, and these contradict it: epochs 60 \(the run has 2\); warmupEpochs 5 \(the run has 0\); seed 3 \(the run has 0\); skipBad false \(the run has true\); split \{"ratio":0\.5,"seed":3\} \(the run has \{"ratio":0\.5,"seed":0\}\)\. Leave them out, or start a new run/,
+  );
   const onlyFlags = run('train', '--method', 'sd', '--out', out, '--resume');
   assert.match(onlyFlags.stderr, /these contradict it: method "sd" \(the run has "plain"\)\./);
   const sameCommand = run('train', dataset, ...TINY, '--epochs', '2', '--skip-bad', '--out', out, '--resume');
@@ -126,13 +185,19 @@ test('--resume refuses flags that contradict the run, accepts those that agree, 
   writeFileSync(join(out, 'config.json'), JSON.stringify({ ...config, batchSize: 0 }));
   const damaged = run('train', '--out', out, '--resume');
   assert.equal(damaged.status, 1);
-  assert.match(damaged.stderr, /config\.json: invalid training configuration: batchSize must be a positive integer, got 0/);
+  assert.match(
+    damaged.stderr,
+    /config\.json: invalid training configuration: batchSize must be a positive integer, got 0/,
+  );
 });
 
 test('run folder mistakes: a folder holding a run, --resume without --out or with nothing to resume, a batch larger than the training set', () => {
   const out = join(scratch(), 'run');
   assert.equal(run('train', dataset, ...TINY, '--out', out, '--skip-bad').status, 0);
-  assert.match(run('train', dataset, ...TINY, '--out', out, '--skip-bad').stderr, /run already holds a run; resume it with --resume or choose another --out/);
+  assert.match(
+    run('train', dataset, ...TINY, '--out', out, '--skip-bad').stderr,
+    /run already holds a run; resume it with --resume or choose another --out/,
+  );
   assert.match(run('train', '--resume').stderr, /--resume needs --out RUN_DIR/);
   assert.match(run('train', '--resume', '--out', scratch()).stderr, /nothing to resume \(no config\.json\)/);
   const big = run('train', dataset, ...TINY, '--batch-size', '20', '--out', join(scratch(), 'big'), '--skip-bad');
@@ -144,9 +209,24 @@ test('split files: relabelled entries and files in both lists are named', async 
   const file = join(scratch(), 'split.json');
   const clean = await makeDataset(4);
   assert.equal(run('data', 'split', clean, '--ratio', '0.5', '-o', file).status, 0);
-  const split = JSON.parse(readFileSync(file, 'utf8')) as { train: { path: string; label: number }[]; test: { path: string; label: number }[] };
-  writeFileSync(file, JSON.stringify({ ...split, test: [...split.test.slice(1), { ...split.test[0], label: (split.test[0].label + 1) % 3 }] }));
-  assert.match(run('train', clean, ...withSplit, '--split', file, '--out', join(scratch(), 'r')).stderr, new RegExp(`labels disagree with the class folders for ${split.test[0].path}`));
+  const split = JSON.parse(readFileSync(file, 'utf8')) as {
+    train: { path: string; label: number }[];
+    test: { path: string; label: number }[];
+  };
+  writeFileSync(
+    file,
+    JSON.stringify({
+      ...split,
+      test: [...split.test.slice(1), { ...split.test[0], label: (split.test[0].label + 1) % 3 }],
+    }),
+  );
+  assert.match(
+    run('train', clean, ...withSplit, '--split', file, '--out', join(scratch(), 'r')).stderr,
+    new RegExp(`labels disagree with the class folders for ${split.test[0].path}`),
+  );
   writeFileSync(file, JSON.stringify({ ...split, test: [...split.test, split.train[0]] }));
-  assert.match(run('train', clean, ...withSplit, '--split', file, '--out', join(scratch(), 'r')).stderr, new RegExp(`1 file\\(s\\) are in both train and test: ${split.train[0].path}`));
+  assert.match(
+    run('train', clean, ...withSplit, '--split', file, '--out', join(scratch(), 'r')).stderr,
+    new RegExp(`1 file\\(s\\) are in both train and test: ${split.train[0].path}`),
+  );
 });

@@ -11,7 +11,10 @@ import { encode, makeDataset, pixels } from './support/images.js';
 
 const SIZE = 16;
 const tempCache = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-cache-'));
-const shardFiles = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.shard')).sort();
+const shardFiles = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.shard'))
+    .sort();
 
 test('cache: images decoded once into shards per class, then read back bit-exactly from the files', async () => {
   const root = await makeDataset(7);
@@ -24,8 +27,14 @@ test('cache: images decoded once into shards per class, then read back bit-exact
   const again = await loadDecoded(dataset, { size: SIZE, cacheDir, progress: false, shardImages: 3 });
   assert.equal(again.decoded, 0);
   assert.ok(again.fromCache);
-  assert.deepEqual(again.paths, dataset.items.map((i) => i.path));
-  assert.deepEqual(Array.from(again.labels), dataset.items.map((i) => i.label));
+  assert.deepEqual(
+    again.paths,
+    dataset.items.map((i) => i.path),
+  );
+  assert.deepEqual(
+    Array.from(again.labels),
+    dataset.items.map((i) => i.label),
+  );
   const order = [20, 0, 7, 7, 13];
   const batch = again.read(order);
   for (const [k, index] of order.entries()) {
@@ -56,19 +65,34 @@ test('cache: a changed file decodes its shard again, and only that one', async (
 test('cache: files that fail to decode are named together, the others stay cached; --skip-bad leaves them out', async () => {
   const root = await makeDataset(5);
   const jpeg = await encode('jpg', pixels(64, 64, 3), 64, 64);
-  for (const name of ['alpha/cut1.jpg', 'gamma/cut2.jpg']) writeFileSync(join(root, name), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
+  for (const name of ['alpha/cut1.jpg', 'gamma/cut2.jpg'])
+    writeFileSync(join(root, name), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
   const dataset = await scanDataset(root);
   const cacheDir = tempCache();
   await assert.rejects(
     loadDecoded(dataset, { size: SIZE, cacheDir, progress: false }),
-    (error: Error) => /2 image file\(s\) could not be decoded \(the others stay cached; leave these out with --skip-bad\)/.test(error.message) && /alpha\/cut1\.jpg: corrupt or unreadable JPEG/.test(error.message) && /gamma\/cut2\.jpg/.test(error.message),
+    (error: Error) =>
+      /2 image file\(s\) could not be decoded \(the others stay cached; leave these out with --skip-bad\)/.test(
+        error.message,
+      ) &&
+      /alpha\/cut1\.jpg: corrupt or unreadable JPEG/.test(error.message) &&
+      /gamma\/cut2\.jpg/.test(error.message),
   );
   assert.equal(shardFiles(cacheDir).length, 3, 'every shard was kept, bad files recorded in it');
   const warnings: string[] = [];
-  const images = await loadDecoded(dataset, { size: SIZE, cacheDir, progress: false, skipBad: true, onWarning: (m) => warnings.push(m) });
+  const images = await loadDecoded(dataset, {
+    size: SIZE,
+    cacheDir,
+    progress: false,
+    skipBad: true,
+    onWarning: (m) => warnings.push(m),
+  });
   assert.equal(images.decoded, 0, 'nothing decoded again: the shards know their bad files');
   assert.equal(images.paths.length, 15);
-  assert.deepEqual(images.skipped.map((s) => s.path), ['alpha/cut1.jpg', 'gamma/cut2.jpg']);
+  assert.deepEqual(
+    images.skipped.map((s) => s.path),
+    ['alpha/cut1.jpg', 'gamma/cut2.jpg'],
+  );
   assert.equal(warnings.length, 2);
   assert.match(warnings[0], /skipping alpha\/cut1\.jpg: corrupt or unreadable JPEG image/);
   images.close();
@@ -78,11 +102,17 @@ test('cache: a file named with an escape code that fails to decode is named with
   const root = await makeDataset(3);
   const jpeg = await encode('jpg', pixels(64, 64, 3), 64, 64);
   writeFileSync(join(root, 'alpha', 'cut\u001b[2J.jpg'), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
-  await assert.rejects(loadDecoded(await scanDataset(root), { size: SIZE, cacheDir: tempCache(), progress: false }), (error: Error) => {
-    assert.doesNotMatch(error.message, /\u001b/, 'no raw escape code');
-    assert.match(error.message, /could not be decoded \(the others stay cached; leave these out with --skip-bad\):\n {2}alpha\/cut\\u001b\[2J\.jpg: corrupt or unreadable JPEG image: [^\n]+$/);
-    return true;
-  });
+  await assert.rejects(
+    loadDecoded(await scanDataset(root), { size: SIZE, cacheDir: tempCache(), progress: false }),
+    (error: Error) => {
+      assert.doesNotMatch(error.message, /\u001b/, 'no raw escape code');
+      assert.match(
+        error.message,
+        /could not be decoded \(the others stay cached; leave these out with --skip-bad\):\n {2}alpha\/cut\\u001b\[2J\.jpg: corrupt or unreadable JPEG image: [^\n]+$/,
+      );
+      return true;
+    },
+  );
 });
 
 test('cache: a damaged shard is reported and decoded again', async () => {
@@ -93,7 +123,12 @@ test('cache: a damaged shard is reported and decoded again', async () => {
   const victim = join(cacheDir, shardFiles(cacheDir)[1]);
   truncateSync(victim, statSync(victim).size - 10);
   const warnings: string[] = [];
-  const images = await loadDecoded(dataset, { size: SIZE, cacheDir, progress: false, onWarning: (m) => warnings.push(m) });
+  const images = await loadDecoded(dataset, {
+    size: SIZE,
+    cacheDir,
+    progress: false,
+    onWarning: (m) => warnings.push(m),
+  });
   assert.equal(images.decoded, 3);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0], /damaged decode cache shard \(.*\); decoding its images again/);

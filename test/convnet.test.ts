@@ -27,10 +27,18 @@ test('small conv net: loss, logits, gradients and running stats equal PyTorch', 
   };
   const x = decode(fx.input);
   let h = F.conv2d(x, p['conv1.weight'], p['conv1.bias'], { padding: 1 });
-  h = F.batchNorm(h, running['bn1.running_mean'], running['bn1.running_var'], { weight: p['bn1.weight'], bias: p['bn1.bias'], training: true });
+  h = F.batchNorm(h, running['bn1.running_mean'], running['bn1.running_var'], {
+    weight: p['bn1.weight'],
+    bias: p['bn1.bias'],
+    training: true,
+  });
   h = F.maxPool2d(F.relu(h), 2);
   h = F.conv2d(h, p['conv2.weight'], null, { stride: 2, padding: 1, groups: 2 });
-  h = F.batchNorm(h, running['bn2.running_mean'], running['bn2.running_var'], { weight: p['bn2.weight'], bias: p['bn2.bias'], training: true });
+  h = F.batchNorm(h, running['bn2.running_mean'], running['bn2.running_var'], {
+    weight: p['bn2.weight'],
+    bias: p['bn2.bias'],
+    training: true,
+  });
   h = F.relu(h);
   const logits = F.linear(F.adaptiveAvgPool2d(h, 1).flatten(1), p['fc.weight'], p['fc.bias']);
   const loss = F.crossEntropy(logits, decode(fx.labels), { labelSmoothing: 0.1 });
@@ -43,5 +51,6 @@ test('small conv net: loss, logits, gradients and running stats equal PyTorch', 
     assert.ok(g !== null, `${name} has a gradient`);
     assertClose(g, grad, { rtol: 1e-4, atol: 1e-6, what: `grad ${name}` });
   }
-  for (const [name, value] of Object.entries(fx.running)) assertClose(running[name], value, { rtol: 1e-5, atol: 1e-6, what: name });
+  for (const [name, value] of Object.entries(fx.running))
+    assertClose(running[name], value, { rtol: 1e-5, atol: 1e-6, what: name });
 });

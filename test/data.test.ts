@@ -1,13 +1,31 @@
 // Dataset scanning, problem reports, decoding in every format, and reproducible stratified splits.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { decodeImage, makeSplit, readSplit, repeatedSplits, Rng, scanDataset, splitHash, writeSplit } from '../src/data/index.js';
+import {
+  decodeImage,
+  makeSplit,
+  readSplit,
+  repeatedSplits,
+  Rng,
+  scanDataset,
+  splitHash,
+  writeSplit,
+} from '../src/data/index.js';
 import { markdownCell, printable } from '../src/io/printable.js';
 import { encode, makeDataset, pixels } from './support/images.js';
 
@@ -39,7 +57,10 @@ test('bad files each get a clear error naming the path; --skip-bad leaves them o
   await assert.rejects(scanDataset(root), (error: Error) => {
     assert.match(error.message, /4 bad image file\(s\) \(skip them with --skip-bad\)/);
     assert.match(error.message, /alpha\/zero\.jpg: empty file \(0 bytes\)/);
-    assert.match(error.message, /alpha\/text\.png: not an image \(no JPEG, PNG, TIFF, BMP or WebP signature\) despite its \.png extension/);
+    assert.match(
+      error.message,
+      /alpha\/text\.png: not an image \(no JPEG, PNG, TIFF, BMP or WebP signature\) despite its \.png extension/,
+    );
     assert.match(error.message, /beta\/header-only\.jpg: corrupt JPEG image/);
     assert.match(error.message, /beta\/really-png\.jpg: wrong extension: the content is PNG, the name says JPEG/);
     return true;
@@ -67,7 +88,10 @@ test('folder-level problems: no classes, an empty class, class names differing b
   rmSync(join(root, 'empty'), { recursive: true });
   renameSync(join(root, 'beta'), join(root, 'Alpha'));
   await assert.rejects(scanDataset(root), /class folders differ only by case: Alpha \/ alpha/);
-  await assert.rejects(scanDataset(join(root, 'alpha')), /no class folders \(expected one sub-folder of images per class\)/);
+  await assert.rejects(
+    scanDataset(join(root, 'alpha')),
+    /no class folders \(expected one sub-folder of images per class\)/,
+  );
   await assert.rejects(scanDataset(join(root, 'missing')), /missing: cannot read the dataset folder \(ENOENT\)/);
 });
 
@@ -87,7 +111,8 @@ test('decoding: every format to size x size RGB, cover crops the centre, exact s
   const decoded = await decodeImage(join(root, bmp.path), 32, 'cover');
   const centre = (16 * 32 + 16) * 3;
   const sourceCentre = (16 * 48 + 24) * 3;
-  for (let k = 0; k < 3; k++) assert.ok(Math.abs(decoded[centre + k] - source[sourceCentre + k]) <= 6, `BMP channel ${k}`);
+  for (let k = 0; k < 3; k++)
+    assert.ok(Math.abs(decoded[centre + k] - source[sourceCentre + k]) <= 6, `BMP channel ${k}`);
 });
 
 test('splits: stratified by ratio or count, seeded, identical when repeated, different across seeds', async () => {
@@ -103,7 +128,10 @@ test('splits: stratified by ratio or count, seeded, identical when repeated, dif
   assert.equal(counted.train.length, 9);
   const repeats = repeatedSplits(dataset, { ratio: 0.5, seed: 7 }, 3);
   assert.equal(new Set(repeats.map(splitHash)).size, 3);
-  assert.throws(() => makeSplit(dataset, { ratio: 0.01, seed: 0 }), /class 'alpha' has 10 images: a split with 0 for training leaves none for training/);
+  assert.throws(
+    () => makeSplit(dataset, { ratio: 0.01, seed: 0 }),
+    /class 'alpha' has 10 images: a split with 0 for training leaves none for training/,
+  );
   assert.throws(() => makeSplit(dataset, { ratio: 1.5, seed: 0 }), /ratio must be between 0 and 1/);
 });
 
@@ -143,10 +171,16 @@ test('CLI: data inspect and data split', async () => {
   assert.match(inspect, /formats: .*jpeg \(3\)/);
   assert.match(inspect, /ignored: 3 hidden, 3 non-image file\(s\)/);
   const out = join(root, 'split.json');
-  const split = execFileSync(process.execPath, [cli, 'data', 'split', root, '--ratio', '0.6', '--seed', '4', '-o', out], { encoding: 'utf8' });
+  const split = execFileSync(
+    process.execPath,
+    [cli, 'data', 'split', root, '--ratio', '0.6', '--seed', '4', '-o', out],
+    { encoding: 'utf8' },
+  );
   assert.match(split, /9 train \/ 6 test, 3 classes, seed 4/);
   assert.equal(readSplit(out).train.length, 9);
-  const bad = spawnSync(process.execPath, [cli, 'data', 'split', root, '--ratio', 'abc', '-o', out], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, [cli, 'data', 'split', root, '--ratio', 'abc', '-o', out], {
+    encoding: 'utf8',
+  });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /'abc' is not a number/);
   const missing = spawnSync(process.execPath, [cli, 'data', 'inspect', join(root, 'nope')], { encoding: 'utf8' });
@@ -171,13 +205,19 @@ test('UC Merced TIFF sample: 21 original TIFFs scan and decode', { skip: sharedS
   const dataset = await scanDataset(root);
   assert.equal(dataset.items.length, 21);
   assert.ok(dataset.items.every((i) => i.format === 'tiff'));
-  for (const item of dataset.items.slice(0, 3)) assert.equal((await decodeImage(join(root, item.path), 64, 'cover')).length, 64 * 64 * 3);
+  for (const item of dataset.items.slice(0, 3))
+    assert.equal((await decodeImage(join(root, item.path), 64, 'cover')).length, 64 * 64 * 3);
 });
 
 test('one class folder is refused with the sub-folder that holds the classes; symbolic links are followed, cycles refused', async () => {
   const parent = mkdtempSync(join(tmpdir(), 'dsdnet-archive-'));
   renameSync(await makeDataset(2), join(parent, 'Images'));
-  await assert.rejects(scanDataset(parent), new RegExp(`only one class folder \\('Images'\\); a classifier needs at least two\\. 'Images' holds 3 sub-folders: if those are the classes, use ${join(parent, 'Images').replace(/[/.]/g, '\\$&')}`));
+  await assert.rejects(
+    scanDataset(parent),
+    new RegExp(
+      `only one class folder \\('Images'\\); a classifier needs at least two\\. 'Images' holds 3 sub-folders: if those are the classes, use ${join(parent, 'Images').replace(/[/.]/g, '\\$&')}`,
+    ),
+  );
   const root = await makeDataset(2);
   const elsewhere = await makeDataset(2);
   symlinkSync(join(elsewhere, 'alpha'), join(root, 'delta'));
@@ -193,12 +233,21 @@ test('one class folder is refused with the sub-folder that holds the classes; sy
   await assert.rejects(scanDataset(root), (error: Error) => {
     assert.match(error.message, /4 bad image file\(s\)/);
     assert.match(error.message, /beta\/broken\.jpg: broken symbolic link \(its target does not exist\)/);
-    for (const name of ['self', 'ping', 'pong']) assert.match(error.message, new RegExp(`beta/${name}\\.jpg: symbolic link cycle \\(it leads back to itself, directly or through other links\\)`));
+    for (const name of ['self', 'ping', 'pong'])
+      assert.match(
+        error.message,
+        new RegExp(
+          `beta/${name}\\.jpg: symbolic link cycle \\(it leads back to itself, directly or through other links\\)`,
+        ),
+      );
     return true;
   });
   for (const name of ['broken', 'self', 'ping', 'pong']) rmSync(join(root, 'beta', `${name}.jpg`));
   symlinkSync(join(root, 'gamma'), join(root, 'gamma', 'loop'));
-  await assert.rejects(scanDataset(root), /gamma\/loop: symbolic link cycle \(it leads back to .*gamma, which contains it\)/);
+  await assert.rejects(
+    scanDataset(root),
+    /gamma\/loop: symbolic link cycle \(it leads back to .*gamma, which contains it\)/,
+  );
 });
 
 test('a broken or cyclic symbolic link where the class folders are is refused naming it, --skip-bad or not (a class would be missing)', async () => {
@@ -206,10 +255,16 @@ test('a broken or cyclic symbolic link where the class folders are is refused na
   symlinkSync(join(root, 'nowhere'), join(root, 'delta'));
   const notSkipped = '--skip-bad does not leave out a class: the labels would change';
   const broken = `${join(root, 'delta')}: class folder link: broken symbolic link (its target does not exist)`;
-  for (const skipBad of [false, true]) await assert.rejects(scanDataset(root, { skipBad }), { name: 'DatasetError', message: `${broken}; fix or remove it (${notSkipped})` });
+  for (const skipBad of [false, true])
+    await assert.rejects(scanDataset(root, { skipBad }), {
+      name: 'DatasetError',
+      message: `${broken}; fix or remove it (${notSkipped})`,
+    });
   symlinkSync('epsilon', join(root, 'epsilon'));
   const cycle = `${join(root, 'epsilon')}: class folder link: symbolic link cycle (it leads back to itself, directly or through other links)`;
-  await assert.rejects(scanDataset(root, { skipBad: true }), { message: `${root}: 2 class folder links cannot be followed; fix or remove them (${notSkipped}):\n  ${broken}\n  ${cycle}` });
+  await assert.rejects(scanDataset(root, { skipBad: true }), {
+    message: `${root}: 2 class folder links cannot be followed; fix or remove them (${notSkipped}):\n  ${broken}\n  ${cycle}`,
+  });
 });
 
 test('names with control characters: files are named with them escaped; class folders holding one are refused', async () => {
@@ -225,14 +280,21 @@ test('names with control characters: files are named with them escaped; class fo
   });
   const warnings: string[] = [];
   const dataset = await scanDataset(root, { skipBad: true, onWarning: (m) => warnings.push(m) });
-  assert.deepEqual(dataset.skipped.map((s) => s.path), ['alpha/bad\u001b[2Jname.jpg', 'beta/sub\u009b31m/x.png'], 'the data keeps the real names');
+  assert.deepEqual(
+    dataset.skipped.map((s) => s.path),
+    ['alpha/bad\u001b[2Jname.jpg', 'beta/sub\u009b31m/x.png'],
+    'the data keeps the real names',
+  );
   assert.equal(warnings.length, 2);
   assert.match(warnings[0], /^skipping alpha\/bad\\u001b\[2Jname\.jpg: not an image/);
   assert.match(warnings[1], /^skipping beta\/sub\\u009b31m\/x\.png: wrong extension/);
   mkdirSync(join(root, 'line\nbreak'));
   await assert.rejects(scanDataset(root), /class folder name 'line\\u000abreak' holds a control character; rename it$/);
   mkdirSync(join(root, 'clear\u001b[2J'));
-  await assert.rejects(scanDataset(root), /class folder names 'clear\\u001b\[2J', 'line\\u000abreak' hold control characters; rename them$/);
+  await assert.rejects(
+    scanDataset(root),
+    /class folder names 'clear\\u001b\[2J', 'line\\u000abreak' hold control characters; rename them$/,
+  );
   assert.equal(printable('a\u202eb\u0007c\td'), 'a\\u202eb\\u0007c\\u0009d');
   assert.equal(markdownCell('dense | sparse\nurban'), 'dense \\| sparse\\u000aurban');
 });
@@ -245,5 +307,8 @@ test('split files with an empty list or duplicate entries are refused', async ()
   writeFileSync(file, JSON.stringify({ ...split, test: [] }));
   assert.throws(() => readSplit(file, dataset), /split\.json: the test list is empty/);
   writeFileSync(file, JSON.stringify({ ...split, train: [...split.train, split.train[0]] }));
-  assert.throws(() => readSplit(file, dataset), new RegExp(`split\\.json: 1 duplicate entry in the train list: ${split.train[0].path}`));
+  assert.throws(
+    () => readSplit(file, dataset),
+    new RegExp(`split\\.json: 1 duplicate entry in the train list: ${split.train[0].path}`),
+  );
 });

@@ -11,7 +11,18 @@ import { evaluate } from '../src/eval/index.js';
 import { InMemoryImages } from '../src/data/index.js';
 import { BACKBONES, createBackbone } from '../src/models/index.js';
 import { GradScaler, SGD } from '../src/optim/index.js';
-import { cudaIsAvailable, getRngState, manualSeed, randint, randn, requireExplicitDevices, resolveDevice, tensor, tidy, zeros } from '../src/torch/index.js';
+import {
+  cudaIsAvailable,
+  getRngState,
+  manualSeed,
+  randint,
+  randn,
+  requireExplicitDevices,
+  resolveDevice,
+  tensor,
+  tidy,
+  zeros,
+} from '../src/torch/index.js';
 import { DEFAULT_CONFIG } from '../src/train/index.js';
 import { makeOptimizer } from '../src/train/optimizer.js';
 
@@ -33,7 +44,10 @@ for (const backbone of BACKBONES) {
             result.loss.backward();
             optimizer.step();
             optimizer.zeroGrad();
-            assert.ok(Object.values(readTerms(result.terms)).every(Number.isFinite), `${backbone} ${method} ${precision}`);
+            assert.ok(
+              Object.values(readTerms(result.terms)).every(Number.isFinite),
+              `${backbone} ${method} ${precision}`,
+            );
           });
         }
         net.dispose();
@@ -43,14 +57,17 @@ for (const backbone of BACKBONES) {
 }
 
 test('the strict mode catches a tensor made without a device, by name', () => {
-  assert.throws(() => requireExplicitDevices(() => zeros([2])), /zeros\(\): no device given, so the tensor would be made on the CPU whatever device the model is on/);
+  assert.throws(
+    () => requireExplicitDevices(() => zeros([2])),
+    /zeros\(\): no device given, so the tensor would be made on the CPU whatever device the model is on/,
+  );
   assert.throws(() => requireExplicitDevices(() => tensor([1, 2])), /tensor\(\): no device given/);
   assert.throws(() => requireExplicitDevices(() => randn([2])), /randn\(\): no device given/);
   tidy(() => requireExplicitDevices(() => zeros([2], { device: 'cpu' })));
   tidy(() => zeros([2])); // outside it, the CPU default stands
 });
 
-test('evaluation runs on the model\'s device', () => {
+test("evaluation runs on the model's device", () => {
   const model = createBackbone('resnet18', 3);
   const pixels = new Uint8Array(4 * 32 * 32 * 3).map((_, i) => (i * 37) % 256);
   const images = new InMemoryImages(['a', 'b', 'c', 'd'], Int32Array.from([0, 1, 2, 0]), 32, 'cover', pixels);
@@ -59,7 +76,7 @@ test('evaluation runs on the model\'s device', () => {
   model.dispose();
 });
 
-test("Module.to moves parameters in place: the same tensors, so an optimizer made before stays valid", () => {
+test('Module.to moves parameters in place: the same tensors, so an optimizer made before stays valid', () => {
   const model = createBackbone('resnet18', 3);
   const before = model.parameters();
   const optimizer = new SGD([{ params: before }], { lr: 0.1 });
@@ -90,22 +107,45 @@ test('GradScaler: a step with an overflowed gradient is skipped and the scale ha
   });
 });
 
-test("devices: 'auto' is the CPU without a GPU; CUDA is refused clearly, before any work, where libtorch has none", { skip: cudaIsAvailable() && 'a GPU is present' }, () => {
-  assert.equal(resolveDevice('auto'), 'cpu');
-  assert.throws(() => getRngState('cuda'), /device 'cuda' is not available: this libtorch \(\S+\) has no CUDA support/);
-  const run = spawnSync(process.execPath, [cli, 'train', '/nonexistent-dataset', '--device', 'cuda:1'], { encoding: 'utf8' });
-  assert.equal(run.status, 1);
-  assert.match(run.stderr, /option '--device <device>' argument 'cuda:1' is invalid\. device 'cuda:1' is not available: this libtorch \(\S+\) has no CUDA support or sees no GPU/);
-  const tpu = spawnSync(process.execPath, [cli, 'predict', 'x', 'y.png', '--device', 'tpu'], { encoding: 'utf8' });
-  assert.match(tpu.stderr, /unknown device 'tpu' \(expected 'cpu', 'cuda' or 'cuda:N'\)/);
-  const onnx = spawnSync(process.execPath, [cli, 'predict', 'model.onnx', 'y.png', '--engine', 'onnx', '--device', 'cuda'], { encoding: 'utf8' });
-  assert.match(onnx.stderr, /device 'cuda' is not available/);
-});
+test(
+  "devices: 'auto' is the CPU without a GPU; CUDA is refused clearly, before any work, where libtorch has none",
+  { skip: cudaIsAvailable() && 'a GPU is present' },
+  () => {
+    assert.equal(resolveDevice('auto'), 'cpu');
+    assert.throws(
+      () => getRngState('cuda'),
+      /device 'cuda' is not available: this libtorch \(\S+\) has no CUDA support/,
+    );
+    const run = spawnSync(process.execPath, [cli, 'train', '/nonexistent-dataset', '--device', 'cuda:1'], {
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 1);
+    assert.match(
+      run.stderr,
+      /option '--device <device>' argument 'cuda:1' is invalid\. device 'cuda:1' is not available: this libtorch \(\S+\) has no CUDA support or sees no GPU/,
+    );
+    const tpu = spawnSync(process.execPath, [cli, 'predict', 'x', 'y.png', '--device', 'tpu'], { encoding: 'utf8' });
+    assert.match(tpu.stderr, /unknown device 'tpu' \(expected 'cpu', 'cuda' or 'cuda:N'\)/);
+    const onnx = spawnSync(
+      process.execPath,
+      [cli, 'predict', 'model.onnx', 'y.png', '--engine', 'onnx', '--device', 'cuda'],
+      { encoding: 'utf8' },
+    );
+    assert.match(onnx.stderr, /device 'cuda' is not available/);
+  },
+);
 
 test('fp16 mixed precision is refused on the CPU with what to use instead', () => {
-  const out = execFileSync(process.execPath, ['-e', `
+  const out = execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `
     import('${new URL('../src/torch/index.js', import.meta.url).href}').then(({ withPrecision }) => {
       try { withPrecision('fp16', () => 0); } catch (e) { console.log(e.message); }
-    });`], { encoding: 'utf8' });
+    });`,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.match(out, /fp16 mixed precision runs on CUDA devices \(--device cuda\); on the CPU use bf16/);
 });

@@ -24,8 +24,23 @@ function freePort(): Promise<number> {
   });
 }
 
-function rank(rankNumber: number, worldSize: number, port: number, timeoutMs = 30_000, script = worker, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...process.env, RANK: String(rankNumber), WORLD_SIZE: String(worldSize), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), DSDNET_DIST_TIMEOUT_MS: String(timeoutMs), DSDNET_NUM_THREADS: '1' };
+function rank(
+  rankNumber: number,
+  worldSize: number,
+  port: number,
+  timeoutMs = 30_000,
+  script = worker,
+  args: string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = {
+    ...process.env,
+    RANK: String(rankNumber),
+    WORLD_SIZE: String(worldSize),
+    MASTER_ADDR: '127.0.0.1',
+    MASTER_PORT: String(port),
+    DSDNET_DIST_TIMEOUT_MS: String(timeoutMs),
+    DSDNET_NUM_THREADS: '1',
+  };
   const child = spawn(process.execPath, [script, ...args], { env });
   let [stdout, stderr] = ['', ''];
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -38,15 +53,35 @@ test('two ranks on loopback: all-reduce (sum, max), broadcast, barrier and the s
   const results = await Promise.all([rank(0, 2, port), rank(1, 2, port)]);
   for (const r of results) assert.equal(r.code, 0, r.stderr);
   for (const [i, r] of results.entries()) {
-    assert.deepEqual(JSON.parse(r.stdout), { rank: i, summed: [3, 30], largest: [4], broadcast: [[1, 1], [1, 1]], greeting: 'from rank 0' });
+    assert.deepEqual(JSON.parse(r.stdout), {
+      rank: i,
+      summed: [3, 30],
+      largest: [4],
+      broadcast: [
+        [1, 1],
+        [1, 1],
+      ],
+      greeting: 'from rank 0',
+    });
   }
 });
 
-test('an addon built without NCCL refuses the backend with a message saying how to get it, before any rendezvous', { skip: backends().includes('nccl') && 'this addon has NCCL' }, () => {
-  assert.deepEqual(backends(), ['gloo']);
-  assert.throws(() => ProcessGroup.init({ rank: 0, worldSize: 2, masterAddr: '127.0.0.1', masterPort: 1, backend: 'nccl' }), /NCCL backend is not in this dsdnet addon: build it against a CUDA libtorch \(LIBTORCH=\.\.\.\) with the CUDA toolkit's and NCCL's headers \(CUDA_HOME, NCCL_INCLUDE_DIR\); this build has gloo/);
-  assert.throws(() => ProcessGroup.init({ rank: 0, worldSize: 2, masterAddr: '127.0.0.1', masterPort: 1, backend: 'mpi' as 'gloo' }), /unknown backend 'mpi' \(gloo or nccl\)/);
-});
+test(
+  'an addon built without NCCL refuses the backend with a message saying how to get it, before any rendezvous',
+  { skip: backends().includes('nccl') && 'this addon has NCCL' },
+  () => {
+    assert.deepEqual(backends(), ['gloo']);
+    assert.throws(
+      () => ProcessGroup.init({ rank: 0, worldSize: 2, masterAddr: '127.0.0.1', masterPort: 1, backend: 'nccl' }),
+      /NCCL backend is not in this dsdnet addon: build it against a CUDA libtorch \(LIBTORCH=\.\.\.\) with the CUDA toolkit's and NCCL's headers \(CUDA_HOME, NCCL_INCLUDE_DIR\); this build has gloo/,
+    );
+    assert.throws(
+      () =>
+        ProcessGroup.init({ rank: 0, worldSize: 2, masterAddr: '127.0.0.1', masterPort: 1, backend: 'mpi' as 'gloo' }),
+      /unknown backend 'mpi' \(gloo or nccl\)/,
+    );
+  },
+);
 
 test('a rank that never joins: the others fail within the timeout with an error naming their rank', async () => {
   const port = await freePort();
@@ -66,12 +101,17 @@ for (const [mode, what] of [
   test(`data parallel, ${what}: 2 ranks x batch 16 end with the parameters and buffers of 1 rank x batch 32 (rank 0 weights broadcast first)`, async () => {
     const single = await rank(0, 1, await freePort(), 30_000, dpWorker, [mode]);
     const port = await freePort();
-    const pair = await Promise.all([rank(0, 2, port, 30_000, dpWorker, [mode]), rank(1, 2, port, 30_000, dpWorker, [mode])]);
+    const pair = await Promise.all([
+      rank(0, 2, port, 30_000, dpWorker, [mode]),
+      rank(1, 2, port, 30_000, dpWorker, [mode]),
+    ]);
     for (const r of [single, ...pair]) assert.equal(r.code, 0, r.stderr);
     const [reference, ...ranks] = [single, ...pair].map((r) => (JSON.parse(r.stdout) as number[][]).flat());
     for (const [i, params] of ranks.entries()) {
       const difference = params.reduce((m, v, k) => Math.max(m, Math.abs(v - reference[k])), 0);
-      console.log(`${mode}: rank ${i} of 2 against one process with the whole batch: max abs parameter difference ${difference.toExponential(2)}`);
+      console.log(
+        `${mode}: rank ${i} of 2 against one process with the whole batch: max abs parameter difference ${difference.toExponential(2)}`,
+      );
       assert.ok(difference < 1e-6, `rank ${i}: ${difference}`);
     }
   });
@@ -80,9 +120,16 @@ for (const [mode, what] of [
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 /** Runs `dsdnet train` with the given arguments; `onStdout` sees rank 0's output (through the launcher) as it comes. */
-function launch(args: string[], onStdout?: (text: string, child: ReturnType<typeof spawn>) => void, options: { ownGroup?: boolean } = {}): Promise<{ code: number | null; stdout: string; stderr: string; pid: number }> {
+function launch(
+  args: string[],
+  onStdout?: (text: string, child: ReturnType<typeof spawn>) => void,
+  options: { ownGroup?: boolean } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; pid: number }> {
   // ownGroup: the launcher leads a process group, as a shell's job does, so that the test can signal it as a terminal would.
-  const child = spawn(process.execPath, [cli, 'train', ...args], { env: { ...process.env, DSDNET_DIST_TIMEOUT_MS: '15000' }, detached: options.ownGroup === true });
+  const child = spawn(process.execPath, [cli, 'train', ...args], {
+    env: { ...process.env, DSDNET_DIST_TIMEOUT_MS: '15000' },
+    detached: options.ownGroup === true,
+  });
   let [stdout, stderr] = ['', ''];
   child.stdout.on('data', (d: Buffer) => {
     stdout += d.toString();
@@ -94,8 +141,14 @@ function launch(args: string[], onStdout?: (text: string, child: ReturnType<type
 
 /** The pid of the launcher's worker with the given RANK. */
 function workerPid(launcherPid: number, rankNumber: number): number | undefined {
-  const children = readFileSync(`/proc/${launcherPid}/task/${launcherPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  return children.find((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`RANK=${rankNumber}`));
+  const children = readFileSync(`/proc/${launcherPid}/task/${launcherPid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
+  return children.find((pid) =>
+    readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`RANK=${rankNumber}`),
+  );
 }
 
 /** A small UC Merced subset (3 classes x 8 images, linked) when ../shared is there; generated scenes otherwise. */
@@ -105,7 +158,8 @@ async function smallDataset(): Promise<string> {
   const root = mkdtempSync(join(tmpdir(), 'dsdnet-ucm-subset-'));
   for (const name of ['beach', 'forest', 'harbor']) {
     mkdirSync(join(root, name));
-    for (const file of readdirSync(join(ucmerced, name)).sort().slice(0, 8)) symlinkSync(join(ucmerced, name, file), join(root, name, file));
+    for (const file of readdirSync(join(ucmerced, name)).sort().slice(0, 8))
+      symlinkSync(join(ucmerced, name, file), join(root, name, file));
   }
   return root;
 }
@@ -113,17 +167,45 @@ async function smallDataset(): Promise<string> {
 test("dsdnet train --nproc-per-node 2 --sync-bn: trains, a terminal's Ctrl-C (to the whole job) stops both ranks at the same step after saving, --resume finishes it in one process", async () => {
   const data = await smallDataset();
   const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-dist-')), 'run');
-  const common = [data, '--preset', 'cpu', '--method', 'dsd', '--size', '32', '--epochs', '3', '--batch-size', '4', '--ratio', '0.5', '--out', out];
+  const common = [
+    data,
+    '--preset',
+    'cpu',
+    '--method',
+    'dsd',
+    '--size',
+    '32',
+    '--epochs',
+    '3',
+    '--batch-size',
+    '4',
+    '--ratio',
+    '0.5',
+    '--out',
+    out,
+  ];
   let sent = false;
-  const first = await launch([...common, '--nproc-per-node', '2', '--sync-bn', '--master-port', String(await freePort()), '--jsonl'], (text, child) => {
-    if (!sent && text.includes('"event":"epoch"')) {
-      sent = true;
-      process.kill(-child.pid!, 'SIGINT'); // the terminal signals the job's process group
-    }
-  }, { ownGroup: true });
+  const first = await launch(
+    [...common, '--nproc-per-node', '2', '--sync-bn', '--master-port', String(await freePort()), '--jsonl'],
+    (text, child) => {
+      if (!sent && text.includes('"event":"epoch"')) {
+        sent = true;
+        process.kill(-child.pid!, 'SIGINT'); // the terminal signals the job's process group
+      }
+    },
+    { ownGroup: true },
+  );
   assert.equal(first.code, 130, `both ranks saved and the launcher exits with 128 + SIGINT: ${first.stderr}`);
-  assert.doesNotMatch(first.stderr, /stopping the other ranks/, 'a rank stopped by the signal passed on is not a failure');
-  assert.match(first.stdout, /interrupted by SIGINT: saved \S+checkpoints\/latest/, 'rank 0 saved before exiting (one SIGINT reached it)');
+  assert.doesNotMatch(
+    first.stderr,
+    /stopping the other ranks/,
+    'a rank stopped by the signal passed on is not a failure',
+  );
+  assert.match(
+    first.stdout,
+    /interrupted by SIGINT: saved \S+checkpoints\/latest/,
+    'rank 0 saved before exiting (one SIGINT reached it)',
+  );
   assert.doesNotMatch(first.stdout + first.stderr, /a second stop signal/);
   const saved = JSON.parse(readFileSync(join(out, 'checkpoints', 'latest', 'checkpoint.json'), 'utf8'));
   assert.ok(saved.epoch >= 1, 'saved after the first epoch');
@@ -131,7 +213,11 @@ test("dsdnet train --nproc-per-node 2 --sync-bn: trains, a terminal's Ctrl-C (to
   const resumed = await launch(['--out', out, '--resume', '--quiet']);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stdout, /final: OA \d+\.\d+%/);
-  assert.equal(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 3, 'one line per epoch, written by rank 0 only');
+  assert.equal(
+    readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length,
+    3,
+    'one line per epoch, written by rank 0 only',
+  );
   assert.ok(existsSync(join(out, 'report.json')), 'the report is written');
 });
 
@@ -140,23 +226,59 @@ test('a rank killed mid-run: the launcher stops the other, exits non-zero naming
   const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-dist-')), 'run');
   let killed = false;
   const workers: number[] = [];
-  const result = await launch([data, '--preset', 'cpu', '--method', 'plain', '--size', '32', '--epochs', '30', '--batch-size', '4', '--ratio', '0.5', '--out', out, '--nproc-per-node', '2', '--master-port', String(await freePort()), '--jsonl'], (text, child) => {
-    if (!killed && text.includes('"event":"epoch"')) {
-      const victim = workerPid(child.pid!, 1);
-      const survivor = workerPid(child.pid!, 0);
-      if (victim !== undefined && survivor !== undefined) {
-        workers.push(victim, survivor);
-        killed = true;
-        process.kill(victim, 'SIGKILL');
+  const result = await launch(
+    [
+      data,
+      '--preset',
+      'cpu',
+      '--method',
+      'plain',
+      '--size',
+      '32',
+      '--epochs',
+      '30',
+      '--batch-size',
+      '4',
+      '--ratio',
+      '0.5',
+      '--out',
+      out,
+      '--nproc-per-node',
+      '2',
+      '--master-port',
+      String(await freePort()),
+      '--jsonl',
+    ],
+    (text, child) => {
+      if (!killed && text.includes('"event":"epoch"')) {
+        const victim = workerPid(child.pid!, 1);
+        const survivor = workerPid(child.pid!, 0);
+        if (victim !== undefined && survivor !== undefined) {
+          workers.push(victim, survivor);
+          killed = true;
+          process.kill(victim, 'SIGKILL');
+        }
       }
-    }
-  });
+    },
+  );
   assert.ok(killed, 'rank 1 was found and killed');
   assert.equal(result.code, 1);
-  assert.match(result.stderr, /dsdnet launch: rank 1 was killed by SIGKILL; stopping the other ranks\. The last checkpoint is kept: continue with dsdnet train --resume --out \S+ --nproc-per-node 2/);
+  assert.match(
+    result.stderr,
+    /dsdnet launch: rank 1 was killed by SIGKILL; stopping the other ranks\. The last checkpoint is kept: continue with dsdnet train --resume --out \S+ --nproc-per-node 2/,
+  );
   assert.doesNotMatch(result.stderr, /dsdnet: \[[^\]]*pair\.cc/, "the survivor does not print Gloo's raw text");
-  assert.match(result.stderr, /rank 0 of 2: [^\n]* failed, most likely because another rank stopped \(its own output says why; c10d: /, 'the survivor says what happened');
-  console.log(result.stderr.split('\n').filter((line) => line.includes('rank 0 of 2')).join('\n'));
+  assert.match(
+    result.stderr,
+    /rank 0 of 2: [^\n]* failed, most likely because another rank stopped \(its own output says why; c10d: /,
+    'the survivor says what happened',
+  );
+  console.log(
+    result.stderr
+      .split('\n')
+      .filter((line) => line.includes('rank 0 of 2'))
+      .join('\n'),
+  );
   for (const pid of [result.pid, ...workers]) assert.equal(existsSync(`/proc/${pid}`), false, `process ${pid} is gone`);
   const checkpoint = JSON.parse(readFileSync(join(out, 'checkpoints', 'latest', 'checkpoint.json'), 'utf8'));
   assert.ok(checkpoint.epoch >= 1);
@@ -168,20 +290,48 @@ test('a launcher killed outright (SIGKILL) takes its workers with it: they save 
   const data = await makeSeparableDataset(8);
   const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-dist-')), 'run');
   const workers: number[] = [];
-  const result = await launch([data, '--preset', 'cpu', '--method', 'plain', '--size', '32', '--epochs', '1000', '--batch-size', '4', '--ratio', '0.5', '--out', out, '--nproc-per-node', '2', '--master-port', String(await freePort()), '--jsonl'], (text, child) => {
-    if (workers.length === 0 && text.includes('"event":"epoch"')) {
-      const pids = [workerPid(child.pid!, 0), workerPid(child.pid!, 1)];
-      if (pids.every((p) => p !== undefined)) {
-        workers.push(...(pids as number[]));
-        child.kill('SIGKILL');
+  const result = await launch(
+    [
+      data,
+      '--preset',
+      'cpu',
+      '--method',
+      'plain',
+      '--size',
+      '32',
+      '--epochs',
+      '1000',
+      '--batch-size',
+      '4',
+      '--ratio',
+      '0.5',
+      '--out',
+      out,
+      '--nproc-per-node',
+      '2',
+      '--master-port',
+      String(await freePort()),
+      '--jsonl',
+    ],
+    (text, child) => {
+      if (workers.length === 0 && text.includes('"event":"epoch"')) {
+        const pids = [workerPid(child.pid!, 0), workerPid(child.pid!, 1)];
+        if (pids.every((p) => p !== undefined)) {
+          workers.push(...(pids as number[]));
+          child.kill('SIGKILL');
+        }
       }
-    }
-  });
+    },
+  );
   assert.equal(result.code, null, 'the launcher was killed');
   assert.equal(workers.length, 2, 'both workers were found');
   // Left alone they would train for minutes; stopping takes a step and a save.
   const deadline = Date.now() + 10_000;
-  while (workers.some((pid) => existsSync(`/proc/${pid}`)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  while (workers.some((pid) => existsSync(`/proc/${pid}`)) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 100));
   for (const pid of workers) assert.equal(existsSync(`/proc/${pid}`), false, `worker ${pid} exited with its launcher`);
-  assert.ok(JSON.parse(readFileSync(join(out, 'checkpoints', 'latest', 'checkpoint.json'), 'utf8')).epoch >= 1, 'the last checkpoint stays valid');
+  assert.ok(
+    JSON.parse(readFileSync(join(out, 'checkpoints', 'latest', 'checkpoint.json'), 'utf8')).epoch >= 1,
+    'the last checkpoint stays valid',
+  );
 });

@@ -4,7 +4,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { DiffusionModule, distillLoss, entropy, type MethodOptions, NoiseSchedule, readTerms, releasedDistill, SelfDistillationNet, softCrossEntropy } from '../src/dsd/index.js';
+import {
+  DiffusionModule,
+  distillLoss,
+  entropy,
+  type MethodOptions,
+  NoiseSchedule,
+  readTerms,
+  releasedDistill,
+  SelfDistillationNet,
+  softCrossEntropy,
+} from '../src/dsd/index.js';
 import { Backbone, type Stages } from '../src/models/index.js';
 import { Linear } from '../src/nn/index.js';
 import { eye, F, manualSeed, noGrad, randint, randn, type Tensor, tensor } from '../src/torch/index.js';
@@ -34,14 +44,19 @@ const mean = (values: number[]): number => values.reduce((s, v) => s + v, 0) / v
 /** Label cross-entropy, mean over the batch. */
 const crossEntropy = (z: number[][], y: number[]): number => mean(z.map((row, b) => -logSoftmax(row)[y[b]]));
 /** D(o, t) = -mean_b sum_c softmax(t)_c log_softmax(o)_c. */
-const softCe = (o: number[][], t: number[][]): number => mean(o.map((row, b) => -softmax(t[b]).reduce((s, p, c) => s + p * logSoftmax(row)[c], 0)));
+const softCe = (o: number[][], t: number[][]): number =>
+  mean(o.map((row, b) => -softmax(t[b]).reduce((s, p, c) => s + p * logSoftmax(row)[c], 0)));
 /** Cross-entropy against the uniform distribution: -mean_b (1/K) sum_c log_softmax(o)_c. */
 const uniformCe = (o: number[][]): number => mean(o.map((row) => -mean(logSoftmax(row))));
 /** H(z) = -mean_b sum_c p_c log p_c. */
-const entropyOf = (z: number[][]): number => mean(z.map((row) => -softmax(row).reduce((s, p, c) => s + p * logSoftmax(row)[c], 0)));
+const entropyOf = (z: number[][]): number =>
+  mean(z.map((row) => -softmax(row).reduce((s, p, c) => s + p * logSoftmax(row)[c], 0)));
 
 function close(actual: number, expected: number, what: string, tolerance = 1e-5): void {
-  assert.ok(Math.abs(actual - expected) <= tolerance * Math.max(1, Math.abs(expected)), `${what}: ${actual}, expected ${expected}`);
+  assert.ok(
+    Math.abs(actual - expected) <= tolerance * Math.max(1, Math.abs(expected)),
+    `${what}: ${actual}, expected ${expected}`,
+  );
 }
 
 function closeRows(actual: Tensor, expected: number[][], what: string, tolerance = 1e-5): void {
@@ -55,10 +70,22 @@ function closeRows(actual: Tensor, expected: number[][], what: string, tolerance
 const K = 3;
 // z1..z4 for a batch of 2, and the labels; all entropies and cross-entropies below differ from one another.
 const Z = [
-  [[0.5, -1, 2], [1, 0, 0]],
-  [[1, 2, 0], [0.3, -0.2, 1.5]],
-  [[-1, 0.5, 1], [2, 1, -1]],
-  [[2, 0, -1], [0, 1, 3]],
+  [
+    [0.5, -1, 2],
+    [1, 0, 0],
+  ],
+  [
+    [1, 2, 0],
+    [0.3, -0.2, 1.5],
+  ],
+  [
+    [-1, 0.5, 1],
+    [2, 1, -1],
+  ],
+  [
+    [2, 0, -1],
+    [0, 1, 3],
+  ],
 ];
 const LABELS = [0, 2];
 
@@ -93,7 +120,11 @@ function fixedNet(method: 'plain' | 'sd' | 'dsd', options: Partial<MethodOptions
   return net;
 }
 
-const images = (): Tensor => tensor([0, 1].map((b) => Z.map((z) => z[b])), { dtype: 'float32' }); // [B, 4, K]
+const images = (): Tensor =>
+  tensor(
+    [0, 1].map((b) => Z.map((z) => z[b])),
+    { dtype: 'float32' },
+  ); // [B, 4, K]
 const labels = (): Tensor => tensor(LABELS);
 
 test('the fixed-logit backbone hands z1..z4 to the loss as set', () => {
@@ -110,7 +141,12 @@ test('noise schedule: alpha_bar from linear betas 1e-4..0.02 over 1000 steps; DD
   close(schedule.alphaBarAt(0), 1 - 1e-4, 'alpha_bar_0', 1e-15);
   // beta_1 = 1e-4 + 0.0199 / 999
   close(schedule.alphaBarAt(1), (1 - 1e-4) * (1 - (1e-4 + 0.0199 / 999)), 'alpha_bar_1', 1e-14);
-  close(schedule.alphaBarAt(2), (1 - 1e-4) * (1 - (1e-4 + 0.0199 / 999)) * (1 - (1e-4 + (2 * 0.0199) / 999)), 'alpha_bar_2', 1e-14);
+  close(
+    schedule.alphaBarAt(2),
+    (1 - 1e-4) * (1 - (1e-4 + 0.0199 / 999)) * (1 - (1e-4 + (2 * 0.0199) / 999)),
+    'alpha_bar_2',
+    1e-14,
+  );
   // The last beta is 0.02.
   close(schedule.alphaBar[999] / schedule.alphaBar[998], 0.98, 'alpha_999 = 1 - beta_999', 1e-12);
   for (const t of [100, 200, 300, 400, 999]) close(schedule.alphaBarAt(t), alphaBarByHand(t), `alpha_bar_${t}`, 1e-12);
@@ -123,9 +159,16 @@ test('noise schedule: alpha_bar from linear betas 1e-4..0.02 over 1000 steps; DD
 
 // ---- refine: DDIM -----------------------------------------------------------------------------------------------
 
-test("refine: DDIM eta 0 from x ~ N(0, I) over t = 400..0 conditioned on c, alpha_bar_prev = 1 at the end, then proj", () => {
+test('refine: DDIM eta 0 from x ~ N(0, I) over t = 400..0 conditioned on c, alpha_bar_prev = 1 at the end, then proj', () => {
   const module = new DiffusionModule(2, new NoiseSchedule());
-  const c = tensor([[0.2, -0.4], [1, 0.5], [-0.3, 0.1]], { dtype: 'float32' });
+  const c = tensor(
+    [
+      [0.2, -0.4],
+      [1, 0.5],
+      [-0.3, 0.1],
+    ],
+    { dtype: 'float32' },
+  );
   const seen: { x: number[][]; t: number[]; condIsC: boolean }[] = [];
   const E = 0.3; // the eps-net's forced output
   module.epsNet.predict = (x: Tensor, cond: Tensor, t: Tensor): Tensor => {
@@ -142,19 +185,34 @@ test("refine: DDIM eta 0 from x ~ N(0, I) over t = 400..0 conditioned on c, alph
   manualSeed(5);
   const r = module.refine(c);
 
-  assert.deepEqual(seen.map((s) => s.t), [400, 300, 200, 100, 0].map((t) => [t, t, t]), 'timesteps, one per sample');
-  assert.ok(seen.every((s) => s.condIsC), 'generation conditions on c');
+  assert.deepEqual(
+    seen.map((s) => s.t),
+    [400, 300, 200, 100, 0].map((t) => [t, t, t]),
+    'timesteps, one per sample',
+  );
+  assert.ok(
+    seen.every((s) => s.condIsC),
+    'generation conditions on c',
+  );
   // By hand: x0 = (x - sqrt(1 - ab) e) / sqrt(ab); x = sqrt(ab_prev) x0 + sqrt(1 - ab_prev) e.
   let x = start;
   [400, 300, 200, 100, 0].forEach((t, i) => {
     seen[i].x.forEach((row, b) => row.forEach((v, k) => close(v, x[b][k], `x at t = ${t}`)));
     const [ab, prev] = [alphaBarByHand(t), alphaBarByHand(t - 100)];
-    x = x.map((row) => row.map((v) => Math.sqrt(prev) * ((v - Math.sqrt(1 - ab) * E) / Math.sqrt(ab)) + Math.sqrt(1 - prev) * E));
+    x = x.map((row) =>
+      row.map((v) => Math.sqrt(prev) * ((v - Math.sqrt(1 - ab) * E) / Math.sqrt(ab)) + Math.sqrt(1 - prev) * E),
+    );
   });
   beforeProj.forEach((row, b) => row.forEach((v, k) => close(v, x[b][k], 'x after the chain')));
   // The last step (t = 0, alpha_bar_prev = 1) returns the predicted x0 itself: (x - sqrt(1 - 0.9999) e) / sqrt(0.9999).
-  seen[4].x.forEach((row, b) => row.forEach((v, k) => close(beforeProj[b][k], (v - Math.sqrt(1e-4) * E) / Math.sqrt(0.9999), 'last step')));
-  closeRows(r, x.map((row) => row.map((v) => 2 * v)), 'r = proj(x)');
+  seen[4].x.forEach((row, b) =>
+    row.forEach((v, k) => close(beforeProj[b][k], (v - Math.sqrt(1e-4) * E) / Math.sqrt(0.9999), 'last step')),
+  );
+  closeRows(
+    r,
+    x.map((row) => row.map((v) => 2 * v)),
+    'r = proj(x)',
+  );
   // Worked example for the first sample's first coordinate, one step at a time, in closed form.
   let v = start[0][0];
   for (const t of [400, 300, 200, 100, 0]) {
@@ -167,9 +225,27 @@ test("refine: DDIM eta 0 from x ~ N(0, I) over t = 400..0 conditioned on c, alph
 
 test('refine keeps gradients through the chain, and the ddimSteps option sets the timesteps', () => {
   const module = new DiffusionModule(2, new NoiseSchedule());
-  const student = tensor([[0.2, -0.4], [1, 0.5], [-0.3, 0.1]], { dtype: 'float32' }).requiresGrad_();
+  const student = tensor(
+    [
+      [0.2, -0.4],
+      [1, 0.5],
+      [-0.3, 0.1],
+    ],
+    { dtype: 'float32' },
+  ).requiresGrad_();
   const r = module.refine(module.condition(student));
-  r.mul(tensor([[1, 2], [3, 4], [5, 6]], { dtype: 'float32' })).sum().backward();
+  r.mul(
+    tensor(
+      [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ],
+      { dtype: 'float32' },
+    ),
+  )
+    .sum()
+    .backward();
   assert.ok(student.grad !== null && student.grad.abs().sum().item() > 0, 'gradient reaches the student');
   assert.ok(module.trans.weight.grad!.abs().sum().item() > 0, 'gradient reaches trans');
   assert.ok(module.epsNet.layers.parameters()[0].grad!.abs().sum().item() > 0, 'gradient reaches the eps-net');
@@ -180,7 +256,15 @@ test('refine keeps gradients through the chain, and the ddimSteps option sets th
     steps.push(Number((t.data() as BigInt64Array)[0]));
     return x.mul(0);
   };
-  net.diffusion[0].refine(tensor([[1, 2, 3], [0, -1, 2]], { dtype: 'float32' }));
+  net.diffusion[0].refine(
+    tensor(
+      [
+        [1, 2, 3],
+        [0, -1, 2],
+      ],
+      { dtype: 'float32' },
+    ),
+  );
   assert.deepEqual(steps, [100, 0], 'the last 2 steps of the 10-step grid');
 });
 
@@ -188,12 +272,31 @@ test('refine keeps gradients through the chain, and the ddimSteps option sets th
 
 test('diffusion loss: x_t = sqrt(ab_t) teacher + sqrt(1 - ab_t) eps with t ~ U{0..999}; MSE(eps-net(x_t, cond, t), eps)', () => {
   const module = new DiffusionModule(2, new NoiseSchedule());
-  const teacher = [[1, -2], [0.5, 3], [-1.5, 0.25]];
-  const cond = tensor([[9, 8], [7, 6], [5, 4]], { dtype: 'float32' });
-  const prediction = [[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6]];
+  const teacher = [
+    [1, -2],
+    [0.5, 3],
+    [-1.5, 0.25],
+  ];
+  const cond = tensor(
+    [
+      [9, 8],
+      [7, 6],
+      [5, 4],
+    ],
+    { dtype: 'float32' },
+  );
+  const prediction = [
+    [0.1, -0.2],
+    [0.3, 0.4],
+    [-0.5, 0.6],
+  ];
   const seen: { x: number[][]; t: number[]; condIsCond: boolean }[] = [];
   module.epsNet.predict = (x: Tensor, c: Tensor, t: Tensor): Tensor => {
-    seen.push({ x: x.toArray() as number[][], t: Array.from(t.data() as BigInt64Array, Number), condIsCond: c === cond });
+    seen.push({
+      x: x.toArray() as number[][],
+      t: Array.from(t.data() as BigInt64Array, Number),
+      condIsCond: c === cond,
+    });
     return tensor(prediction, { dtype: 'float32' });
   };
   // The loss draws t (randint) and then eps (randn) from the global generator: replay the same draws.
@@ -208,7 +311,9 @@ test('diffusion loss: x_t = sqrt(ab_t) teacher + sqrt(1 - ab_t) eps with t ~ U{0
   assert.ok(condIsCond, 'conditions on the given tensor');
   x.forEach((row, b) => {
     const ab = alphaBarByHand(t[b]);
-    row.forEach((v, k) => close(v, Math.sqrt(ab) * teacher[b][k] + Math.sqrt(1 - ab) * eps[b][k], `x_t[${b}][${k}] (t = ${t[b]})`));
+    row.forEach((v, k) =>
+      close(v, Math.sqrt(ab) * teacher[b][k] + Math.sqrt(1 - ab) * eps[b][k], `x_t[${b}][${k}] (t = ${t[b]})`),
+    );
   });
   close(loss, mean(prediction.flatMap((row, b) => row.map((p, k) => (p - eps[b][k]) ** 2))), 'MSE over all elements');
 
@@ -219,7 +324,10 @@ test('diffusion loss: x_t = sqrt(ab_t) teacher + sqrt(1 - ab_t) eps with t ~ U{0
     return xt.mul(0);
   };
   module.diffusionLoss(randn([5000, 2]), randn([5000, 2]));
-  assert.ok(Math.min(...ts) >= 0 && Math.min(...ts) < 10 && Math.max(...ts) <= 999 && Math.max(...ts) > 989, `t in [${Math.min(...ts)}, ${Math.max(...ts)}]`);
+  assert.ok(
+    Math.min(...ts) >= 0 && Math.min(...ts) < 10 && Math.max(...ts) <= 999 && Math.max(...ts) > 989,
+    `t in [${Math.min(...ts)}, ${Math.max(...ts)}]`,
+  );
 });
 
 // ---- D and H --------------------------------------------------------------------------------------------------------
@@ -237,7 +345,11 @@ test('D: soft cross-entropy at temperature 1, mean over the batch; released: cro
   close(distillLoss('soft-ce', output, teacher).item(), softCe(o, t), "distillLoss('soft-ce')");
   close(releasedDistill(output, teacher).item(), uniformCe(o), 'released');
   close(distillLoss('released', output, teacher).item(), uniformCe(o), "distillLoss('released')");
-  close(releasedDistill(output, tensor(Z[1], { dtype: 'float32' })).item(), uniformCe(o), 'released ignores the teacher');
+  close(
+    releasedDistill(output, tensor(Z[1], { dtype: 'float32' })).item(),
+    uniformCe(o),
+    'released ignores the teacher',
+  );
   assert.ok(Math.abs(softCe(o, t) - uniformCe(o)) > 0.1, 'the two differ on this example');
   // The sum over classes, the mean over the batch (not a sum, not a mean over classes).
   close(uniformCe([o[0]]), -(logQ[0] + logQ[1] + logQ[2]) / 3, 'uniform, first row');
@@ -248,12 +360,24 @@ test('H: entropy of the softmax, mean over the batch', () => {
   close(entropyOf([[2, 0, -1]]), -(p[0] * Math.log(p[0]) + p[1] * Math.log(p[1]) + p[2] * Math.log(p[2])), 'reference');
   close(entropyOf([[0, 0, 0]]), Math.log(3), 'uniform: log K');
   close(entropy(tensor(Z[3], { dtype: 'float32' })).item(), entropyOf(Z[3]), 'H(z4)');
-  close(entropy(tensor([[0, 0, 0], [0, 0, 0]], { dtype: 'float32' })).item(), Math.log(3), 'H(uniform)');
+  close(
+    entropy(
+      tensor(
+        [
+          [0, 0, 0],
+          [0, 0, 0],
+        ],
+        { dtype: 'float32' },
+      ),
+    ).item(),
+    Math.log(3),
+    'H(uniform)',
+  );
 });
 
 // ---- the whole loss -------------------------------------------------------------------------------------------------
 
-test("sd: CE(z4) + 0.5 [D(z3, z4) + D(z2, z3) + D(z1, z2)] - 0.5 [H(z4) + H(z3) + H(z2)]", () => {
+test('sd: CE(z4) + 0.5 [D(z3, z4) + D(z2, z3) + D(z1, z2)] - 0.5 [H(z4) + H(z3) + H(z2)]', () => {
   const [z1, z2, z3, z4] = Z;
   const ce = crossEntropy(z4, LABELS);
   const d = softCe(z3, z4) + softCe(z2, z3) + softCe(z1, z2);
@@ -265,7 +389,12 @@ test("sd: CE(z4) + 0.5 [D(z3, z4) + D(z2, z3) + D(z1, z2)] - 0.5 [H(z4) + H(z3) 
   close(parts.entropy, h, 'entropy');
   close(loss.item(), ce + 0.5 * d - 0.5 * h, 'loss');
   // The numbers tell the alternatives apart: a swapped sign, or H on another head, would fail above.
-  for (const wrong of [ce + 0.5 * d + 0.5 * h, ce + 0.5 * d - 0.5 * (entropyOf(z3) + entropyOf(z2) + entropyOf(z1)), ce + 0.5 * d - 0.5 * (entropyOf(z4) + entropyOf(z3) + entropyOf(z1)), ce + d - h]) {
+  for (const wrong of [
+    ce + 0.5 * d + 0.5 * h,
+    ce + 0.5 * d - 0.5 * (entropyOf(z3) + entropyOf(z2) + entropyOf(z1)),
+    ce + 0.5 * d - 0.5 * (entropyOf(z4) + entropyOf(z3) + entropyOf(z1)),
+    ce + d - h,
+  ]) {
     assert.ok(Math.abs(wrong - (ce + 0.5 * d - 0.5 * h)) > 1e-3, `alternative ${wrong} is distinguishable`);
   }
   close(fixedNet('sd', { entropyWeight: 0 }).lossOf(images(), labels()).loss.item(), ce + 0.5 * d, 'entropy weight 0');
@@ -276,12 +405,26 @@ test("sd: CE(z4) + 0.5 [D(z3, z4) + D(z2, z3) + D(z1, z2)] - 0.5 [H(z4) + H(z3) 
 function spiedDsd(options: Partial<MethodOptions>) {
   const net = fixedNet('dsd', options);
   const refined = [
-    [[0.2, 1.4, -0.6], [-1, 0.4, 0.9]], // r3
-    [[1.1, -0.3, 0.0], [0.7, 2.2, -0.5]], // r2
-    [[-0.8, 0.6, 1.9], [0.1, -1.3, 0.2]], // r1
+    [
+      [0.2, 1.4, -0.6],
+      [-1, 0.4, 0.9],
+    ], // r3
+    [
+      [1.1, -0.3, 0.0],
+      [0.7, 2.2, -0.5],
+    ], // r2
+    [
+      [-0.8, 0.6, 1.9],
+      [0.1, -1.3, 0.2],
+    ], // r1
   ];
   const diffusion = [0.3, 0.7, 1.1];
-  const calls = net.diffusion.map(() => ({ c: null as Tensor | null, r: null as Tensor | null, teacher: null as Tensor | null, cond: null as Tensor | null }));
+  const calls = net.diffusion.map(() => ({
+    c: null as Tensor | null,
+    r: null as Tensor | null,
+    teacher: null as Tensor | null,
+    cond: null as Tensor | null,
+  }));
   net.diffusion.forEach((module, pair) => {
     const condition = module.condition.bind(module);
     module.condition = (student: Tensor): Tensor => {
@@ -325,7 +468,8 @@ test('dsd: CE(z4) + 0.5 sum D(r_k, teacher_k) - 0.5 [H(z4) + H(r3) + H(r2)] + 0.
       ['entropy on r3, r2, r1', ce + 0.5 * d - 0.5 * (entropyOf(r3) + entropyOf(r2) + entropyOf(r1)) + 0.5 * lDiff],
       ['diffusion subtracted', ce + 0.5 * d - 0.5 * h - 0.5 * lDiff],
     ] as const;
-    for (const [what, wrong] of alternatives) assert.ok(Math.abs(wrong - loss.item()) > 1e-3, `${distill}: ${what} would be caught`);
+    for (const [what, wrong] of alternatives)
+      assert.ok(Math.abs(wrong - loss.item()) > 1e-3, `${distill}: ${what} would be caught`);
     if (distill === 'soft-ce') {
       assert.ok(Math.abs(softCe(r2, z4) - softCe(r2, z3)) > 1e-3, 'the teacher of r2 is told apart');
       assert.ok(Math.abs(softCe(r1, r2) - softCe(r1, z2)) > 1e-3, 'raw vs refined teacher is told apart');
@@ -344,11 +488,18 @@ test("condition: 'refined' trains the eps-net on r, 'student' on c = trans(stude
     net.lossOf(images(), labels());
     calls.forEach((call, pair) => {
       const expected = condition === 'refined' ? call.r : call.c;
-      assert.ok(call.cond !== null && call.cond === expected, `${condition}, pair ${pair}: conditioned on ${condition === 'refined' ? 'r' : 'c'}`);
+      assert.ok(
+        call.cond !== null && call.cond === expected,
+        `${condition}, pair ${pair}: conditioned on ${condition === 'refined' ? 'r' : 'c'}`,
+      );
       // c is trans applied to the student z3, z2, z1.
       const module = net.diffusion[pair];
       const student = tensor(Z[2 - pair], { dtype: 'float32' });
-      closeRows(call.c!, F.linear(student, module.trans.weight, module.trans.bias).toArray() as number[][], `pair ${pair}: c = trans(z${3 - pair})`);
+      closeRows(
+        call.c!,
+        F.linear(student, module.trans.weight, module.trans.bias).toArray() as number[][],
+        `pair ${pair}: c = trans(z${3 - pair})`,
+      );
     });
   }
   // Default: as released.

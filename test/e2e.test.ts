@@ -18,7 +18,21 @@ import { makeDataset, makeSeparableDataset } from './support/images.js';
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-run-'));
 const small = (data: string, method: TrainConfig['method'], extra: Partial<TrainConfig> = {}): TrainConfig =>
-  resolveConfig(data, {}, { method, size: 32, batchSize: 6, epochs: 2, warmupEpochs: 1, cycles: 2, split: { ratio: 0.5, seed: 1 }, augment: 'recipe', ...extra });
+  resolveConfig(
+    data,
+    {},
+    {
+      method,
+      size: 32,
+      batchSize: 6,
+      epochs: 2,
+      warmupEpochs: 1,
+      cycles: 2,
+      split: { ratio: 0.5, seed: 1 },
+      augment: 'recipe',
+      ...extra,
+    },
+  );
 
 let dataset: string;
 test.before(async () => {
@@ -29,10 +43,26 @@ test('every method trains one epoch and writes its run folder; report aggregates
   const runs: string[] = [];
   for (const method of ['plain', 'sd', 'dsd'] as const) {
     const out = join(scratch(), method);
-    const result = await train(small(dataset, method, { epochs: 1, warmupEpochs: 0, cycles: 1 }), { out, report: 'quiet' });
+    const result = await train(small(dataset, method, { epochs: 1, warmupEpochs: 0, cycles: 1 }), {
+      out,
+      report: 'quiet',
+    });
     assert.equal(result.completed, true);
     const files = readdirSync(out).sort();
-    for (const f of ['checkpoints', 'config.json', 'confusion.csv', 'confusion.png', 'confusion.svg', 'curves.png', 'curves.svg', 'metrics.csv', 'metrics.jsonl', 'report.json', 'report.md', 'split.json']) {
+    for (const f of [
+      'checkpoints',
+      'config.json',
+      'confusion.csv',
+      'confusion.png',
+      'confusion.svg',
+      'curves.png',
+      'curves.svg',
+      'metrics.csv',
+      'metrics.jsonl',
+      'report.json',
+      'report.md',
+      'split.json',
+    ]) {
       assert.ok(files.includes(f), `${method}: ${f}`);
     }
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
@@ -44,8 +74,14 @@ test('every method trains one epoch and writes its run folder; report aggregates
   const table = spawnSync(process.execPath, [cli, 'report', ...runs], { encoding: 'utf8' });
   assert.equal(table.status, 0, table.stderr);
   assert.match(table.stdout, /\| plain resnet18 \| 1 \| \d+\.\d\d \| \d+\.\d\d \| \d\.\d{4} \| \d+\.\d \| 1\.00x \|/);
-  assert.match(table.stdout, /\| dsd resnet18 \(distill soft-ce, condition refined, 5 DDIM steps, entropy 0\.5\) \| 1 \|/);
-  assert.match(spawnSync(process.execPath, [cli, 'report', dataset], { encoding: 'utf8' }).stderr, /no report\.json \(the run has not finished\)/);
+  assert.match(
+    table.stdout,
+    /\| dsd resnet18 \(distill soft-ce, condition refined, 5 DDIM steps, entropy 0\.5\) \| 1 \|/,
+  );
+  assert.match(
+    spawnSync(process.execPath, [cli, 'report', dataset], { encoding: 'utf8' }).stderr,
+    /no report\.json \(the run has not finished\)/,
+  );
 });
 
 for (const precision of ['fp32', 'bf16'] as const) {
@@ -58,7 +94,10 @@ for (const precision of ['fp32', 'bf16'] as const) {
     assert.equal(first.completed, false);
     const resumed = await train(config, { out, resume: true, report: 'quiet' });
     assert.equal(resumed.completed, true);
-    assert.deepEqual(resumed.epochs.map((r) => r.trainLoss), straight.epochs.map((r) => r.trainLoss));
+    assert.deepEqual(
+      resumed.epochs.map((r) => r.trainLoss),
+      straight.epochs.map((r) => r.trainLoss),
+    );
     assert.deepEqual(resumed.final!.confusion, straight.final!.confusion);
     const a = loadModel(straight.out).model.stateDict();
     const b = loadModel(out).model.stateDict();
@@ -74,15 +113,32 @@ test('the trained model loads, evaluates on the split and predicts image files',
   const data = await scanDataset(dataset);
   assert.equal(loaded.decodeSize, Math.round(32 / 0.875));
   const images = await loadDecoded(data, { size: loaded.decodeSize, progress: false });
-  const { metrics } = evaluate(loaded.model, images, images.paths.map((_, i) => i), loaded.classNames, { outputSize: loaded.size });
+  const { metrics } = evaluate(
+    loaded.model,
+    images,
+    images.paths.map((_, i) => i),
+    loaded.classNames,
+    { outputSize: loaded.size },
+  );
   assert.equal(metrics.count, 36);
-  const predictions = await predict(loaded, [join(dataset, 'alpha', 'alpha00.jpg'), join(dataset, 'gamma', 'gamma01.PNG')], { topK: 3 });
+  const predictions = await predict(
+    loaded,
+    [join(dataset, 'alpha', 'alpha00.jpg'), join(dataset, 'gamma', 'gamma01.PNG')],
+    { topK: 3 },
+  );
   for (const { top } of predictions) {
     assert.deepEqual(top.map((t) => t.label).sort(), ['alpha', 'beta', 'gamma']);
-    assert.ok(Math.abs(top.reduce((s, t) => s + t.probability, 0) - 1) < 1e-5, 'the probabilities of all classes sum to 1');
+    assert.ok(
+      Math.abs(top.reduce((s, t) => s + t.probability, 0) - 1) < 1e-5,
+      'the probabilities of all classes sum to 1',
+    );
     assert.ok(top[0].probability >= top[1].probability && top[1].probability >= top[2].probability, 'ranked');
   }
-  const json = spawnSync(process.execPath, [cli, 'predict', out, join(dataset, 'beta', 'beta02.tif'), '--top-k', '1', '--json'], { encoding: 'utf8' });
+  const json = spawnSync(
+    process.execPath,
+    [cli, 'predict', out, join(dataset, 'beta', 'beta02.tif'), '--top-k', '1', '--json'],
+    { encoding: 'utf8' },
+  );
   assert.equal(json.status, 0, json.stderr);
   assert.ok(['alpha', 'beta', 'gamma'].includes(JSON.parse(json.stdout)[0].top[0].label));
   const info = spawnSync(process.execPath, [cli, 'info', out], { encoding: 'utf8' });
@@ -91,15 +147,35 @@ test('the trained model loads, evaluates on the split and predicts image files',
   renameSync(join(other, 'gamma'), join(other, 'delta'));
   const mismatch = spawnSync(process.execPath, [cli, 'eval', out, other, '--json'], { encoding: 'utf8' });
   assert.equal(mismatch.status, 1);
-  assert.match(mismatch.stderr, /checkpoints\/latest: trained on 3 classes that differ from the 3 given \(missing \["delta"\], extra \["gamma"\]\)/);
+  assert.match(
+    mismatch.stderr,
+    /checkpoints\/latest: trained on 3 classes that differ from the 3 given \(missing \["delta"\], extra \["gamma"\]\)/,
+  );
 });
 
 test('training learns: separable classes are told apart after a few epochs, by every method', async () => {
   const separable = await makeSeparableDataset(16);
   for (const method of ['plain', 'dsd'] as const) {
-    const config = resolveConfig(separable, {}, { method, size: 32, batchSize: 8, epochs: 4, warmupEpochs: 0, cycles: 1, lr: 1e-3, split: { ratio: 0.5, seed: 0 }, augment: 'light' });
+    const config = resolveConfig(
+      separable,
+      {},
+      {
+        method,
+        size: 32,
+        batchSize: 8,
+        epochs: 4,
+        warmupEpochs: 0,
+        cycles: 1,
+        lr: 1e-3,
+        split: { ratio: 0.5, seed: 0 },
+        augment: 'light',
+      },
+    );
     const result = await train(config, { out: join(scratch(), method), report: 'quiet' });
-    assert.ok(result.final!.overallAccuracy >= 0.9, `${method}: test OA ${result.final!.overallAccuracy} after 4 epochs`);
+    assert.ok(
+      result.final!.overallAccuracy >= 0.9,
+      `${method}: test OA ${result.final!.overallAccuracy} after 4 epochs`,
+    );
   }
 });
 
@@ -117,7 +193,10 @@ test('a non-finite loss stops the run with a clear message and keeps the last go
   const before = readFileSync(weightsFile);
   await assert.rejects(train(config, { out, resume: true, report: 'quiet' }), (error: Error) => {
     assert.ok(error instanceof NonFiniteLossError);
-    assert.match(error.message, /the loss became NaN at epoch 2, step 1 \(iteration 3\); the run stopped and checkpoints\/latest keeps the last good state/);
+    assert.match(
+      error.message,
+      /the loss became NaN at epoch 2, step 1 \(iteration 3\); the run stopped and checkpoints\/latest keeps the last good state/,
+    );
     return true;
   });
   assert.deepEqual(readFileSync(weightsFile), before, 'nothing was saved after the bad step');
@@ -126,7 +205,24 @@ test('a non-finite loss stops the run with a clear message and keeps the last go
 
 test('Ctrl-C saves mid-epoch and exits with 130 (128 + SIGINT); --resume finishes the run', async () => {
   const out = join(scratch(), 'sigint');
-  const args = [cli, 'train', dataset, '--out', out, '--method', 'sd', '--epochs', '2', '--size', '32', '--batch-size', '2', '--ratio', '0.5', '--jsonl'];
+  const args = [
+    cli,
+    'train',
+    dataset,
+    '--out',
+    out,
+    '--method',
+    'sd',
+    '--epochs',
+    '2',
+    '--size',
+    '32',
+    '--batch-size',
+    '2',
+    '--ratio',
+    '0.5',
+    '--jsonl',
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let sent = false;
   let stderr = '';
@@ -142,7 +238,9 @@ test('Ctrl-C saves mid-epoch and exits with 130 (128 + SIGINT); --resume finishe
   const saved = JSON.parse(readFileSync(join(out, 'checkpoints', 'latest', 'checkpoint.json'), 'utf8'));
   assert.ok(saved.extra.batchInEpoch > 0, 'saved within the epoch');
   assert.equal(existsSync(join(out, 'report.json')), false);
-  const resumed = spawnSync(process.execPath, [cli, 'train', '--out', out, '--resume', '--quiet'], { encoding: 'utf8' });
+  const resumed = spawnSync(process.execPath, [cli, 'train', '--out', out, '--resume', '--quiet'], {
+    encoding: 'utf8',
+  });
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.match(resumed.stdout, /final: OA \d+\.\d+%/);
   assert.equal(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 2);

@@ -9,17 +9,30 @@ test('libtorch errors carry libtorch messages', () => {
   assert.throws(() => ones([2, 3]).add(ones([4])), /The size of tensor a \(3\) must match the size of tensor b \(4\)/);
   assert.throws(() => ones([2, 3]).matmul(ones([2, 3])), /cannot be multiplied/);
   assert.throws(() => ones([2, 3]).reshape([5]), /shape '\[5\]' is invalid for input of size 6/);
-  assert.throws(() => ones([2, 3]).indexSelect(1, tensor([7])), /INDICES element is out of DATA bounds, id=7 axis_dim=3/);
+  assert.throws(
+    () => ones([2, 3]).indexSelect(1, tensor([7])),
+    /INDICES element is out of DATA bounds, id=7 axis_dim=3/,
+  );
   assert.throws(() => ones([2, 3]).gather(1, tensor([[0.5]])), /gather\(\): Expected dtype int64 for index/);
-  assert.throws(() => F.conv2d(ones([1, 3, 8, 8]), ones([4, 2, 3, 3])), /expected input\[1, 3, 8, 8\] to have 2 channels/i);
+  assert.throws(
+    () => F.conv2d(ones([1, 3, 8, 8]), ones([4, 2, 3, 3])),
+    /expected input\[1, 3, 8, 8\] to have 2 channels/i,
+  );
   assert.throws(() => F.crossEntropy(ones([2, 3]), tensor([0, 5])), /out of bounds|Target 5 is out of bounds/);
   assert.throws(() => ones([2]).item(), /a Tensor with 2 elements cannot be converted to Scalar/);
 });
 
 test('bad arguments are refused at the boundary with the argument named', () => {
-  const call = (name: string, ...args: unknown[]): unknown => (binding.call as (...a: unknown[]) => unknown)(binding.findOp(...splitName(name)), ...args);
-  assert.throws(() => call('aten::conv2d', ones([1, 1, 3, 3]).handle, ones([1, 1, 1, 1]).handle, null, 'x'), /aten::conv2d: argument 'stride' expects int\[\], got the string 'x'/);
-  assert.throws(() => call('aten::add.Tensor', ones([1]).handle, {}), /argument 'other' expects a tensor, got an object/);
+  const call = (name: string, ...args: unknown[]): unknown =>
+    (binding.call as (...a: unknown[]) => unknown)(binding.findOp(...splitName(name)), ...args);
+  assert.throws(
+    () => call('aten::conv2d', ones([1, 1, 3, 3]).handle, ones([1, 1, 1, 1]).handle, null, 'x'),
+    /aten::conv2d: argument 'stride' expects int\[\], got the string 'x'/,
+  );
+  assert.throws(
+    () => call('aten::add.Tensor', ones([1]).handle, {}),
+    /argument 'other' expects a tensor, got an object/,
+  );
   assert.throws(() => call('aten::add.Tensor', ones([1]).handle), /argument 'other' expects Tensor, got undefined/);
   assert.throws(() => call('aten::zeros', [1.5]), /argument 'size' expects an integer, got the number 1.5/);
   assert.throws(() => call('aten::relu', ones([1]).handle, 1, 2), /takes 1 arguments, got 3/);
@@ -45,7 +58,10 @@ test('API-level checks name the value', () => {
   assert.throws(() => tensor([1.5], { dtype: 'int64' }), /1.5 is not an integer for int64/);
   assert.throws(() => F.dropout(ones([2]), 1.5), /dropout: p must be in \[0, 1\], got 1.5/);
   assert.throws(() => F.interpolate(ones([1, 1, 2, 2]), {}), /exactly one of size and scaleFactor/);
-  assert.throws(() => F.crossEntropy(ones([2, 3]), tensor([0, 1]), { reduction: 'avg' as never }), /unknown reduction 'avg'/);
+  assert.throws(
+    () => F.crossEntropy(ones([2, 3]), tensor([0, 1]), { reduction: 'avg' as never }),
+    /unknown reduction 'avg'/,
+  );
 });
 
 test('a disposed tensor refuses further use, and disposal is idempotent', () => {
@@ -61,8 +77,15 @@ test('a disposed tensor refuses further use, and disposal is idempotent', () => 
   assert.throws(() => new Tensor(handle).add(1), /disposed/);
 });
 
-test('CUDA devices are refused clearly when libtorch has none', { skip: binding.cudaDeviceCount() > 0 && 'a GPU is present' }, () => {
-  assert.throws(() => ones([2], { device: 'cuda:0' }), /device 'cuda:0' is not available: this libtorch \(\d+\.\d+\.\d+\) has no CUDA support/);
-  assert.throws(() => ones([2]).to('cuda'), /device 'cuda' is not available/);
-  assert.throws(() => ones([2], { device: 'tpu' as never }), /unknown device 'tpu'/);
-});
+test(
+  'CUDA devices are refused clearly when libtorch has none',
+  { skip: binding.cudaDeviceCount() > 0 && 'a GPU is present' },
+  () => {
+    assert.throws(
+      () => ones([2], { device: 'cuda:0' }),
+      /device 'cuda:0' is not available: this libtorch \(\d+\.\d+\.\d+\) has no CUDA support/,
+    );
+    assert.throws(() => ones([2]).to('cuda'), /device 'cuda' is not available/);
+    assert.throws(() => ones([2], { device: 'tpu' as never }), /unknown device 'tpu'/);
+  },
+);

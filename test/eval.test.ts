@@ -5,11 +5,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { aggregateRuns, computeMetrics, confusionCsv, confusionSpec, curvesSpec, meanStd, metricsCsv, pairedTable, pairWithFloat32, pairWithPlain, precisionTable, type RunSummary, variantTable, writeChart } from '../src/eval/index.js';
+import {
+  aggregateRuns,
+  computeMetrics,
+  confusionCsv,
+  confusionSpec,
+  curvesSpec,
+  meanStd,
+  metricsCsv,
+  pairedTable,
+  pairWithFloat32,
+  pairWithPlain,
+  precisionTable,
+  type RunSummary,
+  variantTable,
+  writeChart,
+} from '../src/eval/index.js';
 
 test('OA, AA, kappa, per-class precision/recall/F1 and the confusion matrix', () => {
   const m = computeMetrics([0, 0, 1, 1, 2, 2, 2], [0, 1, 1, 1, 2, 0, 2], ['forest', 'harbor', 'runway']);
-  assert.deepEqual(m.confusion, [[1, 1, 0], [0, 2, 0], [1, 0, 2]]);
+  assert.deepEqual(m.confusion, [
+    [1, 1, 0],
+    [0, 2, 0],
+    [1, 0, 2],
+  ]);
   assert.equal(m.overallAccuracy, 5 / 7);
   assert.ok(Math.abs(m.averageAccuracy - (0.5 + 1 + 2 / 3) / 3) < 1e-12);
   const pe = (2 * 2 + 2 * 3 + 3 * 2) / 49;
@@ -27,17 +46,27 @@ test('runs aggregate per variant: mean +- sample std over seeds, methods in orde
   const run = (method: string, oa: number, seconds: number, entropyWeight = 0.5): RunSummary => ({
     method,
     backbone: 'resnet18',
-    methodOptions: method === 'plain' ? undefined : { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight },
+    methodOptions:
+      method === 'plain' ? undefined : { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight },
     final: { overallAccuracy: oa, averageAccuracy: oa, kappa: oa - 0.01 },
     meanEpochSeconds: seconds,
   });
-  const rows = aggregateRuns([run('dsd', 0.8, 33), run('plain', 0.8, 29), run('dsd', 0.9, 33, 0), run('plain', 0.9, 31), run('sd', 0.7, 28)]);
-  assert.deepEqual(rows.map((r) => [r.variant, r.runs]), [
-    ['plain resnet18', 2],
-    ['sd resnet18 (entropy 0.5)', 1],
-    ['dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0)', 1],
-    ['dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', 1],
+  const rows = aggregateRuns([
+    run('dsd', 0.8, 33),
+    run('plain', 0.8, 29),
+    run('dsd', 0.9, 33, 0),
+    run('plain', 0.9, 31),
+    run('sd', 0.7, 28),
   ]);
+  assert.deepEqual(
+    rows.map((r) => [r.variant, r.runs]),
+    [
+      ['plain resnet18', 2],
+      ['sd resnet18 (entropy 0.5)', 1],
+      ['dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0)', 1],
+      ['dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', 1],
+    ],
+  );
   assert.ok(Math.abs(rows[0].oa.mean - 85) < 1e-9 && Math.abs(rows[0].oa.std - Math.SQRT2 * 5) < 1e-9);
   assert.ok(Math.abs(rows[0].kappa.mean - 0.84) < 1e-12);
   assert.equal(rows[0].epochSeconds.mean, 30);
@@ -51,32 +80,62 @@ test('runs pair with plain training seed by seed: differences in points, mean +-
   const run = (method: string, seed: number, oa: number): RunSummary => ({
     method,
     backbone: 'mobilenet_v2',
-    methodOptions: method === 'plain' ? undefined : { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight: 0.5 },
+    methodOptions:
+      method === 'plain' ? undefined : { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight: 0.5 },
     final: { overallAccuracy: oa, averageAccuracy: oa, kappa: oa },
     meanEpochSeconds: 40,
     seed,
   });
-  const paired = pairWithPlain([run('plain', 0, 0.98), run('dsd', 1, 0.97), run('plain', 1, 0.975), run('dsd', 0, 0.985), run('dsd', 2, 0.99)]);
+  const paired = pairWithPlain([
+    run('plain', 0, 0.98),
+    run('dsd', 1, 0.97),
+    run('plain', 1, 0.975),
+    run('dsd', 0, 0.985),
+    run('dsd', 2, 0.99),
+  ]);
   assert.equal(paired.length, 1);
   assert.deepEqual(paired[0].seeds, [0, 1], 'seed 2 has no plain run to pair with');
-  assert.deepEqual(paired[0].differences.map((d) => Number(d.toFixed(6))), [0.5, -0.5]);
+  assert.deepEqual(
+    paired[0].differences.map((d) => Number(d.toFixed(6))),
+    [0.5, -0.5],
+  );
   assert.equal(paired[0].wins, 1);
   assert.equal(paired[0].losses, 1);
   assert.ok(Math.abs(paired[0].difference.mean) < 1e-9 && Math.abs(paired[0].difference.std - Math.SQRT1_2) < 1e-9);
-  assert.equal(pairedTable(paired).split('\n')[2], '| dsd mobilenet_v2 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5) | 0, 1 | +0.50, -0.50 | +0.00 +- 0.71 | 1 / 1 |');
+  assert.equal(
+    pairedTable(paired).split('\n')[2],
+    '| dsd mobilenet_v2 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5) | 0, 1 | +0.50, -0.50 | +0.00 +- 0.71 | 1 / 1 |',
+  );
   // bf16 runs are variants of their own, paired with bf16 plain runs only.
   const bf16 = (r: RunSummary): RunSummary => ({ ...r, precision: 'bf16', meanEpochSeconds: 20 });
   const mixed = pairWithPlain([run('plain', 0, 0.98), bf16(run('plain', 0, 0.97)), bf16(run('dsd', 0, 0.99))]);
-  assert.deepEqual(mixed.map((r) => [r.variant, r.differences.map((d) => Number(d.toFixed(6)))]), [['dsd mobilenet_v2 bf16 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', [2]]]);
+  assert.deepEqual(
+    mixed.map((r) => [r.variant, r.differences.map((d) => Number(d.toFixed(6)))]),
+    [['dsd mobilenet_v2 bf16 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', [2]]],
+  );
   const rows = aggregateRuns([run('plain', 0, 0.98), bf16(run('plain', 0, 0.97)), bf16(run('dsd', 0, 0.99))]);
-  assert.deepEqual(rows.map((r) => [r.variant, r.epochVsPlain]), [['plain mobilenet_v2', 1], ['plain mobilenet_v2 bf16', 1], ['dsd mobilenet_v2 bf16 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', 1]]);
+  assert.deepEqual(
+    rows.map((r) => [r.variant, r.epochVsPlain]),
+    [
+      ['plain mobilenet_v2', 1],
+      ['plain mobilenet_v2 bf16', 1],
+      ['dsd mobilenet_v2 bf16 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', 1],
+    ],
+  );
 });
 
 test('bf16 runs pair with the float32 runs of the same variant, setting and seed; the difference of means is set against the fp32 seed spread', () => {
-  const run = (method: string, seed: number, oa: number, precision = 'fp32', extra: Partial<RunSummary> = {}): RunSummary => ({
+  const run = (
+    method: string,
+    seed: number,
+    oa: number,
+    precision = 'fp32',
+    extra: Partial<RunSummary> = {},
+  ): RunSummary => ({
     method,
     backbone: 'resnet18',
-    methodOptions: method === 'plain' ? undefined : { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight: 0.5 },
+    methodOptions:
+      method === 'plain' ? undefined : { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight: 0.5 },
     dataset: '/data/ucmerced',
     split: 'ratio 0.8',
     size: 128,
@@ -89,50 +148,121 @@ test('bf16 runs pair with the float32 runs of the same variant, setting and seed
     ...extra,
   });
   const reports = [
-    run('dsd', 0, 0.83), run('dsd', 1, 0.82), run('dsd', 2, 0.845),
-    run('dsd', 2, 0.85, 'bf16'), run('dsd', 0, 0.82, 'bf16'), run('dsd', 1, 0.83, 'bf16'), run('dsd', 3, 0.9, 'bf16'),
-    run('plain', 0, 0.84), run('plain', 0, 0.70, 'bf16'),
+    run('dsd', 0, 0.83),
+    run('dsd', 1, 0.82),
+    run('dsd', 2, 0.845),
+    run('dsd', 2, 0.85, 'bf16'),
+    run('dsd', 0, 0.82, 'bf16'),
+    run('dsd', 1, 0.83, 'bf16'),
+    run('dsd', 3, 0.9, 'bf16'),
+    run('plain', 0, 0.84),
+    run('plain', 0, 0.7, 'bf16'),
     run('plain', 1, 0.5, 'bf16', { size: 224 }), // no fp32 run at 224 px: not paired
   ];
   const rows = pairWithFloat32(reports);
-  assert.deepEqual(rows.map((r) => [r.setting, r.variant, r.precision, r.seeds]), [
-    ['ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs', 'plain resnet18', 'bf16', [0]],
-    ['ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs', 'dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)', 'bf16', [0, 1, 2]],
-  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.setting, r.variant, r.precision, r.seeds]),
+    [
+      ['ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs', 'plain resnet18', 'bf16', [0]],
+      [
+        'ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs',
+        'dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5)',
+        'bf16',
+        [0, 1, 2],
+      ],
+    ],
+  );
   const dsd = rows[1];
-  assert.deepEqual(dsd.differences.map((d) => Number(d.toFixed(6))), [-1, 1, 0.5]);
+  assert.deepEqual(
+    dsd.differences.map((d) => Number(d.toFixed(6))),
+    [-1, 1, 0.5],
+  );
   assert.ok(Math.abs(dsd.fp32.mean - 83.1666667) < 1e-6 && Math.abs(dsd.lower.mean - 83.3333333) < 1e-6);
   assert.equal(dsd.withinSeedSpread, true, '+0.17 points against an fp32 std of 1.26');
-  assert.equal(pairWithFloat32(reports.map((r) => (r.precision === 'bf16' && r.method === 'dsd' ? { ...r, final: { ...r.final, overallAccuracy: r.final.overallAccuracy - 0.02 } } : r)))[1].withinSeedSpread, false, '2 points lower is outside the spread');
-  assert.equal(precisionTable(rows).split('\n')[3], '| ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs | dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5) | bf16 | 0, 1, 2 | 83.17 +- 1.26 | 83.33 +- 1.53 | -1.00, +1.00, +0.50 | +0.17 +- 1.04 | yes |');
-  assert.equal(precisionTable(rows).split('\n')[2], '| ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs | plain resnet18 | bf16 | 0 | 84.00 | 70.00 | -14.00 | -14.00 +- 0.00 |  |', 'a single seed shows no verdict');
+  assert.equal(
+    pairWithFloat32(
+      reports.map((r) =>
+        r.precision === 'bf16' && r.method === 'dsd'
+          ? { ...r, final: { ...r.final, overallAccuracy: r.final.overallAccuracy - 0.02 } }
+          : r,
+      ),
+    )[1].withinSeedSpread,
+    false,
+    '2 points lower is outside the spread',
+  );
+  assert.equal(
+    precisionTable(rows).split('\n')[3],
+    '| ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs | dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5) | bf16 | 0, 1, 2 | 83.17 +- 1.26 | 83.33 +- 1.53 | -1.00, +1.00, +0.50 | +0.17 +- 1.04 | yes |',
+  );
+  assert.equal(
+    precisionTable(rows).split('\n')[2],
+    '| ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs | plain resnet18 | bf16 | 0 | 84.00 | 70.00 | -14.00 | -14.00 +- 0.00 |  |',
+    'a single seed shows no verdict',
+  );
 });
 
 test('runs of different settings (dataset, split, size, backbone, initialisation, epochs) are never averaged or paired together', () => {
-  const base: RunSummary = { method: 'plain', backbone: 'resnet18', dataset: '/data/ucmerced', split: 'ratio 0.8', size: 128, epochs: 30, pretrained: null, final: { overallAccuracy: 0.8, averageAccuracy: 0.8, kappa: 0.8 }, meanEpochSeconds: 30, seed: 0 };
-  const others: Partial<RunSummary>[] = [{ dataset: '/data/aid' }, { split: 'ratio 0.5' }, { size: 224 }, { backbone: 'resnet50' }, { pretrained: { source: '/w/resnet18.pth' } }, { epochs: 60 }];
-  const reports = [base, { ...base, seed: 1, final: { overallAccuracy: 0.9, averageAccuracy: 0.9, kappa: 0.9 } }, ...others.map((o) => ({ ...base, ...o }))];
+  const base: RunSummary = {
+    method: 'plain',
+    backbone: 'resnet18',
+    dataset: '/data/ucmerced',
+    split: 'ratio 0.8',
+    size: 128,
+    epochs: 30,
+    pretrained: null,
+    final: { overallAccuracy: 0.8, averageAccuracy: 0.8, kappa: 0.8 },
+    meanEpochSeconds: 30,
+    seed: 0,
+  };
+  const others: Partial<RunSummary>[] = [
+    { dataset: '/data/aid' },
+    { split: 'ratio 0.5' },
+    { size: 224 },
+    { backbone: 'resnet50' },
+    { pretrained: { source: '/w/resnet18.pth' } },
+    { epochs: 60 },
+  ];
+  const reports = [
+    base,
+    { ...base, seed: 1, final: { overallAccuracy: 0.9, averageAccuracy: 0.9, kappa: 0.9 } },
+    ...others.map((o) => ({ ...base, ...o })),
+  ];
   const rows = aggregateRuns(reports);
   assert.equal(rows.length, 7, 'one row per setting');
   assert.equal(rows[0].runs, 2, 'the two runs of the same setting average');
-  assert.deepEqual(rows.map((r) => r.setting), [
-    'ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs, fp32',
-    'aid, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs, fp32',
-    'ucmerced, ratio 0.5, 128 px, resnet18, from scratch, 30 epochs, fp32',
-    'ucmerced, ratio 0.8, 224 px, resnet18, from scratch, 30 epochs, fp32',
-    'ucmerced, ratio 0.8, 128 px, resnet50, from scratch, 30 epochs, fp32',
-    'ucmerced, ratio 0.8, 128 px, resnet18, from resnet18.pth, 30 epochs, fp32',
-    'ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 60 epochs, fp32',
-  ]);
-  const dsd = { ...base, method: 'dsd', size: 224, methodOptions: { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight: 0.5 } };
-  assert.deepEqual(pairWithPlain([...reports, dsd]).map((p) => [p.setting, p.seeds]), [['ucmerced, ratio 0.8, 224 px, resnet18, from scratch, 30 epochs, fp32', [0]]], 'paired only with plain of its own setting');
+  assert.deepEqual(
+    rows.map((r) => r.setting),
+    [
+      'ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs, fp32',
+      'aid, ratio 0.8, 128 px, resnet18, from scratch, 30 epochs, fp32',
+      'ucmerced, ratio 0.5, 128 px, resnet18, from scratch, 30 epochs, fp32',
+      'ucmerced, ratio 0.8, 224 px, resnet18, from scratch, 30 epochs, fp32',
+      'ucmerced, ratio 0.8, 128 px, resnet50, from scratch, 30 epochs, fp32',
+      'ucmerced, ratio 0.8, 128 px, resnet18, from resnet18.pth, 30 epochs, fp32',
+      'ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 60 epochs, fp32',
+    ],
+  );
+  const dsd = {
+    ...base,
+    method: 'dsd',
+    size: 224,
+    methodOptions: { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight: 0.5 },
+  };
+  assert.deepEqual(
+    pairWithPlain([...reports, dsd]).map((p) => [p.setting, p.seeds]),
+    [['ucmerced, ratio 0.8, 224 px, resnet18, from scratch, 30 epochs, fp32', [0]]],
+    'paired only with plain of its own setting',
+  );
 });
 
 test('charts: confusion heat map and training curves as SVG and PNG', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dsdnet-charts-'));
   const m = computeMetrics([0, 1, 1], [0, 1, 0], ['forest', 'harbor']);
   await writeChart(confusionSpec(m, 'UCM test'), join(dir, 'confusion'));
-  await writeChart(curvesSpec([{ epoch: 1, trainLoss: 2, trainAccuracy: 0.3, testAccuracy: 0.4 }], 'curves'), join(dir, 'curves'));
+  await writeChart(
+    curvesSpec([{ epoch: 1, trainLoss: 2, trainAccuracy: 0.3, testAccuracy: 0.4 }], 'curves'),
+    join(dir, 'curves'),
+  );
   const svg = readFileSync(join(dir, 'confusion.svg'), 'utf8');
   assert.match(svg, /^<svg/);
   assert.match(svg, /forest/);

@@ -46,17 +46,33 @@ test('Grad-CAM and Grad-CAM++ equal PyTorch for ResNet-18 and MobileNetV2 at sta
     const model = createBackbone(backbone, 10);
     model.loadStateDict(deterministicState(model));
     model.eval();
-    const input = arange(2 * 3 * size * size, undefined, 1, { dtype: 'float64' }).mul(0.05).sin().float().reshape([2, 3, size, size]);
+    const input = arange(2 * 3 * size * size, undefined, 1, { dtype: 'float64' })
+      .mul(0.05)
+      .sin()
+      .float()
+      .reshape([2, 3, size, size]);
     for (const stage of [4, 3]) {
       for (const method of ['gradcam', 'gradcam++'] as const) {
         const expected = fixture.cases[`${backbone} stage ${stage} ${method}`];
         const cams = classActivationMaps(model, input, { stage, method });
-        assert.deepEqual([cams.classes, [2, cams.height, cams.width]], [expected.classes, expected.shape], `${backbone} stage ${stage} ${method}`);
+        assert.deepEqual(
+          [cams.classes, [2, cams.height, cams.width]],
+          [expected.classes, expected.shape],
+          `${backbone} stage ${stage} ${method}`,
+        );
         assertClose(cams.maps, expected.maps, `${backbone} stage ${stage} ${method}`);
-        if (expected.upsampled) assertClose(upsampleMaps(cams, 2, size).subarray(0, size * size), expected.upsampled, `${backbone} upsampled`);
+        if (expected.upsampled)
+          assertClose(
+            upsampleMaps(cams, 2, size).subarray(0, size * size),
+            expected.upsampled,
+            `${backbone} upsampled`,
+          );
       }
     }
-    assert.ok(model.parameters().every((p) => p.grad === null), 'no parameter keeps a gradient');
+    assert.ok(
+      model.parameters().every((p) => p.grad === null),
+      'no parameter keeps a gradient',
+    );
     input.dispose();
     model.dispose();
   }
@@ -70,7 +86,8 @@ function scene(rng: Rng, label: number, x: number, y: number): Float32Array {
   const out = new Float32Array(3 * SIZE * SIZE);
   for (let p = 0; p < SIZE * SIZE; p++) {
     const grey = 0.5 + (rng.next() - 0.5) * 0.4;
-    const inside = p % SIZE >= x && p % SIZE < x + SQUARE && Math.floor(p / SIZE) >= y && Math.floor(p / SIZE) < y + SQUARE;
+    const inside =
+      p % SIZE >= x && p % SIZE < x + SQUARE && Math.floor(p / SIZE) >= y && Math.floor(p / SIZE) < y + SQUARE;
     const rgb = inside ? (label === 0 ? [0.85, 0.15, 0.15] : [0.15, 0.15, 0.85]) : [grey, grey, grey];
     for (let c = 0; c < 3; c++) out[c * SIZE * SIZE + p] = (rgb[c] - 0.5) / 0.25;
   }
@@ -83,7 +100,10 @@ function batchOf(rng: Rng, count: number): { input: Tensor; labels: number[]; co
   const corners: [number, number][] = [];
   for (let i = 0; i < count; i++) {
     const label = i % 2;
-    const corner: [number, number] = [Math.floor(rng.next() * (SIZE - SQUARE + 1)), Math.floor(rng.next() * (SIZE - SQUARE + 1))];
+    const corner: [number, number] = [
+      Math.floor(rng.next() * (SIZE - SQUARE + 1)),
+      Math.floor(rng.next() * (SIZE - SQUARE + 1)),
+    ];
     data.set(scene(rng, label, ...corner), i * 3 * SIZE * SIZE);
     labels.push(label);
     corners.push(corner);
@@ -109,27 +129,43 @@ test('a classifier whose only evidence is a coloured square: its Grad-CAM and Gr
   }
   model.eval();
   const { input, labels, corners } = batchOf(rng, 32);
-  const predicted = Array.from(tidy(() => model.forward(input).argmax(1).data() as BigInt64Array), Number);
+  const predicted = Array.from(
+    tidy(() => model.forward(input).argmax(1).data() as BigInt64Array),
+    Number,
+  );
   const accuracy = predicted.filter((p, i) => p === labels[i]).length / labels.length;
   assert.ok(accuracy >= 0.9, `the classifier learnt the squares (${accuracy})`);
   // At 64 px the last stage is 2 x 2 and every cell sees the whole image: stages 3 (4 x 4) and 2 (8 x 8) are where
   // a map can point. Pointing: the map's peak on the square or within 16 px of it (by chance: 18 of 32).
   // Concentration: the map's share on the square over the square's share of the image (by chance: 1).
-  for (const [method, stage] of [['gradcam', 3], ['gradcam', 2], ['gradcam++', 2]] as const) {
+  for (const [method, stage] of [
+    ['gradcam', 3],
+    ['gradcam', 2],
+    ['gradcam++', 2],
+  ] as const) {
     const maps = upsampleMaps(classActivationMaps(model, input, { stage, method, classes: labels }), 32, SIZE);
     let pointing = 0;
     let concentration = 0;
     for (let i = 0; i < 32; i++) {
       const map = maps.subarray(i * SIZE * SIZE, (i + 1) * SIZE * SIZE);
       const [x, y] = corners[i];
-      const near = (p: number, margin: number): boolean => p % SIZE >= x - margin && p % SIZE < x + SQUARE + margin && Math.floor(p / SIZE) >= y - margin && Math.floor(p / SIZE) < y + SQUARE + margin;
+      const near = (p: number, margin: number): boolean =>
+        p % SIZE >= x - margin &&
+        p % SIZE < x + SQUARE + margin &&
+        Math.floor(p / SIZE) >= y - margin &&
+        Math.floor(p / SIZE) < y + SQUARE + margin;
       if (near(map.indexOf(Math.max(...map)), 16)) pointing++;
       const total = map.reduce((a, b) => a + b, 0);
       const inside = map.reduce((a, v, p) => a + (near(p, 0) ? v : 0), 0);
       concentration += total > 0 ? inside / total / ((SQUARE * SQUARE) / (SIZE * SIZE)) / 32 : 0;
     }
-    console.log(`${method} at stage ${stage}: peak on or next to the square in ${pointing} of 32 images; ${concentration.toFixed(2)}x the square's share of the map`);
-    assert.ok(pointing >= 24 || concentration >= 1.5, `${method} at stage ${stage}: pointing ${pointing} of 32, concentration ${concentration}`);
+    console.log(
+      `${method} at stage ${stage}: peak on or next to the square in ${pointing} of 32 images; ${concentration.toFixed(2)}x the square's share of the map`,
+    );
+    assert.ok(
+      pointing >= 24 || concentration >= 1.5,
+      `${method} at stage ${stage}: pointing ${pointing} of 32, concentration ${concentration}`,
+    );
   }
   input.dispose();
   model.dispose();
@@ -138,21 +174,50 @@ test('a classifier whose only evidence is a coloured square: its Grad-CAM and Gr
 test('CLI: explain writes a picture and the raw maps per image, a montage and explain.json; an sd run shows its heads; bad requests are refused by name', async () => {
   const data = await makeSeparableDataset(8, 48);
   const run = join(mkdtempSync(join(tmpdir(), 'dsdnet-explain-')), 'run');
-  await train(resolveConfig(data, {}, { method: 'sd', size: 32, batchSize: 8, epochs: 2, warmupEpochs: 0, cycles: 1, lr: 1e-3, split: { ratio: 0.5, seed: 0 }, augment: 'light' }), { out: run, report: 'quiet' });
+  await train(
+    resolveConfig(
+      data,
+      {},
+      {
+        method: 'sd',
+        size: 32,
+        batchSize: 8,
+        epochs: 2,
+        warmupEpochs: 0,
+        cycles: 1,
+        lr: 1e-3,
+        split: { ratio: 0.5, seed: 0 },
+        augment: 'light',
+      },
+    ),
+    { out: run, report: 'quiet' },
+  );
   const images = pickExamples(data, 3);
   const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-explain-')), 'maps');
-  const cli = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), 'explain', ...args], { encoding: 'utf8' });
+  const cli = (...args: string[]): ReturnType<typeof spawnSync> =>
+    spawnSync(process.execPath, [fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), 'explain', ...args], {
+      encoding: 'utf8',
+    });
   const ok = cli(run, ...images, '-o', out, '--stage', 'all', '--class', 'red');
   assert.equal(ok.status, 0, String(ok.stderr));
-  const summary = JSON.parse(readFileSync(join(out, 'explain.json'), 'utf8')) as { images: { png: string; npy: string; explained: string; panels: string[] }[] };
+  const summary = JSON.parse(readFileSync(join(out, 'explain.json'), 'utf8')) as {
+    images: { png: string; npy: string; explained: string; panels: string[] }[];
+  };
   assert.deepEqual(summary.images[0].panels, ['stage 2', 'stage 3', 'stage 4', 'head 1', 'head 2', 'head 3']);
   assert.ok(summary.images.every((i) => i.explained === 'red'));
   const maps = readNpy(join(out, summary.images[0].npy));
   assert.deepEqual(maps.shape, [6, 32, 32]);
   assert.ok((maps.max().item() as number) > 0, 'the maps are not blank');
-  for (const file of [...summary.images.map((i) => i.png), 'montage.png']) assert.equal((await sharp(join(out, file)).metadata()).format, 'png', file);
+  for (const file of [...summary.images.map((i) => i.png), 'montage.png'])
+    assert.equal((await sharp(join(out, file)).metadata()).format, 'png', file);
   assert.match(String(cli(run, ...images, '-o', out).stderr), /the output folder already holds files/);
-  assert.match(String(cli(run, images[0], '-o', `${out}-2`, '--class', 'purple').stderr), /--class purple: not a class of this model \(blue, green, red\)/);
-  assert.match(String(cli(run, images[0], '-o', `${out}-3`, '--stage', '5').stderr), /--stage.*expected 4, 3, 2, 1 or all, got '5'/);
+  assert.match(
+    String(cli(run, images[0], '-o', `${out}-2`, '--class', 'purple').stderr),
+    /--class purple: not a class of this model \(blue, green, red\)/,
+  );
+  assert.match(
+    String(cli(run, images[0], '-o', `${out}-3`, '--stage', '5').stderr),
+    /--stage.*expected 4, 3, 2, 1 or all, got '5'/,
+  );
   assert.match(String(cli(run, join(data, 'missing.png'), '-o', `${out}-4`).stderr), /missing\.png/);
 });

@@ -60,9 +60,22 @@ const CASES: Record<string, Case> = {
   },
   slice_select: { fn: (a) => a.slice(1, 0, null, 2).mul(a.select(1, 1).unsqueeze(1)), inputs: () => [leaf([2, 5], 1)] },
   index_select: { fn: (a) => a.indexSelect(1, tensor([2, 0, 2])), inputs: () => [x23(1)] },
-  gather: { fn: (a) => a.gather(1, tensor([[0, 2], [1, 1]])), inputs: () => [x23(1)] },
+  gather: {
+    fn: (a) =>
+      a.gather(
+        1,
+        tensor([
+          [0, 2],
+          [1, 1],
+        ]),
+      ),
+    inputs: () => [x23(1)],
+  },
   flip_rot90: { fn: (a) => a.flip([0]).rot90(1, [1, 2]), inputs: () => [leaf([2, 3, 4], 1)] },
-  pad: { fn: (a) => F.pad(F.pad(a, [1, 2, 0, 1], 'constant', 0.3), [1, 1, 1, 1], 'reflect'), inputs: () => [leaf([1, 2, 3, 3], 1)] },
+  pad: {
+    fn: (a) => F.pad(F.pad(a, [1, 2, 0, 1], 'constant', 0.3), [1, 1, 1, 1], 'reflect'),
+    inputs: () => [leaf([1, 2, 3, 3], 1)],
+  },
   expand_repeat: { fn: (a) => a.expand([3, 2, 3]).repeat([1, 2, 1]), inputs: () => [leaf([1, 2, 3], 1)] },
   conv2d: {
     fn: (x, w, b) => F.conv2d(x, w, b, { stride: 2, padding: 1 }),
@@ -77,7 +90,11 @@ const CASES: Record<string, Case> = {
     inputs: () => [img(1, [3, 2, 3, 3]), leaf([2], 2), leaf([2], 3)],
   },
   batch_norm_eval: {
-    fn: (x, w, b) => F.batchNorm(x, arange(2, undefined, 1, { dtype: 'float64' }), arange(1, 3, 1, { dtype: 'float64' }), { weight: w, bias: b }),
+    fn: (x, w, b) =>
+      F.batchNorm(x, arange(2, undefined, 1, { dtype: 'float64' }), arange(1, 3, 1, { dtype: 'float64' }), {
+        weight: w,
+        bias: b,
+      }),
     inputs: () => [img(1, [3, 2, 3, 3]), leaf([2], 2), leaf([2], 3)],
   },
   relu: { fn: (a) => F.relu(a), inputs: () => [x23(1, awayFromZero)] },
@@ -89,8 +106,21 @@ const CASES: Record<string, Case> = {
   adaptive_avg_pool2d: { fn: (x) => F.adaptiveAvgPool2d(x, [2, 3]), inputs: () => [img(1)] },
   linear: { fn: (x, w, b) => F.linear(x, w, b), inputs: () => [x23(1), leaf([4, 3], 2), leaf([4], 3)] },
   dropout: { fn: (a) => F.dropout(a, 0.4, true), inputs: () => [leaf([4, 5], 1)], seed: 7 },
-  embedding: { fn: (w) => F.embedding(tensor([[3, 0], [1, 3]]), w), inputs: () => [leaf([4, 3], 1)] },
-  interpolate_bilinear: { fn: (x) => F.interpolate(x, { size: [5, 7], mode: 'bilinear' }), inputs: () => [img(1, [1, 2, 3, 4])] },
+  embedding: {
+    fn: (w) =>
+      F.embedding(
+        tensor([
+          [3, 0],
+          [1, 3],
+        ]),
+        w,
+      ),
+    inputs: () => [leaf([4, 3], 1)],
+  },
+  interpolate_bilinear: {
+    fn: (x) => F.interpolate(x, { size: [5, 7], mode: 'bilinear' }),
+    inputs: () => [img(1, [1, 2, 3, 4])],
+  },
   interpolate_bilinear_ac: {
     fn: (x) => F.interpolate(x, { scaleFactor: 2, mode: 'bilinear', alignCorners: true }),
     inputs: () => [img(1, [1, 2, 3, 4])],
@@ -107,7 +137,10 @@ const CASES: Record<string, Case> = {
     fn: (a) => F.crossEntropy(a, tensor([1, 4, 0]), { labelSmoothing: 0.2 }),
     inputs: () => [leaf([3, 5], 1)],
   },
-  cross_entropy_probs: { fn: (a, t) => F.crossEntropy(a, F.softmax(t, 1)), inputs: () => [leaf([3, 5], 1), leaf([3, 5], 2)] },
+  cross_entropy_probs: {
+    fn: (a, t) => F.crossEntropy(a, F.softmax(t, 1)),
+    inputs: () => [leaf([3, 5], 1), leaf([3, 5], 2)],
+  },
   nll_loss: { fn: (a) => F.nllLoss(F.logSoftmax(a, 1), tensor([1, 4, 0])), inputs: () => [leaf([3, 5], 1)] },
   mse_loss: { fn: (a, b) => F.mseLoss(a, b), inputs: () => [x23(1), x23(2)] },
   kl_div: {

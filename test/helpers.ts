@@ -2,7 +2,16 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 
-import { type DType, fromTypedArray, manualSeed, noGrad, randn, type Tensor, tensor, tidy } from '../src/torch/index.js';
+import {
+  type DType,
+  fromTypedArray,
+  manualSeed,
+  noGrad,
+  randn,
+  type Tensor,
+  tensor,
+  tidy,
+} from '../src/torch/index.js';
 
 export interface EncodedTensor {
   shape: number[];
@@ -19,7 +28,11 @@ export function readFixture<T>(name: string): T {
 }
 
 export function decode(e: EncodedTensor): Tensor {
-  if (e.dtype === 'int64') return fromTypedArray(BigInt64Array.from(e.data, (v) => BigInt(v as number)), e.shape);
+  if (e.dtype === 'int64')
+    return fromTypedArray(
+      BigInt64Array.from(e.data, (v) => BigInt(v as number)),
+      e.shape,
+    );
   if (e.dtype === 'bool') return fromTypedArray(Uint8Array.from(e.data, Number), e.shape).to('bool');
   return tensor(e.data as number[], { dtype: e.dtype }).reshape(e.shape);
 }
@@ -29,7 +42,11 @@ function flatNumbers(t: Tensor): number[] {
 }
 
 /** Asserts same shape and dtype, and |a - e| <= atol + rtol |e| elementwise. */
-export function assertClose(actual: Tensor, expected: Tensor | EncodedTensor, options: { rtol?: number; atol?: number; what?: string } = {}): void {
+export function assertClose(
+  actual: Tensor,
+  expected: Tensor | EncodedTensor,
+  options: { rtol?: number; atol?: number; what?: string } = {},
+): void {
   const { rtol = 1e-5, atol = 1e-6, what = 'tensor' } = options;
   const exp = 'data' in expected && !('handle' in expected) ? (expected as EncodedTensor) : null;
   const expShape = exp ? exp.shape : (expected as Tensor).shape;
@@ -47,7 +64,10 @@ export function assertClose(actual: Tensor, expected: Tensor | EncodedTensor, op
       worstExcess = excess;
     }
   }
-  assert.ok(worst < 0, `${what}: element ${worst} is ${got[worst]}, expected ${expData[worst]} (rtol ${rtol}, atol ${atol})`);
+  assert.ok(
+    worst < 0,
+    `${what}: element ${worst} is ${got[worst]}, expected ${expData[worst]} (rtol ${rtol}, atol ${atol})`,
+  );
 }
 
 export interface GradcheckOptions {
@@ -74,11 +94,21 @@ export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[],
     const weight = randn(probe.shape, { dtype: 'float64' });
     const objective = (xs: Tensor[]): number => {
       reseed();
-      return noGrad(() => tidy(() => fn(...xs).mul(weight).sum().item()));
+      return noGrad(() =>
+        tidy(() =>
+          fn(...xs)
+            .mul(weight)
+            .sum()
+            .item(),
+        ),
+      );
     };
     for (const x of inputs) x.grad = null;
     reseed();
-    fn(...inputs).mul(weight).sum().backward();
+    fn(...inputs)
+      .mul(weight)
+      .sum()
+      .backward();
     inputs.forEach((x, which) => {
       const analytic = x.grad === null ? new Float64Array(x.numel) : (x.grad.data() as Float64Array);
       const base = x.data() as Float64Array;

@@ -10,7 +10,20 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 import { MANIFEST_FILE, readSafetensors, writeSafetensors } from '../src/io/index.js';
-import { empty, F, keep, liveTensors, manualSeed, noGrad, ones, randint, randn, type Tensor, tidy, zeros } from '../src/torch/index.js';
+import {
+  empty,
+  F,
+  keep,
+  liveTensors,
+  manualSeed,
+  noGrad,
+  ones,
+  randint,
+  randn,
+  type Tensor,
+  tidy,
+  zeros,
+} from '../src/torch/index.js';
 import { NonFiniteLossError, resolveConfig, train } from '../src/train/index.js';
 import { makeDataset } from './support/images.js';
 
@@ -75,7 +88,10 @@ test('tensors outside any scope are released by the garbage collector', async ()
   (() => {
     for (let i = 0; i < 500; i++) randn([64, 64]).mul(2);
   })();
-  assert.ok(liveTensors() >= before + 500, `unscoped tensors stay alive until collected (${liveTensors() - before} alive)`);
+  assert.ok(
+    liveTensors() >= before + 500,
+    `unscoped tensors stay alive until collected (${liveTensors() - before} alive)`,
+  );
   for (let i = 0; i < 5 && liveTensors() > before; i++) {
     await new Promise((resolve) => setImmediate(resolve));
     collectGarbage();
@@ -99,7 +115,12 @@ test('scoped tensors are not reported to V8, so short-lived step tensors force n
   await new Promise((resolve) => setImmediate(resolve));
   let major = 0;
   const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) if ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++;
+    for (const entry of list.getEntries())
+      if (
+        (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ===
+        constants.NODE_PERFORMANCE_GC_MAJOR
+      )
+        major++;
   });
   observer.observe({ entryTypes: ['gc'] });
   for (let i = 0; i < 40; i++) tidy(() => void zeros([32 * 2 ** 20]).add_(1)); // 128 MiB per step
@@ -112,7 +133,11 @@ test('scoped tensors are not reported to V8, so short-lived step tensors force n
 test('a run stopped by a non-finite loss releases its network and decoded images: no live tensors beyond the baseline', async () => {
   const dataset = await makeDataset(6, [40, 40]);
   const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-run-')), 'nan');
-  const config = resolveConfig(dataset, {}, { method: 'sd', size: 32, batchSize: 4, epochs: 3, warmupEpochs: 0, cycles: 1, split: { ratio: 0.5, seed: 1 } });
+  const config = resolveConfig(
+    dataset,
+    {},
+    { method: 'sd', size: 32, batchSize: 4, epochs: 3, warmupEpochs: 0, cycles: 1, split: { ratio: 0.5, seed: 1 } },
+  );
   // retainFreedMemory stays off: it would change the allocator for the rest of this file's process.
   await train(config, { out, report: 'quiet', stopAfterEpochs: 1, retainFreedMemory: false });
   // Poison the saved weights (and drop the manifest that would name the change) so that the resumed run's first loss is NaN.
@@ -125,7 +150,10 @@ test('a run stopped by a non-finite loss releases its network and decoded images
   rmSync(join(out, 'checkpoints', 'latest', MANIFEST_FILE));
   collectGarbage();
   const baseline = liveTensors();
-  await assert.rejects(train(config, { out, resume: true, report: 'quiet', retainFreedMemory: false }), NonFiniteLossError);
+  await assert.rejects(
+    train(config, { out, resume: true, report: 'quiet', retainFreedMemory: false }),
+    NonFiniteLossError,
+  );
   for (let i = 0; i < 5 && liveTensors() > baseline; i++) {
     await new Promise((resolve) => setImmediate(resolve));
     collectGarbage();

@@ -26,24 +26,38 @@ interface ModelCase {
 const fixture = readFixture<{ numClasses: number; models: Record<string, ModelCase> }>('models.json');
 
 function input(): Tensor {
-  return arange(2 * 3 * 64 * 64, undefined, 1, { dtype: 'float64' }).mul(0.05).sin().float().reshape([2, 3, 64, 64]);
+  return arange(2 * 3 * 64 * 64, undefined, 1, { dtype: 'float64' })
+    .mul(0.05)
+    .sin()
+    .float()
+    .reshape([2, 3, 64, 64]);
 }
 
 function assertNumbersClose(actual: number[], expected: number[], what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   const scale = Math.max(...expected.map(Math.abs));
   actual.forEach((a, i) => {
-    assert.ok(Math.abs(a - expected[i]) <= 1e-4 * Math.max(Math.abs(expected[i]), scale * 1e-2), `${what}[${i}]: ${a} vs torchvision ${expected[i]}`);
+    assert.ok(
+      Math.abs(a - expected[i]) <= 1e-4 * Math.max(Math.abs(expected[i]), scale * 1e-2),
+      `${what}[${i}]: ${a} vs torchvision ${expected[i]}`,
+    );
   });
 }
 
 function checkStages(model: Backbone, x: Tensor, expected: StageStat[], mode: string): void {
-  model.stages(x).slice(0, expected.length).forEach((s, i) => {
-    const e = expected[i];
-    assert.deepEqual(s.shape, e.shape, `${mode} stage ${i + 1} shape`);
-    assert.equal(model.stageChannels[i], e.shape[1], `stage ${i + 1} channels`);
-    assertNumbersClose([s.double().mean().item(), s.double().abs().mean().item()], [e.mean, e.meanAbs], `${mode} stage ${i + 1} statistics`);
-  });
+  model
+    .stages(x)
+    .slice(0, expected.length)
+    .forEach((s, i) => {
+      const e = expected[i];
+      assert.deepEqual(s.shape, e.shape, `${mode} stage ${i + 1} shape`);
+      assert.equal(model.stageChannels[i], e.shape[1], `stage ${i + 1} channels`);
+      assertNumbersClose(
+        [s.double().mean().item(), s.double().abs().mean().item()],
+        [e.mean, e.meanAbs],
+        `${mode} stage ${i + 1} statistics`,
+      );
+    });
 }
 
 for (const name of BACKBONES) {
@@ -51,7 +65,11 @@ for (const name of BACKBONES) {
     const expected = fixture.models[name];
     const model = createBackbone(name, fixture.numClasses);
     tidy(() => {
-      assert.deepEqual([...model.stateDict()].map(([k, t]) => [k, t.shape]), expected.keys, 'state dict names, order and shapes');
+      assert.deepEqual(
+        [...model.stateDict()].map(([k, t]) => [k, t.shape]),
+        expected.keys,
+        'state dict names, order and shapes',
+      );
       assert.equal(model.numParameters(), expected.numParameters);
       model.loadStateDict(deterministicState(model));
       const x = input();
@@ -75,7 +93,10 @@ test('parameter counts for 1000 classes equal torchvision', () => {
     assert.equal(model.numParameters(), count, name);
     model.dispose();
   }
-  assert.throws(() => createBackbone('vgg16', 10), /unknown backbone 'vgg16' \(expected one of resnet18, resnet34, resnet50, mobilenet_v2\)/);
+  assert.throws(
+    () => createBackbone('vgg16', 10),
+    /unknown backbone 'vgg16' \(expected one of resnet18, resnet34, resnet50, mobilenet_v2\)/,
+  );
 });
 
 test("ResNet pools before its stem's ReLU: torchvision's values and gradients, bit for bit", () => {
@@ -93,14 +114,19 @@ test("ResNet pools before its stem's ReLU: torchvision's values and gradients, b
     };
     const [expectedOut, expectedGrad] = stage1([model.relu, model.maxpool]);
     const [out, grad] = stage1([model.maxpool, model.relu]);
-    assert.ok(expectedGrad.some((g) => g !== 0) && expectedGrad.some((g) => g === 0), 'some positions pass a gradient and some do not');
+    assert.ok(
+      expectedGrad.some((g) => g !== 0) && expectedGrad.some((g) => g === 0),
+      'some positions pass a gradient and some do not',
+    );
     assert.deepEqual(out, expectedOut);
     assert.deepEqual(grad, expectedGrad);
     // The model's own stage 1 is torchvision's.
     const x = randn([2, 3, 64, 64]);
     assert.deepEqual(
       Array.from(model.stages(x)[0].data() as Float32Array),
-      Array.from(model.layer1.forward(runChain([model.conv1, model.bn1, model.relu, model.maxpool], x)).data() as Float32Array),
+      Array.from(
+        model.layer1.forward(runChain([model.conv1, model.bn1, model.relu, model.maxpool], x)).data() as Float32Array,
+      ),
     );
   });
   model.dispose();

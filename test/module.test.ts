@@ -2,11 +2,24 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Layer, Linear, ReLU, Sequential } from '../src/nn/index.js';
+import {
+  BatchNorm1d,
+  BatchNorm2d,
+  Conv2d,
+  Dropout,
+  Embedding,
+  Layer,
+  Linear,
+  ReLU,
+  Sequential,
+} from '../src/nn/index.js';
 import { liveTensors, manualSeed, ones, randn, type Tensor, tensor, zeros } from '../src/torch/index.js';
 
 class Net extends Layer {
-  readonly features = this.child('features', new Sequential(new Conv2d(3, 4, 3, { padding: 1 }), new BatchNorm2d(4), new ReLU()));
+  readonly features = this.child(
+    'features',
+    new Sequential(new Conv2d(3, 4, 3, { padding: 1 }), new BatchNorm2d(4), new ReLU()),
+  );
   readonly head = this.child('head', new Linear(4, 2));
   readonly scale = this.parameter('scale', ones([1]));
 
@@ -17,16 +30,42 @@ class Net extends Layer {
 
 test('names follow PyTorch: own parameters, then children in order; Sequential children are numbered', () => {
   const net = new Net();
-  assert.deepEqual([...net.stateDict().keys()], [
-    'scale',
-    'features.0.weight', 'features.0.bias',
-    'features.1.weight', 'features.1.bias', 'features.1.running_mean', 'features.1.running_var', 'features.1.num_batches_tracked',
-    'head.weight', 'head.bias',
-  ]);
-  assert.deepEqual(net.namedParameters().map(([n]) => n), ['scale', 'features.0.weight', 'features.0.bias', 'features.1.weight', 'features.1.bias', 'head.weight', 'head.bias']);
-  assert.deepEqual(net.namedBuffers().map(([n]) => n), ['features.1.running_mean', 'features.1.running_var', 'features.1.num_batches_tracked']);
+  assert.deepEqual(
+    [...net.stateDict().keys()],
+    [
+      'scale',
+      'features.0.weight',
+      'features.0.bias',
+      'features.1.weight',
+      'features.1.bias',
+      'features.1.running_mean',
+      'features.1.running_var',
+      'features.1.num_batches_tracked',
+      'head.weight',
+      'head.bias',
+    ],
+  );
+  assert.deepEqual(
+    net.namedParameters().map(([n]) => n),
+    [
+      'scale',
+      'features.0.weight',
+      'features.0.bias',
+      'features.1.weight',
+      'features.1.bias',
+      'head.weight',
+      'head.bias',
+    ],
+  );
+  assert.deepEqual(
+    net.namedBuffers().map(([n]) => n),
+    ['features.1.running_mean', 'features.1.running_var', 'features.1.num_batches_tracked'],
+  );
   assert.equal(net.numParameters(), 1 + 4 * 3 * 9 + 4 + 4 + 4 + 2 * 4 + 2);
-  assert.deepEqual(net.namedModules().map(([n]) => n), ['', 'features', 'features.0', 'features.1', 'features.2', 'head']);
+  assert.deepEqual(
+    net.namedModules().map(([n]) => n),
+    ['', 'features', 'features.0', 'features.1', 'features.2', 'head'],
+  );
 });
 
 test('train() and eval() propagate; BatchNorm counts batches and updates running stats only in training', () => {
@@ -62,14 +101,20 @@ test('loadStateDict copies values; strict reports missing and unexpected keys; s
 
   const wrong = new Map(a.stateDict());
   wrong.set('head.weight', zeros([3, 4]));
-  assert.throws(() => b.loadStateDict(wrong, { strict: false }), /shape mismatch for head\.weight: checkpoint \[3,4\] vs model \[2,4\]/);
+  assert.throws(
+    () => b.loadStateDict(wrong, { strict: false }),
+    /shape mismatch for head\.weight: checkpoint \[3,4\] vs model \[2,4\]/,
+  );
 });
 
 test('freeze stops gradients; zeroGrad clears them', () => {
   const net = new Net();
   net.features.freeze();
   assert.equal(net.numParameters({ trainableOnly: true }), 1 + 2 * 4 + 2);
-  net.forward(randn([2, 3, 4, 4])).sum().backward();
+  net
+    .forward(randn([2, 3, 4, 4]))
+    .sum()
+    .backward();
   assert.equal((net.features.layers[0] as Conv2d).weight.grad, null);
   assert.notEqual(net.head.weight.grad, null);
   net.zeroGrad();

@@ -94,7 +94,8 @@ const CASES: Record<string, (t: Inputs) => Tensor | Tensor[]> = {
   cross_entropy: ({ logits, target }) => F.crossEntropy(logits, target),
   cross_entropy_smooth: ({ logits, target }) => F.crossEntropy(logits, target, { labelSmoothing: 0.1 }),
   cross_entropy_probs: ({ logits, probs }) => F.crossEntropy(logits, probs),
-  cross_entropy_weight_none: ({ logits, target, cw }) => F.crossEntropy(logits, target, { weight: cw, reduction: 'none' }),
+  cross_entropy_weight_none: ({ logits, target, cw }) =>
+    F.crossEntropy(logits, target, { weight: cw, reduction: 'none' }),
   nll_loss: ({ logits, target }) => F.nllLoss(F.logSoftmax(logits, 1), target),
   mse_loss: ({ a, c }) => F.mseLoss(a, c),
   kl_div_batchmean: ({ logits, probs }) => F.klDiv(F.logSoftmax(logits, 1), probs, { reduction: 'batchmean' }),
@@ -104,7 +105,11 @@ const CASES: Record<string, (t: Inputs) => Tensor | Tensor[]> = {
   affine_grid: ({ theta }) => F.affineGrid(theta, [2, 4, 5, 3]),
   grid_sample_bilinear: ({ img, theta }) => F.gridSample(img, F.affineGrid(theta, [2, 4, 5, 3])),
   grid_sample_nearest_border: ({ img, theta }) =>
-    F.gridSample(img, F.affineGrid(theta, [2, 4, 5, 3], true), { mode: 'nearest', paddingMode: 'border', alignCorners: true }),
+    F.gridSample(img, F.affineGrid(theta, [2, 4, 5, 3], true), {
+      mode: 'nearest',
+      paddingMode: 'border',
+      alignCorners: true,
+    }),
 };
 
 const fixture = readFixture<OpsFixture>('ops.json');

@@ -3,7 +3,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Adam, AdamW, clipGradNorm, type GroupOptions, type GroupSpec, type Optimizer, RMSprop, SGD, StepLr, WarmupCosineRestarts } from '../src/optim/index.js';
+import {
+  Adam,
+  AdamW,
+  clipGradNorm,
+  type GroupOptions,
+  type GroupSpec,
+  type Optimizer,
+  RMSprop,
+  SGD,
+  StepLr,
+  WarmupCosineRestarts,
+} from '../src/optim/index.js';
 import { arange, libtorchVersion, type Tensor, tidy } from '../src/torch/index.js';
 import { fixtureExists, readFixture } from './helpers.js';
 
@@ -27,19 +38,50 @@ function lossOf(params: Tensor[]): Tensor {
   return params.map((p) => p.mul(3).sin().add(p.mul(p).mul(0.5)).sum()).reduce((a, b) => a.add(b));
 }
 
-type Factory = (groups: GroupSpec<GroupOptions>[], o: Record<string, number | boolean | number[]>) => Optimizer<GroupOptions>;
-const num = (v: number | boolean | number[] | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+type Factory = (
+  groups: GroupSpec<GroupOptions>[],
+  o: Record<string, number | boolean | number[]>,
+) => Optimizer<GroupOptions>;
+const num = (v: number | boolean | number[] | undefined): number | undefined =>
+  v === undefined ? undefined : Number(v);
 
 const FACTORIES: Record<string, Factory> = {
-  SGD: (groups, o) => new SGD(groups, { lr: Number(o.lr), momentum: num(o.momentum), dampening: num(o.dampening), nesterov: Boolean(o.nesterov), weightDecay: num(o.weight_decay) }) as unknown as Optimizer<GroupOptions>,
-  RMSprop: (groups, o) => new RMSprop(groups, { lr: Number(o.lr), alpha: num(o.alpha), eps: num(o.eps), momentum: num(o.momentum), centered: Boolean(o.centered), weightDecay: num(o.weight_decay) }) as unknown as Optimizer<GroupOptions>,
+  SGD: (groups, o) =>
+    new SGD(groups, {
+      lr: Number(o.lr),
+      momentum: num(o.momentum),
+      dampening: num(o.dampening),
+      nesterov: Boolean(o.nesterov),
+      weightDecay: num(o.weight_decay),
+    }) as unknown as Optimizer<GroupOptions>,
+  RMSprop: (groups, o) =>
+    new RMSprop(groups, {
+      lr: Number(o.lr),
+      alpha: num(o.alpha),
+      eps: num(o.eps),
+      momentum: num(o.momentum),
+      centered: Boolean(o.centered),
+      weightDecay: num(o.weight_decay),
+    }) as unknown as Optimizer<GroupOptions>,
   Adam: (groups, o) => new Adam(groups, adamOptions(o)) as unknown as Optimizer<GroupOptions>,
   AdamW: (groups, o) => new AdamW(groups, adamOptions(o)) as unknown as Optimizer<GroupOptions>,
 };
 
-function adamOptions(o: Record<string, number | boolean | number[]>): { lr: number; beta1?: number; beta2?: number; weightDecay?: number; amsgrad: boolean } {
+function adamOptions(o: Record<string, number | boolean | number[]>): {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  weightDecay?: number;
+  amsgrad: boolean;
+} {
   const betas = o.betas as number[] | undefined;
-  return { lr: Number(o.lr), beta1: betas?.[0], beta2: betas?.[1], weightDecay: num(o.weight_decay), amsgrad: Boolean(o.amsgrad) };
+  return {
+    lr: Number(o.lr),
+    beta1: betas?.[0],
+    beta2: betas?.[1],
+    weightDecay: num(o.weight_decay),
+    amsgrad: Boolean(o.amsgrad),
+  };
 }
 
 function stripUndefined<T extends object>(o: T): T {
@@ -53,7 +95,10 @@ for (const [name, { options, trajectory }] of Object.entries(fixture.optimizers)
     const params = initialParams();
     const kind = KIND[name.split('_')[0]];
     const cleaned = stripUndefined(options);
-    const optimizer = FACTORIES[kind]([{ params: [params[0], params[1]] }, { params: [params[2]], lr: Number(cleaned.lr) * 10, weightDecay: 0 }], cleaned);
+    const optimizer = FACTORIES[kind](
+      [{ params: [params[0], params[1]] }, { params: [params[2]], lr: Number(cleaned.lr) * 10, weightDecay: 0 }],
+      cleaned,
+    );
     trajectory.forEach((expected, step) => {
       tidy(() => {
         optimizer.zeroGrad();
@@ -62,7 +107,12 @@ for (const [name, { options, trajectory }] of Object.entries(fixture.optimizers)
       });
       params.forEach((p, i) => {
         const got = Array.from(p.data() as Float32Array);
-        got.forEach((v, k) => assert.ok(Math.abs(v - expected[i][k]) <= 1e-5 + 1e-5 * Math.abs(expected[i][k]), `step ${step + 1}, param ${i}[${k}]: ${v} vs ${expected[i][k]}`));
+        got.forEach((v, k) =>
+          assert.ok(
+            Math.abs(v - expected[i][k]) <= 1e-5 + 1e-5 * Math.abs(expected[i][k]),
+            `step ${step + 1}, param ${i}[${k}]: ${v} vs ${expected[i][k]}`,
+          ),
+        );
       });
     });
   });
@@ -73,7 +123,10 @@ for (const [name, { options }] of Object.entries(fixture.optimizers)) {
     const run = (foreach: boolean): number[][] => {
       const params = initialParams();
       const cleaned = stripUndefined(options);
-      const optimizer = FACTORIES[KIND[name.split('_')[0]]]([{ params: [params[0], params[1]] }, { params: [params[2]], lr: Number(cleaned.lr) * 10 }], cleaned);
+      const optimizer = FACTORIES[KIND[name.split('_')[0]]](
+        [{ params: [params[0], params[1]] }, { params: [params[2]], lr: Number(cleaned.lr) * 10 }],
+        cleaned,
+      );
       optimizer.foreach = foreach;
       for (let step = 0; step < 6; step++) {
         tidy(() => {
@@ -92,7 +145,11 @@ for (const [name, { options }] of Object.entries(fixture.optimizers)) {
 test('optimizer state survives stateDict/loadStateDict: resumed steps equal uninterrupted ones', () => {
   const run = (interrupt: boolean): number[] => {
     const params = initialParams();
-    let optimizer = new RMSprop([{ params: params.slice(0, 2) }, { params: [params[2]], lr: 0.1 }], { lr: 0.01, momentum: 0.5, centered: true });
+    let optimizer = new RMSprop([{ params: params.slice(0, 2) }, { params: [params[2]], lr: 0.1 }], {
+      lr: 0.01,
+      momentum: 0.5,
+      centered: true,
+    });
     for (let step = 0; step < 4; step++) {
       if (interrupt && step === 2) {
         const saved = optimizer.stateDict();
@@ -117,8 +174,15 @@ test('clipGradNorm equals clip_grad_norm_', () => {
   const params = initialParams();
   lossOf(params).backward();
   const total = clipGradNorm(params, fixture.clip.maxNorm);
-  assert.ok(Math.abs(total - fixture.clip.totalNorm) < 1e-5 * fixture.clip.totalNorm, `${total} vs ${fixture.clip.totalNorm}`);
-  params.forEach((p, i) => Array.from(p.grad!.data() as Float32Array).forEach((g, k) => assert.ok(Math.abs(g - fixture.clip.grads[i][k]) < 1e-6)));
+  assert.ok(
+    Math.abs(total - fixture.clip.totalNorm) < 1e-5 * fixture.clip.totalNorm,
+    `${total} vs ${fixture.clip.totalNorm}`,
+  );
+  params.forEach((p, i) =>
+    Array.from(p.grad!.data() as Float32Array).forEach((g, k) =>
+      assert.ok(Math.abs(g - fixture.clip.grads[i][k]) < 1e-6),
+    ),
+  );
 });
 
 for (const [name, c] of Object.entries(fixture.schedules)) {
@@ -144,6 +208,12 @@ test('invalid optimizer settings are refused with the value named', () => {
   const [p] = initialParams();
   assert.throws(() => new SGD([p], { lr: -1 }), /SGD: group 0 has invalid lr -1/);
   assert.throws(() => new SGD([p], { lr: 0.1, nesterov: true }), /Nesterov momentum needs momentum > 0/);
-  assert.throws(() => new SGD([{ params: [p] }, { params: [p] }], { lr: 0.1 }), /a parameter appears in more than one group/);
-  assert.throws(() => new WarmupCosineRestarts({ warmupIters: 1, warmupStartLr: 0, cosineIters: 2, cycles: 3, minLr: 0 }), /cosineIters \(2\) must be at least/);
+  assert.throws(
+    () => new SGD([{ params: [p] }, { params: [p] }], { lr: 0.1 }),
+    /a parameter appears in more than one group/,
+  );
+  assert.throws(
+    () => new WarmupCosineRestarts({ warmupIters: 1, warmupStartLr: 0, cosineIters: 2, cycles: 3, minLr: 0 }),
+    /cosineIters \(2\) must be at least/,
+  );
 });

@@ -7,7 +7,21 @@ import { test } from 'node:test';
 
 import { readSafetensors, writeSafetensors } from '../src/io/index.js';
 import { type Backbone, createBackbone } from '../src/models/index.js';
-import { autocast, autocastState, cat, F, manualSeed, noGrad, type Precision, randint, randn, type Tensor, tensor, tidy, withPrecision } from '../src/torch/index.js';
+import {
+  autocast,
+  autocastState,
+  cat,
+  F,
+  manualSeed,
+  noGrad,
+  type Precision,
+  randint,
+  randn,
+  type Tensor,
+  tensor,
+  tidy,
+  withPrecision,
+} from '../src/torch/index.js';
 
 /** ||a - b|| / ||b|| over all elements. */
 function relativeL2(a: Tensor, b: Tensor): number {
@@ -51,7 +65,13 @@ test('autocast runs convolutions and linear layers in bfloat16, keeps the loss i
     assert.equal(autocastState().enabled, true);
   });
   assert.equal(F.conv2d(x, w).dtype, 'float32');
-  assert.throws(() => autocast({}, () => { throw new Error('inside'); }), /inside/);
+  assert.throws(
+    () =>
+      autocast({}, () => {
+        throw new Error('inside');
+      }),
+    /inside/,
+  );
   assert.equal(autocastState().enabled, false, 'an exception leaves autocast switched off');
   assert.throws(() => withPrecision('fp8' as Precision, () => 0), /unknown precision 'fp8'/);
 });
@@ -97,11 +117,19 @@ test('ReLU6 in bf16: the values and gradient of hardtanh(0, 6), in place or not'
       const input = leaf.mul(1); // in-place ops need a non-leaf, as in a network
       const out = F.relu6(input, inplace);
       assert.equal(out.dtype, 'bfloat16');
-      assert.deepEqual(out.toArray(), tensor([0, 0, 0, 1e-3, 0.1, 2.5, 5.96875, 6, 6, 6], { dtype: 'bfloat16' }).toArray(), `values (inplace ${inplace})`);
+      assert.deepEqual(
+        out.toArray(),
+        tensor([0, 0, 0, 1e-3, 0.1, 2.5, 5.96875, 6, 6, 6], { dtype: 'bfloat16' }).toArray(),
+        `values (inplace ${inplace})`,
+      );
       out.backward(tensor([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], { dtype: 'bfloat16' }));
       // hardtanh passes the gradient strictly inside (0, 6) only.
       // (Above 6 the gradient comes back through a negation as -0, which equals 0: + 0 makes it +0 for deepEqual.)
-      assert.deepEqual((leaf.grad!.toArray() as number[]).map((g) => g + 0), [0, 0, 0, 4, 5, 6, 7, 0, 0, 0], `gradient (inplace ${inplace})`);
+      assert.deepEqual(
+        (leaf.grad!.toArray() as number[]).map((g) => g + 0),
+        [0, 0, 0, 4, 5, 6, 7, 0, 0, 0],
+        `gradient (inplace ${inplace})`,
+      );
     });
   }
 });

@@ -11,13 +11,19 @@ import sharp from 'sharp';
 import Vips from 'wasm-vips';
 
 import { decodeImageBytes } from '../src/data/decode.js';
-import { decodeWithVips, jpegShrinkOnLoad, NeedsServerDecoderError, type Vips as VipsModule } from '../src/serve/shared/preprocess.js';
+import {
+  decodeWithVips,
+  jpegShrinkOnLoad,
+  NeedsServerDecoderError,
+  type Vips as VipsModule,
+} from '../src/serve/shared/preprocess.js';
 import { encodeBlankRleBmp } from './support/bmp.js';
 import { encodeTiff } from './support/tiff.js';
 
 const ucmerced = fileURLToPath(new URL('../../../shared/datasets/ucmerced', import.meta.url));
 const tiffs = fileURLToPath(new URL('../../../shared/datasets/ucmerced-tiff-sample', import.meta.url));
-const sharedSkip = existsSync(ucmerced) && existsSync(tiffs) ? false : `../shared/datasets is absent (looked for ${ucmerced})`;
+const sharedSkip =
+  existsSync(ucmerced) && existsSync(tiffs) ? false : `../shared/datasets is absent (looked for ${ucmerced})`;
 
 let vips: VipsModule;
 test.before(async () => {
@@ -25,7 +31,12 @@ test.before(async () => {
 });
 
 /** Bytes that differ between the two decodes of `bytes` at `size` px, and the largest difference. */
-async function compare(bytes: Buffer, name: string, size: number, bands: number[] | null = null): Promise<{ differing: number; largest: number }> {
+async function compare(
+  bytes: Buffer,
+  name: string,
+  size: number,
+  bands: number[] | null = null,
+): Promise<{ differing: number; largest: number }> {
   const viaSharp = await decodeImageBytes(bytes, name, size, 'cover', { bands });
   const viaWasm = decodeWithVips(vips, bytes, name, size, bands);
   assert.equal(viaWasm.length, viaSharp.length, name);
@@ -42,7 +53,10 @@ async function compare(bytes: Buffer, name: string, size: number, bands: number[
 /** A smooth, busy test card of w x h with `channels` channels (values in 0..255). */
 function card(w: number, h: number, channels: number): Buffer {
   const out = Buffer.alloc(w * h * channels);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < channels; c++) out[(y * w + x) * channels + c] = (x * (c + 1) * 7 + y * 3 + ((x * y) % 29) * 5) % 256;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let c = 0; c < channels; c++)
+        out[(y * w + x) * channels + c] = (x * (c + 1) * 7 + y * 3 + ((x * y) % 29) * 5) % 256;
   return out;
 }
 
@@ -51,7 +65,8 @@ test('jpegShrinkOnLoad follows sharp: 8, 4, 2 when they fit, halved at the integ
 });
 
 test('libvips in WebAssembly prepares generated images as sharp does, bit for bit', async () => {
-  const raw = (w: number, h: number, channels: 1 | 2 | 3 | 4) => sharp(card(w, h, channels), { raw: { width: w, height: h, channels } });
+  const raw = (w: number, h: number, channels: 1 | 2 | 3 | 4) =>
+    sharp(card(w, h, channels), { raw: { width: w, height: h, channels } });
   const cases: [string, Buffer][] = [
     ['large.jpg (shrink-on-load)', await raw(1200, 900, 3).jpeg({ quality: 90 }).toBuffer()],
     ['odd.jpg', await raw(301, 257, 3).jpeg().toBuffer()],
@@ -65,25 +80,52 @@ test('libvips in WebAssembly prepares generated images as sharp does, bit for bi
     ['lossy.webp', await raw(320, 200, 3).webp().toBuffer()],
   ];
   for (const size of [64, 146]) {
-    for (const [name, bytes] of cases) assert.deepEqual(await compare(bytes, name, size), { differing: 0, largest: 0 }, `${name} at ${size} px`);
+    for (const [name, bytes] of cases)
+      assert.deepEqual(await compare(bytes, name, size), { differing: 0, largest: 0 }, `${name} at ${size} px`);
   }
-  assert.deepEqual(await compare(cases[1][1], 'bands.jpg', 64, [3, 2, 1]), { differing: 0, largest: 0 }, '--bands 3,2,1');
+  assert.deepEqual(
+    await compare(cases[1][1], 'bands.jpg', 64, [3, 2, 1]),
+    { differing: 0, largest: 0 },
+    '--bands 3,2,1',
+  );
 });
 
 test('what the page cannot prepare as the server does is refused naming it: BMP, a wide TIFF', async () => {
-  assert.throws(() => decodeWithVips(vips, encodeBlankRleBmp(8, 8), 'scan.bmp', 32), (e: Error) => e instanceof NeedsServerDecoderError && /^scan\.bmp: a BMP image is decoded by dsdnet's own reader on the server/.test(e.message));
-  const wide = encodeTiff({ width: 64, height: 64, bands: 3, bits: 16, format: 'uint', data: new Uint16Array(64 * 64 * 3).fill(4000) });
+  assert.throws(
+    () => decodeWithVips(vips, encodeBlankRleBmp(8, 8), 'scan.bmp', 32),
+    (e: Error) =>
+      e instanceof NeedsServerDecoderError &&
+      /^scan\.bmp: a BMP image is decoded by dsdnet's own reader on the server/.test(e.message),
+  );
+  const wide = encodeTiff({
+    width: 64,
+    height: 64,
+    bands: 3,
+    bits: 16,
+    format: 'uint',
+    data: new Uint16Array(64 * 64 * 3).fill(4000),
+  });
   assert.throws(() => decodeWithVips(vips, wide, 'wide.tif', 32), { message: /^wide\.tif: a TIFF with wide samples/ });
 });
 
-test('libvips in WebAssembly prepares UC Merced photos (JPEG and TIFF) as sharp does, bit for bit', { skip: sharedSkip }, async () => {
-  const files = [ucmerced, tiffs].flatMap((root) =>
-    readdirSync(root)
-      .sort()
-      .flatMap((c) => readdirSync(join(root, c)).sort().slice(0, 2).map((f) => join(root, c, f))),
-  );
-  let differing = 0;
-  for (const size of [73, 256]) for (const file of files) differing += (await compare(readFileSync(file), file, size)).differing;
-  console.log(`${files.length} photos at 73 and 256 px: ${differing} bytes differ`);
-  assert.equal(differing, 0);
-});
+test(
+  'libvips in WebAssembly prepares UC Merced photos (JPEG and TIFF) as sharp does, bit for bit',
+  { skip: sharedSkip },
+  async () => {
+    const files = [ucmerced, tiffs].flatMap((root) =>
+      readdirSync(root)
+        .sort()
+        .flatMap((c) =>
+          readdirSync(join(root, c))
+            .sort()
+            .slice(0, 2)
+            .map((f) => join(root, c, f)),
+        ),
+    );
+    let differing = 0;
+    for (const size of [73, 256])
+      for (const file of files) differing += (await compare(readFileSync(file), file, size)).differing;
+    console.log(`${files.length} photos at 73 and 256 px: ${differing} bytes differ`);
+    assert.equal(differing, 0);
+  },
+);

@@ -23,7 +23,8 @@ import { writeTorchSave } from './support/torch-save.js';
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const malicious = fileURLToPath(new URL('../../test/fixtures/pth/malicious.pt', import.meta.url));
 
-const dsdnet = (...args: string[]): { status: number | null; stdout: string; stderr: string } => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+const dsdnet = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
+  spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 
 /** BatchNorm's default momentum: each training step moves a running statistic 10% of the way to the batch's. */
 const MOMENTUM = 0.1;
@@ -41,7 +42,25 @@ test.before(async () => {
   dataset = await makeDataset(8, [40, 40]); // --ratio 0.5: 12 training images, 3 steps of 4
   // Every learning rate 0 (warm-up start and cosine floor included), so that training leaves the weights as loaded.
   preset = join(work, 'frozen.json');
-  writeFileSync(preset, JSON.stringify({ backbone: 'resnet18', method: 'plain', size: 32, batchSize: 4, epochs: 1, optimizer: 'rmsprop', lr: 0, headLrMultiplier: 10, weightDecay: 0, warmupEpochs: 0, warmupStartLr: 0, cycles: 1, minLr: 0, augment: 'none' }));
+  writeFileSync(
+    preset,
+    JSON.stringify({
+      backbone: 'resnet18',
+      method: 'plain',
+      size: 32,
+      batchSize: 4,
+      epochs: 1,
+      optimizer: 'rmsprop',
+      lr: 0,
+      headLrMultiplier: 10,
+      weightDecay: 0,
+      warmupEpochs: 0,
+      warmupStartLr: 0,
+      cycles: 1,
+      minLr: 0,
+      augment: 'none',
+    }),
+  );
 
   manualSeed(1234);
   const model = createBackbone('resnet18', 1000);
@@ -58,11 +77,35 @@ test.before(async () => {
 
 /** Arguments of a one-epoch run at 32 px with every learning rate 0. */
 const trainArgs = (pretrained: string, out: string): string[] => [
-  'train', dataset, '--preset', preset, '--backbone', 'resnet18', '--method', 'plain', '--size', '32', '--epochs', '1', '--batch-size', '4', '--lr', '0',
-  '--ratio', '0.5', '--seed', '0', '--quiet', '--pretrained', pretrained, '--out', out,
+  'train',
+  dataset,
+  '--preset',
+  preset,
+  '--backbone',
+  'resnet18',
+  '--method',
+  'plain',
+  '--size',
+  '32',
+  '--epochs',
+  '1',
+  '--batch-size',
+  '4',
+  '--lr',
+  '0',
+  '--ratio',
+  '0.5',
+  '--seed',
+  '0',
+  '--quiet',
+  '--pretrained',
+  pretrained,
+  '--out',
+  out,
 ];
 
-const same = (a: Tensor, b: Tensor): boolean => a.dtype === b.dtype && a.shape.join() === b.shape.join() && a.allclose(b, 0, 0);
+const same = (a: Tensor, b: Tensor): boolean =>
+  a.dtype === b.dtype && a.shape.join() === b.shape.join() && a.allclose(b, 0, 0);
 
 test('weights inspect says the .pth fits resnet18; import with the wrong backbone names the right one', () => {
   const inspect = dsdnet('weights', 'inspect', pth);
@@ -71,13 +114,20 @@ test('weights inspect says the .pth fits resnet18; import with the wrong backbon
   assert.match(inspect.stdout, /^ {2}state_dict\.module\.conv1\.weight {2}\[64, 3, 7, 7\] {2}float32$/m);
   assert.match(inspect.stdout, /^ {2}state_dict\.module\.bn1\.num_batches_tracked {2}\[\] {2}int64$/m);
   assert.match(inspect.stdout, /^ {2}epoch = 90$/m);
-  assert.match(inspect.stdout, /^ {2}resnet18: fits \(122 keys under 'state_dict'; classifier for 1000 classes, replaced for the dataset's classes\)$/m);
-  for (const other of ['resnet34', 'resnet50', 'mobilenet_v2']) assert.match(inspect.stdout, new RegExp(`^  ${other}: does not fit`, 'm'));
+  assert.match(
+    inspect.stdout,
+    /^ {2}resnet18: fits \(122 keys under 'state_dict'; classifier for 1000 classes, replaced for the dataset's classes\)$/m,
+  );
+  for (const other of ['resnet34', 'resnet50', 'mobilenet_v2'])
+    assert.match(inspect.stdout, new RegExp(`^  ${other}: does not fit`, 'm'));
 
   const wrongOut = join(work, 'wrong.safetensors');
   const wrong = dsdnet('weights', 'import', pth, '--backbone', 'mobilenet_v2', '-o', wrongOut);
   assert.equal(wrong.status, 1);
-  assert.match(wrong.stderr, /resnet18-checkpoint\.pth: these are resnet18 weights, not mobilenet_v2; choose --backbone resnet18/);
+  assert.match(
+    wrong.stderr,
+    /resnet18-checkpoint\.pth: these are resnet18 weights, not mobilenet_v2; choose --backbone resnet18/,
+  );
   assert.equal(existsSync(wrongOut), false, 'nothing written');
 });
 
@@ -87,7 +137,10 @@ test('train --pretrained from a .pth, a safetensors file and an imported file st
   const imported = join(work, 'imported.safetensors');
   const importRun = dsdnet('weights', 'import', pth, '--backbone', 'resnet18', '-o', imported);
   assert.equal(importRun.status, 0, importRun.stderr);
-  assert.match(importRun.stdout, /imported\.safetensors: 120 tensors of resnet18 from .*resnet18-checkpoint\.pth \(pytorch, torchvision names\); left out: state_dict\.module\.fc\.weight, state_dict\.module\.fc\.bias/);
+  assert.match(
+    importRun.stdout,
+    /imported\.safetensors: 120 tensors of resnet18 from .*resnet18-checkpoint\.pth \(pytorch, torchvision names\); left out: state_dict\.module\.fc\.weight, state_dict\.module\.fc\.bias/,
+  );
 
   // What a run without --pretrained starts from: the trainer seeds, then builds the backbone.
   manualSeed(0);
@@ -95,7 +148,13 @@ test('train --pretrained from a .pth, a safetensors file and an imported file st
   assert.ok(!same(randomInit.stateDict().get('conv1.weight')!, source.get('conv1.weight')!));
 
   const cases = [
-    { name: 'pth', file: pth, kind: 'pytorch', entry: 'state_dict', replaced: ['state_dict.module.fc.weight', 'state_dict.module.fc.bias'] },
+    {
+      name: 'pth',
+      file: pth,
+      kind: 'pytorch',
+      entry: 'state_dict',
+      replaced: ['state_dict.module.fc.weight', 'state_dict.module.fc.bias'],
+    },
     { name: 'safetensors', file: safetensors, kind: 'safetensors', entry: null, replaced: ['fc.weight', 'fc.bias'] },
     { name: 'imported', file: imported, kind: 'safetensors', entry: null, replaced: [] },
   ];
@@ -105,7 +164,11 @@ test('train --pretrained from a .pth, a safetensors file and an imported file st
     assert.equal(run.status, 0, `${c.name}: ${run.stderr}`);
     assert.match(run.stdout, /final: OA \d+\.\d+%/);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
-    assert.deepEqual(report.pretrained, { source: c.file, kind: c.kind, layout: 'torchvision', entry: c.entry, replaced: c.replaced }, c.name);
+    assert.deepEqual(
+      report.pretrained,
+      { source: c.file, kind: c.kind, layout: 'torchvision', entry: c.entry, replaced: c.replaced },
+      c.name,
+    );
     assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).pretrained, c.file);
 
     const latest = join(out, 'checkpoints', 'latest');
@@ -114,7 +177,10 @@ test('train --pretrained from a .pth, a safetensors file and an imported file st
     const { tensors: saved } = readSafetensors(join(latest, 'model.safetensors'));
     assert.deepEqual([...saved.keys()].sort(), [...randomInit.stateDict().keys()].sort());
     assert.deepEqual(saved.get('fc.weight')!.shape, [3, 512], 'the classifier is made for the dataset');
-    assert.ok(same(saved.get('fc.weight')!, randomInit.stateDict().get('fc.weight')!), 'the classifier keeps its fresh initialisation');
+    assert.ok(
+      same(saved.get('fc.weight')!, randomInit.stateDict().get('fc.weight')!),
+      'the classifier keeps its fresh initialisation',
+    );
     for (const [key, expected] of source) {
       const got = saved.get(key)!;
       if (key.startsWith('fc.') || key.endsWith('running_mean')) continue;
@@ -122,11 +188,17 @@ test('train --pretrained from a .pth, a safetensors file and an imported file st
         assert.equal(got.item(), SOURCE_BATCHES_TRACKED + steps, `${c.name}: ${key} continues from the source's count`);
       } else if (key.endsWith('running_var')) {
         // (1 - m)^steps of the source's variance plus batch variances (>= 0): far above a fresh 1.
-        const floor = tidy(() => got.sub(expected.mul((1 - MOMENTUM) ** steps)).min().item());
+        const floor = tidy(() =>
+          got
+            .sub(expected.mul((1 - MOMENTUM) ** steps))
+            .min()
+            .item(),
+        );
         assert.ok(floor > -1e-3, `${c.name}: ${key} starts from the source's statistics (${floor})`);
       } else {
         assert.ok(same(got, expected), `${c.name}: ${key} is the source's`);
-        if (key === 'conv1.weight') assert.ok(!same(got, randomInit.stateDict().get(key)!), `${c.name}: not the random initialisation`);
+        if (key === 'conv1.weight')
+          assert.ok(!same(got, randomInit.stateDict().get(key)!), `${c.name}: not the random initialisation`);
       }
     }
     for (const t of saved.values()) t.dispose();
@@ -178,9 +250,12 @@ test('train --pretrained from a folder of folded .npy convolutions unfolds Batch
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
   assert.equal(report.pretrained.layout, 'npy-folded');
   assert.equal(report.pretrained.batchNormCalibratedOn, 12, 'calibrated on the 3 training batches of 4');
-  assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /Initialisation: .*folded \(npy-folded, npy-folded names, BatchNorm calibrated on 12 training images\)/);
+  assert.match(
+    readFileSync(join(out, 'report.md'), 'utf8'),
+    /Initialisation: .*folded \(npy-folded, npy-folded names, BatchNorm calibrated on 12 training images\)/,
+  );
   const { tensors: saved } = readSafetensors(join(out, 'checkpoints', 'latest', 'model.safetensors'));
-  assert.ok(same(saved.get('features.0.0.weight')!, convs[0].weight), 'the convolutions are the source\'s');
+  assert.ok(same(saved.get('features.0.0.weight')!, convs[0].weight), "the convolutions are the source's");
   assert.ok(same(saved.get('features.18.0.weight')!, convs[51].weight));
   // Calibration rescales BatchNorm's weight from the identity's 1 to the measured standard deviation.
   assert.ok(tidy(() => saved.get('features.0.1.weight')!.sub(1).abs().max().item()) > 0.01, 'BatchNorm was calibrated');
@@ -190,7 +265,10 @@ test('train --pretrained from a folder of folded .npy convolutions unfolds Batch
   const imported = join(work, 'folded.safetensors');
   const importRun = dsdnet('weights', 'import', folder, '--backbone', 'mobilenet_v2', '-o', imported);
   assert.equal(importRun.status, 0, importRun.stderr);
-  assert.match(importRun.stdout, /312 tensors of mobilenet_v2 .*\(npy-folded, npy-folded names\); BatchNorm is folded: training calibrates it/);
+  assert.match(
+    importRun.stdout,
+    /312 tensors of mobilenet_v2 .*\(npy-folded, npy-folded names\); BatchNorm is folded: training calibrates it/,
+  );
   const target = createBackbone('mobilenet_v2', 3);
   const again = readPretrained(imported, target, 'mobilenet_v2');
   assert.equal(again.foldedBatchNorm, true);
@@ -213,11 +291,23 @@ test('bad pretrained sources fail with a clear error and leave no run folder', (
   writeFileSync(join(noWeights, 'README.txt'), 'not weights');
 
   const cases: [string, string, RegExp][] = [
-    ['another architecture', mobilenetFile, /mobilenet_v2\.pth: these are mobilenet_v2 weights, not resnet18; choose --backbone mobilenet_v2/],
+    [
+      'another architecture',
+      mobilenetFile,
+      /mobilenet_v2\.pth: these are mobilenet_v2 weights, not resnet18; choose --backbone mobilenet_v2/,
+    ],
     ['a truncated .pth', truncated, /truncated\.pth: not a readable zip archive: truncated or damaged/],
     ['a malicious pickle', malicious, /malicious\.pt: .*refuses the global 'posix\.system'/],
-    ['a missing path', join(work, 'absent.pth'), /pretrained must be 'imagenet' or an existing file or folder, got ".*absent\.pth"/],
-    ['a folder without weights', noWeights, /no-weights: a folder of weights must be a dsdnet run or checkpoint \(model\.safetensors\) or hold the ONNX Model Zoo's conv_N_weight\.npy/],
+    [
+      'a missing path',
+      join(work, 'absent.pth'),
+      /pretrained must be 'imagenet' or an existing file or folder, got ".*absent\.pth"/,
+    ],
+    [
+      'a folder without weights',
+      noWeights,
+      /no-weights: a folder of weights must be a dsdnet run or checkpoint \(model\.safetensors\) or hold the ONNX Model Zoo's conv_N_weight\.npy/,
+    ],
   ];
   for (const [what, file, message] of cases) {
     const out = join(work, 'failed', what.replace(/ /g, '-'));

@@ -23,16 +23,23 @@ interface ExpectedTensor {
   shape: number[];
   data: string[];
 }
-type Expected = Record<string, { tensors: Record<string, ExpectedTensor>; values: Record<string, number | string | boolean | null> }>;
+type Expected = Record<
+  string,
+  { tensors: Record<string, ExpectedTensor>; values: Record<string, number | string | boolean | null> }
+>;
 
 /** The generator's encoding: floats as hex bit patterns, ints as decimal strings, bools as 'true'/'false'. */
 function encode(t: Tensor): string[] {
   const data = t.data();
   switch (t.dtype) {
     case 'float32':
-      return Array.from(new Uint32Array(data.buffer, data.byteOffset, data.length), (v) => v.toString(16).padStart(8, '0'));
+      return Array.from(new Uint32Array(data.buffer, data.byteOffset, data.length), (v) =>
+        v.toString(16).padStart(8, '0'),
+      );
     case 'float64':
-      return Array.from(new BigUint64Array(data.buffer, data.byteOffset, data.length), (v) => v.toString(16).padStart(16, '0'));
+      return Array.from(new BigUint64Array(data.buffer, data.byteOffset, data.length), (v) =>
+        v.toString(16).padStart(16, '0'),
+      );
     case 'bool':
       return Array.from(data as Uint8Array, (v) => (v ? 'true' : 'false'));
     default:
@@ -68,7 +75,10 @@ interface Deflated {
   size: number;
 }
 
-function makeZip(entries: [string, Uint8Array | Deflated][], options: { deflate?: boolean; zip64?: boolean } = {}): Buffer {
+function makeZip(
+  entries: [string, Uint8Array | Deflated][],
+  options: { deflate?: boolean; zip64?: boolean } = {},
+): Buffer {
   const { deflate = false, zip64 = false } = options;
   const local: Buffer[] = [];
   const central: Buffer[] = [];
@@ -83,15 +93,44 @@ function makeZip(entries: [string, Uint8Array | Deflated][], options: { deflate?
     const wide = (n: number): number => (zip64 ? 0xffffffff : n);
     const localExtra = zip64 ? Buffer.concat([u16(1), u16(16), u64(size), u64(body.byteLength)]) : Buffer.alloc(0);
     const header = Buffer.concat([
-      u32(0x04034b50), u16(zip64 ? 45 : 20), u16(0x800), u16(method), u16(0), u16(0x21), u32(crc),
-      u32(wide(body.byteLength)), u32(wide(size)), u16(nameBytes.length), u16(localExtra.length), nameBytes, localExtra,
+      u32(0x04034b50),
+      u16(zip64 ? 45 : 20),
+      u16(0x800),
+      u16(method),
+      u16(0),
+      u16(0x21),
+      u32(crc),
+      u32(wide(body.byteLength)),
+      u32(wide(size)),
+      u16(nameBytes.length),
+      u16(localExtra.length),
+      nameBytes,
+      localExtra,
     ]);
-    const centralExtra = zip64 ? Buffer.concat([u16(1), u16(24), u64(size), u64(body.byteLength), u64(offset)]) : Buffer.alloc(0);
+    const centralExtra = zip64
+      ? Buffer.concat([u16(1), u16(24), u64(size), u64(body.byteLength), u64(offset)])
+      : Buffer.alloc(0);
     central.push(
       Buffer.concat([
-        u32(0x02014b50), u16(zip64 ? 45 : 20), u16(zip64 ? 45 : 20), u16(0x800), u16(method), u16(0), u16(0x21), u32(crc),
-        u32(wide(body.byteLength)), u32(wide(size)), u16(nameBytes.length), u16(centralExtra.length), u16(0), u16(0), u16(0), u32(0),
-        u32(wide(offset)), nameBytes, centralExtra,
+        u32(0x02014b50),
+        u16(zip64 ? 45 : 20),
+        u16(zip64 ? 45 : 20),
+        u16(0x800),
+        u16(method),
+        u16(0),
+        u16(0x21),
+        u32(crc),
+        u32(wide(body.byteLength)),
+        u32(wide(size)),
+        u16(nameBytes.length),
+        u16(centralExtra.length),
+        u16(0),
+        u16(0),
+        u16(0),
+        u32(0),
+        u32(wide(offset)),
+        nameBytes,
+        centralExtra,
       ]),
     );
     local.push(header, body);
@@ -101,11 +140,31 @@ function makeZip(entries: [string, Uint8Array | Deflated][], options: { deflate?
   const tail: Buffer[] = [];
   if (zip64) {
     const record = offset + cd.length;
-    tail.push(u32(0x06064b50), u64(44), u16(45), u16(45), u32(0), u32(0), u64(entries.length), u64(entries.length), u64(cd.length), u64(offset));
+    tail.push(
+      u32(0x06064b50),
+      u64(44),
+      u16(45),
+      u16(45),
+      u32(0),
+      u32(0),
+      u64(entries.length),
+      u64(entries.length),
+      u64(cd.length),
+      u64(offset),
+    );
     tail.push(u32(0x07064b50), u32(0), u64(record), u32(1));
     tail.push(u32(0x06054b50), u16(0), u16(0), u16(0xffff), u16(0xffff), u32(0xffffffff), u32(0xffffffff), u16(0));
   } else {
-    tail.push(u32(0x06054b50), u16(0), u16(0), u16(entries.length), u16(entries.length), u32(cd.length), u32(offset), u16(0));
+    tail.push(
+      u32(0x06054b50),
+      u16(0),
+      u16(0),
+      u16(entries.length),
+      u16(entries.length),
+      u32(cd.length),
+      u32(offset),
+      u16(0),
+    );
   }
   return Buffer.concat([...local, cd, ...tail]);
 }
@@ -126,8 +185,15 @@ function entriesOf(name: string, extra: [string, Uint8Array][] = [], prefix?: st
 
 type Part = number | number[] | string | Buffer;
 const bytesOf = (part: Part): Buffer =>
-  typeof part === 'number' ? Buffer.from([part]) : typeof part === 'string' ? Buffer.from(part, 'latin1') : Buffer.isBuffer(part) ? part : Buffer.from(part);
-const pk = (...parts: Part[]): Buffer => Buffer.concat([Buffer.from([0x80, 0x02]), ...parts.map(bytesOf), Buffer.from('.')]);
+  typeof part === 'number'
+    ? Buffer.from([part])
+    : typeof part === 'string'
+      ? Buffer.from(part, 'latin1')
+      : Buffer.isBuffer(part)
+        ? part
+        : Buffer.from(part);
+const pk = (...parts: Part[]): Buffer =>
+  Buffer.concat([Buffer.from([0x80, 0x02]), ...parts.map(bytesOf), Buffer.from('.')]);
 const str = (s: string): Buffer => Buffer.concat([Buffer.from('X'), u32(Buffer.byteLength(s)), Buffer.from(s, 'utf8')]);
 const int = (n: number): Buffer => {
   if (n >= 2 ** 31) return Buffer.concat([Buffer.from([0x8a, 8]), u64(n)]); // LONG1 of 8 bytes
@@ -147,16 +213,35 @@ const tensorPickle = (numel: number, offset: number, size: number[], stride: num
   Buffer.concat([
     bytesOf(global('torch._utils', '_rebuild_tensor_v2')),
     bytesOf(MARK),
-    bytesOf(MARK), str('storage'), bytesOf(global('torch', 'FloatStorage')), str(key), str('cpu'), int(numel), bytesOf(TUPLE),
-    bytesOf('Q'), int(offset),
-    bytesOf(MARK), ...size.map(int), bytesOf(TUPLE),
-    bytesOf(MARK), ...stride.map(int), bytesOf(TUPLE),
-    bytesOf(0x89), bytesOf(global('collections', 'OrderedDict')), bytesOf(')'), bytesOf(REDUCE),
-    bytesOf(TUPLE), bytesOf(REDUCE),
+    bytesOf(MARK),
+    str('storage'),
+    bytesOf(global('torch', 'FloatStorage')),
+    str(key),
+    str('cpu'),
+    int(numel),
+    bytesOf(TUPLE),
+    bytesOf('Q'),
+    int(offset),
+    bytesOf(MARK),
+    ...size.map(int),
+    bytesOf(TUPLE),
+    bytesOf(MARK),
+    ...stride.map(int),
+    bytesOf(TUPLE),
+    bytesOf(0x89),
+    bytesOf(global('collections', 'OrderedDict')),
+    bytesOf(')'),
+    bytesOf(REDUCE),
+    bytesOf(TUPLE),
+    bytesOf(REDUCE),
   ]);
 /** A torch-like archive holding this data.pkl and a FloatStorage '0' of four floats. */
 const torchZip = (pickle: Buffer, storage: Uint8Array = Buffer.from(new Float32Array([1, 2, 3, 4]).buffer)): Buffer =>
-  makeZip([['archive/data.pkl', pickle], ['archive/data/0', storage], ['archive/version', Buffer.from('3\n')]]);
+  makeZip([
+    ['archive/data.pkl', pickle],
+    ['archive/data/0', storage],
+    ['archive/version', Buffer.from('3\n')],
+  ]);
 
 // ---- the tests ----
 
@@ -184,10 +269,18 @@ test('every fixture reads bit-exactly as PyTorch wrote it (dtypes, views, shared
 
 test('the fixtures cover what they claim: every dtype, _metadata ignored, views and conversions', () => {
   const dtypes = readTorchFile(fixture('dtypes.pt'));
-  assert.deepEqual(
-    [...dtypes.sourceDtypes.values()].sort(),
-    ['bfloat16', 'bool', 'float16', 'float32', 'float64', 'int16', 'int32', 'int64', 'int8', 'uint8'],
-  );
+  assert.deepEqual([...dtypes.sourceDtypes.values()].sort(), [
+    'bfloat16',
+    'bool',
+    'float16',
+    'float32',
+    'float64',
+    'int16',
+    'int32',
+    'int64',
+    'int8',
+    'uint8',
+  ]);
   assert.equal(dtypes.tensors.get('float16')!.dtype, 'float32');
   assert.equal(dtypes.tensors.get('int8')!.dtype, 'int32');
   assert.deepEqual((dtypes.tensors.get('int64')!.toArray() as number[]).slice(0, 2), [0, -1]);
@@ -199,7 +292,11 @@ test('the fixtures cover what they claim: every dtype, _metadata ignored, views 
   assert.equal(nested.values.get('seed'), '4611686018427387911');
   dispose(nested);
   const views = readTorchFile(fixture('views.pt'));
-  assert.deepEqual(views.tensors.get('sliced')!.toArray(), [[1, 1.5, 2], [4, 4.5, 5], [7, 7.5, 8]]);
+  assert.deepEqual(views.tensors.get('sliced')!.toArray(), [
+    [1, 1.5, 2],
+    [4, 4.5, 5],
+    [7, 7.5, 8],
+  ]);
   assert.deepEqual(views.tensors.get('shared_b')!.toArray(), [1, 8, 15, 22, 29]);
   assert.deepEqual(views.tensors.get('expanded')!.shape, [3, 4]);
   assert.deepEqual(views.tensors.get('scalar')!.shape, []);
@@ -208,21 +305,45 @@ test('the fixtures cover what they claim: every dtype, _metadata ignored, views 
 });
 
 test('a pickle that would call os.system, or build a foreign object, is refused by name (nothing runs)', () => {
-  assert.throws(() => readTorchFile(fixture('malicious.pt')), /malicious\.pt: malicious\/data\.pkl: GLOBAL at byte \d+: refuses the global 'posix\.system'/);
+  assert.throws(
+    () => readTorchFile(fixture('malicious.pt')),
+    /malicious\.pt: malicious\/data\.pkl: GLOBAL at byte \d+: refuses the global 'posix\.system'/,
+  );
   assert.throws(() => readTorchFile(fixture('foreign.pt')), /foreign\.pt: .*refuses the global 'argparse\.Namespace'/);
   // STACK_GLOBAL (protocol 4) goes through the same allow-list.
   const viaStack = pk(str('builtins'), str('eval'), 0x93, str('1+1'), 0x85, REDUCE);
-  assert.throws(() => decodeTorchFile(torchZip(viaStack), 'stack.pt'), /stack\.pt: archive\/data\.pkl: STACK_GLOBAL at byte \d+: refuses the global 'builtins\.eval'/);
+  assert.throws(
+    () => decodeTorchFile(torchZip(viaStack), 'stack.pt'),
+    /stack\.pt: archive\/data\.pkl: STACK_GLOBAL at byte \d+: refuses the global 'builtins\.eval'/,
+  );
 });
 
 test('legacy, TorchScript, complex, bare-pickle and non-torch files get errors that say what they are', () => {
-  assert.throws(() => readTorchFile(fixture('legacy.pt')), /legacy\.pt: a legacy torch\.save file .*torch\.save\(torch\.load\(f\), f2\)/);
-  assert.throws(() => readTorchFile(fixture('torchscript.pt')), /torchscript\.pt: a TorchScript archive \(torch\.jit\.save\)/);
-  assert.throws(() => readTorchFile(fixture('complex.pt')), /complex\.pt: 'spectrum': complex64 tensors are not supported/);
+  assert.throws(
+    () => readTorchFile(fixture('legacy.pt')),
+    /legacy\.pt: a legacy torch\.save file .*torch\.save\(torch\.load\(f\), f2\)/,
+  );
+  assert.throws(
+    () => readTorchFile(fixture('torchscript.pt')),
+    /torchscript\.pt: a TorchScript archive \(torch\.jit\.save\)/,
+  );
+  assert.throws(
+    () => readTorchFile(fixture('complex.pt')),
+    /complex\.pt: 'spectrum': complex64 tensors are not supported/,
+  );
   assert.throws(() => decodeTorchFile(pk(EMPTY_DICT), 'plain.pkl'), /plain\.pkl: a bare pickle/);
-  const notTorch = makeZip([['docs/readme.txt', Buffer.from('hello')], ['a.csv', Buffer.from('1,2\n')]]);
-  assert.throws(() => decodeTorchFile(notTorch, 'other.zip'), /other\.zip: a zip archive but not a PyTorch checkpoint: no <name>\/data\.pkl entry \(it holds docs\/readme\.txt, a\.csv\)/);
-  assert.throws(() => decodeTorchFile(Buffer.from('just some text, long enough to look for a zip record'), 'notes.txt'), /notes\.txt: not a readable zip archive: no zip signature/);
+  const notTorch = makeZip([
+    ['docs/readme.txt', Buffer.from('hello')],
+    ['a.csv', Buffer.from('1,2\n')],
+  ]);
+  assert.throws(
+    () => decodeTorchFile(notTorch, 'other.zip'),
+    /other\.zip: a zip archive but not a PyTorch checkpoint: no <name>\/data\.pkl entry \(it holds docs\/readme\.txt, a\.csv\)/,
+  );
+  assert.throws(
+    () => decodeTorchFile(Buffer.from('just some text, long enough to look for a zip record'), 'notes.txt'),
+    /notes\.txt: not a readable zip archive: no zip signature/,
+  );
   assert.throws(() => readTorchFile(join(scratch(), 'missing.pt')), /missing\.pt: cannot read \(ENOENT\)/);
 });
 
@@ -232,7 +353,11 @@ test('truncated copies are refused with an error naming the file', () => {
   for (const keep of [0, 10, 100, whole.length >> 1, whole.length - 30, whole.length - 1]) {
     const path = join(dir, `truncated-${keep}.pt`);
     writeFileSync(path, whole.subarray(0, keep));
-    assert.throws(() => readTorchFile(path), (error: Error) => error.message.startsWith(`${path}: `) && /zip|truncated|bytes/.test(error.message), `${keep} bytes`);
+    assert.throws(
+      () => readTorchFile(path),
+      (error: Error) => error.message.startsWith(`${path}: `) && /zip|truncated|bytes/.test(error.message),
+      `${keep} bytes`,
+    );
   }
 });
 
@@ -241,11 +366,15 @@ test('zip layers: deflated entries, zip64 records, byteorder honoured, a corrupt
   for (const options of [{ deflate: true }, { zip64: true }, { deflate: true, zip64: true }]) {
     const bytes = makeZip(entriesOf('views.pt', [], 'renamed'), options);
     const got = decodeTorchFile(bytes, 'rezipped.pt');
-    for (const [key, t] of reference.tensors) assert.deepEqual(encode(got.tensors.get(key)!), encode(t), `${JSON.stringify(options)}: ${key}`);
+    for (const [key, t] of reference.tensors)
+      assert.deepEqual(encode(got.tensors.get(key)!), encode(t), `${JSON.stringify(options)}: ${key}`);
     dispose(got);
   }
   dispose(reference);
-  const little = decodeTorchFile(makeZip(entriesOf('dtypes.pt', [['dtypes/byteorder', Buffer.from('little')]])), 'little.pt');
+  const little = decodeTorchFile(
+    makeZip(entriesOf('dtypes.pt', [['dtypes/byteorder', Buffer.from('little')]])),
+    'little.pt',
+  );
   assert.equal(little.tensors.size, 10);
   dispose(little);
   assert.throws(
@@ -255,9 +384,18 @@ test('zip layers: deflated entries, zip64 records, byteorder honoured, a corrupt
   const bytes = Buffer.from(readFileSync(fixture('dtypes.pt')));
   const entry = ZipArchive.fromBuffer(bytes, 'dtypes.pt').entries.get('dtypes/data/0')!;
   bytes[entry.dataOffset] ^= 0x40;
-  assert.throws(() => decodeTorchFile(bytes, 'flipped.pt'), /flipped\.pt: zip entry 'dtypes\/data\/0' is corrupt \(CRC-32/);
-  const twice = makeZip([['a/data.pkl', pk(EMPTY_DICT)], ['a/data.pkl', pk(EMPTY_DICT)]]);
-  assert.throws(() => decodeTorchFile(twice, 'twice.pt'), /twice\.pt: not a readable zip archive: the entry 'a\/data\.pkl' appears twice/);
+  assert.throws(
+    () => decodeTorchFile(bytes, 'flipped.pt'),
+    /flipped\.pt: zip entry 'dtypes\/data\/0' is corrupt \(CRC-32/,
+  );
+  const twice = makeZip([
+    ['a/data.pkl', pk(EMPTY_DICT)],
+    ['a/data.pkl', pk(EMPTY_DICT)],
+  ]);
+  assert.throws(
+    () => decodeTorchFile(twice, 'twice.pt'),
+    /twice\.pt: not a readable zip archive: the entry 'a\/data\.pkl' appears twice/,
+  );
 });
 
 test('tensor views are checked against their storage; hostile shapes and strides are refused', () => {
@@ -266,13 +404,33 @@ test('tensor views are checked against their storage; hostile shapes and strides
   const ok = read(wrap(tensorPickle(4, 1, [2], [2])));
   assert.deepEqual(ok.tensors.get('w')!.toArray(), [2, 4]);
   dispose(ok);
-  assert.throws(() => read(wrap(tensorPickle(4, 2, [3], [1]))), /views\.pt: 'w': the view \(offset 2, size \[3\], stride \[1\]\) reaches element 4 of storage '0', which has 4/);
+  assert.throws(
+    () => read(wrap(tensorPickle(4, 2, [3], [1]))),
+    /views\.pt: 'w': the view \(offset 2, size \[3\], stride \[1\]\) reaches element 4 of storage '0', which has 4/,
+  );
   assert.throws(() => read(wrap(tensorPickle(4, 0, [2, 2], [3, 1]))), /'w': the view .* reaches element 4/);
   assert.throws(() => read(wrap(tensorPickle(4, 0, [2], [-1]))), /stride\[0\] must be a non-negative integer, got -1/);
-  assert.throws(() => read(wrap(tensorPickle(8, 0, [8], [1]))), /storage '0' has 16 bytes, but 8 float32 elements need 32/);
-  assert.throws(() => read(wrap(tensorPickle(4, 0, [1 << 20, 1 << 20], [0, 0]))), /views\.pt: 'w': 1099511627776 elements .* is too many|would expand/);
-  assert.throws(() => read(wrap(tensorPickle(4, 0, [1 << 13, 1 << 12], [0, 0]))), /views\.pt: the tensors would expand to more elements than/);
-  const missing = pk(EMPTY_DICT, str('w'), Buffer.from(tensorPickle(4, 0, [1], [1]).toString('latin1').replace('X\x01\x00\x00\x000', 'X\x01\x00\x00\x007'), 'latin1'), SETITEM);
+  assert.throws(
+    () => read(wrap(tensorPickle(8, 0, [8], [1]))),
+    /storage '0' has 16 bytes, but 8 float32 elements need 32/,
+  );
+  assert.throws(
+    () => read(wrap(tensorPickle(4, 0, [1 << 20, 1 << 20], [0, 0]))),
+    /views\.pt: 'w': 1099511627776 elements .* is too many|would expand/,
+  );
+  assert.throws(
+    () => read(wrap(tensorPickle(4, 0, [1 << 13, 1 << 12], [0, 0]))),
+    /views\.pt: the tensors would expand to more elements than/,
+  );
+  const missing = pk(
+    EMPTY_DICT,
+    str('w'),
+    Buffer.from(
+      tensorPickle(4, 0, [1], [1]).toString('latin1').replace('X\x01\x00\x00\x000', 'X\x01\x00\x00\x007'),
+      'latin1',
+    ),
+    SETITEM,
+  );
   assert.throws(() => read(missing), /storage '7' is missing \(no archive\/data\/7 in the archive\)/);
 });
 
@@ -281,14 +439,19 @@ test('flattening: cycles, sharing, duplicate keys and unsupported leaves are han
   // l = []; l.append(l)
   assert.throws(() => read(pk(']', 'q', 0, 'h', 0, 'a')), /flat\.pt: '0' contains itself/);
   // {'a.b': 1, 'a': {'b': 2}}
-  assert.throws(() => read(pk(EMPTY_DICT, str('a.b'), int(1), SETITEM, str('a'), EMPTY_DICT, str('b'), int(2), SETITEM, SETITEM)), /two entries flatten to the key 'a\.b'/);
+  assert.throws(
+    () => read(pk(EMPTY_DICT, str('a.b'), int(1), SETITEM, str('a'), EMPTY_DICT, str('b'), int(2), SETITEM, SETITEM)),
+    /two entries flatten to the key 'a\.b'/,
+  );
   assert.throws(() => read(pk(EMPTY_DICT, str('blob'), 'C', 2, 'hi', SETITEM)), /flat\.pt: 'blob' holds bytes/);
   // A list holding the same list twice, 40 levels deep: 2^40 paths, stopped by the entry budget.
   const doubling: Part[] = [']', int(1), 'a'];
   for (let i = 0; i < 40; i++) doubling.push('q', 0, ']', 'h', 0, 'a', 'h', 0, 'a');
   assert.throws(() => read(pk(...doubling)), /flat\.pt: more than 1000000 entries/);
   // A shared sub-dict appears under both keys.
-  const shared = read(pk(EMPTY_DICT, str('x'), EMPTY_DICT, 'q', 1, str('v'), int(7), SETITEM, SETITEM, str('y'), 'h', 1, SETITEM));
+  const shared = read(
+    pk(EMPTY_DICT, str('x'), EMPTY_DICT, 'q', 1, str('v'), int(7), SETITEM, SETITEM, str('y'), 'h', 1, SETITEM),
+  );
   assert.deepEqual(Object.fromEntries(shared.values), { 'x.v': 7, 'y.v': 7 });
 });
 
@@ -318,11 +481,38 @@ test('the unpickler refuses malformed input: underflow, memo misuse, absurd leng
     [Buffer.from([0x80, 0x02, 0x4e]), /test\.pkl: truncated: the pickle ends at byte 3 without STOP/],
   ];
   for (const [bytes, message] of cases) assert.throws(() => unpickle(bytes, options), message, message.source);
-  assert.throws(() => unpickle(pk(int(1), int(2), int(3), int(4)), { ...options, maxStack: 3 }), /BININT at byte 17: the stack would hold more than 3 items/);
+  assert.throws(
+    () => unpickle(pk(int(1), int(2), int(3), int(4)), { ...options, maxStack: 3 }),
+    /BININT at byte 17: the stack would hold more than 3 items/,
+  );
   // What it does accept, built only from the caller's globals.
   const made: PickleValue[][] = [];
-  const globals = new Map<string, PickleValue>([['m.f', new PickleCallable('m.f', (args) => (made.push([...args]), 'made'))]]);
-  const value = unpickle(pk(EMPTY_DICT, str('k'), 0x8c, 1, 'm', 0x8c, 1, 'f', 0x93, int(-3), 0x85, REDUCE, SETITEM, str('big'), 0x8a, 9, [0, 0, 0, 0, 0, 0, 0, 0, 1], SETITEM), { source: 't', globals });
+  const globals = new Map<string, PickleValue>([
+    ['m.f', new PickleCallable('m.f', (args) => (made.push([...args]), 'made'))],
+  ]);
+  const value = unpickle(
+    pk(
+      EMPTY_DICT,
+      str('k'),
+      0x8c,
+      1,
+      'm',
+      0x8c,
+      1,
+      'f',
+      0x93,
+      int(-3),
+      0x85,
+      REDUCE,
+      SETITEM,
+      str('big'),
+      0x8a,
+      9,
+      [0, 0, 0, 0, 0, 0, 0, 0, 1],
+      SETITEM,
+    ),
+    { source: 't', globals },
+  );
   assert.ok(value instanceof PickleDict);
   assert.equal(value.items.get('k'), 'made');
   assert.equal(value.items.get('big'), 1n << 64n);
@@ -343,9 +533,18 @@ const zerosDeflated = (mebibytes: number, declared = mebibytes * MIB): Deflated 
 });
 /** A torch.save-like archive whose FloatStorages '0', '1', ... are `storages`, each seen through a one-element tensor. */
 function bombZip(storages: Deflated[], options: { zip64?: boolean; pickle?: Deflated } = {}): Buffer {
-  const items = storages.flatMap((storage, i) => [str(`w${i}`), tensorPickle(Math.floor(storage.size / 4), 0, [1], [1], String(i))]);
+  const items = storages.flatMap((storage, i) => [
+    str(`w${i}`),
+    tensorPickle(Math.floor(storage.size / 4), 0, [1], [1], String(i)),
+  ]);
   const pickle = pk(EMPTY_DICT, MARK, ...items, 'u');
-  return makeZip([['archive/data.pkl', options.pickle ?? pickle], ...storages.map((s, i): [string, Deflated] => [`archive/data/${i}`, s])], { zip64: options.zip64 });
+  return makeZip(
+    [
+      ['archive/data.pkl', options.pickle ?? pickle],
+      ...storages.map((s, i): [string, Deflated] => [`archive/data/${i}`, s]),
+    ],
+    { zip64: options.zip64 },
+  );
 }
 
 /** Runs `body` with $DSDNET_MAX_WEIGHT_BYTES set to `value` (or unset), restoring it after. */
@@ -371,7 +570,11 @@ function refusedWithoutInflating(body: () => unknown, message: RegExp, slack = 1
 
 test('a zip bomb (12 GiB of deflated zeros in a 12 MB .pth) is refused before anything is inflated, naming the sizes', () => {
   const nearly4GiB = 4096 * MIB - 64; // the largest a zip entry holds without zip64, as a whole number of floats
-  const bomb = bombZip([zerosDeflated(4095, nearly4GiB), zerosDeflated(4095, nearly4GiB), zerosDeflated(4095, nearly4GiB)]);
+  const bomb = bombZip([
+    zerosDeflated(4095, nearly4GiB),
+    zerosDeflated(4095, nearly4GiB),
+    zerosDeflated(4095, nearly4GiB),
+  ]);
   assert.ok(bomb.byteLength < 16 * MIB);
   withWeightLimit(undefined, () =>
     refusedWithoutInflating(
@@ -381,29 +584,70 @@ test('a zip bomb (12 GiB of deflated zeros in a 12 MB .pth) is refused before an
   );
   // zip64 lets one entry declare 16 TiB: refused the same way.
   const huge = bombZip([zerosDeflated(16, 2 ** 44)], { zip64: true });
-  withWeightLimit(undefined, () => refusedWithoutInflating(() => decodeTorchFile(huge, 'huge.pth'), /huge\.pth: the tensors' storages would take 17592186044416 bytes \(16\.0 TiB\)/));
+  withWeightLimit(undefined, () =>
+    refusedWithoutInflating(
+      () => decodeTorchFile(huge, 'huge.pth'),
+      /huge\.pth: the tensors' storages would take 17592186044416 bytes \(16\.0 TiB\)/,
+    ),
+  );
 });
 
 test('the weight limit: the maxWeightBytes option, then DSDNET_MAX_WEIGHT_BYTES (named in the error); a bad value is refused', () => {
   const bomb = bombZip([zerosDeflated(600)]); // 600 MiB of zeros in ~600 KB
-  refusedWithoutInflating(() => decodeTorchFile(bomb, 'zeros.pth', { maxWeightBytes: 256 * MIB }), /zeros\.pth: the tensors' storages would take 629145600 bytes \(600\.0 MiB\) once extracted, more than the limit of 268435456 \(256\.0 MiB, the maxWeightBytes option\)/);
-  withWeightLimit('256M', () => refusedWithoutInflating(() => decodeTorchFile(bomb, 'zeros.pth'), /more than the limit of 268435456 \(256\.0 MiB, DSDNET_MAX_WEIGHT_BYTES=256M\)/));
-  withWeightLimit('lots', () => assert.throws(() => decodeTorchFile(bomb, 'zeros.pth'), /DSDNET_MAX_WEIGHT_BYTES="lots" is not a size: give bytes, or a number with K, M, G or T \(e\.g\. 16G\)/));
-  assert.throws(() => decodeTorchFile(bomb, 'zeros.pth', { maxWeightBytes: -1 }), /maxWeightBytes must be a positive whole number of bytes, got -1/);
+  refusedWithoutInflating(
+    () => decodeTorchFile(bomb, 'zeros.pth', { maxWeightBytes: 256 * MIB }),
+    /zeros\.pth: the tensors' storages would take 629145600 bytes \(600\.0 MiB\) once extracted, more than the limit of 268435456 \(256\.0 MiB, the maxWeightBytes option\)/,
+  );
+  withWeightLimit('256M', () =>
+    refusedWithoutInflating(
+      () => decodeTorchFile(bomb, 'zeros.pth'),
+      /more than the limit of 268435456 \(256\.0 MiB, DSDNET_MAX_WEIGHT_BYTES=256M\)/,
+    ),
+  );
+  withWeightLimit('lots', () =>
+    assert.throws(
+      () => decodeTorchFile(bomb, 'zeros.pth'),
+      /DSDNET_MAX_WEIGHT_BYTES="lots" is not a size: give bytes, or a number with K, M, G or T \(e\.g\. 16G\)/,
+    ),
+  );
+  assert.throws(
+    () => decodeTorchFile(bomb, 'zeros.pth', { maxWeightBytes: -1 }),
+    /maxWeightBytes must be a positive whole number of bytes, got -1/,
+  );
   // Within the limit, a file reads as before; just over it, it is refused.
   const views = readFileSync(fixture('views.pt'));
   withWeightLimit('1M', () => dispose(decodeTorchFile(views, 'views.pt')));
-  withWeightLimit('100', () => assert.throws(() => decodeTorchFile(views, 'views.pt'), /views\.pt: the tensors' storages would take \d+ bytes .* DSDNET_MAX_WEIGHT_BYTES=100\)/));
+  withWeightLimit('100', () =>
+    assert.throws(
+      () => decodeTorchFile(views, 'views.pt'),
+      /views\.pt: the tensors' storages would take \d+ bytes .* DSDNET_MAX_WEIGHT_BYTES=100\)/,
+    ),
+  );
 });
 
 test('a storage entry declaring other than its bytes, or inflating past what it declares, and a huge data.pkl are refused uninflated', () => {
-  const lying = makeZip([['archive/data.pkl', pk(EMPTY_DICT, str('w'), tensorPickle(4, 0, [4], [1]), SETITEM)], ['archive/data/0', zerosDeflated(4095, 4096 * MIB - 64)]]);
-  refusedWithoutInflating(() => decodeTorchFile(lying, 'lying.pth'), /lying\.pth: archive\/data\.pkl: BINPERSID at byte \d+: storage '0' has 4294967232 bytes, but 4 float32 elements need 16 \(zip entry archive\/data\/0 must hold exactly that\)/);
+  const lying = makeZip([
+    ['archive/data.pkl', pk(EMPTY_DICT, str('w'), tensorPickle(4, 0, [4], [1]), SETITEM)],
+    ['archive/data/0', zerosDeflated(4095, 4096 * MIB - 64)],
+  ]);
+  refusedWithoutInflating(
+    () => decodeTorchFile(lying, 'lying.pth'),
+    /lying\.pth: archive\/data\.pkl: BINPERSID at byte \d+: storage '0' has 4294967232 bytes, but 4 float32 elements need 16 \(zip entry archive\/data\/0 must hold exactly that\)/,
+  );
   // Declares the 16 bytes the tensor needs, but its stream holds 1 GiB: inflating stops at 16.
-  const longer = makeZip([['archive/data.pkl', pk(EMPTY_DICT, str('w'), tensorPickle(4, 0, [4], [1]), SETITEM)], ['archive/data/0', zerosDeflated(1024, 16)]]);
-  refusedWithoutInflating(() => decodeTorchFile(longer, 'longer.pth'), /longer\.pth: zip entry 'archive\/data\/0' cannot be inflated/);
+  const longer = makeZip([
+    ['archive/data.pkl', pk(EMPTY_DICT, str('w'), tensorPickle(4, 0, [4], [1]), SETITEM)],
+    ['archive/data/0', zerosDeflated(1024, 16)],
+  ]);
+  refusedWithoutInflating(
+    () => decodeTorchFile(longer, 'longer.pth'),
+    /longer\.pth: zip entry 'archive\/data\/0' cannot be inflated/,
+  );
   const pickleBomb = bombZip([], { pickle: zerosDeflated(1024) });
-  refusedWithoutInflating(() => decodeTorchFile(pickleBomb, 'pickle.pth'), /pickle\.pth: zip entry 'archive\/data\.pkl' declares 1073741824 bytes \(1\.0 GiB\), more than the 268435456 it may hold here; refusing to extract it/);
+  refusedWithoutInflating(
+    () => decodeTorchFile(pickleBomb, 'pickle.pth'),
+    /pickle\.pth: zip entry 'archive\/data\.pkl' declares 1073741824 bytes \(1\.0 GiB\), more than the 268435456 it may hold here; refusing to extract it/,
+  );
 });
 
 /** Deterministic pseudo-random numbers (mulberry32). */

@@ -4,7 +4,20 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { cpuCapability, F, Generator, getNumThreads, getRngState, manualSeed, ones, preferredCpuCapability, rand, randn, setNumThreads, setRngState } from '../src/torch/index.js';
+import {
+  cpuCapability,
+  F,
+  Generator,
+  getNumThreads,
+  getRngState,
+  manualSeed,
+  ones,
+  preferredCpuCapability,
+  rand,
+  randn,
+  setNumThreads,
+  setRngState,
+} from '../src/torch/index.js';
 
 test('manualSeed makes random streams reproducible, including dropout', () => {
   manualSeed(42);
@@ -50,7 +63,10 @@ test('thread count can be set and read', () => {
 
 test('the dsdnet command prints version, libtorch version, threads, device and distributed backends', () => {
   const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-  const out = execFileSync(process.execPath, [cli], { encoding: 'utf8', env: { ...process.env, DSDNET_NUM_THREADS: '2' } });
+  const out = execFileSync(process.execPath, [cli], {
+    encoding: 'utf8',
+    env: { ...process.env, DSDNET_NUM_THREADS: '2' },
+  });
   assert.match(out, /^dsdnet \d+\.\d+\.\d+$/m);
   assert.match(out, /^libtorch \d+\.\d+\.\d+$/m);
   assert.match(out, /^threads 2$/m);
@@ -67,9 +83,15 @@ const envWith = (value: string | undefined): NodeJS.ProcessEnv => {
 };
 
 test('ATen kernels use AVX-512 on CPUs that also compute bf16, and ATEN_CPU_CAPABILITY chooses', () => {
-  const inUse = (value: string | undefined): string => /^ATen kernels (\w+)/m.exec(execFileSync(process.execPath, [cli, 'env'], { encoding: 'utf8', env: envWith(value) }))?.[1] ?? '';
+  const inUse = (value: string | undefined): string =>
+    /^ATen kernels (\w+)/m.exec(
+      execFileSync(process.execPath, [cli, 'env'], { encoding: 'utf8', env: envWith(value) }),
+    )?.[1] ?? '';
   assert.equal(inUse(undefined), preferredCpuCapability() === 'avx512' ? 'AVX512' : cpuCapability(), 'the default');
   assert.equal(inUse('avx2'), 'AVX2');
   assert.equal(inUse('default'), 'DEFAULT');
-  assert.throws(() => execFileSync(process.execPath, [cli, 'env'], { encoding: 'utf8', stdio: 'pipe', env: envWith('avx9') }), /ATEN_CPU_CAPABILITY must be one of default, avx2, avx512, got 'avx9'/);
+  assert.throws(
+    () => execFileSync(process.execPath, [cli, 'env'], { encoding: 'utf8', stdio: 'pipe', env: envWith('avx9') }),
+    /ATEN_CPU_CAPABILITY must be one of default, avx2, avx512, got 'avx9'/,
+  );
 });

@@ -22,12 +22,21 @@ class Tiny extends Layer {
 }
 
 const CLASSES = ['forest', 'harbor', 'runway'];
-const schedule = new WarmupCosineRestarts({ warmupIters: 2, warmupStartLr: 1e-4, cosineIters: 8, cycles: 2, minLr: 1e-5 });
+const schedule = new WarmupCosineRestarts({
+  warmupIters: 2,
+  warmupStartLr: 1e-4,
+  cosineIters: 8,
+  cycles: 2,
+  minLr: 1e-5,
+});
 
 function setup(seed: number): { model: Tiny; optimizer: RMSprop } {
   manualSeed(seed);
   const model = new Tiny();
-  const optimizer = new RMSprop([{ params: [...model.fc1.parameters(), ...model.bn.parameters()] }, { params: model.fc2.parameters(), lr: 0.1 }], { lr: 0.01, momentum: 0.9, weightDecay: 1e-5 });
+  const optimizer = new RMSprop(
+    [{ params: [...model.fc1.parameters(), ...model.bn.parameters()] }, { params: model.fc2.parameters(), lr: 0.1 }],
+    { lr: 0.01, momentum: 0.9, weightDecay: 1e-5 },
+  );
   return { model, optimizer };
 }
 
@@ -56,11 +65,23 @@ test('restoring a snapshot continues exactly like the uninterrupted run', () => 
   const root = join(mkdtempSync(join(tmpdir(), 'dsdnet-snap-')), 'checkpoints');
   const first = setup(0);
   trainSteps(first.model, first.optimizer, 0, 3);
-  saveSnapshot(root, ['latest'], { model: first.model, optimizer: first.optimizer, config: { lr: 0.01 }, classNames: CLASSES, epoch: 1, iteration: 3, extra: { best: 0.5 } });
+  saveSnapshot(root, ['latest'], {
+    model: first.model,
+    optimizer: first.optimizer,
+    config: { lr: 0.01 },
+    classNames: CLASSES,
+    epoch: 1,
+    iteration: 3,
+    extra: { best: 0.5 },
+  });
   trainSteps(first.model, first.optimizer, 3, 2); // work after the snapshot that the restore must discard
 
   const resumed = setup(123);
-  const info = restoreSnapshot<{ lr: number }>(root, { model: resumed.model, optimizer: resumed.optimizer, classNames: CLASSES });
+  const info = restoreSnapshot<{ lr: number }>(root, {
+    model: resumed.model,
+    optimizer: resumed.optimizer,
+    classNames: CLASSES,
+  });
   assert.equal(info.iteration, 3);
   assert.equal(info.epoch, 1);
   assert.deepEqual(info.config, { lr: 0.01 });
@@ -77,5 +98,8 @@ test('a checkpoint for another class list is refused, naming the difference', ()
     () => restoreSnapshot(root, { model, optimizer, classNames: ['forest', 'harbor', 'beach'] }),
     /trained on 3 classes that differ from the 3 given \(missing \["beach"\], extra \["runway"\]\)/,
   );
-  assert.throws(() => restoreSnapshot(root, { model, optimizer, classNames: ['harbor', 'forest', 'runway'] }), /same classes in another order/);
+  assert.throws(
+    () => restoreSnapshot(root, { model, optimizer, classNames: ['harbor', 'forest', 'runway'] }),
+    /same classes in another order/,
+  );
 });

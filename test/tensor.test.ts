@@ -3,20 +3,55 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-  arange, dispose, DTYPES, empty, eye, fromTypedArray, full, keep, linspace, liveTensors, ones, rand, randint, randn,
-  randperm, tensor, tidy, zeros,
+  arange,
+  dispose,
+  DTYPES,
+  empty,
+  eye,
+  fromTypedArray,
+  full,
+  keep,
+  linspace,
+  liveTensors,
+  ones,
+  rand,
+  randint,
+  randn,
+  randperm,
+  tensor,
+  tidy,
+  zeros,
 } from '../src/torch/index.js';
 
 test('every dtype round-trips through typed arrays and nested arrays', () => {
   for (const dtype of DTYPES) {
-    const t = tensor([[1, 0], [3, 1]], { dtype });
+    const t = tensor(
+      [
+        [1, 0],
+        [3, 1],
+      ],
+      { dtype },
+    );
     assert.equal(t.dtype, dtype);
     assert.deepEqual(t.shape, [2, 2]);
-    const expected = dtype === 'bool' ? [[true, false], [true, true]] : [[1, 0], [3, 1]];
+    const expected =
+      dtype === 'bool'
+        ? [
+            [true, false],
+            [true, true],
+          ]
+        : [
+            [1, 0],
+            [3, 1],
+          ];
     assert.deepEqual(t.toArray(), expected, dtype);
   }
   assert.deepEqual(Array.from(fromTypedArray(new BigInt64Array([5n, -7n])).data() as BigInt64Array), [5n, -7n]);
-  assert.deepEqual(fromTypedArray(new Float64Array([1, 2, 3, 4, 5, 6]), [3, 2]).toArray(), [[1, 2], [3, 4], [5, 6]]);
+  assert.deepEqual(fromTypedArray(new Float64Array([1, 2, 3, 4, 5, 6]), [3, 2]).toArray(), [
+    [1, 2],
+    [3, 4],
+    [5, 6],
+  ]);
 });
 
 test('dtype inference from JS values follows Python: integers int64, fractions float32, booleans bool', () => {
@@ -32,13 +67,19 @@ test('dtype inference from JS values follows Python: integers int64, fractions f
 });
 
 test('creation functions', () => {
-  assert.deepEqual(zeros([2, 2]).toArray(), [[0, 0], [0, 0]]);
+  assert.deepEqual(zeros([2, 2]).toArray(), [
+    [0, 0],
+    [0, 0],
+  ]);
   assert.deepEqual(ones([3], { dtype: 'int32' }).toArray(), [1, 1, 1]);
   assert.deepEqual(full([2], 7.5).toArray(), [7.5, 7.5]);
   assert.deepEqual(empty([4, 0]).shape, [4, 0]);
   assert.deepEqual(arange(2, 8, 2).toArray(), [2, 4, 6]);
   assert.deepEqual(linspace(0, 1, 5).toArray(), [0, 0.25, 0.5, 0.75, 1]);
-  assert.deepEqual(eye(2, 3).toArray(), [[1, 0, 0], [0, 1, 0]]);
+  assert.deepEqual(eye(2, 3).toArray(), [
+    [1, 0, 0],
+    [0, 1, 0],
+  ]);
   const u = rand([1000]);
   assert.ok(u.min().item() >= 0 && u.max().item() < 1);
   const n = randn([20000], { dtype: 'float64' });
@@ -56,15 +97,33 @@ test('to(), strides, contiguity and views', () => {
   assert.deepEqual(tt.strides(), [1, 3]);
   assert.equal(tt.isContiguous(), false);
   assert.equal(tt.contiguous().isContiguous(), true);
-  assert.deepEqual(tt.contiguous().toArray(), [[0, 3], [1, 4], [2, 5]]);
+  assert.deepEqual(tt.contiguous().toArray(), [
+    [0, 3],
+    [1, 4],
+    [2, 5],
+  ]);
   assert.equal(t.to('float64').dtype, 'float64');
   assert.equal(t.to({ dtype: 'float32', device: 'cpu' }).device, 'cpu');
   const view = t.view([3, 2]);
   view.fill_(1);
-  assert.deepEqual(t.toArray(), [[1, 1, 1], [1, 1, 1]], 'a view shares storage');
+  assert.deepEqual(
+    t.toArray(),
+    [
+      [1, 1, 1],
+      [1, 1, 1],
+    ],
+    'a view shares storage',
+  );
   const copy = t.clone();
   copy.fill_(2);
-  assert.deepEqual(t.toArray(), [[1, 1, 1], [1, 1, 1]], 'a clone does not');
+  assert.deepEqual(
+    t.toArray(),
+    [
+      [1, 1, 1],
+      [1, 1, 1],
+    ],
+    'a clone does not',
+  );
   assert.equal(t.size(-1), 3);
   assert.equal(t.numel, 6);
   assert.match(String(t), /tensor\(\[\[1,1,1\],\[1,1,1\]\], shape=\[2, 3\], dtype=int64\)/);

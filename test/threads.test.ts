@@ -24,8 +24,15 @@ function compute(rounds: number): number {
   let sum = 0;
   for (let i = 0; i < rounds; i++) {
     sum += tidy(() => {
-      const x = tensor([[1, 2], [3, 4]]).mul(i + 1);
-      return x.matmul(x.t()).add(1).relu().sigmoid().log().exp().sum().item() + x.abs().max().item() + x.float().mean().item();
+      const x = tensor([
+        [1, 2],
+        [3, 4],
+      ]).mul(i + 1);
+      return (
+        x.matmul(x.t()).add(1).relu().sigmoid().log().exp().sum().item() +
+        x.abs().max().item() +
+        x.float().mean().item()
+      );
     });
   }
   return sum;
@@ -36,7 +43,10 @@ test('worker threads use the binding alongside the main thread and get the same 
   const expected = compute(rounds);
   const before = liveTensors();
   const workers = Array.from({ length: 3 }, () => new Worker(WORK, { eval: true, workerData: { rounds } }));
-  const results = workers.map((w) => new Promise<{ sum: number; live: number }>((resolve, reject) => w.once('message', resolve).once('error', reject)));
+  const results = workers.map(
+    (w) =>
+      new Promise<{ sum: number; live: number }>((resolve, reject) => w.once('message', resolve).once('error', reject)),
+  );
   const mine = compute(rounds); // meanwhile, on the main thread
   const theirs = await Promise.all(results);
   await Promise.all(workers.map((w) => w.terminate()));

@@ -41,7 +41,10 @@ export function launchWorkers(script: string, args: readonly string[], options: 
   let failure: string | null = null;
   const stopOthers = (): void => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    setTimeout(() => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')), 10_000).unref();
+    setTimeout(
+      () => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')),
+      10_000,
+    ).unref();
   };
   let received: NodeJS.Signals | null = null;
   const forward = (signal: NodeJS.Signals): void => {
@@ -50,23 +53,38 @@ export function launchWorkers(script: string, args: readonly string[], options: 
   };
   // A rank stopped by the signal passed on (killed by it before training, or exiting with 128 + its number after
   // saving) has not failed.
-  const stoppedBySignal = (code: number | null, signal: NodeJS.Signals | null): boolean => received !== null && (signal === received || code === 128 + constants.signals[received]);
+  const stoppedBySignal = (code: number | null, signal: NodeJS.Signals | null): boolean =>
+    received !== null && (signal === received || code === 128 + constants.signals[received]);
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
   return new Promise((resolve) => {
     let running = nprocPerNode;
     for (let local = 0; local < nprocPerNode; local++) {
       const rank = nodeRank * nprocPerNode + local;
-      const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(worldSize), LOCAL_RANK: String(local), MASTER_ADDR: masterAddr, MASTER_PORT: String(masterPort), DSDNET_NUM_THREADS: String(threads) };
+      const env = {
+        ...process.env,
+        RANK: String(rank),
+        WORLD_SIZE: String(worldSize),
+        LOCAL_RANK: String(local),
+        MASTER_ADDR: masterAddr,
+        MASTER_PORT: String(masterPort),
+        DSDNET_NUM_THREADS: String(threads),
+      };
       // Each worker has a process group of its own, so that a terminal's Ctrl-C reaches only the launcher, which
       // passes it on once (a second SIGINT would stop a worker before it saves).
-      const child = spawn(process.execPath, [script, ...args], { env, detached: true, stdio: ['ignore', rank === 0 ? 'inherit' : 'ignore', 'inherit', 'ipc'] });
+      const child = spawn(process.execPath, [script, ...args], {
+        env,
+        detached: true,
+        stdio: ['ignore', rank === 0 ? 'inherit' : 'ignore', 'inherit', 'ipc'],
+      });
       children.push(child);
       child.on('exit', (code, signal) => {
         running--;
         if ((code !== 0 || signal !== null) && failure === null && !stoppedBySignal(code, signal)) {
           failure = `rank ${rank} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`;
-          process.stderr.write(`dsdnet launch: ${failure}; stopping the other ranks. The last checkpoint is kept: continue with ${resumeCommand}\n`);
+          process.stderr.write(
+            `dsdnet launch: ${failure}; stopping the other ranks. The last checkpoint is kept: continue with ${resumeCommand}\n`,
+          );
           stopOthers();
         }
         if (running === 0) {

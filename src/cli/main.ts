@@ -36,7 +36,10 @@ const program = new Command('dsdnet')
   .description('Remote sensing scene classification on libtorch: DSDNet and its baselines')
   .version(pkg.version)
   .action(() => console.log(engineInfo()));
-program.command('env').description('the engine this installation runs on').action(() => console.log(engineInfo()));
+program
+  .command('env')
+  .description('the engine this installation runs on')
+  .action(() => console.log(engineInfo()));
 registerDataCommands(program);
 registerTrainCommands(program);
 registerEvaluateCommands(program);

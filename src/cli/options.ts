@@ -15,7 +15,10 @@ export function parseNumber(value: string): number {
 export function integerIn(min: number, max = Infinity): (value: string) => number {
   return (value) => {
     const n = parseNumber(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer ${max === Infinity ? `>= ${min}` : `in ${min}..${max}`}, got '${value}'`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(
+        `expected an integer ${max === Infinity ? `>= ${min}` : `in ${min}..${max}`}, got '${value}'`,
+      );
     return n;
   };
 }
@@ -32,7 +35,8 @@ export function parseNonNegative(value: string): number {
 /** A fraction strictly between 0 and 1. */
 export function parseFraction(value: string): number {
   const n = parseNumber(value);
-  if (!(n > 0 && n < 1)) throw new InvalidArgumentError(`expected a fraction between 0 and 1 (exclusive), got '${value}'`);
+  if (!(n > 0 && n < 1))
+    throw new InvalidArgumentError(`expected a fraction between 0 and 1 (exclusive), got '${value}'`);
   return n;
 }
 
@@ -60,11 +64,14 @@ export function parseScale(value: string): SampleScale {
     const [min, max] = numbers(parts);
     if (Number.isFinite(min) && Number.isFinite(max) && min < max) return { kind: 'range', min, max };
   }
-  throw new InvalidArgumentError(`expected 'percentile', 'percentile:LOW:HIGH' (0 <= LOW < HIGH <= 100) or 'MIN:MAX' (MIN < MAX), got '${value}'`);
+  throw new InvalidArgumentError(
+    `expected 'percentile', 'percentile:LOW:HIGH' (0 <= LOW < HIGH <= 100) or 'MIN:MAX' (MIN < MAX), got '${value}'`,
+  );
 }
 
 /** The help text of every command's --device. */
-export const DEVICE_HELP = "where to compute: cpu, cuda (the first GPU), cuda:N, or auto (a GPU when libtorch sees one)";
+export const DEVICE_HELP =
+  'where to compute: cpu, cuda (the first GPU), cuda:N, or auto (a GPU when libtorch sees one)';
 
 /** `--device cpu|cuda|cuda:N|auto`, checked against the GPUs libtorch sees. */
 export function parseDevice(value: string): Device {

@@ -7,7 +7,15 @@ import { basename, join } from 'node:path';
 
 import type { Command } from 'commander';
 
-import { aggregateRuns, pairedTable, pairWithFloat32, pairWithPlain, precisionTable, type RunSummary, variantTable } from '../eval/index.js';
+import {
+  aggregateRuns,
+  pairedTable,
+  pairWithFloat32,
+  pairWithPlain,
+  precisionTable,
+  type RunSummary,
+  variantTable,
+} from '../eval/index.js';
 import type { TrainConfig } from '../trained/index.js';
 
 function median(values: readonly number[]): number {
@@ -27,24 +35,52 @@ export function registerReportCommand(program: Command): void {
         const file = join(run, 'report.json');
         if (!existsSync(file)) throw new Error(`${run}: no report.json (the run has not finished)`);
         const configFile = join(run, 'config.json');
-        const config = existsSync(configFile) ? (JSON.parse(readFileSync(configFile, 'utf8')) as Partial<TrainConfig>) : {};
-        const split = config.split === undefined ? undefined : 'ratio' in config.split ? `ratio ${config.split.ratio}` : `split ${basename(config.split.file)}`;
+        const config = existsSync(configFile)
+          ? (JSON.parse(readFileSync(configFile, 'utf8')) as Partial<TrainConfig>)
+          : {};
+        const split =
+          config.split === undefined
+            ? undefined
+            : 'ratio' in config.split
+              ? `ratio ${config.split.ratio}`
+              : `split ${basename(config.split.file)}`;
         const metrics = join(run, 'metrics.jsonl');
-        const epochSeconds = existsSync(metrics) ? readFileSync(metrics, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => (JSON.parse(l) as { seconds: number }).seconds) : [];
-        const summary: RunSummary = { ...(JSON.parse(readFileSync(file, 'utf8')) as RunSummary), seed: config.seed, size: config.size, split };
+        const epochSeconds = existsSync(metrics)
+          ? readFileSync(metrics, 'utf8')
+              .split('\n')
+              .filter((l) => l.trim() !== '')
+              .map((l) => (JSON.parse(l) as { seconds: number }).seconds)
+          : [];
+        const summary: RunSummary = {
+          ...(JSON.parse(readFileSync(file, 'utf8')) as RunSummary),
+          seed: config.seed,
+          size: config.size,
+          split,
+        };
         return { ...summary, medianEpochSeconds: epochSeconds.length > 0 ? median(epochSeconds) : undefined };
       });
       const rows = aggregateRuns(reports);
       const paired = pairWithPlain(reports);
       const precisions = pairWithFloat32(reports);
-      if (flags.json) return console.log(JSON.stringify({ variants: rows, pairedWithPlain: paired, pairedWithFloat32: precisions }, null, 1));
+      if (flags.json)
+        return console.log(
+          JSON.stringify({ variants: rows, pairedWithPlain: paired, pairedWithFloat32: precisions }, null, 1),
+        );
       const settings = [...new Set(rows.map((r) => r.setting))];
-      console.log(`Runs are compared within a setting (dataset, split, input size, backbone, initialisation, epochs, precision): ${settings.length} here.`);
+      console.log(
+        `Runs are compared within a setting (dataset, split, input size, backbone, initialisation, epochs, precision): ${settings.length} here.`,
+      );
       for (const setting of settings) {
         console.log(`\n### ${setting}\n\n${variantTable(rows.filter((r) => r.setting === setting))}`);
         const pairs = paired.filter((p) => p.setting === setting);
-        if (pairs.length > 0) console.log(`\nPaired with plain training seed by seed (same split and initialisation):\n\n${pairedTable(pairs)}`);
+        if (pairs.length > 0)
+          console.log(
+            `\nPaired with plain training seed by seed (same split and initialisation):\n\n${pairedTable(pairs)}`,
+          );
       }
-      if (precisions.length > 0) console.log(`\n### Precision: each variant paired with its float32 runs seed by seed\n\n${precisionTable(precisions)}`);
+      if (precisions.length > 0)
+        console.log(
+          `\n### Precision: each variant paired with its float32 runs seed by seed\n\n${precisionTable(precisions)}`,
+        );
     });
 }

@@ -3,21 +3,40 @@ import type { Command } from 'commander';
 
 import { checkWriteTarget, writeSafetensors } from '../io/index.js';
 import { BACKBONES, createBackbone } from '../models/index.js';
-import { describeCounts, disposeWeights, fitOf, IMPORT_FORMAT, mapToBackbone, nonFiniteCounts, readPretrained, readWeights, resolveSource, type WeightSet } from '../weights/index.js';
+import {
+  describeCounts,
+  disposeWeights,
+  fitOf,
+  IMPORT_FORMAT,
+  mapToBackbone,
+  nonFiniteCounts,
+  readPretrained,
+  readWeights,
+  resolveSource,
+  type WeightSet,
+} from '../weights/index.js';
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function describe(weights: WeightSet, backbones: readonly string[]): string {
-  const lines = [`${weights.path}: ${weights.kind}, ${plural(weights.tensors.size, 'tensor')}, ${[...weights.tensors.values()].reduce((s, t) => s + t.numel, 0).toLocaleString('en-US')} values`];
+  const lines = [
+    `${weights.path}: ${weights.kind}, ${plural(weights.tensors.size, 'tensor')}, ${[...weights.tensors.values()].reduce((s, t) => s + t.numel, 0).toLocaleString('en-US')} values`,
+  ];
   let nonFinite = 0;
   for (const [key, t] of weights.tensors) {
     const widened = weights.sourceDtypes.get(key);
     const counts = nonFiniteCounts(t);
     if (counts !== null) nonFinite++;
-    lines.push(`  ${key}  [${t.shape.join(', ')}]  ${widened && widened !== t.dtype ? `${widened} (read as ${t.dtype})` : t.dtype}${counts ? `  holds ${describeCounts(counts)}` : ''}`);
+    lines.push(
+      `  ${key}  [${t.shape.join(', ')}]  ${widened && widened !== t.dtype ? `${widened} (read as ${t.dtype})` : t.dtype}${counts ? `  holds ${describeCounts(counts)}` : ''}`,
+    );
   }
-  if (nonFinite > 0) lines.push(`${plural(nonFinite, 'tensor')} ${nonFinite === 1 ? 'holds' : 'hold'} NaN or Inf values: weights import and train --pretrained refuse the file if the backbone uses them`);
-  if (weights.values.size > 0) lines.push('other entries:', ...[...weights.values].map(([key, v]) => `  ${key} = ${JSON.stringify(v)}`));
+  if (nonFinite > 0)
+    lines.push(
+      `${plural(nonFinite, 'tensor')} ${nonFinite === 1 ? 'holds' : 'hold'} NaN or Inf values: weights import and train --pretrained refuse the file if the backbone uses them`,
+    );
+  if (weights.values.size > 0)
+    lines.push('other entries:', ...[...weights.values].map(([key, v]) => `  ${key} = ${JSON.stringify(v)}`));
   lines.push('backbones:');
   for (const name of backbones) {
     const backbone = createBackbone(name, 1);
@@ -26,7 +45,11 @@ function describe(weights: WeightSet, backbones: readonly string[]): string {
       const mapped = mapToBackbone(weights, backbone);
       const fit = fitOf(mapped.state, backbone);
       const covered = [...backbone.stateDict().keys()].filter((k) => mapped.state.has(k)).length;
-      const problems = [plural(fit.missing.length, 'missing key'), plural(fit.unexpected.length, 'unexpected key'), plural(fit.misShaped.length, 'mis-shaped key')];
+      const problems = [
+        plural(fit.missing.length, 'missing key'),
+        plural(fit.unexpected.length, 'unexpected key'),
+        plural(fit.misShaped.length, 'mis-shaped key'),
+      ];
       const classifier = backbone.classifierKeys().find((k) => k.endsWith('weight'));
       const classes = classifier && mapped.state.get(classifier)?.shape[0];
       verdict =
@@ -44,16 +67,22 @@ function describe(weights: WeightSet, backbones: readonly string[]): string {
 }
 
 export function registerWeightsCommands(program: Command): void {
-  const weights = program.command('weights').description('pretrained weights: what a file holds, and importing it for a backbone');
+  const weights = program
+    .command('weights')
+    .description('pretrained weights: what a file holds, and importing it for a backbone');
 
   weights
     .command('inspect')
-    .argument('<source>', "a PyTorch .pth (torch.save), a safetensors file, a folder of .npy tensors, or 'imagenet' with --backbone")
+    .argument(
+      '<source>',
+      "a PyTorch .pth (torch.save), a safetensors file, a folder of .npy tensors, or 'imagenet' with --backbone",
+    )
     .option('--backbone <name>', `check the fit with this backbone only (${BACKBONES.join(', ')})`)
     .description('tensors, shapes and dtypes of a weight source, and which backbones it fits')
     .action((source: string, flags: { backbone?: string }) => {
       const backbones = flags.backbone ? [flags.backbone] : BACKBONES;
-      if (flags.backbone && !(BACKBONES as readonly string[]).includes(flags.backbone)) throw new Error(`unknown backbone '${flags.backbone}' (expected one of ${BACKBONES.join(', ')})`);
+      if (flags.backbone && !(BACKBONES as readonly string[]).includes(flags.backbone))
+        throw new Error(`unknown backbone '${flags.backbone}' (expected one of ${BACKBONES.join(', ')})`);
       const set = readWeights(resolveSource(source, flags.backbone ?? 'mobilenet_v2'));
       console.log(describe(set, backbones));
       disposeWeights(set);
@@ -63,8 +92,13 @@ export function registerWeightsCommands(program: Command): void {
     .command('import')
     .argument('<source>', "a PyTorch .pth (torch.save), a safetensors file, a folder of .npy tensors, or 'imagenet'")
     .requiredOption('--backbone <name>', BACKBONES.join(' | '))
-    .requiredOption('-o, --out <file>', 'the backbone weights to write (safetensors, torchvision names, without the classifier)')
-    .description("convert weights for a backbone into dsdnet's safetensors (checked to fit; use it with train --pretrained)")
+    .requiredOption(
+      '-o, --out <file>',
+      'the backbone weights to write (safetensors, torchvision names, without the classifier)',
+    )
+    .description(
+      "convert weights for a backbone into dsdnet's safetensors (checked to fit; use it with train --pretrained)",
+    )
     .action((source: string, flags: { backbone: string; out: string }) => {
       checkWriteTarget(flags.out); // before the source is read
       const backbone = createBackbone(flags.backbone, 1);

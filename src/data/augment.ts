@@ -52,14 +52,50 @@ export const RECIPE_AUGMENT: AugmentConfig = {
 };
 
 /** Flips and quarter turns of a random window: for small or already varied datasets. */
-export const LIGHT_AUGMENT: AugmentConfig = { crop: { kind: 'window' }, hflip: 0.5, vflip: 0.5, rot90: 0.5, randAugment: null, noise: null, erase: null };
+export const LIGHT_AUGMENT: AugmentConfig = {
+  crop: { kind: 'window' },
+  hflip: 0.5,
+  vflip: 0.5,
+  rot90: 0.5,
+  randAugment: null,
+  noise: null,
+  erase: null,
+};
 /** A random window, nothing else. */
-export const NO_AUGMENT: AugmentConfig = { crop: { kind: 'window' }, hflip: 0, vflip: 0, rot90: 0, randAugment: null, noise: null, erase: null };
+export const NO_AUGMENT: AugmentConfig = {
+  crop: { kind: 'window' },
+  hflip: 0,
+  vflip: 0,
+  rot90: 0,
+  randAugment: null,
+  noise: null,
+  erase: null,
+};
 /** The training augmentations by the name a run's configuration gives (its `augment`). */
-export const AUGMENT_PRESETS = { recipe: RECIPE_AUGMENT, light: LIGHT_AUGMENT, none: NO_AUGMENT } as const satisfies Record<string, AugmentConfig>;
+export const AUGMENT_PRESETS = {
+  recipe: RECIPE_AUGMENT,
+  light: LIGHT_AUGMENT,
+  none: NO_AUGMENT,
+} as const satisfies Record<string, AugmentConfig>;
 
 // timm's _RAND_TRANSFORMS, in its order; TranslateX/Y are its relative (fraction of the size) variants.
-const RAND_OPS = ['autoContrast', 'equalize', 'invert', 'rotate', 'posterize', 'solarize', 'solarizeAdd', 'color', 'contrast', 'brightness', 'sharpness', 'shearX', 'shearY', 'translateX', 'translateY'] as const;
+const RAND_OPS = [
+  'autoContrast',
+  'equalize',
+  'invert',
+  'rotate',
+  'posterize',
+  'solarize',
+  'solarizeAdd',
+  'color',
+  'contrast',
+  'brightness',
+  'sharpness',
+  'shearX',
+  'shearY',
+  'translateX',
+  'translateY',
+] as const;
 export type RandOp = (typeof RAND_OPS)[number];
 const GEOMETRIC_OPS = ['rotate', 'shearX', 'shearY', 'translateX', 'translateY'] as const;
 type Geometric = (typeof GEOMETRIC_OPS)[number];
@@ -217,11 +253,17 @@ interface ImagePlan {
 
 function planImage(rng: Rng, config: AugmentConfig, inputSize: number, size: number): ImagePlan {
   const crop = config.crop;
-  let affine = crop === null ? IDENTITY : crop.kind === 'window' ? windowAffine(rng, inputSize, size) : cropAffine(rng, crop.scale, crop.ratio);
+  let affine =
+    crop === null
+      ? IDENTITY
+      : crop.kind === 'window'
+        ? windowAffine(rng, inputSize, size)
+        : cropAffine(rng, crop.scale, crop.ratio);
   // RandAugment acts on the cropped image and the flips come after it, as in the recipe: composed in that order.
   const photometric: ImagePlan['photometric'] = [];
   for (const step of config.randAugment ? drawRandAugment(rng, config.randAugment) : []) {
-    if (isGeometric(step.op)) affine = compose(affine, geometricAffine(step.op, step.sign * randAugmentArg(step.op, step.magnitude)));
+    if (isGeometric(step.op))
+      affine = compose(affine, geometricAffine(step.op, step.sign * randAugmentArg(step.op, step.magnitude)));
     else photometric.push({ op: step.op, magnitude: step.magnitude });
   }
   if (rng.next() < config.vflip) affine = compose(affine, [1, 0, 0, 0, -1, 0]);
@@ -231,7 +273,8 @@ function planImage(rng: Rng, config: AugmentConfig, inputSize: number, size: num
     const [c, s] = [Math.round(Math.cos((k * Math.PI) / 2)), Math.round(Math.sin((k * Math.PI) / 2))];
     affine = compose(affine, [c, -s, 0, s, c, 0]);
   }
-  const noiseSigma = config.noise && rng.next() < config.noise.p ? rng.uniform(config.noise.sigma[0], config.noise.sigma[1]) / 255 : 0;
+  const noiseSigma =
+    config.noise && rng.next() < config.noise.p ? rng.uniform(config.noise.sigma[0], config.noise.sigma[1]) / 255 : 0;
   let erase: ImagePlan['erase'] = null;
   if (config.erase && rng.next() < config.erase.p) {
     for (let attempt = 0; attempt < 10 && erase === null; attempt++) {
@@ -295,8 +338,21 @@ export function photometricOp(x: Tensor, op: Photometric, magnitudes: readonly n
       const [, , h, w] = x.shape;
       const degenerate = x.clone();
       if (h > 2 && w > 2) {
-        const kernel = tensor([[1, 1, 1], [1, 5, 1], [1, 1, 1]], { dtype: 'float32' }).div(13).reshape([1, 1, 3, 3]).expand([3, 1, 3, 3]);
-        degenerate.narrow(2, 1, h - 2).narrow(3, 1, w - 2).copy_(F.conv2d(x, kernel, null, { groups: 3 }));
+        const kernel = tensor(
+          [
+            [1, 1, 1],
+            [1, 5, 1],
+            [1, 1, 1],
+          ],
+          { dtype: 'float32' },
+        )
+          .div(13)
+          .reshape([1, 1, 3, 3])
+          .expand([3, 1, 3, 3]);
+        degenerate
+          .narrow(2, 1, h - 2)
+          .narrow(3, 1, w - 2)
+          .copy_(F.conv2d(x, kernel, null, { groups: 3 }));
       }
       return blend(degenerate);
     }
@@ -317,9 +373,23 @@ export function equalize(x: Tensor): Tensor {
   const [n, c, h, w] = x.shape;
   // Every (image, channel) plane gets its own 256 bins: one bincount and one lookup for the whole sub-batch.
   const planes = n * c;
-  const bins = x.mul(255).round().clamp(0, 255).long().reshape([planes, h * w]).add(arange(0, planes * 256, 256, { dtype: 'int64' }).reshape([planes, 1]));
-  const cdf = bins.flatten().bincount(planes * 256).float().reshape([planes, 256]).cumsum(1);
-  const lut = cdf.sub(cdf.narrow(1, 0, 1)).div(Math.max(h * w - 1, 1)).clamp(0, 1);
+  const bins = x
+    .mul(255)
+    .round()
+    .clamp(0, 255)
+    .long()
+    .reshape([planes, h * w])
+    .add(arange(0, planes * 256, 256, { dtype: 'int64' }).reshape([planes, 1]));
+  const cdf = bins
+    .flatten()
+    .bincount(planes * 256)
+    .float()
+    .reshape([planes, 256])
+    .cumsum(1);
+  const lut = cdf
+    .sub(cdf.narrow(1, 0, 1))
+    .div(Math.max(h * w - 1, 1))
+    .clamp(0, 1);
   return lut.flatten().indexSelect(0, bins.flatten()).reshape(x.shape);
 }
 
@@ -371,36 +441,74 @@ export function evalBatch(pixels: Uint8Array, count: number, size: number, outpu
  * Warps each uint8 NHWC image by its affine map (output to input, normalised) to a float NCHW batch in 0..1 of
  * outputSize, bilinearly; areas mapped from outside the image take the fill colour.
  */
-export function warpBatch(pixels: Uint8Array, count: number, size: number, outputSize: number, affines: readonly Affine[]): Tensor {
+export function warpBatch(
+  pixels: Uint8Array,
+  count: number,
+  size: number,
+  outputSize: number,
+  affines: readonly Affine[],
+): Tensor {
   return tidy(() => {
     // Sampled straight from the decoded NHWC layout on the 0..255 scale, offset by the fill so that grid_sample's zero
     // padding comes out as the fill; in-place steps spare big allocations.
     const fill = tensor([...FILL], { dtype: 'float32' });
     const images = fromTypedArray(pixels, [count, size, size, 3]).float().sub_(fill).permute([0, 3, 1, 2]);
-    const theta = tensor(affines.map((a) => [a.slice(0, 3), a.slice(3)]), { dtype: 'float32' });
+    const theta = tensor(
+      affines.map((a) => [a.slice(0, 3), a.slice(3)]),
+      { dtype: 'float32' },
+    );
     const grid = F.affineGrid(theta, [count, 3, outputSize, outputSize]);
-    return F.gridSample(images, grid).add_(fill.reshape([1, 3, 1, 1])).div_(255);
+    return F.gridSample(images, grid)
+      .add_(fill.reshape([1, 3, 1, 1]))
+      .div_(255);
   });
 }
 
 /** Augments a batch of uint8 NHWC images into a normalised float NCHW batch of outputSize. */
-export function augmentBatch(pixels: Uint8Array, count: number, size: number, outputSize: number, config: AugmentConfig, rng: Rng): Tensor {
-  if (config.crop?.kind === 'window' && outputSize > size) throw new Error(`a ${outputSize} px window does not fit in ${size} px images`);
+export function augmentBatch(
+  pixels: Uint8Array,
+  count: number,
+  size: number,
+  outputSize: number,
+  config: AugmentConfig,
+  rng: Rng,
+): Tensor {
+  if (config.crop?.kind === 'window' && outputSize > size)
+    throw new Error(`a ${outputSize} px window does not fit in ${size} px images`);
   const plans = Array.from({ length: count }, () => planImage(rng, config, size, outputSize));
   return tidy(() => {
-    let x = applyPhotometric(warpBatch(pixels, count, size, outputSize, plans.map((p) => p.affine)), plans);
+    let x = applyPhotometric(
+      warpBatch(
+        pixels,
+        count,
+        size,
+        outputSize,
+        plans.map((p) => p.affine),
+      ),
+      plans,
+    );
     const noisy = plans.map((p, i) => [i, p.noiseSigma] as const).filter(([, sigma]) => sigma > 0);
     if (noisy.length > 0) {
       // Noise from a generator seeded by ours: reproducible, and the default generator (dropout...) is left alone.
       const generator = new Generator(rng.nextUint32());
-      const index = tensor(noisy.map(([i]) => i), { dtype: 'int64' });
-      const sigma = tensor(noisy.map(([, s]) => s), { dtype: 'float32' }).reshape([noisy.length, 1, 1, 1]);
+      const index = tensor(
+        noisy.map(([i]) => i),
+        { dtype: 'int64' },
+      );
+      const sigma = tensor(
+        noisy.map(([, s]) => s),
+        { dtype: 'float32' },
+      ).reshape([noisy.length, 1, 1, 1]);
       const noise = randn([noisy.length, 3, outputSize, outputSize], { generator }).mul_(sigma);
       x.indexAdd_(0, index, noise);
     }
     x = normalize(x.clamp_(0, 1));
     plans.forEach(({ erase }, i) => {
-      if (erase) x.select(0, i).narrow(1, erase.y0, erase.y1 - erase.y0).narrow(2, erase.x0, erase.x1 - erase.x0).fill_(0);
+      if (erase)
+        x.select(0, i)
+          .narrow(1, erase.y0, erase.y1 - erase.y0)
+          .narrow(2, erase.x0, erase.x1 - erase.x0)
+          .fill_(0);
     });
     return x;
   });

@@ -50,11 +50,17 @@ function readHeader(bytes: Uint8Array, fail: Fail): BmpHeader {
   const topDown = rawHeight < 0;
   const height = Math.abs(rawHeight);
   if (width <= 0 || height <= 0 || width > 65535 || height > 65535) fail(`implausible size ${width}x${rawHeight}`);
-  if (![1, 4, 8, 16, 24, 32].includes(bitCount)) fail(`${bitCount} bits per pixel is not supported (1, 4, 8, 16, 24 or 32)`);
+  if (![1, 4, 8, 16, 24, 32].includes(bitCount))
+    fail(`${bitCount} bits per pixel is not supported (1, 4, 8, 16, 24 or 32)`);
   const fields = compression === BI_BITFIELDS || compression === BI_ALPHABITFIELDS;
-  const supported = compression === BI_RGB || (compression === BI_RLE8 && bitCount === 8) || (compression === BI_RLE4 && bitCount === 4) || (fields && (bitCount === 16 || bitCount === 32));
+  const supported =
+    compression === BI_RGB ||
+    (compression === BI_RLE8 && bitCount === 8) ||
+    (compression === BI_RLE4 && bitCount === 4) ||
+    (fields && (bitCount === 16 || bitCount === 32));
   if (!supported) fail(`compression ${compression} with ${bitCount} bits per pixel is not supported`);
-  if ((compression === BI_RLE8 || compression === BI_RLE4) && topDown) fail('a run-length encoded bitmap cannot be top-down');
+  if ((compression === BI_RLE8 || compression === BI_RLE4) && topDown)
+    fail('a run-length encoded bitmap cannot be top-down');
   return { width, height, topDown, bitCount, compression, headerSize, pixelOffset: view.getUint32(10, true) };
 }
 
@@ -71,7 +77,14 @@ class RleRows {
   private y = 0;
   private ended = false;
 
-  constructor(private readonly bytes: Uint8Array, start: number, private readonly width: number, private readonly height: number, private readonly four: boolean, private readonly fail: Fail) {
+  constructor(
+    private readonly bytes: Uint8Array,
+    start: number,
+    private readonly width: number,
+    private readonly height: number,
+    private readonly four: boolean,
+    private readonly fail: Fail,
+  ) {
     this.at = start;
   }
 
@@ -116,7 +129,8 @@ class RleRows {
     } else {
       const stored = four ? Math.ceil(value / 2) : value;
       if (i + stored > bytes.length) fail('truncated run-length literal');
-      for (let k = 0; k < value; k++) put(this.x + k, 1, four ? (k % 2 === 0 ? bytes[i + (k >> 1)] >> 4 : bytes[i + (k >> 1)] & 15) : bytes[i + k]);
+      for (let k = 0; k < value; k++)
+        put(this.x + k, 1, four ? (k % 2 === 0 ? bytes[i + (k >> 1)] >> 4 : bytes[i + (k >> 1)] & 15) : bytes[i + k]);
       this.x += value;
       i += stored + (stored % 2);
     }
@@ -157,14 +171,17 @@ function rowReader(bytes: Uint8Array, header: BmpHeader, fail: Fail): RowReader 
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const rle = compression === BI_RLE8 || compression === BI_RLE4;
   const stride = Math.ceil((width * bitCount) / 32) * 4;
-  if (!rle && pixelOffset + stride * height > bytes.length) fail(`truncated: ${stride * height} bytes of pixels expected, ${Math.max(0, bytes.length - pixelOffset)} present`);
+  if (!rle && pixelOffset + stride * height > bytes.length)
+    fail(`truncated: ${stride * height} bytes of pixels expected, ${Math.max(0, bytes.length - pixelOffset)} present`);
   const rowAt = (stored: number): number => pixelOffset + stored * stride;
   if (bitCount <= 8) {
     const count = view.getUint32(46, true) || 2 ** bitCount;
     const start = 14 + headerSize;
     if (start + count * 4 > pixelOffset || start + count * 4 > bytes.length) fail('truncated palette');
     // Entries are B, G, R, unused; indices never reach past 2^bitCount.
-    const colours = Array.from({ length: Math.min(count, 2 ** bitCount) }, (_, i) => Uint8Array.of(bytes[start + 4 * i + 2], bytes[start + 4 * i + 1], bytes[start + 4 * i]));
+    const colours = Array.from({ length: Math.min(count, 2 ** bitCount) }, (_, i) =>
+      Uint8Array.of(bytes[start + 4 * i + 2], bytes[start + 4 * i + 1], bytes[start + 4 * i]),
+    );
     const colour = (index: number): Uint8Array => colours[index] ?? fail(`palette index ${index} out of range`);
     if (rle) {
       const runs = new RleRows(bytes, pixelOffset, width, height, compression === BI_RLE4, fail);
@@ -176,7 +193,12 @@ function rowReader(bytes: Uint8Array, header: BmpHeader, fail: Fail): RowReader 
     return uncompressedRows(width, (stored, rgb) => {
       const row = rowAt(stored);
       for (let x = 0; x < width; x++) {
-        const index = bitCount === 8 ? bytes[row + x] : bitCount === 4 ? (bytes[row + (x >> 1)] >> (x % 2 === 0 ? 4 : 0)) & 15 : (bytes[row + (x >> 3)] >> (7 - (x % 8))) & 1;
+        const index =
+          bitCount === 8
+            ? bytes[row + x]
+            : bitCount === 4
+              ? (bytes[row + (x >> 1)] >> (x % 2 === 0 ? 4 : 0)) & 15
+              : (bytes[row + (x >> 3)] >> (7 - (x % 8))) & 1;
         const c = colour(index);
         rgb[3 * x] = c[0];
         rgb[3 * x + 1] = c[1];
@@ -216,7 +238,13 @@ export function decodeBmp(bytes: Uint8Array, source: string, options: BmpOptions
   checkPixelLimit(source, width, height, options.maxPixels);
   if (14 + header.headerSize > bytes.length) fail(`unsupported or truncated info header (${header.headerSize} bytes)`);
   const rows = rowReader(bytes, header, fail);
-  const shrink = new BoxShrink(width, height, 3, shrinkFactor(width, height, options.minShortSide ?? Infinity), (length) => new Uint8Array(length));
+  const shrink = new BoxShrink(
+    width,
+    height,
+    3,
+    shrinkFactor(width, height, options.minShortSide ?? Infinity),
+    (length) => new Uint8Array(length),
+  );
   for (let stored = 0; stored < height; stored++) rows.read(stored, topDown ? stored : height - 1 - stored, shrink);
   rows.finish();
   return { width: shrink.width, height: shrink.height, data: shrink.finish() };

@@ -57,7 +57,14 @@ interface ShardPlan {
 }
 
 /** Consecutive items of one class, at most SHARD_IMAGES, each group named by the hash of what it holds. */
-function planShards(dataset: Dataset, dir: string, size: number, mode: ResizeMode, decode: Required<Pick<DecodeOptions, 'bands' | 'scale'>>, shardImages: number): ShardPlan[] {
+function planShards(
+  dataset: Dataset,
+  dir: string,
+  size: number,
+  mode: ResizeMode,
+  decode: Required<Pick<DecodeOptions, 'bands' | 'scale'>>,
+  shardImages: number,
+): ShardPlan[] {
   const groups: DatasetItem[][] = [];
   for (const item of dataset.items) {
     const last = groups.at(-1);
@@ -66,7 +73,8 @@ function planShards(dataset: Dataset, dir: string, size: number, mode: ResizeMod
   }
   return groups.map((items) => {
     const hash = createHash('sha256').update(`${KEY_VERSION}\n${size}\n${mode}\n${JSON.stringify(decode)}\n`);
-    for (const item of items) hash.update(`${item.path}\t${item.bytes}\t${Math.round(statSync(join(dataset.root, item.path)).mtimeMs)}\n`);
+    for (const item of items)
+      hash.update(`${item.path}\t${item.bytes}\t${Math.round(statSync(join(dataset.root, item.path)).mtimeMs)}\n`);
     return { file: join(dir, `${hash.digest('hex').slice(0, 32)}-${size}-${mode}.shard`), items };
   });
 }
@@ -79,9 +87,17 @@ export class CachedImages implements DecodedImages {
   readonly skipped: FileProblem[] = [];
   private readonly shardOf: number[] = [];
   private readonly slotOf: number[] = [];
-  private static readonly closer = new FinalizationRegistry<ShardReader[]>((shards) => shards.forEach((s) => s.close()));
+  private static readonly closer = new FinalizationRegistry<ShardReader[]>((shards) =>
+    shards.forEach((s) => s.close()),
+  );
 
-  constructor(readonly size: number, readonly mode: ResizeMode, private readonly shards: ShardReader[], items: DatasetItem[][], readonly decoded: number) {
+  constructor(
+    readonly size: number,
+    readonly mode: ResizeMode,
+    private readonly shards: ShardReader[],
+    items: DatasetItem[][],
+    readonly decoded: number,
+  ) {
     const labels: number[] = [];
     shards.forEach((shard, s) => {
       items[s].forEach((item, slot) => {
@@ -111,7 +127,8 @@ export class CachedImages implements DecodedImages {
     const bytes = imageBytes(this.size);
     const out = new Uint8Array(indices.length * bytes);
     indices.forEach((index, k) => {
-      if (!(index >= 0 && index < this.paths.length)) throw new RangeError(`image index ${index} out of range (${this.paths.length} images)`);
+      if (!(index >= 0 && index < this.paths.length))
+        throw new RangeError(`image index ${index} out of range (${this.paths.length} images)`);
       this.shards[this.shardOf[index]].readInto(this.slotOf[index], out, k * bytes);
     });
     return out;
@@ -124,7 +141,14 @@ export class CachedImages implements DecodedImages {
 }
 
 /** Decodes the images of the given shards, committing each shard as soon as its last image is done. */
-async function decodeShards(root: string, plans: ShardPlan[], size: number, mode: ResizeMode, decode: DecodeOptions, options: CacheOptions): Promise<void> {
+async function decodeShards(
+  root: string,
+  plans: ShardPlan[],
+  size: number,
+  mode: ResizeMode,
+  decode: DecodeOptions,
+  options: CacheOptions,
+): Promise<void> {
   const jobs = plans.flatMap((plan, s) => plan.items.map((item, slot) => ({ s, slot, item })));
   const writers = new Map<number, ShardWriter>();
   const remaining = plans.map((p) => p.items.length);
@@ -142,7 +166,11 @@ async function decodeShards(root: string, plans: ShardPlan[], size: number, mode
         bad[s][item.path] = reasonOf(error, printable(path));
       }
       let writer = writers.get(s);
-      if (writer === undefined) writers.set(s, (writer = new ShardWriter(plans[s].file, { paths: plans[s].items.map((i) => i.path), size, mode })));
+      if (writer === undefined)
+        writers.set(
+          s,
+          (writer = new ShardWriter(plans[s].file, { paths: plans[s].items.map((i) => i.path), size, mode })),
+        );
       if (pixels !== null) writer.write(slot, pixels);
       if (--remaining[s] === 0) {
         writer.commit(bad[s]);
@@ -156,7 +184,12 @@ async function decodeShards(root: string, plans: ShardPlan[], size: number, mode
   }
 }
 
-function openShard(plan: ShardPlan, size: number, mode: ResizeMode, onWarning?: (message: string) => void): ShardReader | undefined {
+function openShard(
+  plan: ShardPlan,
+  size: number,
+  mode: ResizeMode,
+  onWarning?: (message: string) => void,
+): ShardReader | undefined {
   const content = { paths: plan.items.map((i) => i.path), size, mode };
   try {
     return ShardReader.open(plan.file, content);
@@ -173,7 +206,8 @@ function openShard(plan: ShardPlan, size: number, mode: ResizeMode, onWarning?: 
  */
 export async function loadDecoded(dataset: Dataset, options: CacheOptions): Promise<CachedImages> {
   const { size, mode = 'cover' } = options;
-  if (!(Number.isInteger(size) && size >= MIN_DECODE_SIZE && size <= MAX_DECODE_SIZE)) throw new RangeError(`image size must be an integer in [${MIN_DECODE_SIZE}, ${MAX_DECODE_SIZE}], got ${size}`);
+  if (!(Number.isInteger(size) && size >= MIN_DECODE_SIZE && size <= MAX_DECODE_SIZE))
+    throw new RangeError(`image size must be an integer in [${MIN_DECODE_SIZE}, ${MAX_DECODE_SIZE}], got ${size}`);
   const dir = options.cacheDir ?? defaultCacheDir();
   mkdirSync(dir, { recursive: true });
   const decode = { bands: null, scale: DEFAULT_SCALE, ...options.decode };
@@ -186,14 +220,26 @@ export async function loadDecoded(dataset: Dataset, options: CacheOptions): Prom
     plans.forEach((plan, s) => (shards[s] ??= openShard(plan, size, mode)));
   }
   const decoded = missing.reduce((n, plan) => n + plan.items.length, 0);
-  const images = new CachedImages(size, mode, shards as ShardReader[], plans.map((p) => p.items), decoded);
+  const images = new CachedImages(
+    size,
+    mode,
+    shards as ShardReader[],
+    plans.map((p) => p.items),
+    decoded,
+  );
   if (images.skipped.length > 0) {
     const lines = images.skipped.map(problemLine);
     if (!options.skipBad) {
       images.close();
-      const shown = lines.slice(0, 20).map((l) => `  ${l}`).join('\n');
+      const shown = lines
+        .slice(0, 20)
+        .map((l) => `  ${l}`)
+        .join('\n');
       const more = lines.length > 20 ? `\n  ... and ${lines.length - 20} more` : '';
-      throw new DatasetError(`${printable(dataset.root)}: ${lines.length} image file(s) could not be decoded (the others stay cached; leave these out with --skip-bad):\n${shown}${more}`, lines);
+      throw new DatasetError(
+        `${printable(dataset.root)}: ${lines.length} image file(s) could not be decoded (the others stay cached; leave these out with --skip-bad):\n${shown}${more}`,
+        lines,
+      );
     }
     for (const line of lines) options.onWarning?.(`skipping ${line}`);
   }

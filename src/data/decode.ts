@@ -31,15 +31,26 @@ function rawInput(raw: RawImage, maxPixels: number): Sharp {
 }
 
 /** `name` is the path as printed. Our decoders check the size from the header before they allocate anything. */
-async function pipelineFor(name: string, bytes: Buffer, format: string, size: number, options: Required<DecodeOptions>): Promise<Sharp> {
+async function pipelineFor(
+  name: string,
+  bytes: Buffer,
+  format: string,
+  size: number,
+  options: Required<DecodeOptions>,
+): Promise<Sharp> {
   // Shrink while read, keeping at least 4x the training size on the short side (which a 'cover' resize scales to the
   // size): the final resize has enough to work with, and a huge image costs at most maxPixels of output.
   const minShortSide = 4 * size;
-  if (format === 'bmp') return rawInput(decodeBmp(bytes, name, { maxPixels: options.maxPixels, minShortSide }), options.maxPixels);
+  if (format === 'bmp')
+    return rawInput(decodeBmp(bytes, name, { maxPixels: options.maxPixels, minShortSide }), options.maxPixels);
   if (format === 'tiff') {
     const { image, layout } = await openTiff(bytes);
     checkPixelLimit(name, layout.width, layout.height, options.maxPixels);
-    if (!libvipsReadsAsIs(layout, options.bands)) return rawInput(await readTiffRgb(image, layout, { bands: options.bands, scale: options.scale, minShortSide }, name), options.maxPixels);
+    if (!libvipsReadsAsIs(layout, options.bands))
+      return rawInput(
+        await readTiffRgb(image, layout, { bands: options.bands, scale: options.scale, minShortSide }, name),
+        options.maxPixels,
+      );
   }
   // libvips checks the limit from the header; its refusal becomes our message (decodeImageBytes).
   return sharp(bytes, { failOn: 'error', limitInputPixels: options.maxPixels });
@@ -47,7 +58,14 @@ async function pipelineFor(name: string, bytes: Buffer, format: string, size: nu
 
 /** A libvips message on one line: it repeats lines, and a newline would break the list of bad files it joins. */
 export function oneLine(message: string): string {
-  return [...new Set(message.split('\n').map((line) => line.trim()).filter((line) => line !== ''))].join('; ');
+  return [
+    ...new Set(
+      message
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => line !== ''),
+    ),
+  ].join('; ');
 }
 
 /** The reason an image was refused, without the name (`name: `) its message starts with. */
@@ -58,9 +76,11 @@ export function reasonOf(error: unknown, name: string): string {
 
 /** Picks bands (1-based) of a packed RGB image: one band becomes grey. */
 function pickBands(rgb: Uint8Array, bands: number[], path: string): Uint8Array {
-  if (bands.some((b) => b > 3)) throw new Error(`${path}: --bands ${bands.join(',')} asks for more bands than the image's 3`);
+  if (bands.some((b) => b > 3))
+    throw new Error(`${path}: --bands ${bands.join(',')} asks for more bands than the image's 3`);
   const out = new Uint8Array(rgb.length);
-  for (let p = 0; p < rgb.length; p += 3) for (let c = 0; c < 3; c++) out[p + c] = rgb[p + bands[bands.length === 1 ? 0 : c] - 1];
+  for (let p = 0; p < rgb.length; p += 3)
+    for (let c = 0; c < 3; c++) out[p + c] = rgb[p + bands[bands.length === 1 ? 0 : c] - 1];
   return out;
 }
 
@@ -84,20 +104,38 @@ export function prepareRaw(raw: RawImage, size: number, mode: ResizeMode): Promi
 }
 
 /** Decodes an image file; errors name it as printable() shows it. */
-export async function decodeImage(path: string, size: number, mode: ResizeMode, decodeOptions: DecodeOptions = {}): Promise<Uint8Array> {
+export async function decodeImage(
+  path: string,
+  size: number,
+  mode: ResizeMode,
+  decodeOptions: DecodeOptions = {},
+): Promise<Uint8Array> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
   } catch (error) {
-    throw new Error(`${printable(path)}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new Error(
+      `${printable(path)}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
   }
   return decodeImageBytes(bytes, path, size, mode, decodeOptions);
 }
 
 /** Decodes an image held in memory (an upload); `path` names it in errors, as printable() shows it. */
-export async function decodeImageBytes(data: Uint8Array, path: string, size: number, mode: ResizeMode, decodeOptions: DecodeOptions = {}): Promise<Uint8Array> {
+export async function decodeImageBytes(
+  data: Uint8Array,
+  path: string,
+  size: number,
+  mode: ResizeMode,
+  decodeOptions: DecodeOptions = {},
+): Promise<Uint8Array> {
   const name = printable(path);
-  const options: Required<DecodeOptions> = { bands: null, scale: DEFAULT_SCALE, maxPixels: MAX_IMAGE_PIXELS, ...decodeOptions };
+  const options: Required<DecodeOptions> = {
+    bands: null,
+    scale: DEFAULT_SCALE,
+    maxPixels: MAX_IMAGE_PIXELS,
+    ...decodeOptions,
+  };
   const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (bytes.length === 0) throw new Error(`${name}: empty file (0 bytes)`);
   const format = sniffFormat(bytes.subarray(0, 16));

@@ -26,7 +26,10 @@ export class InMemoryImages implements DecodedImages {
     /** paths.length images, one after the other. */
     readonly pixels: Uint8Array,
   ) {
-    if (pixels.length !== paths.length * imageBytes(size)) throw new RangeError(`${paths.length} images of ${size} px need ${paths.length * imageBytes(size)} bytes, got ${pixels.length}`);
+    if (pixels.length !== paths.length * imageBytes(size))
+      throw new RangeError(
+        `${paths.length} images of ${size} px need ${paths.length * imageBytes(size)} bytes, got ${pixels.length}`,
+      );
   }
 
   read(indices: readonly number[]): Uint8Array {

@@ -35,13 +35,21 @@ export interface Batch {
 export class BatchLoader {
   readonly outputSize: number;
 
-  constructor(readonly images: DecodedImages, readonly indices: readonly number[], readonly options: LoaderOptions) {
-    if (!(Number.isInteger(options.batchSize) && options.batchSize > 0)) throw new RangeError(`batch size must be a positive integer, got ${options.batchSize}`);
-    for (const i of indices) if (!(i >= 0 && i < images.paths.length)) throw new RangeError(`image index ${i} out of range`);
+  constructor(
+    readonly images: DecodedImages,
+    readonly indices: readonly number[],
+    readonly options: LoaderOptions,
+  ) {
+    if (!(Number.isInteger(options.batchSize) && options.batchSize > 0))
+      throw new RangeError(`batch size must be a positive integer, got ${options.batchSize}`);
+    for (const i of indices)
+      if (!(i >= 0 && i < images.paths.length)) throw new RangeError(`image index ${i} out of range`);
     const { rank = 0, worldSize = 1 } = options.shard ?? {};
-    if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(rank) && rank >= 0 && rank < worldSize)) throw new RangeError(`shard: rank ${rank} of world size ${worldSize} is not a valid position`);
+    if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(rank) && rank >= 0 && rank < worldSize))
+      throw new RangeError(`shard: rank ${rank} of world size ${worldSize} is not a valid position`);
     this.outputSize = options.outputSize ?? images.size;
-    if (this.outputSize > images.size) throw new Error(`output size ${this.outputSize} exceeds the decoded size ${images.size}`);
+    if (this.outputSize > images.size)
+      throw new Error(`output size ${this.outputSize} exceeds the decoded size ${images.size}`);
   }
 
   /** Images a step takes across all ranks. */
@@ -71,10 +79,15 @@ export class BatchLoader {
       if (augment === null) return evalBatch(pixels, chosen.length, size, this.outputSize);
       const seed = deriveSeed(deriveSeed(this.options.seed ^ 0x5eed, epoch), b);
       // Each rank augments its share with its own draws; one process keeps the stream it always had.
-      const rng = new Rng(this.options.shard && this.options.shard.worldSize > 1 ? deriveSeed(seed, this.options.shard.rank) : seed);
+      const rng = new Rng(
+        this.options.shard && this.options.shard.worldSize > 1 ? deriveSeed(seed, this.options.shard.rank) : seed,
+      );
       return augmentBatch(pixels, chosen.length, size, this.outputSize, augment, rng);
     });
-    const labels = makeTensor(chosen.map((i) => this.images.labels[i]), { dtype: 'int64' });
+    const labels = makeTensor(
+      chosen.map((i) => this.images.labels[i]),
+      { dtype: 'int64' },
+    );
     return { input, labels, indices: chosen };
   }
 

@@ -11,7 +11,9 @@ export function toDevice(t: Tensor, device: Device): Tensor {
 
 /** The batch on the device (its host tensors stay the caller's to dispose, or the scope's). */
 export function placeBatch(batch: Batch, device: Device): Batch {
-  return device === 'cpu' ? batch : { ...batch, input: toDevice(batch.input, device), labels: toDevice(batch.labels, device) };
+  return device === 'cpu'
+    ? batch
+    : { ...batch, input: toDevice(batch.input, device), labels: toDevice(batch.labels, device) };
 }
 
 /**
@@ -23,7 +25,11 @@ export class BatchQueue {
   private ahead: { epoch: number; b: number; batch: Batch } | null = null;
   private readonly prefetch: boolean;
 
-  constructor(private readonly loader: BatchLoader, private readonly device: Device, options: { prefetch?: boolean } = {}) {
+  constructor(
+    private readonly loader: BatchLoader,
+    private readonly device: Device,
+    options: { prefetch?: boolean } = {},
+  ) {
     this.prefetch = options.prefetch ?? device !== 'cpu';
   }
 

@@ -6,7 +6,11 @@ export class Progress {
   private readonly started = Date.now();
   private readonly tty = Boolean(process.stderr.isTTY);
 
-  constructor(private readonly label: string, private readonly total: number, private readonly enabled = true) {}
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly enabled = true,
+  ) {}
 
   tick(count = 1): void {
     this.done += count;

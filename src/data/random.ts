@@ -19,7 +19,8 @@ export class Rng {
   private d: number;
 
   constructor(seed: number) {
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
     // Both 32-bit halves of the seed count, so seeds above 2^32 differ too.
     const mix = splitmix32((seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32), 0x27d4eb2d));
     this.a = mix();
@@ -51,7 +52,8 @@ export class Rng {
 
   /** Uniform integer in [0, n), without modulo bias. */
   int(n: number): number {
-    if (!(Number.isInteger(n) && n > 0 && n <= 2 ** 32)) throw new RangeError(`int(n): n must be an integer in [1, 2^32], got ${n}`);
+    if (!(Number.isInteger(n) && n > 0 && n <= 2 ** 32))
+      throw new RangeError(`int(n): n must be an integer in [1, 2^32], got ${n}`);
     const limit = 2 ** 32 - (2 ** 32 % n);
     let x = this.nextUint32();
     while (x >= limit) x = this.nextUint32();

@@ -38,7 +38,8 @@ export function shrinkFactor(width: number, height: number, minShortSide: number
 }
 
 /** Interleaved samples as decoders give them. */
-export type Samples = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+export type Samples =
+  Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
 
 /**
  * Averages `factor` x `factor` boxes of source pixels (the boxes at the right and bottom edges average the pixels
@@ -53,7 +54,13 @@ export class BoxShrink<Out extends Uint8Array | Float64Array> {
   private readonly sums: Float64Array;
   private box = -1;
 
-  constructor(private readonly sourceWidth: number, private readonly sourceHeight: number, private readonly channels: number, private readonly factor: number, makeOut: (length: number) => Out) {
+  constructor(
+    private readonly sourceWidth: number,
+    private readonly sourceHeight: number,
+    private readonly channels: number,
+    private readonly factor: number,
+    makeOut: (length: number) => Out,
+  ) {
     this.width = Math.ceil(sourceWidth / factor);
     this.height = Math.ceil(sourceHeight / factor);
     this.sums = new Float64Array(this.width * channels);
@@ -67,7 +74,8 @@ export class BoxShrink<Out extends Uint8Array | Float64Array> {
     this.enter(y);
     const { channels, factor, sourceWidth, sums } = this;
     for (let x = 0, o = 0; x < sourceWidth; o += channels) {
-      for (const end = Math.min(sourceWidth, x + factor); x < end; x++) for (let c = 0; c < channels; c++) sums[o + c] += row[offset + x * channels + c];
+      for (const end = Math.min(sourceWidth, x + factor); x < end; x++)
+        for (let c = 0; c < channels; c++) sums[o + c] += row[offset + x * channels + c];
     }
   }
 
@@ -80,7 +88,7 @@ export class BoxShrink<Out extends Uint8Array | Float64Array> {
       return;
     }
     this.enter(y);
-    for (let end = x + count; x < end; ) {
+    for (let end = x + count; x < end;) {
       const box = Math.floor(x / factor);
       const inBox = Math.min(end, (box + 1) * factor) - x;
       for (let c = 0; c < channels; c++) sums[box * channels + c] += value[c] * inBox;

@@ -52,7 +52,10 @@ export interface ScanOptions {
 }
 
 export class DatasetError extends Error {
-  constructor(message: string, readonly problems: string[] = []) {
+  constructor(
+    message: string,
+    readonly problems: string[] = [],
+  ) {
     super(message);
     this.name = 'DatasetError';
   }
@@ -79,8 +82,10 @@ async function kindOf(path: string, entry: Dirent): Promise<'dir' | 'file' | 'ot
     return target.isDirectory() ? 'dir' : target.isFile() ? 'file' : 'other';
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') return { unfollowable: 'symbolic link cycle (it leads back to itself, directly or through other links)' };
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { unfollowable: 'broken symbolic link (its target does not exist)' };
+    if (code === 'ELOOP')
+      return { unfollowable: 'symbolic link cycle (it leads back to itself, directly or through other links)' };
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      return { unfollowable: 'broken symbolic link (its target does not exist)' };
     return { unfollowable: `cannot follow the symbolic link (${code ?? (error as Error).message})` };
   }
 }
@@ -88,13 +93,18 @@ async function kindOf(path: string, entry: Dirent): Promise<'dir' | 'file' | 'ot
 /** Files under `dir`, following symbolic links; a link back into a folder being listed is a cycle and refused. */
 async function listFiles(dir: string, ancestors: readonly string[] = []): Promise<Listing> {
   const real = await realpath(dir);
-  if (ancestors.includes(real)) throw new DatasetError(`${printable(dir)}: symbolic link cycle (it leads back to ${printable(real)}, which contains it)`);
+  if (ancestors.includes(real))
+    throw new DatasetError(
+      `${printable(dir)}: symbolic link cycle (it leads back to ${printable(real)}, which contains it)`,
+    );
   const listing: Listing = { files: [], hidden: 0, unfollowable: [] };
   let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (error) {
-    throw new DatasetError(`${printable(dir)}: cannot read the folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new DatasetError(
+      `${printable(dir)}: cannot read the folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
   }
   for (const entry of entries) {
     if (entry.name.startsWith('.')) {
@@ -121,7 +131,10 @@ async function listFiles(dir: string, ancestors: readonly string[] = []): Promis
 async function singleClassMessage(root: string, name: string): Promise<string> {
   const inside = await readdir(join(root, name), { withFileTypes: true });
   const folders = inside.filter((e) => !e.name.startsWith('.') && (e.isDirectory() || e.isSymbolicLink())).length;
-  const hint = folders >= 2 ? ` '${name}' holds ${folders} sub-folders: if those are the classes, use ${printable(join(root, name))}` : ' Add a sub-folder of images for every other class.';
+  const hint =
+    folders >= 2
+      ? ` '${name}' holds ${folders} sub-folders: if those are the classes, use ${printable(join(root, name))}`
+      : ' Add a sub-folder of images for every other class.';
   return `${printable(root)}: only one class folder ('${name}'); a classifier needs at least two.${hint}`;
 }
 
@@ -150,15 +163,26 @@ async function inspectFile(c: Candidate): Promise<DatasetItem | FileProblem> {
   if (size === 0) return problem('empty file (0 bytes)');
   const format = sniffFormat(head);
   const claimed = formatOfExtension(extname(c.absolute));
-  if (format === undefined) return problem(`not an image (no JPEG, PNG, TIFF, BMP or WebP signature) despite its ${extname(c.absolute)} extension`);
-  if (claimed !== format) return problem(`wrong extension: the content is ${format.toUpperCase()}, the name says ${claimed?.toUpperCase()}`);
+  if (format === undefined)
+    return problem(
+      `not an image (no JPEG, PNG, TIFF, BMP or WebP signature) despite its ${extname(c.absolute)} extension`,
+    );
+  if (claimed !== format)
+    return problem(`wrong extension: the content is ${format.toUpperCase()}, the name says ${claimed?.toUpperCase()}`);
   try {
-    const { width, height } = format === 'bmp' ? bmpSize(head, c.relativePath) : await sharp(c.absolute, { limitInputPixels: false }).metadata();
+    const { width, height } =
+      format === 'bmp'
+        ? bmpSize(head, c.relativePath)
+        : await sharp(c.absolute, { limitInputPixels: false }).metadata();
     if (!width || !height) return problem(`corrupt ${format.toUpperCase()} image: no size in its header`);
     if (width * height > MAX_IMAGE_PIXELS) return problem(tooLargeReason(width, height));
     return { path: c.relativePath, label: c.label, format, width, height, bytes: size };
   } catch (error) {
-    return problem(format === 'bmp' ? reasonOf(error, c.relativePath) : `corrupt ${format.toUpperCase()} image: ${oneLine((error as Error).message)}`);
+    return problem(
+      format === 'bmp'
+        ? reasonOf(error, c.relativePath)
+        : `corrupt ${format.toUpperCase()} image: ${oneLine((error as Error).message)}`,
+    );
   }
 }
 
@@ -170,34 +194,56 @@ export async function scanDataset(root: string, options: ScanOptions = {}): Prom
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (error) {
-    throw new DatasetError(`${where}: cannot read the dataset folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new DatasetError(
+      `${where}: cannot read the dataset folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
   }
   const kinds = await Promise.all(entries.map((e) => kindOf(join(root, e.name), e)));
   // Always fatal, --skip-bad or not: a class left out changes every label after it, not just the images it holds.
-  const brokenClasses = entries.flatMap((e, i) => {
-    const kind = kinds[i];
-    return typeof kind === 'object' && !e.name.startsWith('.') ? [printable(`${join(root, e.name)}: class folder link: ${kind.unfollowable}`)] : [];
-  }).sort(byCodePoint);
+  const brokenClasses = entries
+    .flatMap((e, i) => {
+      const kind = kinds[i];
+      return typeof kind === 'object' && !e.name.startsWith('.')
+        ? [printable(`${join(root, e.name)}: class folder link: ${kind.unfollowable}`)]
+        : [];
+    })
+    .sort(byCodePoint);
   const notSkipped = '--skip-bad does not leave out a class: the labels would change';
-  if (brokenClasses.length === 1) throw new DatasetError(`${brokenClasses[0]}; fix or remove it (${notSkipped})`, brokenClasses);
+  if (brokenClasses.length === 1)
+    throw new DatasetError(`${brokenClasses[0]}; fix or remove it (${notSkipped})`, brokenClasses);
   if (brokenClasses.length > 1) {
-    throw new DatasetError(`${where}: ${brokenClasses.length} class folder links cannot be followed; fix or remove them (${notSkipped}):\n${brokenClasses.map((l) => `  ${l}`).join('\n')}`, brokenClasses);
+    throw new DatasetError(
+      `${where}: ${brokenClasses.length} class folder links cannot be followed; fix or remove them (${notSkipped}):\n${brokenClasses.map((l) => `  ${l}`).join('\n')}`,
+      brokenClasses,
+    );
   }
-  const classes = entries.filter((e, i) => kinds[i] === 'dir' && !e.name.startsWith('.')).map((e) => e.name).sort(byCodePoint);
-  if (classes.length === 0) throw new DatasetError(`${where}: no class folders (expected one sub-folder of images per class)`);
+  const classes = entries
+    .filter((e, i) => kinds[i] === 'dir' && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort(byCodePoint);
+  if (classes.length === 0)
+    throw new DatasetError(`${where}: no class folders (expected one sub-folder of images per class)`);
   // Class names end up in logs, CSV files, reports and charts, where a newline or an escape code breaks them.
   const unprintable = classes.filter(holdsControlCharacter).map((c) => `'${printable(c)}'`);
-  if (unprintable.length === 1) throw new DatasetError(`${where}: class folder name ${unprintable[0]} holds a control character; rename it`);
-  if (unprintable.length > 1) throw new DatasetError(`${where}: class folder names ${unprintable.join(', ')} hold control characters; rename them`);
+  if (unprintable.length === 1)
+    throw new DatasetError(`${where}: class folder name ${unprintable[0]} holds a control character; rename it`);
+  if (unprintable.length > 1)
+    throw new DatasetError(
+      `${where}: class folder names ${unprintable.join(', ')} hold control characters; rename them`,
+    );
   if (classes.length === 1) throw new DatasetError(await singleClassMessage(root, classes[0]));
   const byLower = new Map<string, string[]>();
   for (const c of classes) byLower.set(c.toLowerCase(), [...(byLower.get(c.toLowerCase()) ?? []), c]);
   const clashes = [...byLower.values()].filter((names) => names.length > 1);
   if (clashes.length > 0) {
-    throw new DatasetError(`${where}: class folders differ only by case: ${clashes.map((n) => n.join(' / ')).join('; ')}`);
+    throw new DatasetError(
+      `${where}: class folders differ only by case: ${clashes.map((n) => n.join(' / ')).join('; ')}`,
+    );
   }
   let hidden = entries.filter((e) => e.name.startsWith('.')).length;
-  const nonImages: string[] = entries.filter((e, i) => kinds[i] === 'file' && !e.name.startsWith('.')).map((e) => e.name);
+  const nonImages: string[] = entries
+    .filter((e, i) => kinds[i] === 'file' && !e.name.startsWith('.'))
+    .map((e) => e.name);
   const candidates: Candidate[] = [];
   const emptyClasses: string[] = [];
   const linkProblems: FileProblem[] = [];
@@ -212,16 +258,23 @@ export async function scanDataset(root: string, options: ScanOptions = {}): Prom
     if (images.length === 0) emptyClasses.push(name);
     for (const f of images) candidates.push({ absolute: join(root, f), relativePath: f, label });
   }
-  if (emptyClasses.length > 0) throw new DatasetError(`${where}: class folder(s) with no images: ${emptyClasses.join(', ')}`);
+  if (emptyClasses.length > 0)
+    throw new DatasetError(`${where}: class folder(s) with no images: ${emptyClasses.join(', ')}`);
   const results = await mapLimit(candidates, 8, inspectFile);
   const isItem = (r: DatasetItem | FileProblem): r is DatasetItem => 'label' in r;
   const problems = [...linkProblems, ...results.filter((r): r is FileProblem => !isItem(r))];
   if (problems.length > 0) {
     const lines = problems.map(problemLine);
     if (!options.skipBad) {
-      const shown = lines.slice(0, 20).map((l) => `  ${l}`).join('\n');
+      const shown = lines
+        .slice(0, 20)
+        .map((l) => `  ${l}`)
+        .join('\n');
       const more = lines.length > 20 ? `\n  ... and ${lines.length - 20} more` : '';
-      throw new DatasetError(`${where}: ${lines.length} bad image file(s) (skip them with --skip-bad):\n${shown}${more}`, lines);
+      throw new DatasetError(
+        `${where}: ${lines.length} bad image file(s) (skip them with --skip-bad):\n${shown}${more}`,
+        lines,
+      );
     }
     for (const line of lines) options.onWarning?.(`skipping ${line}`);
   }
@@ -234,7 +287,8 @@ function checkNoneEmptied({ root, classes, items }: Pick<Dataset, 'root' | 'clas
   const counts = new Array<number>(classes.length).fill(0);
   for (const item of items) counts[item.label]++;
   const emptied = classes.filter((_, i) => counts[i] === 0);
-  if (emptied.length > 0) throw new DatasetError(`${printable(root)}: no usable images left in class folder(s): ${emptied.join(', ')}`);
+  if (emptied.length > 0)
+    throw new DatasetError(`${printable(root)}: no usable images left in class folder(s): ${emptied.join(', ')}`);
 }
 
 /** The dataset without files found bad later (when decoding); they join its skipped list. */

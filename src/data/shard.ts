@@ -3,7 +3,17 @@
 // Images sit at fixed offsets, so a batch reads each with one positioned read and nothing holds a dataset in
 // memory. The trailer comes last because which files failed to decode is known only at the end: they are kept there
 // with the reason (their pixels are zero), so that later runs know them without decoding again.
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 
 import type { ResizeMode } from './decode.js';
 import { imageBytes } from './images.js';
@@ -24,11 +34,11 @@ export interface ShardTrailer extends ShardContent {
 }
 
 function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+  for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
 function readAll(fd: number, target: Uint8Array, offset: number, length: number, position: number, file: string): void {
-  for (let done = 0; done < length; ) {
+  for (let done = 0; done < length;) {
     const n = readSync(fd, target, offset + done, length - done, position + done);
     if (n === 0) throw new Error(`${file}: decode cache shard ended early (truncated on disk?); delete it to rebuild`);
     done += n;
@@ -41,7 +51,10 @@ export class ShardWriter {
   private readonly fd: number;
   private readonly bytes: number;
 
-  constructor(readonly file: string, readonly content: ShardContent) {
+  constructor(
+    readonly file: string,
+    readonly content: ShardContent,
+  ) {
     this.tmp = `${file}.tmp-${process.pid}`;
     this.bytes = imageBytes(content.size);
     this.fd = openSync(this.tmp, 'w');
@@ -56,7 +69,12 @@ export class ShardWriter {
   /** Writes the trailer and the prefix, syncs, and renames the file into place. */
   commit(bad: Record<string, string>): void {
     const trailerOffset = PREFIX_BYTES + this.content.paths.length * this.bytes;
-    const trailer: ShardTrailer = { paths: [...this.content.paths], size: this.content.size, mode: this.content.mode, bad };
+    const trailer: ShardTrailer = {
+      paths: [...this.content.paths],
+      size: this.content.size,
+      mode: this.content.mode,
+      bad,
+    };
     writeAll(this.fd, Buffer.from(JSON.stringify(trailer)), trailerOffset);
     const prefix = Buffer.alloc(PREFIX_BYTES);
     prefix.write(MAGIC, 0, 'latin1');
@@ -78,7 +96,11 @@ export class ShardReader {
   private fd: number | null;
   private readonly bytes: number;
 
-  private constructor(readonly file: string, fd: number, readonly trailer: ShardTrailer) {
+  private constructor(
+    readonly file: string,
+    fd: number,
+    readonly trailer: ShardTrailer,
+  ) {
     this.fd = fd;
     this.bytes = imageBytes(trailer.size);
   }
@@ -103,11 +125,16 @@ export class ShardReader {
       if (prefix.toString('latin1', 0, 8) !== MAGIC) throw new Error('bad magic');
       const trailerOffset = Number(prefix.readBigUInt64LE(8));
       const pixelBytes = expected.paths.length * imageBytes(expected.size);
-      if (trailerOffset !== PREFIX_BYTES + pixelBytes || length <= trailerOffset) throw new Error(`expected ${pixelBytes} bytes of pixels and a trailer in ${length} bytes`);
+      if (trailerOffset !== PREFIX_BYTES + pixelBytes || length <= trailerOffset)
+        throw new Error(`expected ${pixelBytes} bytes of pixels and a trailer in ${length} bytes`);
       const raw = Buffer.alloc(length - trailerOffset);
       readAll(fd, raw, 0, raw.length, trailerOffset, file);
       const trailer = JSON.parse(raw.toString('utf8')) as ShardTrailer;
-      const same = trailer.size === expected.size && trailer.mode === expected.mode && trailer.paths.length === expected.paths.length && trailer.paths.every((p, i) => p === expected.paths[i]);
+      const same =
+        trailer.size === expected.size &&
+        trailer.mode === expected.mode &&
+        trailer.paths.length === expected.paths.length &&
+        trailer.paths.every((p, i) => p === expected.paths[i]);
       if (!same || typeof trailer.bad !== 'object' || trailer.bad === null) throw new Error('it holds other images');
       return new ShardReader(file, fd, trailer);
     } catch (error) {

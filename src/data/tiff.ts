@@ -9,7 +9,8 @@ import { BoxShrink, type RawImage, type Samples, shrinkFactor } from './raster.j
  * How samples wider than 8 bits become 0..255: a linear stretch between two percentiles of the image's chosen bands
  * (together, so that colours keep their balance), or between a fixed min and max for every image.
  */
-export type SampleScale = { kind: 'percentile'; low: number; high: number } | { kind: 'range'; min: number; max: number };
+export type SampleScale =
+  { kind: 'percentile'; low: number; high: number } | { kind: 'range'; min: number; max: number };
 export const DEFAULT_SCALE: SampleScale = { kind: 'percentile', low: 2, high: 98 };
 
 /** Image bands used, 1-based as GDAL numbers them: one (grey) or three (shown as R, G, B). Null: the first three, or the one grey band. */
@@ -38,7 +39,9 @@ const WINDOW_SAMPLES = 1 << 24;
 export async function openTiff(bytes: Uint8Array): Promise<{ image: GeoTIFFImage; layout: TiffLayout }> {
   // geotiff wants an ArrayBuffer of the file alone: the bytes' own when they fill it (a file read whole), else a copy.
   const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-  const tiff = await fromArrayBuffer((whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer);
+  const tiff = await fromArrayBuffer(
+    (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer,
+  );
   const image = await tiff.getImage();
   return { image, layout: await tiffLayout(image) };
 }
@@ -50,13 +53,27 @@ export async function tiffLayout(image: GeoTIFFImage): Promise<TiffLayout> {
   const colourBands = bands - extra.length;
   const alpha = Array.from(extra).flatMap((kind, i) => (kind === 1 || kind === 2 ? [colourBands + i] : []));
   const photometric = Number((await image.fileDirectory.loadValue(PHOTOMETRIC)) ?? 1);
-  return { width: image.getWidth(), height: image.getHeight(), bands, bits: image.getBitsPerSample(0), sampleFormat: image.getSampleFormat(0) ?? 1, alpha, photometric };
+  return {
+    width: image.getWidth(),
+    height: image.getHeight(),
+    bands,
+    bits: image.getBitsPerSample(0),
+    sampleFormat: image.getSampleFormat(0) ?? 1,
+    alpha,
+    photometric,
+  };
 }
 
 /** True when libvips reads the image as it is: 8-bit unsigned grey, RGB or palette, at most one alpha band, no band choice. */
 export function libvipsReadsAsIs(layout: TiffLayout, bands: BandChoice): boolean {
   const colour = layout.bands - layout.alpha.length;
-  return bands === null && layout.bits === 8 && layout.sampleFormat === 1 && layout.alpha.length <= 1 && (colour === 1 || colour === 3 || layout.photometric === 3);
+  return (
+    bands === null &&
+    layout.bits === 8 &&
+    layout.sampleFormat === 1 &&
+    layout.alpha.length <= 1 &&
+    (colour === 1 || colour === 3 || layout.photometric === 3)
+  );
 }
 
 /** The bands used (0-based), checked against the image. */
@@ -64,7 +81,10 @@ export function chosenBands(layout: TiffLayout, bands: BandChoice, source: strin
   const colour = Array.from({ length: layout.bands }, (_, i) => i).filter((i) => !layout.alpha.includes(i));
   if (bands === null) return colour.length >= 3 ? colour.slice(0, 3) : [colour[0]];
   const missing = bands.filter((b) => b > layout.bands);
-  if (missing.length > 0) throw new Error(`${source}: --bands ${bands.join(',')} asks for band ${missing.join(', ')}, the image has ${layout.bands}`);
+  if (missing.length > 0)
+    throw new Error(
+      `${source}: --bands ${bands.join(',')} asks for band ${missing.join(', ')}, the image has ${layout.bands}`,
+    );
   return bands.map((b) => b - 1);
 }
 
@@ -88,19 +108,34 @@ export function stretchOf(samples: ArrayLike<number>, scale: SampleScale): [numb
  * factor that keeps the short side at least `minShortSide`. The file is read a window of rows at a time (geotiff
  * allocates what it reads at full resolution), so a huge raster costs the memory of its output and of one window.
  */
-export async function readTiffRgb(image: GeoTIFFImage, layout: TiffLayout, options: { bands: BandChoice; scale: SampleScale; minShortSide: number }, source: string): Promise<RawImage> {
+export async function readTiffRgb(
+  image: GeoTIFFImage,
+  layout: TiffLayout,
+  options: { bands: BandChoice; scale: SampleScale; minShortSide: number },
+  source: string,
+): Promise<RawImage> {
   const bands = chosenBands(layout, options.bands, source);
   const alpha = layout.alpha[0];
   const samples = [...bands, ...(alpha === undefined ? [] : [alpha])];
   const stride = samples.length;
-  const shrink = new BoxShrink(layout.width, layout.height, stride, shrinkFactor(layout.width, layout.height, options.minShortSide), (length) => new Float64Array(length));
+  const shrink = new BoxShrink(
+    layout.width,
+    layout.height,
+    stride,
+    shrinkFactor(layout.width, layout.height, options.minShortSide),
+    (length) => new Float64Array(length),
+  );
   // Whole rows of blocks, so that no strip or tile is decompressed twice.
   const blockRows = Math.max(1, image.getTileHeight());
   const windowRows = Math.max(1, Math.floor(WINDOW_SAMPLES / (layout.width * stride * blockRows))) * blockRows;
   const rowLength = layout.width * stride;
   for (let top = 0; top < layout.height; top += windowRows) {
     const bottom = Math.min(layout.height, top + windowRows);
-    const window = (await image.readRasters({ window: [0, top, layout.width, bottom], samples, interleave: true })) as unknown as Samples;
+    const window = (await image.readRasters({
+      window: [0, top, layout.width, bottom],
+      samples,
+      interleave: true,
+    })) as unknown as Samples;
     for (let y = top; y < bottom; y++) shrink.addRow(y, window, (y - top) * rowLength);
   }
   const raster = shrink.finish();
@@ -109,7 +144,13 @@ export async function readTiffRgb(image: GeoTIFFImage, layout: TiffLayout, optio
   const colour = bands.length;
   let [lo, hi] = [0, 255];
   if (wide) {
-    const values = alpha === undefined ? raster : Float32Array.from({ length: width * height * colour }, (_, i) => raster[Math.floor(i / colour) * stride + (i % colour)]);
+    const values =
+      alpha === undefined
+        ? raster
+        : Float32Array.from(
+            { length: width * height * colour },
+            (_, i) => raster[Math.floor(i / colour) * stride + (i % colour)],
+          );
     [lo, hi] = stretchOf(values, options.scale);
   }
   const gain = hi > lo ? 255 / (hi - lo) : 0;

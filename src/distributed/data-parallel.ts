@@ -40,11 +40,23 @@ export class DataParallel {
   private readonly bucketBytes: number;
   private readonly reducer: GradientReducer | null;
 
-  constructor(readonly group: ProcessGroup, readonly parameters: readonly Tensor[], options: DataParallelOptions = {}) {
+  constructor(
+    readonly group: ProcessGroup,
+    readonly parameters: readonly Tensor[],
+    options: DataParallelOptions = {},
+  ) {
     this.bucketBytes = options.bucketBytes ?? 25 * 2 ** 20;
     const overlap = options.overlap ?? true;
-    if (options.findUnusedParameters && !overlap) throw new Error('findUnusedParameters applies to the overlapped all-reduce (overlap: true); without overlap a missing gradient already counts as zeros');
-    this.reducer = overlap ? new GradientReducer(group, parameters, { bucketBytes: this.bucketBytes, findUnusedParameters: options.findUnusedParameters ?? false }) : null;
+    if (options.findUnusedParameters && !overlap)
+      throw new Error(
+        'findUnusedParameters applies to the overlapped all-reduce (overlap: true); without overlap a missing gradient already counts as zeros',
+      );
+    this.reducer = overlap
+      ? new GradientReducer(group, parameters, {
+          bucketBytes: this.bucketBytes,
+          findUnusedParameters: options.findUnusedParameters ?? false,
+        })
+      : null;
   }
 
   /** `loss.backward()`, returning when every parameter's gradient is its mean over the ranks. */

@@ -34,7 +34,8 @@ export type ReduceOp = 'sum' | 'product' | 'min' | 'max';
 
 function integerVariable(env: NodeJS.ProcessEnv, name: string, min: number): number {
   const text = env[name];
-  if (text === undefined || text === '') throw new Error(`${name} is not set (torchrun sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT)`);
+  if (text === undefined || text === '')
+    throw new Error(`${name} is not set (torchrun sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT)`);
   const value = Number(text);
   if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got '${text}'`);
   return value;
@@ -47,7 +48,13 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): GroupOptio
   if (rank >= worldSize) throw new Error(`RANK ${rank} is not below WORLD_SIZE ${worldSize}`);
   const masterAddr = env.MASTER_ADDR;
   if (!masterAddr) throw new Error('MASTER_ADDR is not set (the host of rank 0)');
-  return { rank, worldSize, masterAddr, masterPort: integerVariable(env, 'MASTER_PORT', 1), timeoutMs: env.DSDNET_DIST_TIMEOUT_MS ? Number(env.DSDNET_DIST_TIMEOUT_MS) : undefined };
+  return {
+    rank,
+    worldSize,
+    masterAddr,
+    masterPort: integerVariable(env, 'MASTER_PORT', 1),
+    timeoutMs: env.DSDNET_DIST_TIMEOUT_MS ? Number(env.DSDNET_DIST_TIMEOUT_MS) : undefined,
+  };
 }
 
 function glooGroup(store: NativeStore, { rank, worldSize, masterAddr }: GroupOptions, timeoutMs: number): NativeGroup {
@@ -69,25 +76,42 @@ export class ProcessGroup {
   /** Joins the group: rank 0 hosts the store; every rank waits for the others up to the timeout. */
   static init(options: GroupOptions): ProcessGroup {
     const { rank, worldSize, masterAddr, masterPort, timeoutMs = 60_000, backend = 'gloo' } = options;
-    if (backend !== 'gloo' && backend !== 'nccl') throw new Error(`unknown backend '${String(backend)}' (gloo or nccl)`);
-    if (!binding.hasGloo) throw new Error('this dsdnet addon was built without c10d (Gloo\'s headers were missing): install libgloo-dev and run npm run build:native');
+    if (backend !== 'gloo' && backend !== 'nccl')
+      throw new Error(`unknown backend '${String(backend)}' (gloo or nccl)`);
+    if (!binding.hasGloo)
+      throw new Error(
+        "this dsdnet addon was built without c10d (Gloo's headers were missing): install libgloo-dev and run npm run build:native",
+      );
     if (backend === 'nccl' && !binding.hasNccl) {
-      throw new Error('the NCCL backend is not in this dsdnet addon: build it against a CUDA libtorch (LIBTORCH=...) with the CUDA toolkit\'s and NCCL\'s headers (CUDA_HOME, NCCL_INCLUDE_DIR); this build has gloo');
+      throw new Error(
+        "the NCCL backend is not in this dsdnet addon: build it against a CUDA libtorch (LIBTORCH=...) with the CUDA toolkit's and NCCL's headers (CUDA_HOME, NCCL_INCLUDE_DIR); this build has gloo",
+      );
     }
-    if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(rank) && rank >= 0 && rank < worldSize)) throw new RangeError(`rank ${rank} of world size ${worldSize} is not a valid position`);
-    if (!(Number.isInteger(masterPort) && masterPort >= 1 && masterPort <= 65535)) throw new RangeError(`master port must be in 1..65535, got ${masterPort}`);
+    if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(rank) && rank >= 0 && rank < worldSize))
+      throw new RangeError(`rank ${rank} of world size ${worldSize} is not a valid position`);
+    if (!(Number.isInteger(masterPort) && masterPort >= 1 && masterPort <= 65535))
+      throw new RangeError(`master port must be in 1..65535, got ${masterPort}`);
     try {
       const store = binding.newTCPStore(masterAddr, masterPort, worldSize, rank === 0, timeoutMs);
-      const group = backend === 'nccl' ? binding.newNcclGroup!(store, rank, worldSize, timeoutMs) : glooGroup(store, options, timeoutMs);
+      const group =
+        backend === 'nccl'
+          ? binding.newNcclGroup!(store, rank, worldSize, timeoutMs)
+          : glooGroup(store, options, timeoutMs);
       return new ProcessGroup(rank, worldSize, backend === 'nccl' ? (options.device ?? 'cuda:0') : 'cpu', store, group);
     } catch (error) {
-      throw new Error(`rank ${rank} of ${worldSize} could not join the group at ${masterAddr}:${masterPort} within ${timeoutMs} ms: ${(error as Error).message}`);
+      throw new Error(
+        `rank ${rank} of ${worldSize} could not join the group at ${masterAddr}:${masterPort} within ${timeoutMs} ms: ${(error as Error).message}`,
+      );
     }
   }
 
   /** Reduces the tensors in place across ranks (every rank gets the result). */
   allReduce(tensors: readonly Tensor[], op: ReduceOp = 'sum'): void {
-    binding.allReduce(this.nativeGroup, tensors.map((t) => t.handle), op);
+    binding.allReduce(
+      this.nativeGroup,
+      tensors.map((t) => t.handle),
+      op,
+    );
   }
 
   /**
@@ -106,7 +130,11 @@ export class ProcessGroup {
 
   /** Every rank's tensors take `root`'s values. */
   broadcast(tensors: readonly Tensor[], root = 0): void {
-    binding.broadcast(this.nativeGroup, tensors.map((t) => t.handle), root);
+    binding.broadcast(
+      this.nativeGroup,
+      tensors.map((t) => t.handle),
+      root,
+    );
   }
 
   barrier(): void {

@@ -20,7 +20,12 @@ export class GradientReducer {
   private readonly native: NativeReducer;
 
   constructor(group: ProcessGroup, parameters: readonly Tensor[], options: ReducerOptions) {
-    this.native = binding.newReducer(group.nativeGroup, parameters.map((p) => p.handle), options.bucketBytes, options.findUnusedParameters);
+    this.native = binding.newReducer(
+      group.nativeGroup,
+      parameters.map((p) => p.handle),
+      options.bucketBytes,
+      options.findUnusedParameters,
+    );
   }
 
   /** `loss.backward()`, returning when every parameter's gradient is its mean over the ranks. */

@@ -24,7 +24,10 @@ function statisticsOverRanks(group: ProcessGroup): BatchStatistics {
 
 /** Makes every BatchNorm layer of `module` synchronise its training statistics over the group; returns how many. */
 export function syncBatchNorm(module: Module, group: ProcessGroup): number {
-  const layers = module.namedModules().map(([, m]) => m).filter((m): m is BatchNorm => m instanceof BatchNorm);
+  const layers = module
+    .namedModules()
+    .map(([, m]) => m)
+    .filter((m): m is BatchNorm => m instanceof BatchNorm);
   const statistics = statisticsOverRanks(group);
   for (const layer of layers) layer.useBatchStatistics(statistics);
   return layers.length;

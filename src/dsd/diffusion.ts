@@ -45,7 +45,10 @@ export class DiffusionModule extends Module {
   readonly epsNet: EpsNet;
   readonly proj: Sequential;
 
-  constructor(readonly numClasses: number, private readonly schedule: NoiseSchedule) {
+  constructor(
+    readonly numClasses: number,
+    private readonly schedule: NoiseSchedule,
+  ) {
     super();
     this.trans = this.child('trans', new Linear(numClasses, numClasses));
     this.epsNet = this.child('eps_net', new EpsNet(numClasses));

@@ -16,7 +16,11 @@ export function softCrossEntropy(output: Tensor, teacher: Tensor): Tensor {
  */
 export function releasedDistill(output: Tensor, teacher: Tensor): Tensor {
   const [b, k] = output.shape;
-  return F.softmax(teacher, 1).mul(F.logSoftmax(output.reshape([b, k, 1, 1]), 1)).sum(1).mean().neg();
+  return F.softmax(teacher, 1)
+    .mul(F.logSoftmax(output.reshape([b, k, 1, 1]), 1))
+    .sum(1)
+    .mean()
+    .neg();
 }
 
 export function distillLoss(mode: DistillMode, output: Tensor, teacher: Tensor): Tensor {

@@ -39,12 +39,16 @@ export const CONDITIONS: readonly MethodOptions['condition'][] = ['refined', 'st
 export function methodOptionProblems(options: MethodOptions): string[] {
   const problems: string[] = [];
   const { distill, condition, ddimSteps } = options;
-  if (!DISTILL_MODES.includes(distill)) problems.push(`unknown distill mode '${distill}' (expected ${DISTILL_MODES.join(' or ')})`);
-  if (!CONDITIONS.includes(condition)) problems.push(`unknown condition '${condition}' (expected ${CONDITIONS.join(' or ')})`);
+  if (!DISTILL_MODES.includes(distill))
+    problems.push(`unknown distill mode '${distill}' (expected ${DISTILL_MODES.join(' or ')})`);
+  if (!CONDITIONS.includes(condition))
+    problems.push(`unknown condition '${condition}' (expected ${CONDITIONS.join(' or ')})`);
   const grid = DEFAULT_NOISE_SCHEDULE.gridSteps;
-  if (!(Number.isInteger(ddimSteps) && ddimSteps >= 1 && ddimSteps <= grid)) problems.push(`ddimSteps must be an integer in 1..${grid} (steps of the ${grid}-step DDIM grid), got ${ddimSteps}`);
+  if (!(Number.isInteger(ddimSteps) && ddimSteps >= 1 && ddimSteps <= grid))
+    problems.push(`ddimSteps must be an integer in 1..${grid} (steps of the ${grid}-step DDIM grid), got ${ddimSteps}`);
   for (const name of ['distillWeight', 'entropyWeight', 'diffusionWeight'] as const) {
-    if (!(Number.isFinite(options[name]) && options[name] >= 0)) problems.push(`${name} must be a finite number >= 0, got ${options[name]}`);
+    if (!(Number.isFinite(options[name]) && options[name] >= 0))
+      problems.push(`${name} must be a finite number >= 0, got ${options[name]}`);
   }
   return problems;
 }
@@ -79,22 +83,32 @@ export class SelfDistillationNet extends Module {
   /** Everything but the backbone (the heads and diffusion modules live here only): saved with the training state, never deployed. */
   readonly auxiliary: TrainingModules;
 
-  constructor(readonly backbone: Backbone, readonly method: MethodName, options: Partial<MethodOptions> = {}) {
+  constructor(
+    readonly backbone: Backbone,
+    readonly method: MethodName,
+    options: Partial<MethodOptions> = {},
+  ) {
     super();
-    if (!METHODS.includes(method)) throw new Error(`unknown method '${method}' (expected one of ${METHODS.join(', ')})`);
+    if (!METHODS.includes(method))
+      throw new Error(`unknown method '${method}' (expected one of ${METHODS.join(', ')})`);
     this.options = { ...DEFAULT_METHOD_OPTIONS, ...options };
     const problems = methodOptionProblems(this.options);
     if (problems.length > 0) throw new Error(problems.join('; '));
     this.child('backbone', backbone);
     this.auxiliary = this.child('auxiliary', new TrainingModules());
     if (method !== 'plain') {
-      for (let s = 0; s < 3; s++) this.heads.push(this.auxiliary.add(`head${s + 1}`, new StageHead(backbone.stageChannels[s], backbone.numClasses)));
+      for (let s = 0; s < 3; s++)
+        this.heads.push(
+          this.auxiliary.add(`head${s + 1}`, new StageHead(backbone.stageChannels[s], backbone.numClasses)),
+        );
     }
     if (method === 'dsd') {
       const schedule = new NoiseSchedule({ ...DEFAULT_NOISE_SCHEDULE, usedSteps: this.options.ddimSteps });
       // Pairs, deep to shallow: (z4 -> z3), (z3 -> z2), (z2 -> z1).
       for (const pair of ['pair43', 'pair32', 'pair21']) {
-        this.diffusion.push(this.auxiliary.add(`diffusion_${pair}`, new DiffusionModule(backbone.numClasses, schedule)));
+        this.diffusion.push(
+          this.auxiliary.add(`diffusion_${pair}`, new DiffusionModule(backbone.numClasses, schedule)),
+        );
       }
     }
   }

@@ -10,7 +10,13 @@ export interface NoiseScheduleOptions {
   usedSteps: number;
 }
 
-export const DEFAULT_NOISE_SCHEDULE: NoiseScheduleOptions = { trainSteps: 1000, betaStart: 1e-4, betaEnd: 0.02, gridSteps: 10, usedSteps: 5 };
+export const DEFAULT_NOISE_SCHEDULE: NoiseScheduleOptions = {
+  trainSteps: 1000,
+  betaStart: 1e-4,
+  betaEnd: 0.02,
+  gridSteps: 10,
+  usedSteps: 5,
+};
 
 export class NoiseSchedule {
   /** alpha_bar_t = prod_{s <= t} (1 - beta_s), for t = 0..T-1 (float64). */
@@ -23,8 +29,10 @@ export class NoiseSchedule {
   constructor(readonly options: NoiseScheduleOptions = DEFAULT_NOISE_SCHEDULE) {
     const { trainSteps: T, betaStart, betaEnd, gridSteps, usedSteps } = options;
     if (!(Number.isInteger(T) && T >= 2)) throw new RangeError(`trainSteps must be an integer >= 2, got ${T}`);
-    if (!(Number.isInteger(gridSteps) && gridSteps >= 1 && T % gridSteps === 0)) throw new RangeError(`gridSteps must divide trainSteps (${T}), got ${gridSteps}`);
-    if (!(Number.isInteger(usedSteps) && usedSteps >= 1 && usedSteps <= gridSteps)) throw new RangeError(`usedSteps must be in 1..${gridSteps}, got ${usedSteps}`);
+    if (!(Number.isInteger(gridSteps) && gridSteps >= 1 && T % gridSteps === 0))
+      throw new RangeError(`gridSteps must divide trainSteps (${T}), got ${gridSteps}`);
+    if (!(Number.isInteger(usedSteps) && usedSteps >= 1 && usedSteps <= gridSteps))
+      throw new RangeError(`usedSteps must be in 1..${gridSteps}, got ${usedSteps}`);
     this.alphaBar = new Float64Array(T);
     let product = 1;
     for (let t = 0; t < T; t++) {

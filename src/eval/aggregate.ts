@@ -77,7 +77,8 @@ function shortSetting(r: RunSummary): string {
 export function variantName(r: RunSummary): string {
   if (r.method === 'plain' || !r.methodOptions) return `${r.method} ${shortSetting(r)}`;
   const o = r.methodOptions;
-  const switches = r.method === 'dsd' ? `distill ${o.distill}, condition ${o.condition}, ${o.ddimSteps} DDIM steps, ` : '';
+  const switches =
+    r.method === 'dsd' ? `distill ${o.distill}, condition ${o.condition}, ${o.ddimSteps} DDIM steps, ` : '';
   return `${r.method} ${shortSetting(r)} (${switches}entropy ${o.entropyWeight})`;
 }
 
@@ -111,11 +112,17 @@ export function aggregateRuns(reports: readonly RunSummary[]): VariantRow[] {
 
 /** The rows as a markdown table; a single run shows its value without a spread. */
 export function variantTable(rows: readonly VariantRow[]): string {
-  const show = (s: MeanStd, runs: number, digits: number): string => (runs > 1 ? `${s.mean.toFixed(digits)} +- ${s.std.toFixed(digits)}` : s.mean.toFixed(digits));
-  const lines = ['| variant | runs | OA (%) | AA (%) | kappa | s / epoch | epoch / plain |', '|---|---|---|---|---|---|---|'];
+  const show = (s: MeanStd, runs: number, digits: number): string =>
+    runs > 1 ? `${s.mean.toFixed(digits)} +- ${s.std.toFixed(digits)}` : s.mean.toFixed(digits);
+  const lines = [
+    '| variant | runs | OA (%) | AA (%) | kappa | s / epoch | epoch / plain |',
+    '|---|---|---|---|---|---|---|',
+  ];
   for (const r of rows) {
     const ratio = r.epochVsPlain === null ? '' : `${r.epochVsPlain.toFixed(2)}x`;
-    lines.push(`| ${r.variant} | ${r.runs} | ${show(r.oa, r.runs, 2)} | ${show(r.aa, r.runs, 2)} | ${show(r.kappa, r.runs, 4)} | ${r.epochSeconds.mean.toFixed(1)} | ${ratio} |`);
+    lines.push(
+      `| ${r.variant} | ${r.runs} | ${show(r.oa, r.runs, 2)} | ${show(r.aa, r.runs, 2)} | ${show(r.kappa, r.runs, 4)} | ${r.epochSeconds.mean.toFixed(1)} | ${ratio} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -134,8 +141,15 @@ export interface PairedRow {
 
 /** Every non-plain variant against plain training of the same setting, on the seeds both have. */
 export function pairWithPlain(reports: readonly RunSummary[]): PairedRow[] {
-  const plainOa = new Map(reports.filter((r) => r.method === 'plain' && r.seed !== undefined).map((r) => [`${settingOf(r)}\n${r.seed}`, 100 * r.final.overallAccuracy]));
-  const rows = new Map<string, { setting: string; variant: string; method: string; pairs: { seed: number; difference: number }[] }>();
+  const plainOa = new Map(
+    reports
+      .filter((r) => r.method === 'plain' && r.seed !== undefined)
+      .map((r) => [`${settingOf(r)}\n${r.seed}`, 100 * r.final.overallAccuracy]),
+  );
+  const rows = new Map<
+    string,
+    { setting: string; variant: string; method: string; pairs: { seed: number; difference: number }[] }
+  >();
   for (const r of reports) {
     const plain = plainOa.get(`${settingOf(r)}\n${r.seed}`);
     if (r.method === 'plain' || r.seed === undefined || plain === undefined) continue;
@@ -150,16 +164,29 @@ export function pairWithPlain(reports: readonly RunSummary[]): PairedRow[] {
     .map(({ setting, variant, pairs }) => {
       const sorted = pairs.sort((a, b) => a.seed - b.seed);
       const differences = sorted.map((p) => p.difference);
-      return { setting, variant, seeds: sorted.map((p) => p.seed), differences, difference: meanStd(differences), wins: differences.filter((d) => d > 1e-9).length, losses: differences.filter((d) => d < -1e-9).length };
+      return {
+        setting,
+        variant,
+        seeds: sorted.map((p) => p.seed),
+        differences,
+        difference: meanStd(differences),
+        wins: differences.filter((d) => d > 1e-9).length,
+        losses: differences.filter((d) => d < -1e-9).length,
+      };
     });
 }
 
 /** The paired comparison as a markdown table. */
 export function pairedTable(rows: readonly PairedRow[]): string {
   const signed = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
-  const lines = ['| variant | seeds | OA - plain per seed (points) | mean +- std | better / worse |', '|---|---|---|---|---|'];
+  const lines = [
+    '| variant | seeds | OA - plain per seed (points) | mean +- std | better / worse |',
+    '|---|---|---|---|---|',
+  ];
   for (const r of rows) {
-    lines.push(`| ${r.variant} | ${r.seeds.join(', ')} | ${r.differences.map(signed).join(', ')} | ${signed(r.difference.mean)} +- ${r.difference.std.toFixed(2)} | ${r.wins} / ${r.losses} |`);
+    lines.push(
+      `| ${r.variant} | ${r.seeds.join(', ')} | ${r.differences.map(signed).join(', ')} | ${signed(r.difference.mean)} +- ${r.difference.std.toFixed(2)} | ${r.wins} / ${r.losses} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -189,7 +216,11 @@ export function pairWithFloat32(reports: readonly RunSummary[]): PrecisionRow[] 
   const asFloat32 = (r: RunSummary): RunSummary => ({ ...r, precision: 'fp32' });
   const isFloat32 = (r: RunSummary): boolean => (r.precision ?? 'fp32') === 'fp32';
   const key = (r: RunSummary): string => `${settingOf(asFloat32(r))}\n${variantName(asFloat32(r))}`;
-  const fp32 = new Map(reports.filter((r) => isFloat32(r) && r.seed !== undefined).map((r) => [`${key(r)}\n${r.seed}`, 100 * r.final.overallAccuracy]));
+  const fp32 = new Map(
+    reports
+      .filter((r) => isFloat32(r) && r.seed !== undefined)
+      .map((r) => [`${key(r)}\n${r.seed}`, 100 * r.final.overallAccuracy]),
+  );
   const settings = [...new Set(reports.map((r) => settingOf(asFloat32(r))))];
   const rows = new Map<string, { run: RunSummary; pairs: { seed: number; fp32: number; lower: number }[] }>();
   for (const r of reports) {
@@ -228,11 +259,17 @@ export function pairWithFloat32(reports: readonly RunSummary[]): PrecisionRow[] 
 /** The precision comparison as a markdown table. */
 export function precisionTable(rows: readonly PrecisionRow[]): string {
   const signed = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
-  const show = (s: MeanStd, runs: number): string => (runs > 1 ? `${s.mean.toFixed(2)} +- ${s.std.toFixed(2)}` : s.mean.toFixed(2));
-  const lines = ['| setting | variant | precision | seeds | OA fp32 (%) | OA (%) | OA - fp32 per seed (points) | mean +- std | within fp32 seed spread |', '|---|---|---|---|---|---|---|---|---|'];
+  const show = (s: MeanStd, runs: number): string =>
+    runs > 1 ? `${s.mean.toFixed(2)} +- ${s.std.toFixed(2)}` : s.mean.toFixed(2);
+  const lines = [
+    '| setting | variant | precision | seeds | OA fp32 (%) | OA (%) | OA - fp32 per seed (points) | mean +- std | within fp32 seed spread |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const r of rows) {
     const n = r.seeds.length;
-    lines.push(`| ${r.setting} | ${r.variant} | ${r.precision} | ${r.seeds.join(', ')} | ${show(r.fp32, n)} | ${show(r.lower, n)} | ${r.differences.map(signed).join(', ')} | ${signed(r.difference.mean)} +- ${r.difference.std.toFixed(2)} | ${n > 1 ? (r.withinSeedSpread ? 'yes' : 'no') : ''} |`);
+    lines.push(
+      `| ${r.setting} | ${r.variant} | ${r.precision} | ${r.seeds.join(', ')} | ${show(r.fp32, n)} | ${show(r.lower, n)} | ${r.differences.map(signed).join(', ')} | ${signed(r.difference.mean)} +- ${r.difference.std.toFixed(2)} | ${n > 1 ? (r.withinSeedSpread ? 'yes' : 'no') : ''} |`,
+    );
   }
   return lines.join('\n');
 }

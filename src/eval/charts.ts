@@ -26,7 +26,12 @@ export function confusionSpec(metrics: Metrics, title: string): TopLevelSpec {
   const names = metrics.perClass.map((c) => c.name);
   const values = metrics.confusion.flatMap((row, i) => {
     const total = row.reduce((a, b) => a + b, 0);
-    return row.map((count, j) => ({ truth: names[i], predicted: names[j], count, share: total === 0 ? 0 : count / total }));
+    return row.map((count, j) => ({
+      truth: names[i],
+      predicted: names[j],
+      count,
+      share: total === 0 ? 0 : count / total,
+    }));
   });
   const cell = Math.max(14, Math.min(32, Math.floor(640 / Math.max(names.length, 1))));
   return {
@@ -40,7 +45,17 @@ export function confusionSpec(metrics: Metrics, title: string): TopLevelSpec {
       y: { field: 'truth', type: 'nominal', sort: names, title: 'true class' },
     },
     layer: [
-      { mark: 'rect', encoding: { color: { field: 'share', type: 'quantitative', title: 'share of row', scale: { scheme: 'blues', domain: [0, 1] } } } },
+      {
+        mark: 'rect',
+        encoding: {
+          color: {
+            field: 'share',
+            type: 'quantitative',
+            title: 'share of row',
+            scale: { scheme: 'blues', domain: [0, 1] },
+          },
+        },
+      },
       {
         mark: { type: 'text', fontSize: Math.max(7, cell / 3) },
         transform: [{ filter: 'datum.count > 0' }],
@@ -64,7 +79,9 @@ export function curvesSpec(points: readonly EpochPoint[], title: string): TopLev
   const values = points.flatMap((p) => [
     { epoch: p.epoch, panel: 'loss', series: 'train loss', value: p.trainLoss },
     { epoch: p.epoch, panel: 'accuracy (%)', series: 'train accuracy', value: 100 * p.trainAccuracy },
-    ...(p.testAccuracy === undefined ? [] : [{ epoch: p.epoch, panel: 'accuracy (%)', series: 'test OA', value: 100 * p.testAccuracy }]),
+    ...(p.testAccuracy === undefined
+      ? []
+      : [{ epoch: p.epoch, panel: 'accuracy (%)', series: 'test OA', value: 100 * p.testAccuracy }]),
   ]);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',

@@ -22,9 +22,22 @@ export interface EvaluateOptions {
  * Runs `step` on each test-time batch (the centre window, normalised, on `device`) of the images at `indices`, in
  * order, inside a tidy scope: what evaluation and feature extraction share.
  */
-export function forEachEvalBatch(images: DecodedImages, indices: readonly number[], device: Device, options: { outputSize?: number; batchSize?: number }, step: (input: Tensor) => void): void {
+export function forEachEvalBatch(
+  images: DecodedImages,
+  indices: readonly number[],
+  device: Device,
+  options: { outputSize?: number; batchSize?: number },
+  step: (input: Tensor) => void,
+): void {
   const { outputSize = images.size, batchSize = 64 } = options;
-  const loader = new BatchLoader(images, indices, { batchSize, shuffle: false, seed: 0, dropLast: false, augment: null, outputSize });
+  const loader = new BatchLoader(images, indices, {
+    batchSize,
+    shuffle: false,
+    seed: 0,
+    dropLast: false,
+    augment: null,
+    outputSize,
+  });
   for (const batch of loader.epoch(0)) {
     tidy(() => {
       step(placeBatch(batch, device).input);
@@ -35,7 +48,13 @@ export function forEachEvalBatch(images: DecodedImages, indices: readonly number
 }
 
 /** Evaluates on the centre window of each decoded image, with the test-time transform, on the model's device. */
-export function evaluate(model: Backbone, images: DecodedImages, indices: readonly number[], classNames: readonly string[], options: EvaluateOptions = {}): Evaluation {
+export function evaluate(
+  model: Backbone,
+  images: DecodedImages,
+  indices: readonly number[],
+  classNames: readonly string[],
+  options: EvaluateOptions = {},
+): Evaluation {
   const { precision = 'fp32' } = options;
   const wasTraining = model.training;
   model.eval();

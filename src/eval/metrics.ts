@@ -18,12 +18,18 @@ export interface Metrics {
   count: number;
 }
 
-export function confusionMatrix(truth: ArrayLike<number>, predicted: ArrayLike<number>, numClasses: number): number[][] {
-  if (truth.length !== predicted.length) throw new Error(`confusionMatrix: ${truth.length} labels but ${predicted.length} predictions`);
+export function confusionMatrix(
+  truth: ArrayLike<number>,
+  predicted: ArrayLike<number>,
+  numClasses: number,
+): number[][] {
+  if (truth.length !== predicted.length)
+    throw new Error(`confusionMatrix: ${truth.length} labels but ${predicted.length} predictions`);
   const m = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
   for (let i = 0; i < truth.length; i++) {
     const [t, p] = [truth[i], predicted[i]];
-    if (!(t >= 0 && t < numClasses && p >= 0 && p < numClasses)) throw new RangeError(`label ${t} or prediction ${p} outside 0..${numClasses - 1}`);
+    if (!(t >= 0 && t < numClasses && p >= 0 && p < numClasses))
+      throw new RangeError(`label ${t} or prediction ${p} outside 0..${numClasses - 1}`);
     m[t][p]++;
   }
   return m;
@@ -37,7 +43,8 @@ export function metricsFromConfusion(confusion: number[][], classNames: readonly
   const correct = confusion.reduce((s, row, i) => s + row[i], 0);
   const overallAccuracy = count === 0 ? 0 : correct / count;
   const present = rowSums.map((n, i) => [n, i] as const).filter(([n]) => n > 0);
-  const averageAccuracy = present.length === 0 ? 0 : present.reduce((s, [n, i]) => s + confusion[i][i] / n, 0) / present.length;
+  const averageAccuracy =
+    present.length === 0 ? 0 : present.reduce((s, [n, i]) => s + confusion[i][i] / n, 0) / present.length;
   const expected = count === 0 ? 0 : rowSums.reduce((s, r, i) => s + r * colSums[i], 0) / (count * count);
   const kappa = expected === 1 ? 1 : (overallAccuracy - expected) / (1 - expected);
   const perClass = Array.from({ length: k }, (_, i) => {
@@ -49,7 +56,11 @@ export function metricsFromConfusion(confusion: number[][], classNames: readonly
   return { overallAccuracy, averageAccuracy, kappa, perClass, confusion, count };
 }
 
-export function computeMetrics(truth: ArrayLike<number>, predicted: ArrayLike<number>, classNames: readonly string[]): Metrics {
+export function computeMetrics(
+  truth: ArrayLike<number>,
+  predicted: ArrayLike<number>,
+  classNames: readonly string[],
+): Metrics {
   return metricsFromConfusion(confusionMatrix(truth, predicted, classNames.length), classNames);
 }
 
@@ -62,14 +73,24 @@ export function meanStd(values: readonly number[]): { mean: number; std: number 
 
 export function metricsCsv(metrics: Metrics): string {
   const lines = ['class,support,precision,recall,f1'];
-  for (const c of metrics.perClass) lines.push([csvField(c.name), c.support, c.precision.toFixed(6), c.recall.toFixed(6), c.f1.toFixed(6)].join(','));
-  lines.push('', `overall_accuracy,${metrics.overallAccuracy.toFixed(6)}`, `average_accuracy,${metrics.averageAccuracy.toFixed(6)}`, `kappa,${metrics.kappa.toFixed(6)}`);
+  for (const c of metrics.perClass)
+    lines.push([csvField(c.name), c.support, c.precision.toFixed(6), c.recall.toFixed(6), c.f1.toFixed(6)].join(','));
+  lines.push(
+    '',
+    `overall_accuracy,${metrics.overallAccuracy.toFixed(6)}`,
+    `average_accuracy,${metrics.averageAccuracy.toFixed(6)}`,
+    `kappa,${metrics.kappa.toFixed(6)}`,
+  );
   return lines.join('\n') + '\n';
 }
 
 export function confusionCsv(metrics: Metrics): string {
   const names = metrics.perClass.map((c) => csvField(c.name));
-  return [['true\\predicted', ...names].join(','), ...metrics.confusion.map((row, i) => [names[i], ...row].join(','))].join('\n') + '\n';
+  return (
+    [['true\\predicted', ...names].join(','), ...metrics.confusion.map((row, i) => [names[i], ...row].join(','))].join(
+      '\n',
+    ) + '\n'
+  );
 }
 
 function csvField(value: string): string {

@@ -41,14 +41,27 @@ export function checkImageFiles(files: readonly string[]): void {
       return [`${printable(file)}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`];
     }
   });
-  if (problems.length > 0) throw new Error(`${problems.length} of the ${files.length} image argument(s) cannot be used:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (problems.length > 0)
+    throw new Error(
+      `${problems.length} of the ${files.length} image argument(s) cannot be used:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
 }
 
 /** Decodes files as for evaluation; failures are named together, or left out with skipBad. */
-export async function decodeFiles(files: readonly string[], size: number, decode: DecodeOptions, options: PredictFilesOptions = {}): Promise<{ files: string[]; pixels: Uint8Array }> {
-  const decoded = await mapLimit(files, 2 * availableParallelism(), (file) => decodeImage(file, size, 'cover', decode).catch((error: Error) => error));
+export async function decodeFiles(
+  files: readonly string[],
+  size: number,
+  decode: DecodeOptions,
+  options: PredictFilesOptions = {},
+): Promise<{ files: string[]; pixels: Uint8Array }> {
+  const decoded = await mapLimit(files, 2 * availableParallelism(), (file) =>
+    decodeImage(file, size, 'cover', decode).catch((error: Error) => error),
+  );
   const failures = decoded.filter((d): d is Error => d instanceof Error).map((e) => e.message);
-  if (failures.length > 0 && !options.skipBad) throw new Error(`${failures.length} image file(s) could not be decoded (leave them out with --skip-bad):\n${failures.map((f) => `  ${f}`).join('\n')}`);
+  if (failures.length > 0 && !options.skipBad)
+    throw new Error(
+      `${failures.length} image file(s) could not be decoded (leave them out with --skip-bad):\n${failures.map((f) => `  ${f}`).join('\n')}`,
+    );
   for (const f of failures) options.onWarning?.(`skipping ${f}`);
   const good = decoded.flatMap((d, i) => (d instanceof Error ? [] : [{ file: files[i], pixels: d }]));
   const pixels = new Uint8Array(good.length * imageBytes(size));
@@ -57,7 +70,11 @@ export async function decodeFiles(files: readonly string[], size: number, decode
 }
 
 /** The k most probable classes of one image's probabilities, most probable first. */
-export function topClasses(probabilities: ArrayLike<number>, classNames: readonly string[], k: number): Prediction['top'] {
+export function topClasses(
+  probabilities: ArrayLike<number>,
+  classNames: readonly string[],
+  k: number,
+): Prediction['top'] {
   return Array.from(probabilities, (probability, index) => ({ index, probability }))
     .sort((a, b) => b.probability - a.probability)
     .slice(0, k)
@@ -65,16 +82,27 @@ export function topClasses(probabilities: ArrayLike<number>, classNames: readonl
 }
 
 /** Top-k classes for each image file, a batch at a time. */
-export async function predictFiles(files: readonly string[], preparation: Preparation, score: Scorer, options: PredictFilesOptions = {}): Promise<Prediction[]> {
+export async function predictFiles(
+  files: readonly string[],
+  preparation: Preparation,
+  score: Scorer,
+  options: PredictFilesOptions = {},
+): Promise<Prediction[]> {
   const { topK = 5, batchSize = 32 } = options;
   if (!(Number.isInteger(topK) && topK >= 1)) throw new RangeError(`top-k must be a positive integer, got ${topK}`);
-  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
+  if (!(Number.isInteger(batchSize) && batchSize >= 1))
+    throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
   checkImageFiles(files);
   const classes = preparation.classNames.length;
   const k = Math.min(topK, classes);
   const out: Prediction[] = [];
   for (let start = 0; start < files.length; start += batchSize) {
-    const chunk = await decodeFiles(files.slice(start, start + batchSize), preparation.decodeSize, preparation.decode, options);
+    const chunk = await decodeFiles(
+      files.slice(start, start + batchSize),
+      preparation.decodeSize,
+      preparation.decode,
+      options,
+    );
     if (chunk.files.length === 0) continue;
     const probabilities = await score(chunk.pixels, chunk.files.length);
     chunk.files.forEach((file, i) => {

@@ -8,6 +8,10 @@ export interface PredictOptions extends PredictFilesOptions {
 }
 
 /** Top-k classes for each image file (resized and centre-cropped as in evaluation), decoded a batch at a time. */
-export async function predict(loaded: LoadedModel, files: readonly string[], options: PredictOptions = {}): Promise<Prediction[]> {
+export async function predict(
+  loaded: LoadedModel,
+  files: readonly string[],
+  options: PredictOptions = {},
+): Promise<Prediction[]> {
   return predictFiles(files, loaded, scorer(loaded, options.precision ?? 'fp32'), options);
 }

@@ -34,12 +34,18 @@ export function project2d(features: FeatureRows, method: ProjectionMethod, seed:
   const random = (): number => rng.next();
   if (method === 'tsne') {
     const perplexity = Math.min(30, (unit.rows - 1) / 3);
-    return { method, settings: { seed, distance: 'euclidean on unit rows (cosine)', perplexity, iterations: 1000 }, points: tsne(unit, { perplexity, random }) };
+    return {
+      method,
+      settings: { seed, distance: 'euclidean on unit rows (cosine)', perplexity, iterations: 1000 },
+      points: tsne(unit, { perplexity, random }),
+    };
   }
   // umap-js needs more points than neighbours; 15 is its default.
   const nNeighbors = Math.min(15, unit.rows - 1);
   if (nNeighbors < 2) throw new RangeError(`UMAP needs at least 3 points, got ${unit.rows}`);
-  const rows = Array.from({ length: unit.rows }, (_, i) => Array.from(unit.data.subarray(i * unit.dim, (i + 1) * unit.dim)));
+  const rows = Array.from({ length: unit.rows }, (_, i) =>
+    Array.from(unit.data.subarray(i * unit.dim, (i + 1) * unit.dim)),
+  );
   const umap = new UMAP({ nComponents: 2, nNeighbors, minDist: 0.1, random });
   const points = umap.fit(rows).map(([x, y]) => [x, y] as [number, number]);
   return { method, settings: { seed, distance: 'euclidean on unit rows (cosine)', nNeighbors, minDist: 0.1 }, points };

@@ -36,7 +36,8 @@ export interface ExplainedImage {
 
 /** Refuses an output folder that already holds files: nothing of the user's is replaced. */
 export function checkOutputDir(dir: string): void {
-  if (existsSync(dir) && readdirSync(dir).length > 0) throw new Error(`${dir}: the output folder already holds files; give a new or empty folder`);
+  if (existsSync(dir) && readdirSync(dir).length > 0)
+    throw new Error(`${dir}: the output folder already holds files; give a new or empty folder`);
 }
 
 /** Output names from the images' base names, unique within the set. */
@@ -51,12 +52,18 @@ function outputNames(files: readonly string[]): string[] {
 }
 
 /** Explains `files` with the loaded model (its heads too, when loaded); writes into `dir` and returns what it wrote. */
-export async function explainImages(loaded: LoadedModel, files: readonly string[], dir: string, options: ExplainOptions): Promise<ExplainedImage[]> {
+export async function explainImages(
+  loaded: LoadedModel,
+  files: readonly string[],
+  dir: string,
+  options: ExplainOptions,
+): Promise<ExplainedImage[]> {
   checkImageFiles(files);
   checkOutputDir(dir);
   const { classNames, size, decodeSize } = loaded;
   const classIndex = options.className === undefined ? undefined : classNames.indexOf(options.className);
-  if (classIndex === -1) throw new Error(`--class ${options.className}: not a class of this model (${classNames.join(', ')})`);
+  if (classIndex === -1)
+    throw new Error(`--class ${options.className}: not a class of this model (${classNames.join(', ')})`);
   const displaySize = Math.max(size, options.displaySize ?? 192);
   mkdirSync(dir, { recursive: true });
   const names = outputNames(files);
@@ -78,8 +85,12 @@ export async function explainImages(loaded: LoadedModel, files: readonly string[
       const predicted = tidy(() => Number(noGrad(() => loaded.model.forward(input).argmax(1)).item()));
       const explained = main[0].cams.classes[0];
       const panels = [...main, ...heads];
-      const title = (p: (typeof panels)[number]): string => `${p.title}: ${classNames[explained]} ${(100 * p.cams.probabilities[0]).toFixed(0)}%`;
-      const row: Panel[] = [{ rgb: crop, size, title: basename(file) }, ...panels.map((p) => ({ rgb: overlay(crop, p.map, size), size, title: title(p) }))];
+      const title = (p: (typeof panels)[number]): string =>
+        `${p.title}: ${classNames[explained]} ${(100 * p.cams.probabilities[0]).toFixed(0)}%`;
+      const row: Panel[] = [
+        { rgb: crop, size, title: basename(file) },
+        ...panels.map((p) => ({ rgb: overlay(crop, p.map, size), size, title: title(p) })),
+      ];
       rows.push(row);
       const maps = new Float32Array(panels.length * size * size);
       panels.forEach((p, k) => maps.set(p.map, k * size * size));
@@ -109,6 +120,10 @@ export async function explainImages(loaded: LoadedModel, files: readonly string[
 function centreCrop(pixels: Uint8Array, decodeSize: number, size: number): Uint8Array {
   const offset = Math.floor((decodeSize - size) / 2);
   const out = new Uint8Array(size * size * 3);
-  for (let y = 0; y < size; y++) out.set(pixels.subarray(((y + offset) * decodeSize + offset) * 3, ((y + offset) * decodeSize + offset + size) * 3), y * size * 3);
+  for (let y = 0; y < size; y++)
+    out.set(
+      pixels.subarray(((y + offset) * decodeSize + offset) * 3, ((y + offset) * decodeSize + offset + size) * 3),
+      y * size * 3,
+    );
   return out;
 }

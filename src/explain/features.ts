@@ -13,7 +13,12 @@ export interface FeatureOptions {
 }
 
 /** Pooled features (float32, one row per index, in order) of the decoded images, with the test-time transform and no gradients. */
-export function poolFeatures(model: Backbone, images: DecodedImages, indices: readonly number[], options: FeatureOptions = {}): FeatureRows {
+export function poolFeatures(
+  model: Backbone,
+  images: DecodedImages,
+  indices: readonly number[],
+  options: FeatureOptions = {},
+): FeatureRows {
   const { precision = 'fp32' } = options;
   const dim = model.stageChannels[3];
   const data = new Float32Array(indices.length * dim);
@@ -22,7 +27,9 @@ export function poolFeatures(model: Backbone, images: DecodedImages, indices: re
   const device = model.device;
   let row = 0;
   forEachEvalBatch(images, indices, device, options, (input) => {
-    const pooled = noGrad(() => withPrecision(precision, () => globalPool(model.stages(input)[3]), deviceType(device)).float());
+    const pooled = noGrad(() =>
+      withPrecision(precision, () => globalPool(model.stages(input)[3]), deviceType(device)).float(),
+    );
     const values = pooled.data() as Float32Array;
     data.set(values, row * dim);
     row += values.length / dim;

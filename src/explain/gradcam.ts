@@ -38,15 +38,22 @@ function channelWeights(method: CamMethod, activations: Tensor, gradients: Tenso
   if (method === 'gradcam') return gradients.mean([2, 3], true);
   const g2 = gradients.mul(gradients);
   const g3 = g2.mul(gradients);
-  const alpha = g2.div(g2.mul(2).add(activations.sum([2, 3], true).mul(g3)).add(EPSILON));
+  const alpha = g2.div(
+    g2
+      .mul(2)
+      .add(activations.sum([2, 3], true).mul(g3))
+      .add(EPSILON),
+  );
   return alpha.mul(gradients.relu()).sum([2, 3], true);
 }
 
 /** The class activation maps of a batch of normalised images [N, 3, S, S] (the model in eval mode). */
 export function classActivationMaps(model: Backbone, input: Tensor, options: CamOptions = {}): ClassActivationMaps {
   const { stage = 4, method = 'gradcam' } = options;
-  if (!(Number.isInteger(stage) && stage >= 1 && stage <= 4)) throw new RangeError(`stage must be 1, 2, 3 or 4, got ${stage}`);
-  if (!CAM_METHODS.includes(method)) throw new RangeError(`method must be one of ${CAM_METHODS.join(', ')}, got '${String(method)}'`);
+  if (!(Number.isInteger(stage) && stage >= 1 && stage <= 4))
+    throw new RangeError(`stage must be 1, 2, 3 or 4, got ${stage}`);
+  if (!CAM_METHODS.includes(method))
+    throw new RangeError(`method must be one of ${CAM_METHODS.join(', ')}, got '${String(method)}'`);
   return enableGrad(() =>
     tidy(() => {
       let activations: Tensor | undefined;
@@ -54,7 +61,9 @@ export function classActivationMaps(model: Backbone, input: Tensor, options: Cam
       const stages = model.stages(input, (s, x) => (s === stage - 1 ? (activations = x.detach().requiresGrad_()) : x));
       const logits = options.head ? options.head.forward(stages[stage - 1]) : model.classify(stages[3]);
       const count = input.shape[0];
-      const classes = options.classes ? [...options.classes] : (Array.from(logits.argmax(1).data() as BigInt64Array, Number));
+      const classes = options.classes
+        ? [...options.classes]
+        : Array.from(logits.argmax(1).data() as BigInt64Array, Number);
       if (classes.length !== count) throw new RangeError(`${classes.length} classes given for ${count} images`);
       const index = tensor(classes, { dtype: 'int64', device: logits.device }).reshape([count, 1]);
       // Images do not interact in eval mode: the sum's gradient is each image's own score's.
@@ -71,6 +80,18 @@ export function classActivationMaps(model: Backbone, input: Tensor, options: Cam
 }
 
 /** Maps [N, h, w] resized to size x size (bilinear, align_corners false, as F.interpolate). */
-export function upsampleMaps(cams: Pick<ClassActivationMaps, 'maps' | 'height' | 'width'>, count: number, size: number): Float32Array {
-  return tidy(() => F.interpolate(tensor(cams.maps).reshape([count, 1, cams.height, cams.width]), { size: [size, size], mode: 'bilinear' }).contiguous().data() as Float32Array);
+export function upsampleMaps(
+  cams: Pick<ClassActivationMaps, 'maps' | 'height' | 'width'>,
+  count: number,
+  size: number,
+): Float32Array {
+  return tidy(
+    () =>
+      F.interpolate(tensor(cams.maps).reshape([count, 1, cams.height, cams.width]), {
+        size: [size, size],
+        mode: 'bilinear',
+      })
+        .contiguous()
+        .data() as Float32Array,
+  );
 }

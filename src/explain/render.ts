@@ -6,7 +6,8 @@ import sharp, { type OverlayOptions } from 'sharp';
 /** Turbo's colour of v in 0..1, as 0..255 RGB. */
 export function turbo(v: number): [number, number, number] {
   const x = Math.min(1, Math.max(0, v));
-  const channel = (c: number[]): number => Math.round(255 * Math.min(1, Math.max(0, c[0] + x * (c[1] + x * (c[2] + x * (c[3] + x * (c[4] + x * c[5])))))));
+  const channel = (c: number[]): number =>
+    Math.round(255 * Math.min(1, Math.max(0, c[0] + x * (c[1] + x * (c[2] + x * (c[3] + x * (c[4] + x * c[5])))))));
   return [
     channel([0.13572138, 4.6153926, -42.66032258, 132.13108234, -152.94239396, 59.28637943]),
     channel([0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604]),
@@ -40,7 +41,10 @@ const BAR = 14;
 
 /** A vertical colour bar with its ends labelled: the map's 0 at the bottom, its maximum at the top. */
 function colourBar(height: number): { svg: string; width: number } {
-  const stops = Array.from({ length: 11 }, (_, i) => `<stop offset="${i / 10}" stop-color="rgb(${turbo(1 - i / 10).join(',')})"/>`).join('');
+  const stops = Array.from(
+    { length: 11 },
+    (_, i) => `<stop offset="${i / 10}" stop-color="rgb(${turbo(1 - i / 10).join(',')})"/>`,
+  ).join('');
   const svg = `<defs><linearGradient id="bar" x1="0" y1="0" x2="0" y2="1">${stops}</linearGradient></defs><rect x="0" y="${TITLE}" width="${BAR}" height="${height}" fill="url(#bar)"/><text x="${BAR + 4}" y="${TITLE + 12}" font-size="12">max</text><text x="${BAR + 4}" y="${TITLE + height}" font-size="12">0</text>`;
   return { svg, width: BAR + 34 };
 }
@@ -57,12 +61,18 @@ export async function montage(rows: readonly (readonly Panel[])[], displaySize: 
   for (const [r, row] of rows.entries()) {
     for (const [c, panel] of row.entries()) {
       const [left, top] = [GAP + c * cell, GAP + r * (displaySize + TITLE + GAP)];
-      const input = await sharp(panel.rgb, { raw: { width: panel.size, height: panel.size, channels: 3 } }).resize(displaySize, displaySize).png().toBuffer();
+      const input = await sharp(panel.rgb, { raw: { width: panel.size, height: panel.size, channels: 3 } })
+        .resize(displaySize, displaySize)
+        .png()
+        .toBuffer();
       layers.push({ input, left, top: top + TITLE });
       titles.push(`<text x="${left}" y="${top + TITLE - 6}" font-size="13">${escape(panel.title)}</text>`);
     }
   }
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, sans-serif">${titles.join('')}<g transform="translate(${columns * cell + GAP}, ${GAP})">${bar.svg}</g></svg>`;
   layers.push({ input: Buffer.from(svg), left: 0, top: 0 });
-  return sharp({ create: { width, height, channels: 3, background: '#ffffff' } }).composite(layers).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: '#ffffff' } })
+    .composite(layers)
+    .png()
+    .toBuffer();
 }

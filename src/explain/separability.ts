@@ -30,15 +30,18 @@ function distanceFn(kind: Distance, a: FeatureRows, b: FeatureRows): (i: number,
       return Math.sqrt(s);
     };
   }
-  const norms = (f: FeatureRows): Float64Array => Float64Array.from({ length: f.rows }, (_, i) => Math.sqrt(dot(f.data, i, f.data, i)));
+  const norms = (f: FeatureRows): Float64Array =>
+    Float64Array.from({ length: f.rows }, (_, i) => Math.sqrt(dot(f.data, i, f.data, i)));
   const na = norms(a);
   const nb = a === b ? na : norms(b);
   return (i, j) => (na[i] === 0 || nb[j] === 0 ? 1 : 1 - dot(a.data, i, b.data, j) / (na[i] * nb[j]));
 }
 
 function checkLabels(features: FeatureRows, labels: ArrayLike<number>, what: string): void {
-  if (features.data.length !== features.rows * features.dim) throw new RangeError(`${what}: ${features.data.length} values are not ${features.rows} rows of ${features.dim}`);
-  if (labels.length !== features.rows) throw new RangeError(`${what}: ${labels.length} labels for ${features.rows} feature rows`);
+  if (features.data.length !== features.rows * features.dim)
+    throw new RangeError(`${what}: ${features.data.length} values are not ${features.rows} rows of ${features.dim}`);
+  if (labels.length !== features.rows)
+    throw new RangeError(`${what}: ${labels.length} labels for ${features.rows} feature rows`);
 }
 
 export interface KnnResult {
@@ -54,11 +57,18 @@ export interface KnnResult {
  * correctly. A tie between labels goes to the tied label with the nearest neighbour; equal distances keep the
  * reference order.
  */
-export function knnAccuracy(reference: FeatureRows, referenceLabels: ArrayLike<number>, queries: FeatureRows, queryLabels: ArrayLike<number>, options: { k?: number; distance?: Distance } = {}): KnnResult {
+export function knnAccuracy(
+  reference: FeatureRows,
+  referenceLabels: ArrayLike<number>,
+  queries: FeatureRows,
+  queryLabels: ArrayLike<number>,
+  options: { k?: number; distance?: Distance } = {},
+): KnnResult {
   const { k = 5, distance = 'cosine' } = options;
   checkLabels(reference, referenceLabels, 'reference');
   checkLabels(queries, queryLabels, 'queries');
-  if (!(Number.isInteger(k) && k >= 1 && k <= reference.rows)) throw new RangeError(`k = ${k} needs 1 <= k <= ${reference.rows} (the reference rows)`);
+  if (!(Number.isInteger(k) && k >= 1 && k <= reference.rows))
+    throw new RangeError(`k = ${k} needs 1 <= k <= ${reference.rows} (the reference rows)`);
   if (queries.rows === 0) throw new RangeError('no query rows to classify');
   const dist = distanceFn(distance, queries, reference);
   let correct = 0;
@@ -80,10 +90,17 @@ export function knnAccuracy(reference: FeatureRows, referenceLabels: ArrayLike<n
  * The mean silhouette coefficient: s(i) = (b - a) / max(a, b), with a the mean distance from i to the other members
  * of its class, b the smallest mean distance from i to the members of another class, and s = 0 for a class of one.
  */
-export function silhouetteScore(features: FeatureRows, labels: ArrayLike<number>, distance: Distance = 'cosine'): number {
+export function silhouetteScore(
+  features: FeatureRows,
+  labels: ArrayLike<number>,
+  distance: Distance = 'cosine',
+): number {
   checkLabels(features, labels, 'silhouette');
   const classes = [...new Set(Array.from(labels))];
-  if (classes.length < 2 || classes.length >= features.rows) throw new RangeError(`the silhouette needs 2 to ${features.rows - 1} classes among ${features.rows} rows, got ${classes.length}`);
+  if (classes.length < 2 || classes.length >= features.rows)
+    throw new RangeError(
+      `the silhouette needs 2 to ${features.rows - 1} classes among ${features.rows} rows, got ${classes.length}`,
+    );
   const slot = new Map(classes.map((c, s) => [c, s]));
   const sizes = new Float64Array(classes.length);
   for (let i = 0; i < features.rows; i++) sizes[slot.get(labels[i])!]++;

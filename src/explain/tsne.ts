@@ -58,7 +58,9 @@ function jointAffinities(features: FeatureRows, perplexity: number): Float64Arra
   const conditional = new Float64Array(n * n);
   for (let i = 0; i < n; i++) conditionalRow(d2, i, n, perplexity, conditional.subarray(i * n, (i + 1) * n));
   const p = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) p[i * n + j] = Math.max((conditional[i * n + j] + conditional[j * n + i]) / (2 * n), 1e-12);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++)
+      p[i * n + j] = Math.max((conditional[i * n + j] + conditional[j * n + i]) / (2 * n), 1e-12);
   return p;
 }
 
@@ -67,13 +69,20 @@ export function tsne(features: FeatureRows, options: TsneOptions): [number, numb
   const n = features.rows;
   const { perplexity = Math.min(30, (n - 1) / 3), iterations = 1000, random } = options;
   if (n < 4) throw new RangeError(`t-SNE needs at least 4 points, got ${n}`);
-  if (n > MAX_TSNE_POINTS) throw new RangeError(`exact t-SNE is limited to ${MAX_TSNE_POINTS} points (its cost grows as N^2), got ${n}: use --method umap`);
-  if (!(perplexity > 0 && perplexity < n)) throw new RangeError(`perplexity ${perplexity} must be between 0 and the number of points (${n})`);
+  if (n > MAX_TSNE_POINTS)
+    throw new RangeError(
+      `exact t-SNE is limited to ${MAX_TSNE_POINTS} points (its cost grows as N^2), got ${n}: use --method umap`,
+    );
+  if (!(perplexity > 0 && perplexity < n))
+    throw new RangeError(`perplexity ${perplexity} must be between 0 and the number of points (${n})`);
   const p = jointAffinities(features, perplexity);
   const exaggerated = 250;
   const learningRate = Math.max(n / 12 / 4, 50);
   // Initial layout: N(0, 1e-4) by Box-Muller from the seeded uniform numbers.
-  const y = Float64Array.from({ length: 2 * n }, () => 1e-2 * Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()));
+  const y = Float64Array.from(
+    { length: 2 * n },
+    () => 1e-2 * Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()),
+  );
   const update = new Float64Array(2 * n);
   const gains = new Float64Array(2 * n).fill(1);
   const grad = new Float64Array(2 * n);

@@ -11,7 +11,8 @@ const valueOf = (arg: TracedArg): string | undefined => ('value' in arg ? arg.va
  */
 export function foldBatchNorm(graph: TracedGraph): { graph: TracedGraph; folded: number } {
   const readers = new Map<string, number>();
-  for (const node of graph.nodes) for (const arg of node.args) if ('value' in arg) readers.set(arg.value, (readers.get(arg.value) ?? 0) + 1);
+  for (const node of graph.nodes)
+    for (const arg of node.args) if ('value' in arg) readers.set(arg.value, (readers.get(arg.value) ?? 0) + 1);
   const producer = new Map(graph.nodes.map((n) => [n.output, n]));
   const weights = new Map(graph.weights);
   const renamed = new Map<string, string>();
@@ -28,12 +29,22 @@ export function foldBatchNorm(graph: TracedGraph): { graph: TracedGraph; folded:
     const eps = (node.args[7] as { constant: number }).constant;
     const weightName = valueOf(conv.args[1])!;
     const biasName = valueOf(conv.args[2]);
-    if (!gamma || !beta || !mean || !variance) throw new Error(`cannot fold ${node.output}: its BatchNorm has no affine weights or running statistics`);
+    if (!gamma || !beta || !mean || !variance)
+      throw new Error(`cannot fold ${node.output}: its BatchNorm has no affine weights or running statistics`);
     const bias = biasName === undefined ? undefined : weights.get(biasName);
     const [w, b] = tidy(() => {
       const g = gamma.double().div(variance.double().add(eps).sqrt());
-      const foldedWeight = weights.get(weightName)!.double().mul(g.view([-1, 1, 1, 1])).float().contiguous();
-      const foldedBias = (bias === undefined ? mean.double().neg() : bias.double().sub(mean.double())).mul(g).add(beta.double()).float().contiguous();
+      const foldedWeight = weights
+        .get(weightName)!
+        .double()
+        .mul(g.view([-1, 1, 1, 1]))
+        .float()
+        .contiguous();
+      const foldedBias = (bias === undefined ? mean.double().neg() : bias.double().sub(mean.double()))
+        .mul(g)
+        .add(beta.double())
+        .float()
+        .contiguous();
       return [foldedWeight, foldedBias];
     });
     // New names, so that a weight shared elsewhere is never changed under another reader.
@@ -44,7 +55,8 @@ export function foldBatchNorm(graph: TracedGraph): { graph: TracedGraph; folded:
     renamed.set(node.output, conv.output);
     folded++;
   }
-  const rename = (arg: TracedArg): TracedArg => ('value' in arg && renamed.has(arg.value) ? { value: renamed.get(arg.value)! } : arg);
+  const rename = (arg: TracedArg): TracedArg =>
+    'value' in arg && renamed.has(arg.value) ? { value: renamed.get(arg.value)! } : arg;
   const result = nodes.map((n) => convs.get(n) ?? n).map((n) => ({ ...n, args: n.args.map(rename) }));
   const read = new Set(result.flatMap((n) => n.args.flatMap((a) => ('value' in a ? [a.value] : []))));
   for (const name of [...weights.keys()]) if (!read.has(name)) weights.delete(name);

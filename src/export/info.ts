@@ -53,20 +53,34 @@ export function readModelInfo(bytes: Uint8Array, source: string): ModelInfo {
     throw new Error(`${source}: not an ONNX model (${(error as Error).message})`);
   }
   const text = metadata[METADATA_KEY];
-  if (text === undefined) throw new Error(`${source}: an ONNX model without dsdnet's metadata (class names, preprocessing); export it with dsdnet export`);
+  if (text === undefined)
+    throw new Error(
+      `${source}: an ONNX model without dsdnet's metadata (class names, preprocessing); export it with dsdnet export`,
+    );
   let info: ModelInfo;
   try {
     info = JSON.parse(text) as ModelInfo;
   } catch (error) {
     throw new Error(`${source}: its dsdnet metadata is not JSON (${(error as Error).message})`);
   }
-  if (info === null || typeof info !== 'object' || info.format !== ONNX_FORMAT) throw new Error(`${source}: its dsdnet metadata is not of format ${ONNX_FORMAT}`);
+  if (info === null || typeof info !== 'object' || info.format !== ONNX_FORMAT)
+    throw new Error(`${source}: its dsdnet metadata is not of format ${ONNX_FORMAT}`);
   info.input ??= 'float32'; // files exported before the option
   // The file is as untrusted as a flag: its settings meet the command line's limits.
-  const problems = modelSettingsProblems({ backbone: info.backbone, classNames: info.classNames, size: info.inputSize, decodeSize: info.decodeSize, bands: info.bands, scale: info.scale as SampleScale });
-  const channelValues = (values: unknown, positive: boolean): boolean => Array.isArray(values) && values.length === 3 && values.every((v) => Number.isFinite(v) && (!positive || v > 0));
-  if (!channelValues(info.mean, false) || !channelValues(info.std, true)) problems.push('mean and std must be three finite numbers each, std above 0');
-  if (info.input !== 'float32' && info.input !== 'uint8') problems.push(`input must be 'float32' or 'uint8', got ${JSON.stringify(info.input)}`);
+  const problems = modelSettingsProblems({
+    backbone: info.backbone,
+    classNames: info.classNames,
+    size: info.inputSize,
+    decodeSize: info.decodeSize,
+    bands: info.bands,
+    scale: info.scale as SampleScale,
+  });
+  const channelValues = (values: unknown, positive: boolean): boolean =>
+    Array.isArray(values) && values.length === 3 && values.every((v) => Number.isFinite(v) && (!positive || v > 0));
+  if (!channelValues(info.mean, false) || !channelValues(info.std, true))
+    problems.push('mean and std must be three finite numbers each, std above 0');
+  if (info.input !== 'float32' && info.input !== 'uint8')
+    problems.push(`input must be 'float32' or 'uint8', got ${JSON.stringify(info.input)}`);
   if (problems.length > 0) throw new Error(`${source}: its dsdnet metadata cannot be used: ${problems.join('; ')}`);
   return info;
 }

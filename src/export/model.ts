@@ -26,8 +26,16 @@ export interface ExportOptions extends Pick<OnnxWriteOptions, 'opset' | 'batch'>
 function finalMetrics(path: string): Record<string, unknown> | undefined {
   const file = join(path, 'report.json');
   if (!existsSync(file)) return undefined;
-  const report = JSON.parse(readFileSync(file, 'utf8')) as { final?: { overallAccuracy: number; averageAccuracy: number; kappa: number } };
-  return report.final ? { overallAccuracy: report.final.overallAccuracy, averageAccuracy: report.final.averageAccuracy, kappa: report.final.kappa } : undefined;
+  const report = JSON.parse(readFileSync(file, 'utf8')) as {
+    final?: { overallAccuracy: number; averageAccuracy: number; kappa: number };
+  };
+  return report.final
+    ? {
+        overallAccuracy: report.final.overallAccuracy,
+        averageAccuracy: report.final.averageAccuracy,
+        kappa: report.final.kappa,
+      }
+    : undefined;
 }
 
 /**
@@ -36,11 +44,22 @@ function finalMetrics(path: string): Record<string, unknown> | undefined {
  */
 export function modelInfo(loaded: LoadedModel, path: string, input: ModelInfo['input'] = 'float32'): ModelInfo {
   const config = loaded.info.config;
-  const run: Record<string, unknown> = { checkpoint: basename(loaded.source), epoch: loaded.info.epoch, iteration: loaded.info.iteration };
+  const run: Record<string, unknown> = {
+    checkpoint: basename(loaded.source),
+    epoch: loaded.info.epoch,
+    iteration: loaded.info.iteration,
+  };
   if (config) {
     const split = 'file' in config.split ? { file: basename(config.split.file) } : config.split;
     const pretrained = config.pretrained === null ? null : basename(config.pretrained);
-    Object.assign(run, { method: config.method, seed: config.seed, dataset: basename(config.data), split, pretrained, precision: config.precision });
+    Object.assign(run, {
+      method: config.method,
+      seed: config.seed,
+      dataset: basename(config.data),
+      split,
+      pretrained,
+      precision: config.precision,
+    });
   }
   const final = finalMetrics(path);
   if (final) run.final = final;
@@ -61,7 +80,11 @@ export function modelInfo(loaded: LoadedModel, path: string, input: ModelInfo['i
 }
 
 /** The ONNX model's bytes, with the number of BatchNorms folded. `path` is what the model was loaded from. */
-export function exportOnnx(loaded: LoadedModel, path: string, options: ExportOptions = {}): { bytes: Uint8Array; info: ModelInfo; folded: number } {
+export function exportOnnx(
+  loaded: LoadedModel,
+  path: string,
+  options: ExportOptions = {},
+): { bytes: Uint8Array; info: ModelInfo; folded: number } {
   const example = randn([1, 3, loaded.size, loaded.size]);
   const traced = traceForward(loaded.model, example);
   example.dispose();

@@ -30,25 +30,52 @@ export interface OnnxWriteOptions {
 }
 
 function tensorProto(name: string, dims: number[], data: Float32Array): onnxProto.onnx.ITensorProto {
-  return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  return {
+    name,
+    dims,
+    dataType: onnx.TensorProto.DataType.FLOAT,
+    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  };
 }
 
-function valueInfo(name: string, dims: (number | string)[], elemType = onnx.TensorProto.DataType.FLOAT): onnxProto.onnx.IValueInfoProto {
+function valueInfo(
+  name: string,
+  dims: (number | string)[],
+  elemType = onnx.TensorProto.DataType.FLOAT,
+): onnxProto.onnx.IValueInfoProto {
   const dim = dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d }));
   return { name, type: { tensorType: { elemType, shape: { dim } } } };
 }
 
 function nodeProto(node: OnnxNode, rename: (value: string) => string): onnxProto.onnx.INodeProto {
-  const attribute = node.attribute.map((a) => ({ name: a.name, type: a.type, ...(a.f !== undefined ? { f: a.f } : {}), ...(a.i !== undefined ? { i: a.i } : {}), ...(a.ints !== undefined ? { ints: a.ints } : {}) }));
-  return { opType: node.opType, name: node.name, input: node.input.map(rename), output: node.output.map(rename), attribute };
+  const attribute = node.attribute.map((a) => ({
+    name: a.name,
+    type: a.type,
+    ...(a.f !== undefined ? { f: a.f } : {}),
+    ...(a.i !== undefined ? { i: a.i } : {}),
+    ...(a.ints !== undefined ? { ints: a.ints } : {}),
+  }));
+  return {
+    opType: node.opType,
+    name: node.name,
+    input: node.input.map(rename),
+    output: node.output.map(rename),
+    attribute,
+  };
 }
 
 /** Serialises the traced graph; `inputShape` is the traced input's [channels, height, width]. */
-export function writeOnnx(graph: TracedGraph, inputShape: [number, number, number], options: OnnxWriteOptions = {}): Uint8Array {
+export function writeOnnx(
+  graph: TracedGraph,
+  inputShape: [number, number, number],
+  options: OnnxWriteOptions = {},
+): Uint8Array {
   const opset = options.opset ?? DEFAULT_OPSET;
-  if (!(Number.isInteger(opset) && opset >= MIN_OPSET && opset <= DEFAULT_OPSET)) throw new RangeError(`opset must be an integer in ${MIN_OPSET}..${DEFAULT_OPSET}, got ${opset}`);
+  if (!(Number.isInteger(opset) && opset >= MIN_OPSET && opset <= DEFAULT_OPSET))
+    throw new RangeError(`opset must be an integer in ${MIN_OPSET}..${DEFAULT_OPSET}, got ${opset}`);
   const batch = options.batch ?? 'dynamic';
-  if (batch !== 'dynamic' && !(Number.isInteger(batch) && batch >= 1)) throw new RangeError(`batch must be 'dynamic' or a positive integer, got ${batch}`);
+  if (batch !== 'dynamic' && !(Number.isInteger(batch) && batch >= 1))
+    throw new RangeError(`batch must be 'dynamic' or a positive integer, got ${batch}`);
   const batchDim = batch === 'dynamic' ? 'batch' : batch;
   const scalars: onnxProto.onnx.ITensorProto[] = [];
   const ctx = {
@@ -58,14 +85,23 @@ export function writeOnnx(graph: TracedGraph, inputShape: [number, number, numbe
       return name;
     },
   };
-  const rename = (value: string): string => (value === graph.output ? OUTPUT_NAME : value === graph.input ? INPUT_NAME : value);
+  const rename = (value: string): string =>
+    value === graph.output ? OUTPUT_NAME : value === graph.input ? INPUT_NAME : value;
   const nodes = graph.nodes.flatMap((n) => toOnnxNodes(n, ctx)).map((n) => nodeProto(n, rename));
-  const initializer = [...graph.weights].map(([name, t]) => tensorProto(name, t.shape, tidy(() => t.float().contiguous().data() as Float32Array)));
+  const initializer = [...graph.weights].map(([name, t]) =>
+    tensorProto(
+      name,
+      t.shape,
+      tidy(() => t.float().contiguous().data() as Float32Array),
+    ),
+  );
   const last = graph.nodes.find((n) => n.output === graph.output);
   if (last === undefined) throw new Error('cannot export: the output is not produced by any op');
   const { pixels } = options;
   const prepare = pixels ? pixelsToInput(pixels) : { nodes: [], initializer: [] };
-  const input = pixels ? valueInfo(PIXELS_NAME, [batchDim, pixels.decodeSize, pixels.decodeSize, 3], onnx.TensorProto.DataType.UINT8) : valueInfo(INPUT_NAME, [batchDim, ...inputShape]);
+  const input = pixels
+    ? valueInfo(PIXELS_NAME, [batchDim, pixels.decodeSize, pixels.decodeSize, 3], onnx.TensorProto.DataType.UINT8)
+    : valueInfo(INPUT_NAME, [batchDim, ...inputShape]);
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: opset }],

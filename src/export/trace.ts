@@ -33,11 +33,15 @@ export function traceForward(model: Module & { forward(x: Tensor): Tensor }, exa
   const argOf = (arg: OpArg, node: string): TracedArg => {
     if (arg instanceof Tensor) {
       const value = values.get(arg) ?? names.get(arg);
-      if (value === undefined) throw new Error(`cannot export: ${node} reads a tensor that is neither the input, a weight, nor an earlier op's output`);
+      if (value === undefined)
+        throw new Error(
+          `cannot export: ${node} reads a tensor that is neither the input, a weight, nor an earlier op's output`,
+        );
       if (names.has(arg)) used.add(value);
       return { value };
     }
-    if (Array.isArray(arg) && arg.some((a) => a instanceof Tensor)) throw new Error(`cannot export: ${node} takes a list of tensors`);
+    if (Array.isArray(arg) && arg.some((a) => a instanceof Tensor))
+      throw new Error(`cannot export: ${node} takes a list of tensors`);
     return { constant: arg ?? null };
   };
   const wasTraining = model.training;
@@ -47,7 +51,8 @@ export function traceForward(model: Module & { forward(x: Tensor): Tensor }, exa
     output = noGrad(() =>
       observeOps(
         (op, args, result) => {
-          if (!(result instanceof Tensor)) throw new Error(`cannot export: ${op} returns ${Array.isArray(result) ? 'several tensors' : 'no tensor'}`);
+          if (!(result instanceof Tensor))
+            throw new Error(`cannot export: ${op} returns ${Array.isArray(result) ? 'several tensors' : 'no tensor'}`);
           const name = `v${nodes.length + 1}`;
           nodes.push({ op, args: args.map((a) => argOf(a, op)), output: name, shape: result.shape });
           values.set(result, name);
@@ -60,7 +65,12 @@ export function traceForward(model: Module & { forward(x: Tensor): Tensor }, exa
   }
   const outputName = values.get(output);
   output.dispose();
-  if (outputName === undefined || outputName === 'input') throw new Error('cannot export: the forward pass returned no traced value');
-  const weights = new Map([...names].filter(([, name]) => used.has(name)).map(([tensor, name]) => [name, tidy(() => tensor.float().contiguous().clone())]));
+  if (outputName === undefined || outputName === 'input')
+    throw new Error('cannot export: the forward pass returned no traced value');
+  const weights = new Map(
+    [...names]
+      .filter(([, name]) => used.has(name))
+      .map(([tensor, name]) => [name, tidy(() => tensor.float().contiguous().clone())]),
+  );
   return { input: 'input', output: outputName, nodes, weights };
 }

@@ -1,7 +1,18 @@
 // Crash-safe file writes: write to a temporary file beside the target, fsync it, rename it into place, fsync the
 // folder. A process killed at any point leaves either the old file or the new one, never a torn one. Errors name the
 // file written (not the temporary one) and say why (ENOSPC, EACCES, EROFS...).
-import { closeSync, fsyncSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 
 import { fileKind } from './read.js';
@@ -63,12 +74,19 @@ const REFUSE_HINT = 'give the path of a file to create or replace';
 export function checkWriteTarget(path: string): string {
   const stats = forWriting(path, () => lstatSync(path, { throwIfNoEntry: false }));
   if (stats === undefined || stats.isFile()) return path;
-  if (!stats.isSymbolicLink()) throw new Error(`${path}: refusing to write: it is ${fileKind(stats)}, not a regular file (${REFUSE_HINT})`);
+  if (!stats.isSymbolicLink())
+    throw new Error(`${path}: refusing to write: it is ${fileKind(stats)}, not a regular file (${REFUSE_HINT})`);
   // A link in a loop, or through a folder this user cannot search, fails here (ELOOP, EACCES).
   const target = forWriting(path, () => statSync(path, { throwIfNoEntry: false }));
-  if (target === undefined) throw new Error(`${path}: refusing to write: it is a symbolic link to ${forWriting(path, () => readlinkSync(path))}, which does not exist (${REFUSE_HINT})`);
+  if (target === undefined)
+    throw new Error(
+      `${path}: refusing to write: it is a symbolic link to ${forWriting(path, () => readlinkSync(path))}, which does not exist (${REFUSE_HINT})`,
+    );
   const resolved = forWriting(path, () => realpathSync(path));
-  if (!target.isFile()) throw new Error(`${path}: refusing to write: it is a symbolic link to ${fileKind(target)} (${resolved}), not to a regular file (${REFUSE_HINT})`);
+  if (!target.isFile())
+    throw new Error(
+      `${path}: refusing to write: it is a symbolic link to ${fileKind(target)} (${resolved}), not to a regular file (${REFUSE_HINT})`,
+    );
   return resolved;
 }
 

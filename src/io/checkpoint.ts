@@ -5,7 +5,17 @@
 // ...) to it, so a process killed at any moment leaves every link pointing at a complete checkpoint; a save that
 // fails (a full disk) removes what it wrote and leaves the links where they were.
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 import type { Tensor } from '../torch/index.js';
@@ -66,7 +76,11 @@ function sha256(chunks: readonly Uint8Array[]): string {
 }
 
 /** Saves a checkpoint under `root` and points each of `tags` (e.g. ['latest'], ['latest', 'best']) at it. */
-export function saveCheckpoint<Info>(root: string, tags: readonly string[], checkpoint: Omit<Checkpoint<Info>, 'modelMetadata'> & { modelMetadata?: Metadata }): string {
+export function saveCheckpoint<Info>(
+  root: string,
+  tags: readonly string[],
+  checkpoint: Omit<Checkpoint<Info>, 'modelMetadata'> & { modelMetadata?: Metadata },
+): string {
   if (tags.length === 0) throw new Error('saveCheckpoint: give at least one tag');
   for (const tag of tags) if (!/^[A-Za-z0-9_-]+$/.test(tag)) throw new Error(`saveCheckpoint: invalid tag '${tag}'`);
   mkdirSync(root, { recursive: true });
@@ -117,10 +131,15 @@ function failedSave(root: string, name: string, staging: string, tags: readonly 
     for (const tag of tags) rmSync(join(root, `${tag}.tmp-${process.pid}`), { force: true });
     const pointing = links(root);
     if (![...pointing.values()].includes(name)) rmSync(join(root, name), { recursive: true, force: true });
-    const where = tags.map((tag) => (pointing.has(tag) ? `'${tag}' points at ${pointing.get(tag)}` : `there is no '${tag}'`)).join(', ');
+    const where = tags
+      .map((tag) => (pointing.has(tag) ? `'${tag}' points at ${pointing.get(tag)}` : `there is no '${tag}'`))
+      .join(', ');
     return new Error(`${failure} Removed the partial ${staging}; ${where}`, { cause: error });
   } catch (cleanupError) {
-    return new Error(`${failure} Removing what it wrote failed too (${errnoText(cleanupError)}); the next save in ${root} removes what is left`, { cause: error });
+    return new Error(
+      `${failure} Removing what it wrote failed too (${errnoText(cleanupError)}); the next save in ${root} removes what is left`,
+      { cause: error },
+    );
   }
 }
 
@@ -160,21 +179,30 @@ function readManifest(dir: string): Manifest {
   } catch (error) {
     throw new Error(`${MANIFEST_FILE} is not JSON (${(error as Error).message})`);
   }
-  const files = manifest?.format === MANIFEST_FORMAT && manifest.files !== null && typeof manifest.files === 'object' ? manifest.files : {};
+  const files =
+    manifest?.format === MANIFEST_FORMAT && manifest.files !== null && typeof manifest.files === 'object'
+      ? manifest.files
+      : {};
   const entries = Object.values(files);
-  if (entries.length === 0 || !entries.every((e) => Number.isSafeInteger(e?.bytes) && /^[0-9a-f]{64}$/.test(e?.sha256))) {
+  if (
+    entries.length === 0 ||
+    !entries.every((e) => Number.isSafeInteger(e?.bytes) && /^[0-9a-f]{64}$/.test(e?.sha256))
+  ) {
     throw new Error(`${MANIFEST_FILE} is not a ${MANIFEST_FORMAT} manifest`);
   }
   const foreign = Object.keys(files).filter((file) => !LISTED_FILES.includes(file));
   if (foreign.length > 0) {
-    throw new Error(`${MANIFEST_FILE} is not a ${MANIFEST_FORMAT} manifest: it lists ${foreign.map((f) => `"${printable(f)}"`).join(', ')}, not a checkpoint file (${LISTED_FILES.join(', ')})`);
+    throw new Error(
+      `${MANIFEST_FILE} is not a ${MANIFEST_FORMAT} manifest: it lists ${foreign.map((f) => `"${printable(f)}"`).join(', ')}, not a checkpoint file (${LISTED_FILES.join(', ')})`,
+    );
   }
   return manifest;
 }
 
 /** Why `bytes` are not the file the manifest recorded, or null when they are. */
 function mismatch(file: string, bytes: Uint8Array, entry: ManifestEntry): string | null {
-  if (bytes.byteLength !== entry.bytes) return `${file} has ${bytes.byteLength} bytes, ${entry.bytes} when it was saved`;
+  if (bytes.byteLength !== entry.bytes)
+    return `${file} has ${bytes.byteLength} bytes, ${entry.bytes} when it was saved`;
   const digest = sha256([bytes]);
   if (digest === entry.sha256) return null;
   return `${file} does not hold the bytes it was saved with (SHA-256 ${digest.slice(0, 12)}…, ${entry.sha256.slice(0, 12)}… when saved)`;
@@ -211,7 +239,9 @@ function checkpointState(dir: string): 'intact' | 'damaged' | 'unverified' {
   try {
     if (!existsSync(join(dir, MANIFEST_FILE))) return 'unverified';
     const files = Object.entries(readManifest(dir).files);
-    return files.every(([file, entry]) => mismatch(file, readBytes(join(dir, file)), entry) === null) ? 'intact' : 'damaged';
+    return files.every(([file, entry]) => mismatch(file, readBytes(join(dir, file)), entry) === null)
+      ? 'intact'
+      : 'damaged';
   } catch {
     return 'damaged';
   }
@@ -250,7 +280,10 @@ function intactBeside(root: string, self: string): string {
     return state === 'damaged' ? [] : [{ name, tags: tagsOf.get(name) ?? [], verified: state === 'intact' }];
   });
   if (intact.length === 0) return `No intact checkpoint is left beside it in ${root}`;
-  const listed = intact.map((c) => `${c.tags.length > 0 ? `${c.tags.map((t) => `'${t}'`).join(', ')} (${c.name})` : c.name}${c.verified ? '' : ' (saved without a manifest: unverified)'}`);
+  const listed = intact.map(
+    (c) =>
+      `${c.tags.length > 0 ? `${c.tags.map((t) => `'${t}'`).join(', ')} (${c.name})` : c.name}${c.verified ? '' : ' (saved without a manifest: unverified)'}`,
+  );
   const best = intact.find((c) => c.tags.length > 0) ?? intact[0];
   const byTag = best.tags.length > 0 ? `--tag ${best.tags[0]} (evaluate, export) or ` : '';
   return (
@@ -278,14 +311,22 @@ export function loadCheckpoint<Info>(path: string, tag = 'latest'): Checkpoint<I
   const resolved = resolveCheckpoint(path, tag);
   if (statSync(resolved).isFile()) {
     const { tensors, metadata } = decodeSafetensors(readCheckpointFile(resolved), resolved);
-    return { model: tensors, tensors: new Map(), info: parseInfo<Info>(metadata.dsdnet ?? '{}', resolved), modelMetadata: metadata, path: resolved };
+    return {
+      model: tensors,
+      tensors: new Map(),
+      info: parseInfo<Info>(metadata.dsdnet ?? '{}', resolved),
+      modelMetadata: metadata,
+      path: resolved,
+    };
   }
   const folder = new CheckpointFolder(resolved);
   const info = parseInfo<Info>(folder.read(INFO_FILE).toString('utf8'), join(resolved, INFO_FILE));
   const model = decodeSafetensors(folder.read(MODEL_FILE), join(resolved, MODEL_FILE));
   try {
     const hasState = folder.lists(STATE_FILE) || existsSync(join(resolved, STATE_FILE));
-    const state = hasState ? decodeSafetensors(folder.read(STATE_FILE), join(resolved, STATE_FILE)).tensors : new Map<string, Tensor>();
+    const state = hasState
+      ? decodeSafetensors(folder.read(STATE_FILE), join(resolved, STATE_FILE)).tensors
+      : new Map<string, Tensor>();
     return { model: model.tensors, tensors: state, info, modelMetadata: model.metadata, path: resolved };
   } catch (error) {
     for (const t of model.tensors.values()) t.dispose();

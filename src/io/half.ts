@@ -11,7 +11,8 @@ export function halfTable(): Uint32Array {
     const sign = (h & 0x8000) << 16;
     const exponent = (h >> 10) & 0x1f;
     let mantissa = h & 0x3ff;
-    if (exponent === 0x1f) table[h] = sign | 0x7f800000 | (mantissa << 13) | (mantissa === 0 ? 0 : 0x400000); // NaNs quieted, as torch does
+    if (exponent === 0x1f)
+      table[h] = sign | 0x7f800000 | (mantissa << 13) | (mantissa === 0 ? 0 : 0x400000); // NaNs quieted, as torch does
     else if (exponent !== 0) table[h] = sign | ((exponent + 112) << 23) | (mantissa << 13);
     else if (mantissa === 0) table[h] = sign;
     else {

@@ -11,7 +11,14 @@ import { shapeProblem } from './shape.js';
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
 /** NumPy descr -> how to read it. Half precision is widened to float32 (exact). */
-const DESCRS: Record<string, { bytes: number; read: (buffer: ArrayBuffer) => Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array; dtype?: 'bool' }> = {
+const DESCRS: Record<
+  string,
+  {
+    bytes: number;
+    read: (buffer: ArrayBuffer) => Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+    dtype?: 'bool';
+  }
+> = {
   '<f4': { bytes: 4, read: (b) => new Float32Array(b) },
   '<f8': { bytes: 8, read: (b) => new Float64Array(b) },
   '<i8': { bytes: 8, read: (b) => new BigInt64Array(b) },
@@ -34,14 +41,20 @@ export function decodeNpy(bytes: Uint8Array, source: string): Tensor {
   if (bytes.byteLength < 10 || MAGIC.some((b, i) => bytes[i] !== b)) fail('no \\x93NUMPY signature');
   const major = bytes[6];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const [lengthBytes, headerLength] = major === 1 ? [2, view.getUint16(8, true)] : major === 2 || major === 3 ? [4, view.getUint32(8, true)] : fail(`unknown format version ${major}`);
+  const [lengthBytes, headerLength] =
+    major === 1
+      ? [2, view.getUint16(8, true)]
+      : major === 2 || major === 3
+        ? [4, view.getUint32(8, true)]
+        : fail(`unknown format version ${major}`);
   const dataStart = 8 + lengthBytes + headerLength;
   if (dataStart > bytes.byteLength) fail('truncated header');
   const header = Buffer.from(bytes.buffer, bytes.byteOffset + 8 + lengthBytes, headerLength).toString('latin1');
   const descr = headerField(header, 'descr')?.slice(1, -1);
   const format = descr === undefined ? undefined : DESCRS[descr];
   if (format === undefined) fail(`dtype ${descr ?? '(none)'} is not one of ${Object.keys(DESCRS).join(' ')}`);
-  if (headerField(header, 'fortran_order') !== 'False') fail('Fortran-ordered arrays are not supported (save with np.ascontiguousarray)');
+  if (headerField(header, 'fortran_order') !== 'False')
+    fail('Fortran-ordered arrays are not supported (save with np.ascontiguousarray)');
   const shapeText = headerField(header, 'shape');
   if (shapeText === undefined) fail('the header has no shape');
   const shape = shapeText!
@@ -57,7 +70,10 @@ export function decodeNpy(bytes: Uint8Array, source: string): Tensor {
   const present = bytes.byteLength - dataStart;
   if (byteLength > present) fail(`truncated: shape ${shapeText} needs ${byteLength} data bytes, ${present} present`);
   // np.save writes exactly the array's bytes: more means the header's shape is not the array's.
-  if (byteLength < present) fail(`the array has shape ${shapeText} that needs ${byteLength} data bytes of ${descr}, but the file holds ${present}`);
+  if (byteLength < present)
+    fail(
+      `the array has shape ${shapeText} that needs ${byteLength} data bytes of ${descr}, but the file holds ${present}`,
+    );
   const copy = new Uint8Array(bytes.subarray(dataStart, dataStart + byteLength)).buffer;
   return fromTypedArray(format!.read(copy), shape, format!.dtype ? { dtype: format!.dtype } : {});
 }
@@ -71,7 +87,8 @@ export function encodeNpy(data: Float32Array, shape: readonly number[]): Uint8Ar
   const problem = shapeProblem(shape);
   if (problem !== null) throw new RangeError(`cannot write a .npy array that ${problem}`);
   const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new RangeError(`shape (${shape.join(', ')}) holds ${count} values, the data ${data.length}`);
+  if (count !== data.length)
+    throw new RangeError(`shape (${shape.join(', ')}) holds ${count} values, the data ${data.length}`);
   const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
   const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
   const unpadded = MAGIC.length + 4 + dict.length + 1;

@@ -18,7 +18,7 @@ export class PickleDict {
 /** A value only the caller's globals and persistent loader make; the unpickler just moves it around. */
 export abstract class PickleObject {
   // Makes the type nominal: a plain object is not a PickleObject.
-  private declare readonly pickleObjectBrand: never;
+  declare private readonly pickleObjectBrand: never;
 }
 
 /** An allowed global that REDUCE and NEWOBJ may call (with the arguments' tuple items). */
@@ -36,7 +36,8 @@ export class PickleCallable extends PickleObject {
 }
 
 /** None, bool, int (a number when it is a safe integer, else a bigint), float, str, bytes, list, tuple, dict, or the caller's. */
-export type PickleValue = null | boolean | number | bigint | string | Uint8Array | PickleValue[] | PickleTuple | PickleDict | PickleObject;
+export type PickleValue =
+  null | boolean | number | bigint | string | Uint8Array | PickleValue[] | PickleTuple | PickleDict | PickleObject;
 
 export interface UnpickleOptions {
   /** Names the input in errors, e.g. 'model.pt: archive/data.pkl'. */
@@ -60,17 +61,73 @@ const MAX_GLOBAL_LINE = 1024;
 const HIGHEST_PROTOCOL = 5;
 
 const OPCODE_NAMES: Record<number, string> = {
-  0x49: 'INT', 0x4a: 'BININT', 0x4b: 'BININT1', 0x4d: 'BININT2', 0x4c: 'LONG', 0x8a: 'LONG1', 0x8b: 'LONG4',
-  0x53: 'STRING', 0x54: 'BINSTRING', 0x55: 'SHORT_BINSTRING', 0x42: 'BINBYTES', 0x43: 'SHORT_BINBYTES',
-  0x8e: 'BINBYTES8', 0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER', 0x4e: 'NONE',
-  0x88: 'NEWTRUE', 0x89: 'NEWFALSE', 0x56: 'UNICODE', 0x8c: 'SHORT_BINUNICODE', 0x58: 'BINUNICODE',
-  0x8d: 'BINUNICODE8', 0x46: 'FLOAT', 0x47: 'BINFLOAT', 0x5d: 'EMPTY_LIST', 0x61: 'APPEND', 0x65: 'APPENDS',
-  0x6c: 'LIST', 0x29: 'EMPTY_TUPLE', 0x74: 'TUPLE', 0x85: 'TUPLE1', 0x86: 'TUPLE2', 0x87: 'TUPLE3',
-  0x7d: 'EMPTY_DICT', 0x64: 'DICT', 0x73: 'SETITEM', 0x75: 'SETITEMS', 0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS',
-  0x91: 'FROZENSET', 0x30: 'POP', 0x32: 'DUP', 0x28: 'MARK', 0x31: 'POP_MARK', 0x67: 'GET', 0x68: 'BINGET',
-  0x6a: 'LONG_BINGET', 0x70: 'PUT', 0x71: 'BINPUT', 0x72: 'LONG_BINPUT', 0x94: 'MEMOIZE', 0x82: 'EXT1',
-  0x83: 'EXT2', 0x84: 'EXT4', 0x63: 'GLOBAL', 0x93: 'STACK_GLOBAL', 0x52: 'REDUCE', 0x62: 'BUILD', 0x69: 'INST',
-  0x6f: 'OBJ', 0x81: 'NEWOBJ', 0x92: 'NEWOBJ_EX', 0x80: 'PROTO', 0x2e: 'STOP', 0x95: 'FRAME', 0x50: 'PERSID',
+  0x49: 'INT',
+  0x4a: 'BININT',
+  0x4b: 'BININT1',
+  0x4d: 'BININT2',
+  0x4c: 'LONG',
+  0x8a: 'LONG1',
+  0x8b: 'LONG4',
+  0x53: 'STRING',
+  0x54: 'BINSTRING',
+  0x55: 'SHORT_BINSTRING',
+  0x42: 'BINBYTES',
+  0x43: 'SHORT_BINBYTES',
+  0x8e: 'BINBYTES8',
+  0x96: 'BYTEARRAY8',
+  0x97: 'NEXT_BUFFER',
+  0x98: 'READONLY_BUFFER',
+  0x4e: 'NONE',
+  0x88: 'NEWTRUE',
+  0x89: 'NEWFALSE',
+  0x56: 'UNICODE',
+  0x8c: 'SHORT_BINUNICODE',
+  0x58: 'BINUNICODE',
+  0x8d: 'BINUNICODE8',
+  0x46: 'FLOAT',
+  0x47: 'BINFLOAT',
+  0x5d: 'EMPTY_LIST',
+  0x61: 'APPEND',
+  0x65: 'APPENDS',
+  0x6c: 'LIST',
+  0x29: 'EMPTY_TUPLE',
+  0x74: 'TUPLE',
+  0x85: 'TUPLE1',
+  0x86: 'TUPLE2',
+  0x87: 'TUPLE3',
+  0x7d: 'EMPTY_DICT',
+  0x64: 'DICT',
+  0x73: 'SETITEM',
+  0x75: 'SETITEMS',
+  0x8f: 'EMPTY_SET',
+  0x90: 'ADDITEMS',
+  0x91: 'FROZENSET',
+  0x30: 'POP',
+  0x32: 'DUP',
+  0x28: 'MARK',
+  0x31: 'POP_MARK',
+  0x67: 'GET',
+  0x68: 'BINGET',
+  0x6a: 'LONG_BINGET',
+  0x70: 'PUT',
+  0x71: 'BINPUT',
+  0x72: 'LONG_BINPUT',
+  0x94: 'MEMOIZE',
+  0x82: 'EXT1',
+  0x83: 'EXT2',
+  0x84: 'EXT4',
+  0x63: 'GLOBAL',
+  0x93: 'STACK_GLOBAL',
+  0x52: 'REDUCE',
+  0x62: 'BUILD',
+  0x69: 'INST',
+  0x6f: 'OBJ',
+  0x81: 'NEWOBJ',
+  0x92: 'NEWOBJ_EX',
+  0x80: 'PROTO',
+  0x2e: 'STOP',
+  0x95: 'FRAME',
+  0x50: 'PERSID',
   0x51: 'BINPERSID',
 };
 
@@ -95,7 +152,13 @@ export function describePickleValue(value: PickleValue): string {
 }
 
 function isKey(value: PickleValue): value is PickleKey {
-  return value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean';
+  return (
+    value === null ||
+    typeof value === 'string' ||
+    typeof value === 'number' ||
+    typeof value === 'bigint' ||
+    typeof value === 'boolean'
+  );
 }
 
 /** Unpickles `bytes` up to STOP and returns the result. */
@@ -160,7 +223,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): PickleVal
     const limit = Math.min(end, pos + MAX_GLOBAL_LINE);
     let nl = pos;
     while (nl < limit && bytes[nl] !== 0x0a) nl++;
-    if (nl >= limit) fail(nl >= end ? 'truncated: the name has no end of line' : `a name longer than ${MAX_GLOBAL_LINE} bytes`);
+    if (nl >= limit)
+      fail(nl >= end ? 'truncated: the name has no end of line' : `a name longer than ${MAX_GLOBAL_LINE} bytes`);
     const s = text(nl - pos);
     pos++; // the newline
     return s;

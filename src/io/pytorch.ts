@@ -7,8 +7,24 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { endianness } from 'node:os';
 
-import { type AnyTypedArray, type DType, DTYPE_BYTES, fromTypedArray, type Tensor, typedArrayOf } from '../torch/index.js';
-import { describePickleValue, PickleCallable, PickleDict, PickleObject, PickleTuple, type PickleKey, type PickleValue, unpickle } from './pickle.js';
+import {
+  type AnyTypedArray,
+  type DType,
+  DTYPE_BYTES,
+  fromTypedArray,
+  type Tensor,
+  typedArrayOf,
+} from '../torch/index.js';
+import {
+  describePickleValue,
+  PickleCallable,
+  PickleDict,
+  PickleObject,
+  PickleTuple,
+  type PickleKey,
+  type PickleValue,
+  unpickle,
+} from './pickle.js';
 import { halfTable } from './half.js';
 import { type ByteLimit, formatBytes, maxWeightBytes } from './limits.js';
 import { alignedBytes, readBytes } from './read.js';
@@ -49,7 +65,6 @@ const KINDS: Record<string, ElementKind> = {
   ComplexDoubleStorage: { dtype: 'complex128', bytes: 16, engine: null },
   UntypedStorage: { dtype: 'uint8', bytes: 1, engine: 'uint8' },
 };
-
 
 // The legacy format starts with a pickled magic number: PROTO 2, LONG1 of 10 bytes, 0x1950a86a20f9469cfc6c.
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
@@ -105,14 +120,17 @@ class TensorView extends PickleObject {
 
 function intArg(value: PickleValue, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new Error(`${what} must be a non-negative integer, got ${typeof value === 'number' || typeof value === 'bigint' ? String(value) : describePickleValue(value)}`);
+    throw new Error(
+      `${what} must be a non-negative integer, got ${typeof value === 'number' || typeof value === 'bigint' ? String(value) : describePickleValue(value)}`,
+    );
   }
   return value;
 }
 
 function intTuple(value: PickleValue, what: string): number[] {
   if (!(value instanceof PickleTuple)) throw new Error(`${what} must be a tuple, got ${describePickleValue(value)}`);
-  if (value.items.length > MAX_DIMS) throw new Error(`${what} has ${value.items.length} dimensions (at most ${MAX_DIMS})`);
+  if (value.items.length > MAX_DIMS)
+    throw new Error(`${what} has ${value.items.length} dimensions (at most ${MAX_DIMS})`);
   return value.items.map((item, i) => intArg(item, `${what}[${i}]`));
 }
 
@@ -130,7 +148,8 @@ function rebuildTensor(args: readonly PickleValue[]): PickleValue {
   if (hooks.items.size > 0) problem = 'it has backward hooks';
   if (metadata !== undefined) {
     if (!(metadata instanceof PickleDict)) throw new Error(`the tensor metadata is ${describePickleValue(metadata)}`);
-    if (metadata.items.size > 0) problem = `it carries tensor metadata (${[...metadata.items.keys()].map(String).join(', ')})`;
+    if (metadata.items.size > 0)
+      problem = `it carries tensor metadata (${[...metadata.items.keys()].map(String).join(', ')})`;
   }
   return new TensorView(storage, intArg(offset, 'storage_offset'), sizes, strides, problem);
 }
@@ -155,7 +174,10 @@ const GLOBALS: ReadonlyMap<string, PickleValue> = new Map<string, PickleValue>([
   ['collections.OrderedDict', new PickleCallable('collections.OrderedDict', orderedDict)],
   ['torch._utils._rebuild_tensor_v2', new PickleCallable('torch._utils._rebuild_tensor_v2', rebuildTensor)],
   ['torch._utils._rebuild_parameter', new PickleCallable('torch._utils._rebuild_parameter', rebuildParameter)],
-  ...Object.entries(KINDS).map(([name, kind]): [string, PickleValue] => [`torch.${name}`, new StorageClass(name, kind)]),
+  ...Object.entries(KINDS).map(([name, kind]): [string, PickleValue] => [
+    `torch.${name}`,
+    new StorageClass(name, kind),
+  ]),
   ['torch.storage.UntypedStorage', new StorageClass('UntypedStorage', KINDS.UntypedStorage)],
 ]);
 
@@ -180,9 +202,12 @@ function archivePrefix(zip: ZipArchive, source: string): string {
   const prefixes = names.map((n) => /^([^/]+)\/data\.pkl$/.exec(n)?.[1]).filter((p): p is string => p !== undefined);
   if (prefixes.length === 0) {
     const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? `, ... (${names.length} entries)` : '');
-    throw new Error(`${source}: a zip archive but not a PyTorch checkpoint: no <name>/data.pkl entry (it holds ${shown || 'nothing'})`);
+    throw new Error(
+      `${source}: a zip archive but not a PyTorch checkpoint: no <name>/data.pkl entry (it holds ${shown || 'nothing'})`,
+    );
   }
-  if (prefixes.length > 1) throw new Error(`${source}: several pickles (${prefixes.map((p) => `${p}/data.pkl`).join(', ')}); expected one`);
+  if (prefixes.length > 1)
+    throw new Error(`${source}: several pickles (${prefixes.map((p) => `${p}/data.pkl`).join(', ')}); expected one`);
   return prefixes[0];
 }
 
@@ -192,7 +217,9 @@ function checkByteOrder(zip: ZipArchive, prefix: string, source: string): void {
   const order = Buffer.from(zip.read(name, MAX_BYTEORDER_BYTES)).toString('latin1').trim();
   if (order === 'little') return;
   if (order === 'big') {
-    throw new Error(`${source}: written on a big-endian machine (byteorder 'big'); only little-endian checkpoints are supported (re-save it on a little-endian machine)`);
+    throw new Error(
+      `${source}: written on a big-endian machine (byteorder 'big'); only little-endian checkpoints are supported (re-save it on a little-endian machine)`,
+    );
   }
   throw new Error(`${source}: unknown byte order ${JSON.stringify(order.slice(0, 20))} in ${name}`);
 }
@@ -213,7 +240,9 @@ export function decodeTorchFile(bytes: Uint8Array, source: string, options: Torc
     );
   }
   if (bytes.byteLength > 0 && bytes[0] === 0x80) {
-    throw new Error(`${source}: a bare pickle, not a torch.save checkpoint (a zip archive holding data.pkl and the tensors' storages)`);
+    throw new Error(
+      `${source}: a bare pickle, not a torch.save checkpoint (a zip archive holding data.pkl and the tensors' storages)`,
+    );
   }
   const zip = ZipArchive.fromBuffer(bytes, source);
   const prefix = archivePrefix(zip, source);
@@ -223,7 +252,9 @@ export function decodeTorchFile(bytes: Uint8Array, source: string, options: Torc
   const persistentLoad = (pid: PickleValue): PickleValue => {
     // ('storage', storage class, key, location, numel)
     if (!(pid instanceof PickleTuple) || pid.items.length !== 5 || pid.items[0] !== 'storage') {
-      throw new Error(`unsupported persistent id: ${describePickleValue(pid)}${pid instanceof PickleTuple ? ` of ${pid.items.length}` : ''}`);
+      throw new Error(
+        `unsupported persistent id: ${describePickleValue(pid)}${pid instanceof PickleTuple ? ` of ${pid.items.length}` : ''}`,
+      );
     }
     const [, cls, key, location, count] = pid.items;
     if (!(cls instanceof StorageClass)) throw new Error(`the storage class is ${describePickleValue(cls)}`);
@@ -232,7 +263,8 @@ export function decodeTorchFile(bytes: Uint8Array, source: string, options: Torc
     const numel = intArg(count, `storage '${key}' size`);
     const seen = storages.get(key);
     if (seen !== undefined) {
-      if (seen.kind !== cls.kind || seen.numel !== numel) throw new Error(`storage '${key}' is named twice with different types or sizes`);
+      if (seen.kind !== cls.kind || seen.numel !== numel)
+        throw new Error(`storage '${key}' is named twice with different types or sizes`);
       return seen;
     }
     const entry = `${prefix}/data/${key}`;
@@ -241,21 +273,32 @@ export function decodeTorchFile(bytes: Uint8Array, source: string, options: Torc
     const storage = new Storage(key, cls.kind, numel, entry);
     // torch.save writes exactly the storage's bytes; checked on what the zip declares, before anything is extracted.
     if (declared !== storage.byteLength) {
-      throw new Error(`storage '${key}' has ${declared} bytes, but ${numel} ${cls.kind.dtype} elements need ${storage.byteLength} (zip entry ${entry} must hold exactly that)`);
+      throw new Error(
+        `storage '${key}' has ${declared} bytes, but ${numel} ${cls.kind.dtype} elements need ${storage.byteLength} (zip entry ${entry} must hold exactly that)`,
+      );
     }
     storages.set(key, storage);
     return storage;
   };
   const pickleName = `${prefix}/data.pkl`;
-  const root = unpickle(zip.read(pickleName, MAX_PICKLE_BYTES), { source: `${source}: ${pickleName}`, globals: GLOBALS, persistentLoad, build });
+  const root = unpickle(zip.read(pickleName, MAX_PICKLE_BYTES), {
+    source: `${source}: ${pickleName}`,
+    globals: GLOBALS,
+    persistentLoad,
+    build,
+  });
 
   const views = new Map<string, TensorView>();
   const values = new Map<string, TorchValue>();
-  flatten(root, (key, leaf) => {
-    if (views.has(key) || values.has(key)) throw new Error(`${source}: two entries flatten to the key '${key}'`);
-    if (leaf instanceof TensorView) views.set(key, leaf);
-    else values.set(key, leaf);
-  }, source);
+  flatten(
+    root,
+    (key, leaf) => {
+      if (views.has(key) || values.has(key)) throw new Error(`${source}: two entries flatten to the key '${key}'`);
+      if (leaf instanceof TensorView) views.set(key, leaf);
+      else values.set(key, leaf);
+    },
+    source,
+  );
 
   let budget = 4 * bytes.byteLength + SPARE_ELEMENTS;
   const gathered: [string, Gathered][] = [];
@@ -263,11 +306,17 @@ export function decodeTorchFile(bytes: Uint8Array, source: string, options: Torc
     const planned = plan(view, `${source}: '${key}'`);
     budget -= planned.numel;
     if (budget < 0) {
-      throw new Error(`${source}: the tensors would expand to more elements than ${4 * bytes.byteLength + SPARE_ELEMENTS} (overlapping views of small storages); refusing`);
+      throw new Error(
+        `${source}: the tensors would expand to more elements than ${4 * bytes.byteLength + SPARE_ELEMENTS} (overlapping views of small storages); refusing`,
+      );
     }
     gathered.push([key, planned]);
   }
-  checkStorageBytes(gathered.map(([, planned]) => planned.view.storage), limit, source);
+  checkStorageBytes(
+    gathered.map(([, planned]) => planned.view.storage),
+    limit,
+    source,
+  );
   const extracted = new Map<Storage, Uint8Array>();
   const bytesOf = (storage: Storage): Uint8Array => {
     let data = extracted.get(storage);
@@ -331,7 +380,8 @@ function flatten(root: PickleValue, emit: (key: string, leaf: TensorView | Torch
       for (const [part, child] of entries) walk(child, key === '' ? part : `${key}.${part}`, depth + 1);
       onPath.delete(container);
     };
-    if (value === null || typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string') emit(key, value);
+    if (value === null || typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string')
+      emit(key, value);
     else if (typeof value === 'bigint') emit(key, value.toString());
     else if (value instanceof TensorView) emit(key, value);
     else if (value instanceof PickleDict) children(mapEntries(value.items), value);
@@ -367,7 +417,10 @@ interface Gathered {
 function plan(view: TensorView, what: string): Gathered {
   const { storage, offset, size, stride } = view;
   const engine = storage.kind.engine;
-  if (engine === null) throw new Error(`${what}: ${storage.kind.dtype} tensors are not supported (the engine holds float32, float64, int64, int32, uint8 and bool)`);
+  if (engine === null)
+    throw new Error(
+      `${what}: ${storage.kind.dtype} tensors are not supported (the engine holds float32, float64, int64, int32, uint8 and bool)`,
+    );
   if (view.problem !== null) throw new Error(`${what}: cannot be read: ${view.problem}`);
   let numel = 1n;
   let last = BigInt(offset);
@@ -415,7 +468,8 @@ function gather(planned: Gathered, bytes: Uint8Array): { engine: DType; data: An
   const shape = [...view.size];
   const limit = view.storage.numel;
   const last = size.length - 1;
-  const outside = (start: number, end: number): Error => new Error(`internal: run [${start}, ${end}] outside storage '${view.storage.key}' of ${limit} (${kind.dtype})`);
+  const outside = (start: number, end: number): Error =>
+    new Error(`internal: run [${start}, ${end}] outside storage '${view.storage.key}' of ${limit} (${kind.dtype})`);
   // One contiguous run stored as the engine holds it: the tensor is made straight from the file's bytes (the engine
   // copies them), saving a copy of every large weight.
   const itemBytes = DTYPE_BYTES[engine];
@@ -448,7 +502,11 @@ function gather(planned: Gathered, bytes: Uint8Array): { engine: DType; data: An
 }
 
 /** Storage bytes as a typed array of `Type`, copying only if the zip entry is misaligned for it. */
-function aligned<T>(bytes: Uint8Array, itemBytes: number, Type: new (buffer: ArrayBufferLike, byteOffset: number, length: number) => T): T {
+function aligned<T>(
+  bytes: Uint8Array,
+  itemBytes: number,
+  Type: new (buffer: ArrayBufferLike, byteOffset: number, length: number) => T,
+): T {
   const source = alignedBytes(bytes, itemBytes);
   return new Type(source.buffer, source.byteOffset, source.byteLength / itemBytes);
 }

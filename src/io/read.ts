@@ -19,7 +19,9 @@ function notRegular(path: string, stats: Stats): Error {
 function cannotRead(path: string, error: unknown): Error {
   const { code, message } = error as NodeJS.ErrnoException;
   // A system error's code says it (ENOENT, EACCES); Node's own (ERR_FS_FILE_TOO_LARGE) are clearer as their message.
-  return new Error(`${path}: cannot read (${code !== undefined && !code.startsWith('ERR_') ? code : message})`, { cause: error });
+  return new Error(`${path}: cannot read (${code !== undefined && !code.startsWith('ERR_') ? code : message})`, {
+    cause: error,
+  });
 }
 
 /** What is at `path` (links followed); undefined where nothing is; `PATH: cannot read (ELOOP)` where it cannot say. */

@@ -7,24 +7,46 @@ import { halfToFloat } from './half.js';
 import { alignedBytes, readBytes } from './read.js';
 import { shapeProblem } from './shape.js';
 
-const TO_FORMAT: Record<DType, string> = { float32: 'F32', float64: 'F64', bfloat16: 'BF16', float16: 'F16', int64: 'I64', int32: 'I32', uint8: 'U8', bool: 'BOOL' };
+const TO_FORMAT: Record<DType, string> = {
+  float32: 'F32',
+  float64: 'F64',
+  bfloat16: 'BF16',
+  float16: 'F16',
+  int64: 'I64',
+  int32: 'I32',
+  uint8: 'U8',
+  bool: 'BOOL',
+};
 /** Formats read as they are; the 16-bit floats are widened (below), since weights load into float32 models. */
-const FROM_FORMAT = new Map(Object.entries(TO_FORMAT).filter(([dtype]) => !isHalf(dtype as DType)).map(([dtype, format]) => [format, dtype as DType]));
+const FROM_FORMAT = new Map(
+  Object.entries(TO_FORMAT)
+    .filter(([dtype]) => !isHalf(dtype as DType))
+    .map(([dtype, format]) => [format, dtype as DType]),
+);
 
 /** Formats read widened exactly: half precision to float32 (weights load into float32 models), small ints to int32. */
-const WIDENED: Record<string, { name: string; bytes: number; read: (bytes: Uint8Array) => Float32Array | Int32Array }> = {
-  F16: { name: 'float16', bytes: 2, read: (b) => halfToFloat(new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2)) },
-  BF16: {
-    name: 'bfloat16',
-    bytes: 2,
-    read: (b) => {
-      const half = new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
-      return new Float32Array(Uint32Array.from(half, (h) => h << 16).buffer); // bfloat16 is the top half of a float32
+const WIDENED: Record<string, { name: string; bytes: number; read: (bytes: Uint8Array) => Float32Array | Int32Array }> =
+  {
+    F16: {
+      name: 'float16',
+      bytes: 2,
+      read: (b) => halfToFloat(new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2)),
     },
-  },
-  I16: { name: 'int16', bytes: 2, read: (b) => Int32Array.from(new Int16Array(b.buffer, b.byteOffset, b.byteLength / 2)) },
-  I8: { name: 'int8', bytes: 1, read: (b) => Int32Array.from(new Int8Array(b.buffer, b.byteOffset, b.byteLength)) },
-};
+    BF16: {
+      name: 'bfloat16',
+      bytes: 2,
+      read: (b) => {
+        const half = new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
+        return new Float32Array(Uint32Array.from(half, (h) => h << 16).buffer); // bfloat16 is the top half of a float32
+      },
+    },
+    I16: {
+      name: 'int16',
+      bytes: 2,
+      read: (b) => Int32Array.from(new Int16Array(b.buffer, b.byteOffset, b.byteLength / 2)),
+    },
+    I8: { name: 'int8', bytes: 1, read: (b) => Int32Array.from(new Int8Array(b.buffer, b.byteOffset, b.byteLength)) },
+  };
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 export type Metadata = Record<string, string>;
@@ -44,7 +66,11 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, Tensor>, metadata
   for (const [name, tensor] of tensors) {
     if (name === '__metadata__') throw new Error("safetensors: '__metadata__' cannot name a tensor");
     const bytes = tensor.bytes();
-    header[name] = { dtype: TO_FORMAT[tensor.dtype], shape: tensor.shape, data_offsets: [offset, offset + bytes.byteLength] };
+    header[name] = {
+      dtype: TO_FORMAT[tensor.dtype],
+      shape: tensor.shape,
+      data_offsets: [offset, offset + bytes.byteLength],
+    };
     bodies.push(bytes);
     offset += bytes.byteLength;
   }
@@ -76,10 +102,14 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
   if (headerLength > MAX_HEADER_BYTES) fail(`header length ${headerLength} is implausible`);
-  if (8 + headerLength > bytes.byteLength) fail(`truncated: the header needs ${headerLength} bytes, ${bytes.byteLength - 8} present`);
+  if (8 + headerLength > bytes.byteLength)
+    fail(`truncated: the header needs ${headerLength} bytes, ${bytes.byteLength - 8} present`);
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 8, headerLength).toString('utf8')) as Record<string, unknown>;
+    header = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 8, headerLength).toString('utf8')) as Record<
+      string,
+      unknown
+    >;
   } catch (error) {
     return fail(`the header is not JSON (${(error as Error).message})`);
   }
@@ -94,20 +124,32 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
     const entry = raw as HeaderEntry;
     const dtype = FROM_FORMAT.get(entry?.dtype);
     const wide = WIDENED[entry?.dtype];
-    if (dtype === undefined && wide === undefined) fail(`tensor '${name}' has unsupported dtype ${JSON.stringify(entry?.dtype)}`);
+    if (dtype === undefined && wide === undefined)
+      fail(`tensor '${name}' has unsupported dtype ${JSON.stringify(entry?.dtype)}`);
     const shape = entry.shape;
     const problem = shapeProblem(shape);
     if (problem !== null) fail(`tensor '${name}' ${problem}`);
     const [begin, end] = entry.data_offsets ?? [];
     const expected = shape.reduce((a, b) => a * b, 1) * (dtype ? DTYPE_BYTES[dtype] : wide.bytes);
-    if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && begin >= 0 && end >= begin)) fail(`tensor '${name}' has invalid data_offsets`);
+    if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && begin >= 0 && end >= begin))
+      fail(`tensor '${name}' has invalid data_offsets`);
     if (end > dataLength) fail(`truncated: tensor '${name}' ends at byte ${end} of the data, which has ${dataLength}`);
-    if (end - begin !== expected) fail(`tensor '${name}' has shape [${shape.join(', ')}] that needs ${expected} bytes of ${dtype ?? wide.name}, but its data_offsets span ${end - begin}`);
+    if (end - begin !== expected)
+      fail(
+        `tensor '${name}' has shape [${shape.join(', ')}] that needs ${expected} bytes of ${dtype ?? wide.name}, but its data_offsets span ${end - begin}`,
+      );
     const stored = bytes.subarray(dataStart + begin, dataStart + end);
     if (dtype) {
       // The engine copies the bytes; only a misaligned tensor needs an aligned copy first.
       const data = alignedBytes(stored, DTYPE_BYTES[dtype]);
-      tensors.set(name, fromTypedArray(typedArrayOf(dtype, data.buffer, data.byteOffset, data.byteLength / DTYPE_BYTES[dtype]), shape, dtype === 'bool' ? { dtype: 'bool' } : {}));
+      tensors.set(
+        name,
+        fromTypedArray(
+          typedArrayOf(dtype, data.buffer, data.byteOffset, data.byteLength / DTYPE_BYTES[dtype]),
+          shape,
+          dtype === 'bool' ? { dtype: 'bool' } : {},
+        ),
+      );
     } else {
       tensors.set(name, fromTypedArray(wide.read(new Uint8Array(stored)), shape));
       widened.set(name, wide.name);

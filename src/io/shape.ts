@@ -13,12 +13,14 @@ export function shapeProblem(shape: unknown): string | null {
   const text = `[${shape.map(shown).join(', ')}]`;
   if (shape.length > MAX_DIMS) return `has shape ${text} of ${shape.length} dimensions, more than ${MAX_DIMS}`;
   const bad = shape.findIndex((d) => !(typeof d === 'number' && Number.isSafeInteger(d) && d >= 0));
-  if (bad >= 0) return `has shape ${text} that is not made of whole numbers from 0 to 2^53 - 1 (dimension ${bad} is ${shown(shape[bad])})`;
+  if (bad >= 0)
+    return `has shape ${text} that is not made of whole numbers from 0 to 2^53 - 1 (dimension ${bad} is ${shown(shape[bad])})`;
   // A zero dimension empties the tensor but the strides of the others are still products of the dimensions.
   let span = 1;
   for (const d of shape as number[]) {
     span *= Math.max(1, d);
-    if (!Number.isSafeInteger(span)) return `has shape ${text} that is too large (its dimensions multiply to more than 2^53 - 1)`;
+    if (!Number.isSafeInteger(span))
+      return `has shape ${text} that is too large (its dimensions multiply to more than 2^53 - 1)`;
   }
   return null;
 }

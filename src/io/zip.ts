@@ -88,8 +88,12 @@ export class ZipArchive {
     const fail = (why: string): never => {
       throw new Error(`${this.source}: zip entry '${name}' ${why}`);
     };
-    if (entry.size > maxBytes) fail(`declares ${entry.size} bytes (${formatBytes(entry.size)}), more than the ${maxBytes} it may hold here; refusing to extract it`);
-    if (entry.size > bufferConstants.MAX_LENGTH) fail(`declares ${entry.size} bytes, more than one buffer holds (${bufferConstants.MAX_LENGTH})`);
+    if (entry.size > maxBytes)
+      fail(
+        `declares ${entry.size} bytes (${formatBytes(entry.size)}), more than the ${maxBytes} it may hold here; refusing to extract it`,
+      );
+    if (entry.size > bufferConstants.MAX_LENGTH)
+      fail(`declares ${entry.size} bytes, more than one buffer holds (${bufferConstants.MAX_LENGTH})`);
     const raw = this.bytes.subarray(entry.dataOffset, entry.dataOffset + entry.compressedSize);
     let data: Uint8Array;
     if (entry.method === 'stored') {
@@ -138,7 +142,11 @@ function readCentralDirectory(bytes: Uint8Array, source: string): Map<string, Zi
   }
   if (eocd < 0) {
     const starts = length >= 4 && u32(0) === LOCAL_SIGNATURE;
-    fail(starts ? 'truncated or damaged: no end-of-central-directory record' : 'no zip signature (no end-of-central-directory record)');
+    fail(
+      starts
+        ? 'truncated or damaged: no end-of-central-directory record'
+        : 'no zip signature (no end-of-central-directory record)',
+    );
   }
   if (u16(eocd + 4) !== 0 || u16(eocd + 6) !== 0) fail('multi-disk archives are not supported');
   let count = u16(eocd + 10);
@@ -156,7 +164,8 @@ function readCentralDirectory(bytes: Uint8Array, source: string): Map<string, Zi
   } else if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
     fail('the end-of-central-directory record asks for zip64 records that are missing');
   }
-  if (cdOffset + cdSize > length) fail(`truncated: the central directory (${cdSize} bytes at ${cdOffset}) ends past the file's ${length} bytes`);
+  if (cdOffset + cdSize > length)
+    fail(`truncated: the central directory (${cdSize} bytes at ${cdOffset}) ends past the file's ${length} bytes`);
   if (count * CENTRAL_SIZE > cdSize) fail(`${count} entries cannot fit in a central directory of ${cdSize} bytes`);
 
   const entries = new Map<string, ZipEntry>();
@@ -182,7 +191,7 @@ function readCentralDirectory(bytes: Uint8Array, source: string): Map<string, Zi
 
     // zip64 extra field: 8-byte values for exactly the fields whose 32-bit slot holds 0xffffffff, in this order.
     const extraEnd = at + CENTRAL_SIZE + nameLength + extraLength;
-    for (let x = at + CENTRAL_SIZE + nameLength; x + 4 <= extraEnd; ) {
+    for (let x = at + CENTRAL_SIZE + nameLength; x + 4 <= extraEnd;) {
       const id = u16(x);
       const dataLength = u16(x + 2);
       const dataEnd = x + 4 + dataLength;
@@ -203,17 +212,34 @@ function readCentralDirectory(bytes: Uint8Array, source: string): Map<string, Zi
     }
 
     if (flags & 0x1) fail(`${what} is encrypted`);
-    const method = methodCode === 0 ? 'stored' : methodCode === 8 ? 'deflate' : fail(`${what} uses compression method ${methodCode} (only stored and deflate are supported)`);
-    if (method === 'stored' && compressedSize !== size) fail(`${what} is stored but its sizes differ (${compressedSize} and ${size})`);
+    const method =
+      methodCode === 0
+        ? 'stored'
+        : methodCode === 8
+          ? 'deflate'
+          : fail(`${what} uses compression method ${methodCode} (only stored and deflate are supported)`);
+    if (method === 'stored' && compressedSize !== size)
+      fail(`${what} is stored but its sizes differ (${compressedSize} and ${size})`);
     if (entries.has(name)) fail(`the entry '${name}' appears twice`);
 
-    if (localHeaderOffset + LOCAL_SIZE > length) fail(`truncated: ${what}'s local header at ${localHeaderOffset} lies past the file's end`);
-    if (u32(localHeaderOffset) !== LOCAL_SIGNATURE) fail(`${what}'s local header at ${localHeaderOffset} has a bad signature`);
+    if (localHeaderOffset + LOCAL_SIZE > length)
+      fail(`truncated: ${what}'s local header at ${localHeaderOffset} lies past the file's end`);
+    if (u32(localHeaderOffset) !== LOCAL_SIGNATURE)
+      fail(`${what}'s local header at ${localHeaderOffset} has a bad signature`);
     const dataOffset = localHeaderOffset + LOCAL_SIZE + u16(localHeaderOffset + 26) + u16(localHeaderOffset + 28);
     if (dataOffset + compressedSize > length) {
       fail(`truncated: ${what} needs ${compressedSize} bytes at ${dataOffset}, the file has ${length} bytes`);
     }
-    entries.set(name, { name, method, compressedSize, size, crc32: crc, localHeaderOffset, centralHeaderOffset: at, dataOffset });
+    entries.set(name, {
+      name,
+      method,
+      compressedSize,
+      size,
+      crc32: crc,
+      localHeaderOffset,
+      centralHeaderOffset: at,
+      dataOffset,
+    });
     at = next;
   }
   return entries;

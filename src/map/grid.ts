@@ -56,7 +56,11 @@ export class Blender {
   private readonly rowBlend: Float64Array;
   private readonly acc: Float64Array;
 
-  constructor(private readonly grid: Grid, private readonly classes: number, private readonly table: Float32Array) {
+  constructor(
+    private readonly grid: Grid,
+    private readonly classes: number,
+    private readonly table: Float32Array,
+  ) {
     this.weights = hann(grid.tile);
     this.rowBlend = new Float64Array(grid.across * (classes + 1));
     this.acc = new Float64Array(classes + 1);
@@ -96,7 +100,8 @@ export class Blender {
       let best = 0;
       for (let c = 1; c < this.classes; c++) if (acc[c] > acc[best]) best = c;
       classOut[x] = best;
-      if (probOut !== null) for (let c = 0; c < this.classes; c++) probOut[x * this.classes + c] = Math.round((255 * acc[c]) / total);
+      if (probOut !== null)
+        for (let c = 0; c < this.classes; c++) probOut[x * this.classes + c] = Math.round((255 * acc[c]) / total);
     }
   }
 }

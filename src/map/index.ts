@@ -4,4 +4,12 @@ export { classColours } from './legend.js';
 export { type MapOptions, type MapResult, MapInterrupted, mapScene, MIN_TILE, previewPath } from './map-scene.js';
 export { type MemoryPlan, planMemory } from './memory.js';
 export { progressPath } from './resume.js';
-export { TIFF_ASCII, TIFF_DOUBLE, TIFF_LONG, TIFF_SHORT, type TiffTag, TiledTiffWriter, type TiledTiffSpec } from './tiled-tiff.js';
+export {
+  TIFF_ASCII,
+  TIFF_DOUBLE,
+  TIFF_LONG,
+  TIFF_SHORT,
+  type TiffTag,
+  TiledTiffWriter,
+  type TiledTiffSpec,
+} from './tiled-tiff.js';

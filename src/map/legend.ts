@@ -31,19 +31,34 @@ export function colourTable(colours: readonly Rgb[]): Rgb[] {
 const escapeXml = (text: string): string => text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** Writes the preview PNG: `classes` (width x height class indices, already scaled down) and the legend. */
-export async function writePreview(path: string, classes: Uint8Array, width: number, height: number, names: readonly string[], colours: readonly Rgb[]): Promise<void> {
+export async function writePreview(
+  path: string,
+  classes: Uint8Array,
+  width: number,
+  height: number,
+  names: readonly string[],
+  colours: readonly Rgb[],
+): Promise<void> {
   const table = colourTable(colours);
   const rgb = Buffer.alloc(width * height * 3);
   for (let p = 0; p < classes.length; p++) rgb.set(table[classes[p]], p * 3);
   const row = 22;
   const legendWidth = 24 + 8 * Math.max(...names.map((n) => n.length), 6);
-  const entries = [...names.map((name, i) => ({ name, colour: colours[i] })), { name: 'nodata', colour: NODATA_COLOUR }];
+  const entries = [
+    ...names.map((name, i) => ({ name, colour: colours[i] })),
+    { name: 'nodata', colour: NODATA_COLOUR },
+  ];
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${legendWidth}" height="${row * entries.length + 8}">${entries
-    .map(({ name, colour }, i) => `<rect x="4" y="${6 + i * row}" width="14" height="14" fill="rgb(${colour.join(',')})" stroke="#444"/><text x="24" y="${18 + i * row}" font-family="DejaVu Sans, sans-serif" font-size="13">${escapeXml(name)}</text>`)
+    .map(
+      ({ name, colour }, i) =>
+        `<rect x="4" y="${6 + i * row}" width="14" height="14" fill="rgb(${colour.join(',')})" stroke="#444"/><text x="24" y="${18 + i * row}" font-family="DejaVu Sans, sans-serif" font-size="13">${escapeXml(name)}</text>`,
+    )
     .join('')}</svg>`;
   const legend = await sharp(Buffer.from(svg)).png().toBuffer();
   const legendHeight = row * entries.length + 8;
-  const png = await sharp({ create: { width: width + legendWidth, height: Math.max(height, legendHeight), channels: 3, background: '#ffffff' } })
+  const png = await sharp({
+    create: { width: width + legendWidth, height: Math.max(height, legendHeight), channels: 3, background: '#ffffff' },
+  })
     .composite([
       { input: rgb, raw: { width, height, channels: 3 }, left: 0, top: 0 },
       { input: legend, left: width, top: 0 },

@@ -13,7 +13,14 @@ import type { Device } from '../torch/index.js';
 import { Blender, type Grid, makeGrid, NODATA_CLASS, readSpan } from './grid.js';
 import { classColours, colourTable, writePreview } from './legend.js';
 import { type MemoryPlan, OUTPUT_TILE, planMemory } from './memory.js';
-import { loadProgress, type MapIdentity, type MapProgress, progressPath, removeProgress, saveProgress } from './resume.js';
+import {
+  loadProgress,
+  type MapIdentity,
+  type MapProgress,
+  progressPath,
+  removeProgress,
+  saveProgress,
+} from './resume.js';
 import { chooseBands, isNodata, openScene, readRows, RowBand, type Scene, sceneStretch, windowRgb } from './scene.js';
 import { MAX_CLASSIC_BYTES, TIFF_ASCII, TiledTiffWriter, type TiffTag } from './tiled-tiff.js';
 
@@ -67,8 +74,15 @@ export interface MapResult {
 
 /** The map stopped on a signal after saving its progress. */
 export class MapInterrupted extends Error {
-  constructor(readonly reason: unknown, readonly progressFile: string, readonly done: number, readonly total: number) {
-    super(`interrupted: ${done} of ${total} windows are saved in ${progressFile}; run the same command again to continue`);
+  constructor(
+    readonly reason: unknown,
+    readonly progressFile: string,
+    readonly done: number,
+    readonly total: number,
+  ) {
+    super(
+      `interrupted: ${done} of ${total} windows are saved in ${progressFile}; run the same command again to continue`,
+    );
   }
 }
 
@@ -80,14 +94,18 @@ export function previewPath(output: string): string {
 /** Checks the flags and the output paths (before any work): existing outputs are refused unless overwrite. */
 function checkOptions(options: MapOptions): string[] {
   const { tile, stride, output, probabilities, scene } = options;
-  if (!(Number.isInteger(tile) && tile >= MIN_TILE)) throw new Error(`--tile ${tile}: a window must be at least ${MIN_TILE} px`);
-  if (!(Number.isInteger(stride) && stride >= 1 && stride <= tile)) throw new Error(`--stride ${stride}: expected 1..${tile} (at most --tile, so that windows cover the scene)`);
+  if (!(Number.isInteger(tile) && tile >= MIN_TILE))
+    throw new Error(`--tile ${tile}: a window must be at least ${MIN_TILE} px`);
+  if (!(Number.isInteger(stride) && stride >= 1 && stride <= tile))
+    throw new Error(`--stride ${stride}: expected 1..${tile} (at most --tile, so that windows cover the scene)`);
   const outputs = [output, ...(probabilities === undefined ? [] : [probabilities]), previewPath(output)];
   const flags = ['-o', '--probabilities', 'the preview (beside -o)'];
   outputs.forEach((path, i) => {
     if (resolve(path) === resolve(scene)) throw new Error(`${flags[i]} ${printable(path)} is the scene itself`);
-    if (outputs.indexOf(path) !== i) throw new Error(`${flags[i]} ${printable(path)} is also ${flags[outputs.indexOf(path)]}`);
-    if (!options.overwrite && existsSync(path)) throw new Error(`${printable(path)} exists; choose another name or pass --overwrite to replace it (${flags[i]})`);
+    if (outputs.indexOf(path) !== i)
+      throw new Error(`${flags[i]} ${printable(path)} is also ${flags[outputs.indexOf(path)]}`);
+    if (!options.overwrite && existsSync(path))
+      throw new Error(`${printable(path)} exists; choose another name or pass --overwrite to replace it (${flags[i]})`);
   });
   return outputs;
 }
@@ -95,7 +113,12 @@ function checkOptions(options: MapOptions): string[] {
 /** The GDAL_METADATA tag: dataset items and per-band items (sample = band index). */
 function gdalMetadata(items: { name: string; value: string; sample?: number; role?: string }[]): TiffTag {
   const escape = (text: string): string => text.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
-  const xml = items.map((i) => `<Item name="${escape(i.name)}"${i.sample === undefined ? '' : ` sample="${i.sample}"`}${i.role === undefined ? '' : ` role="${i.role}"`}>${escape(i.value)}</Item>`).join('');
+  const xml = items
+    .map(
+      (i) =>
+        `<Item name="${escape(i.name)}"${i.sample === undefined ? '' : ` sample="${i.sample}"`}${i.role === undefined ? '' : ` role="${i.role}"`}>${escape(i.value)}</Item>`,
+    )
+    .join('');
   return { tag: 42112, type: TIFF_ASCII, values: `<GDALMetadata>${xml}</GDALMetadata>` };
 }
 
@@ -119,30 +142,74 @@ export async function mapScene(options: MapOptions): Promise<MapResult> {
   const { width, height } = scene.layout;
   let model: ServedModel | undefined;
   try {
-    if (width * height > MAX_CLASSIC_BYTES) throw new Error(`${name}: ${width} x ${height} px is past the 4 GiB a class map in a classic TIFF holds; cut the scene first`);
+    if (width * height > MAX_CLASSIC_BYTES)
+      throw new Error(
+        `${name}: ${width} x ${height} px is past the 4 GiB a class map in a classic TIFF holds; cut the scene first`,
+      );
     model = await openServedModel(options.model, options.device);
     const { info } = model;
     const classes = info.classNames.length;
-    if (options.bands === undefined && info.bands !== null) chooseBands(scene, info.bands, `${name} (the model's bands)`);
+    if (options.bands === undefined && info.bands !== null)
+      chooseBands(scene, info.bands, `${name} (the model's bands)`);
     if (probabilitiesPath !== undefined && width * height * classes > MAX_CLASSIC_BYTES) {
-      throw new Error(`--probabilities ${printable(probabilitiesPath)}: ${width} x ${height} px x ${classes} classes is past the 4 GiB a classic TIFF holds; map without it, or cut the scene`);
+      throw new Error(
+        `--probabilities ${printable(probabilitiesPath)}: ${width} x ${height} px x ${classes} classes is past the 4 GiB a classic TIFF holds; map without it, or cut the scene`,
+      );
     }
     await sceneStretch(scene, (info.scale as SampleScale | null) ?? DEFAULT_SCALE);
-    if (scene.georef.length === 0) warn(`${name} has no georeferencing (no ModelTiepoint or ModelTransformation): the map is made, but will not line up in a GIS`);
+    if (scene.georef.length === 0)
+      warn(
+        `${name} has no georeferencing (no ModelTiepoint or ModelTransformation): the map is made, but will not line up in a GIS`,
+      );
     const grid = makeGrid(width, height, options.tile, options.stride);
-    const plan = planMemory({ grid, classes, decodeSize: info.decodeSize, pixelBytes: scene.pixelBytes, blockRowBytes: scene.blockRowBytes, batch: options.batch, probabilities: probabilitiesPath !== undefined, nodata: scene.nodata !== null }, options.maxMemoryMB * 2 ** 20);
-    if (plan.batch < options.batch) warn(`--batch ${options.batch} does not fit --max-memory ${options.maxMemoryMB}; scoring ${plan.batch} windows at a time`);
+    const plan = planMemory(
+      {
+        grid,
+        classes,
+        decodeSize: info.decodeSize,
+        pixelBytes: scene.pixelBytes,
+        blockRowBytes: scene.blockRowBytes,
+        batch: options.batch,
+        probabilities: probabilitiesPath !== undefined,
+        nodata: scene.nodata !== null,
+      },
+      options.maxMemoryMB * 2 ** 20,
+    );
+    if (plan.batch < options.batch)
+      warn(
+        `--batch ${options.batch} does not fit --max-memory ${options.maxMemoryMB}; scoring ${plan.batch} windows at a time`,
+      );
     const identity = identityOf(scene, model, options);
     const progressFile = progressPath(output);
     const progress = loadProgress(progressFile, identity, grid.count * (classes + 1));
     const resumedFrom = progress.done;
     const started = performance.now();
-    const { scored, skipped } = await scoreWindows(scene, model, grid, plan, progress, options, () => saveProgress(progressFile, identity, progress), progressFile);
+    const { scored, skipped } = await scoreWindows(
+      scene,
+      model,
+      grid,
+      plan,
+      progress,
+      options,
+      () => saveProgress(progressFile, identity, progress),
+      progressFile,
+    );
     const scoreSeconds = (performance.now() - started) / 1000;
     const rendering = performance.now();
     const classPixels = await renderMaps(scene, grid, plan, progress.table, info.classNames, options, preview);
     removeProgress(progressFile);
-    return { grid, plan, classNames: info.classNames, scored, resumedFrom, skipped, scoreSeconds, renderSeconds: (performance.now() - rendering) / 1000, preview, classPixels };
+    return {
+      grid,
+      plan,
+      classNames: info.classNames,
+      scored,
+      resumedFrom,
+      skipped,
+      scoreSeconds,
+      renderSeconds: (performance.now() - rendering) / 1000,
+      preview,
+      classPixels,
+    };
   } finally {
     await model?.close();
     await scene.tiff.close();
@@ -150,10 +217,16 @@ export async function mapScene(options: MapOptions): Promise<MapResult> {
 }
 
 /** The windows from `start` on, in raster order, prepared for the model (null: all nodata), a run of them at once. */
-async function* preparedWindows(scene: Scene, grid: Grid, plan: MemoryPlan, decodeSize: number, start: number): AsyncGenerator<{ index: number; pixels: Uint8Array | null }> {
+async function* preparedWindows(
+  scene: Scene,
+  grid: Grid,
+  plan: MemoryPlan,
+  decodeSize: number,
+  start: number,
+): AsyncGenerator<{ index: number; pixels: Uint8Array | null }> {
   const { tile, stride, across } = grid;
   const band = new RowBand(scene, Math.min(tile, scene.layout.height));
-  for (let index = start; index < grid.count; ) {
+  for (let index = start; index < grid.count;) {
     const iy = Math.floor(index / across);
     const ix0 = index % across;
     const ix1 = Math.min(across, ix0 + plan.windowsPerRead);
@@ -171,7 +244,16 @@ async function* preparedWindows(scene: Scene, grid: Grid, plan: MemoryPlan, deco
 }
 
 /** Phase 1: scores the windows not yet done, a batch being scored while the next is prepared; saves as it goes. */
-async function scoreWindows(scene: Scene, model: ServedModel, grid: Grid, plan: MemoryPlan, progress: MapProgress, options: MapOptions, save: () => void, progressFile: string): Promise<{ scored: number; skipped: number }> {
+async function scoreWindows(
+  scene: Scene,
+  model: ServedModel,
+  grid: Grid,
+  plan: MemoryPlan,
+  progress: MapProgress,
+  options: MapOptions,
+  save: () => void,
+  progressFile: string,
+): Promise<{ scored: number; skipped: number }> {
   const classes = model.info.classNames.length;
   const imageBytes = model.info.decodeSize ** 2 * 3;
   const buffers = [new Uint8Array(plan.batch * imageBytes), new Uint8Array(plan.batch * imageBytes)];
@@ -226,29 +308,82 @@ async function scoreWindows(scene: Scene, model: ServedModel, grid: Grid, plan: 
   return { scored, skipped };
 }
 
-function stopIfAsked(signal: AbortSignal | undefined, save: (() => void) | null, progressFile: string, done: number, total: number): void {
+function stopIfAsked(
+  signal: AbortSignal | undefined,
+  save: (() => void) | null,
+  progressFile: string,
+  done: number,
+  total: number,
+): void {
   if (!signal?.aborted) return;
   save?.();
   throw new MapInterrupted(signal.reason, progressFile, done, total);
 }
 
 /** Phase 2: the class map (and probabilities) strip by strip, then the preview. Returns the pixels per class. */
-async function renderMaps(scene: Scene, grid: Grid, plan: MemoryPlan, table: Float32Array, classNames: string[], options: MapOptions, preview: string): Promise<number[]> {
+async function renderMaps(
+  scene: Scene,
+  grid: Grid,
+  plan: MemoryPlan,
+  table: Float32Array,
+  classNames: string[],
+  options: MapOptions,
+  preview: string,
+): Promise<number[]> {
   const { width, height } = grid;
   const classes = classNames.length;
   const colours = classColours(classes);
-  const description: TiffTag = { tag: 270, type: TIFF_ASCII, values: JSON.stringify({ dsdnet: 'map', model: basename(options.model), classes: classNames, nodata: NODATA_CLASS }) };
+  const description: TiffTag = {
+    tag: 270,
+    type: TIFF_ASCII,
+    values: JSON.stringify({
+      dsdnet: 'map',
+      model: basename(options.model),
+      classes: classNames,
+      nodata: NODATA_CLASS,
+    }),
+  };
   const writers: TiledTiffWriter[] = [];
   try {
     const map = new TiledTiffWriter(options.output, {
-      width, height, bands: 1, tile: OUTPUT_TILE, photometric: 'palette', palette: colourTable(colours),
-      tags: [...scene.georef, description, { tag: 42113, type: TIFF_ASCII, values: String(NODATA_CLASS) }, gdalMetadata([{ name: 'CLASSES', value: JSON.stringify(classNames) }, { name: 'DESCRIPTION', value: 'land-use class', sample: 0, role: 'description' }])],
+      width,
+      height,
+      bands: 1,
+      tile: OUTPUT_TILE,
+      photometric: 'palette',
+      palette: colourTable(colours),
+      tags: [
+        ...scene.georef,
+        description,
+        { tag: 42113, type: TIFF_ASCII, values: String(NODATA_CLASS) },
+        gdalMetadata([
+          { name: 'CLASSES', value: JSON.stringify(classNames) },
+          { name: 'DESCRIPTION', value: 'land-use class', sample: 0, role: 'description' },
+        ]),
+      ],
     });
     writers.push(map);
-    const probs = options.probabilities === undefined ? null : new TiledTiffWriter(options.probabilities, {
-      width, height, bands: classes, tile: OUTPUT_TILE, photometric: 'minisblack',
-      tags: [...scene.georef, description, gdalMetadata([{ name: 'CLASSES', value: JSON.stringify(classNames) }, ...classNames.flatMap((c, i) => [{ name: 'DESCRIPTION', value: c, sample: i, role: 'description' }, { name: 'SCALE', value: String(1 / 255), sample: i, role: 'scale' }])])],
-    });
+    const probs =
+      options.probabilities === undefined
+        ? null
+        : new TiledTiffWriter(options.probabilities, {
+            width,
+            height,
+            bands: classes,
+            tile: OUTPUT_TILE,
+            photometric: 'minisblack',
+            tags: [
+              ...scene.georef,
+              description,
+              gdalMetadata([
+                { name: 'CLASSES', value: JSON.stringify(classNames) },
+                ...classNames.flatMap((c, i) => [
+                  { name: 'DESCRIPTION', value: c, sample: i, role: 'description' },
+                  { name: 'SCALE', value: String(1 / 255), sample: i, role: 'scale' },
+                ]),
+              ]),
+            ],
+          });
     if (probs !== null) writers.push(probs);
     const blender = new Blender(grid, classes, table);
     const classStrip = new Uint8Array(plan.stripRows * width);
@@ -265,19 +400,29 @@ async function renderMaps(scene: Scene, grid: Grid, plan: MemoryPlan, table: Flo
         const count = mask === null ? rows : Math.min(plan.nodataRows, rows - chunk);
         const region = mask === null ? null : await readRows(scene, top + chunk, top + chunk + count);
         for (let r = chunk; r < chunk + count; r++) {
-          if (mask !== null && region !== null) for (let x = 0; x < width; x++) mask[x] = isNodata(scene, region, ((r - chunk) * width + x) * scene.bands.length) ? 1 : 0;
+          if (mask !== null && region !== null)
+            for (let x = 0; x < width; x++)
+              mask[x] = isNodata(scene, region, ((r - chunk) * width + x) * scene.bands.length) ? 1 : 0;
           const row = classStrip.subarray(r * width, (r + 1) * width);
-          blender.renderRow(top + r, row, probStrip?.subarray(r * width * classes, (r + 1) * width * classes) ?? null, mask);
+          blender.renderRow(
+            top + r,
+            row,
+            probStrip?.subarray(r * width * classes, (r + 1) * width * classes) ?? null,
+            mask,
+          );
           for (let x = 0; x < width; x++) classPixels[row[x] === NODATA_CLASS ? classes : row[x]]++;
-          if ((top + r) % factor === 0) for (let x = 0; x < pw; x++) small[((top + r) / factor) * pw + x] = row[x * factor];
-          if (r % OUTPUT_TILE === OUTPUT_TILE - 1) stopIfAsked(options.signal, null, progressPath(options.output), grid.count, grid.count);
+          if ((top + r) % factor === 0)
+            for (let x = 0; x < pw; x++) small[((top + r) / factor) * pw + x] = row[x * factor];
+          if (r % OUTPUT_TILE === OUTPUT_TILE - 1)
+            stopIfAsked(options.signal, null, progressPath(options.output), grid.count, grid.count);
         }
         bar.tick(count);
       }
       for (let t = 0; t < rows; t += OUTPUT_TILE) {
         const count = Math.min(OUTPUT_TILE, rows - t);
         await map.writeTileRow(classStrip.subarray(t * width), count);
-        if (probs !== null && probStrip !== null) await probs.writeTileRow(probStrip.subarray(t * width * classes), count);
+        if (probs !== null && probStrip !== null)
+          await probs.writeTileRow(probStrip.subarray(t * width * classes), count);
       }
     }
     for (const writer of writers) writer.finish();

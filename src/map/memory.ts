@@ -51,7 +51,12 @@ export function planMemory(needs: MemoryNeeds, maxBytes = Infinity): MemoryPlan 
   // Phase 2's per-row work buffers: the blend of each window column, the map's rows and a nodata mask row.
   const rowBuffers = grid.across * (classes + 1) * 8 + mapRowBytes + width;
   const phase1 = (batch: number, windows: number): number => table + batch * perWindow + region(windows);
-  const phase2 = (tiles: number, rows: number): number => table + rowBuffers + tiles * OUTPUT_TILE * mapRowBytes + (needs.nodata ? needs.blockRowBytes : 0) + rows * sceneRowBytes;
+  const phase2 = (tiles: number, rows: number): number =>
+    table +
+    rowBuffers +
+    tiles * OUTPUT_TILE * mapRowBytes +
+    (needs.nodata ? needs.blockRowBytes : 0) +
+    rows * sceneRowBytes;
   const minimum = Math.max(phase1(1, 1), phase2(1, 1));
   if (minimum > maxBytes) {
     throw new Error(
@@ -70,5 +75,11 @@ export function planMemory(needs: MemoryNeeds, maxBytes = Infinity): MemoryPlan 
   const stripTilesFit = largest(1, stripTiles, (n) => phase2(n, 1) <= maxBytes);
   const stripRows = stripTilesFit * OUTPUT_TILE;
   const nodataRows = needs.nodata ? largest(1, stripRows, (n) => phase2(stripTilesFit, n) <= maxBytes) : 0;
-  return { batch, windowsPerRead, stripRows, nodataRows, bytes: Math.max(phase1(batch, windowsPerRead), phase2(stripTilesFit, nodataRows)) };
+  return {
+    batch,
+    windowsPerRead,
+    stripRows,
+    nodataRows,
+    bytes: Math.max(phase1(batch, windowsPerRead), phase2(stripTilesFit, nodataRows)),
+  };
 }

@@ -29,14 +29,23 @@ export function loadProgress(path: string, identity: MapIdentity, tableLength: n
   const fail = (why: string): never => {
     throw new Error(`${path}: ${why}; remove it to start the map afresh`);
   };
-  if (bytes.subarray(0, MAGIC.length).toString('latin1') !== MAGIC || headerEnd < 0) fail('not a dsdnet map progress file');
-  const header = JSON.parse(bytes.subarray(MAGIC.length, headerEnd).toString('utf8')) as { identity: MapIdentity; done: number };
-  const differing = Object.keys(identity).filter((key) => JSON.stringify(header.identity[key]) !== JSON.stringify(identity[key]));
+  if (bytes.subarray(0, MAGIC.length).toString('latin1') !== MAGIC || headerEnd < 0)
+    fail('not a dsdnet map progress file');
+  const header = JSON.parse(bytes.subarray(MAGIC.length, headerEnd).toString('utf8')) as {
+    identity: MapIdentity;
+    done: number;
+  };
+  const differing = Object.keys(identity).filter(
+    (key) => JSON.stringify(header.identity[key]) !== JSON.stringify(identity[key]),
+  );
   if (differing.length > 0) {
-    fail(`it holds the progress of another map (its ${differing.join(', ')} ${differing.length > 1 ? 'differ' : 'differs'}: ${differing.map((k) => `${JSON.stringify(header.identity[k])} there, ${JSON.stringify(identity[k])} now`).join('; ')}); rerun that command to finish it, or choose another -o`);
+    fail(
+      `it holds the progress of another map (its ${differing.join(', ')} ${differing.length > 1 ? 'differ' : 'differs'}: ${differing.map((k) => `${JSON.stringify(header.identity[k])} there, ${JSON.stringify(identity[k])} now`).join('; ')}); rerun that command to finish it, or choose another -o`,
+    );
   }
   const data = bytes.subarray(headerEnd + 1);
-  if (data.byteLength !== tableLength * 4) fail(`truncated (${data.byteLength} bytes of window probabilities, expected ${tableLength * 4})`);
+  if (data.byteLength !== tableLength * 4)
+    fail(`truncated (${data.byteLength} bytes of window probabilities, expected ${tableLength * 4})`);
   const table = new Float32Array(tableLength);
   new Uint8Array(table.buffer).set(data);
   return { done: header.done, table };
@@ -44,7 +53,10 @@ export function loadProgress(path: string, identity: MapIdentity, tableLength: n
 
 export function saveProgress(path: string, identity: MapIdentity, progress: MapProgress): void {
   const header = Buffer.from(`${MAGIC}${JSON.stringify({ identity, done: progress.done })}\n`, 'utf8');
-  writeFileAtomic(path, [header, new Uint8Array(progress.table.buffer, progress.table.byteOffset, progress.table.byteLength)]);
+  writeFileAtomic(path, [
+    header,
+    new Uint8Array(progress.table.buffer, progress.table.byteOffset, progress.table.byteLength),
+  ]);
 }
 
 export function removeProgress(path: string): void {

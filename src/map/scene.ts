@@ -5,7 +5,15 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 import { type DecoderWorker, fromFile, type GeoTIFF, type GeoTIFFImage, getDecoder, type Pool } from 'geotiff';
 
-import { type BandChoice, chosenBands, type SampleScale, type Samples, stretchOf, type TiffLayout, tiffLayout } from '../data/index.js';
+import {
+  type BandChoice,
+  chosenBands,
+  type SampleScale,
+  type Samples,
+  stretchOf,
+  type TiffLayout,
+  tiffLayout,
+} from '../data/index.js';
 import { errnoText, printable } from '../io/index.js';
 import { georeferencing } from './georef.js';
 import type { TiffTag } from './tiled-tiff.js';
@@ -38,7 +46,14 @@ export interface Scene {
 }
 
 const SAMPLE_ARRAYS: Record<string, new (buffer: ArrayBufferLike | number) => Samples> = {
-  '1:8': Uint8Array, '2:8': Int8Array, '1:16': Uint16Array, '2:16': Int16Array, '1:32': Uint32Array, '2:32': Int32Array, '3:32': Float32Array, '3:64': Float64Array,
+  '1:8': Uint8Array,
+  '2:8': Int8Array,
+  '1:16': Uint16Array,
+  '2:16': Int16Array,
+  '1:32': Uint32Array,
+  '2:32': Int32Array,
+  '3:32': Float32Array,
+  '3:64': Float64Array,
 };
 
 /**
@@ -97,7 +112,8 @@ export async function openScene(path: string, bandChoice: BandChoice): Promise<S
     throw new Error(`${name}: corrupt or unreadable TIFF (${(error as Error).message})`);
   }
   if (layout.photometric === 3) throw new Error(`${name}: a palette image (a class map?); a scene holds imagery`);
-  if (layout.sampleFormat === 3 ? layout.bits !== 32 && layout.bits !== 64 : ![8, 16, 32].includes(layout.bits)) throw new Error(`${name}: ${layout.bits}-bit samples are not supported (8, 16, 32-bit integers or floating point)`);
+  if (layout.sampleFormat === 3 ? layout.bits !== 32 && layout.bits !== 64 : ![8, 16, 32].includes(layout.bits))
+    throw new Error(`${name}: ${layout.bits}-bit samples are not supported (8, 16, 32-bit integers or floating point)`);
   const scene: Scene = {
     path,
     tiff,
@@ -109,7 +125,12 @@ export async function openScene(path: string, bandChoice: BandChoice): Promise<S
     georef: await georeferencing(image),
     stretch: null,
     file: { bytes: stats.size, modified: stats.mtimeMs },
-    blockRowBytes: image.getTileHeight() * Math.ceil(layout.width / image.getTileWidth()) * image.getTileWidth() * layout.bands * (layout.bits / 8),
+    blockRowBytes:
+      image.getTileHeight() *
+      Math.ceil(layout.width / image.getTileWidth()) *
+      image.getTileWidth() *
+      layout.bands *
+      (layout.bits / 8),
     blocks: await blockReader(image, layout),
   };
   try {
@@ -135,7 +156,11 @@ export async function sceneStretch(scene: Scene, scale: SampleScale): Promise<vo
 
 /** Reads a region inside the scene: the chosen bands, interleaved. */
 export async function readRegion(scene: Scene, x: number, y: number, width: number, height: number): Promise<Samples> {
-  return (await scene.image.readRasters({ window: [x, y, x + width, y + height], samples: scene.bands, interleave: true })) as unknown as Samples;
+  return (await scene.image.readRasters({
+    window: [x, y, x + width, y + height],
+    samples: scene.bands,
+    interleave: true,
+  })) as unknown as Samples;
 }
 
 /** Reads full-width rows [y0, y1) of the scene: the chosen bands, interleaved. */
@@ -148,7 +173,9 @@ export async function readRows(scene: Scene, y0: number, y1: number): Promise<Sa
   const whole = nb === all && bands.every((b, i) => b === i);
   const out = new blocks.array((y1 - y0) * width * nb);
   for (let by = Math.floor(y0 / blockHeight); by * blockHeight < y1; by++) {
-    const row = await Promise.all(Array.from({ length: Math.ceil(width / blockWidth) }, (_, bx) => image.getTileOrStrip(bx, by, 0, blocks.decoder)));
+    const row = await Promise.all(
+      Array.from({ length: Math.ceil(width / blockWidth) }, (_, bx) => image.getTileOrStrip(bx, by, 0, blocks.decoder)),
+    );
     for (const { x: bx, data } of row) {
       const block = new blocks.array(data);
       const columns = Math.min(blockWidth, width - bx * blockWidth);
@@ -156,7 +183,9 @@ export async function readRows(scene: Scene, y0: number, y1: number): Promise<Sa
         const from = (y - by * blockHeight) * blockWidth * all;
         const to = ((y - y0) * width + bx * blockWidth) * nb;
         if (whole) out.set(block.subarray(from, from + columns * all), to);
-        else for (let x = 0; x < columns; x++) for (let b = 0; b < nb; b++) out[to + x * nb + b] = block[from + x * all + bands[b]];
+        else
+          for (let x = 0; x < columns; x++)
+            for (let b = 0; b < nb; b++) out[to + x * nb + b] = block[from + x * all + bands[b]];
       }
     }
   }
@@ -209,7 +238,10 @@ export class RowBand {
   rows = 0;
   private data: Samples | null = null;
 
-  constructor(private readonly scene: Scene, private readonly capacity: number) {}
+  constructor(
+    private readonly scene: Scene,
+    private readonly capacity: number,
+  ) {}
 
   /** The band holding rows [y0, y1) (at most `capacity` rows). */
   async cover(y0: number, y1: number): Promise<Samples> {
@@ -218,7 +250,8 @@ export class RowBand {
     const keeps = this.data !== null && y0 >= this.top && keepTo > y0;
     const from = keeps ? keepTo : y0;
     const fresh = from < y1 ? await readRows(this.scene, from, y1) : null;
-    if (this.data === null && fresh !== null) this.data = new (fresh.constructor as new (length: number) => Samples)(this.capacity * rowLength);
+    if (this.data === null && fresh !== null)
+      this.data = new (fresh.constructor as new (length: number) => Samples)(this.capacity * rowLength);
     const data = this.data!;
     if (keeps) data.copyWithin(0, (y0 - this.top) * rowLength, (keepTo - this.top) * rowLength);
     if (fresh !== null) data.set(fresh, (from - y0) * rowLength);
@@ -232,7 +265,15 @@ export class RowBand {
  * the chosen bands from row `top`, holding the window's part inside the scene); the part past the scene's edges is
  * the scene mirrored. False when every pixel of it inside the scene is nodata.
  */
-export function windowRgb(scene: Scene, band: Samples, top: number, x0: number, y0: number, tile: number, out: Uint8Array): boolean {
+export function windowRgb(
+  scene: Scene,
+  band: Samples,
+  top: number,
+  x0: number,
+  y0: number,
+  tile: number,
+  out: Uint8Array,
+): boolean {
   const { width, height } = scene.layout;
   const nb = scene.bands.length;
   const [lo, hi] = scene.stretch ?? [0, 255];

@@ -54,7 +54,10 @@ export class TiledTiffWriter {
   private readonly counts: number[] = [];
 
   /** Starts `path` (as a temporary file beside it); `path` is checked as writeFileAtomic checks it. */
-  constructor(private readonly path: string, private readonly spec: TiledTiffSpec) {
+  constructor(
+    private readonly path: string,
+    private readonly spec: TiledTiffSpec,
+  ) {
     if (spec.tile % 16 !== 0) throw new Error(`TIFF tiles must be a multiple of 16 px, got ${spec.tile}`);
     this.tilesAcross = Math.ceil(spec.width / spec.tile);
     this.tilesDown = Math.ceil(spec.height / spec.tile);
@@ -79,7 +82,8 @@ export class TiledTiffWriter {
       const block = new Uint8Array(tile * tile * bands);
       const x0 = tx * tile;
       const span = Math.min(tile, width - x0) * bands;
-      for (let y = 0; y < count; y++) block.set(rows.subarray((y * width + x0) * bands, (y * width + x0) * bands + span), y * tile * bands);
+      for (let y = 0; y < count; y++)
+        block.set(rows.subarray((y * width + x0) * bands, (y * width + x0) * bands + span), y * tile * bands);
       return deflateAsync(block);
     });
     for (const compressed of await Promise.all(tiles)) {
@@ -92,7 +96,8 @@ export class TiledTiffWriter {
   /** Writes the IFD, patches the header and renames the file into place. */
   finish(): void {
     const { width, height, bands, tile, photometric, palette } = this.spec;
-    if (this.offsets.length !== this.tilesAcross * this.tilesDown) throw new Error(`${this.path}: ${this.offsets.length} of ${this.tilesAcross * this.tilesDown} tiles written`);
+    if (this.offsets.length !== this.tilesAcross * this.tilesDown)
+      throw new Error(`${this.path}: ${this.offsets.length} of ${this.tilesAcross * this.tilesDown} tiles written`);
     const tags: TiffTag[] = [
       { tag: 256, type: TIFF_LONG, values: [width] },
       { tag: 257, type: TIFF_LONG, values: [height] },
@@ -108,7 +113,12 @@ export class TiledTiffWriter {
       { tag: 339, type: TIFF_SHORT, values: new Array(bands).fill(1) },
       ...(this.spec.tags ?? []),
     ];
-    if (palette) tags.push({ tag: 320, type: TIFF_SHORT, values: [0, 1, 2].flatMap((c) => Array.from({ length: 256 }, (_, i) => (palette[i]?.[c] ?? 0) * 257)) });
+    if (palette)
+      tags.push({
+        tag: 320,
+        type: TIFF_SHORT,
+        values: [0, 1, 2].flatMap((c) => Array.from({ length: 256 }, (_, i) => (palette[i]?.[c] ?? 0) * 257)),
+      });
     const colour = photometric === 'rgb' ? 3 : 1;
     if (bands > colour) tags.push({ tag: 338, type: TIFF_SHORT, values: new Array(bands - colour).fill(0) }); // ExtraSamples: unspecified
     tags.sort((a, b) => a.tag - b.tag);
@@ -124,7 +134,8 @@ export class TiledTiffWriter {
       extra += size + (size % 2);
       return at;
     });
-    if (extra > MAX_CLASSIC_BYTES) this.fail(new Error(`the file would be ${extra} bytes; a classic TIFF holds at most 4 GiB`));
+    if (extra > MAX_CLASSIC_BYTES)
+      this.fail(new Error(`the file would be ${extra} bytes; a classic TIFF holds at most 4 GiB`));
     const out = Buffer.alloc(extra - ifd);
     const put = (at: number, type: number, values: readonly number[] | Buffer): void => {
       values.forEach((v: number, k: number) => {
@@ -171,10 +182,12 @@ export class TiledTiffWriter {
   }
 
   private write(bytes: Uint8Array): void {
-    if (this.offset + bytes.byteLength > MAX_CLASSIC_BYTES) this.fail(new Error('past 4 GiB, more than a classic TIFF holds'));
+    if (this.offset + bytes.byteLength > MAX_CLASSIC_BYTES)
+      this.fail(new Error('past 4 GiB, more than a classic TIFF holds'));
     this.guard(() => {
       let done = 0;
-      while (done < bytes.byteLength) done += writeSync(this.fd, bytes, done, bytes.byteLength - done, this.offset + done);
+      while (done < bytes.byteLength)
+        done += writeSync(this.fd, bytes, done, bytes.byteLength - done, this.offset + done);
     });
     this.offset += bytes.byteLength;
   }

@@ -11,7 +11,8 @@ export const BACKBONES = ['resnet18', 'resnet34', 'resnet50', 'mobilenet_v2'] as
 export type BackboneName = (typeof BACKBONES)[number];
 
 export function createBackbone(name: string, numClasses: number): Backbone {
-  if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`numClasses must be a positive integer, got ${numClasses}`);
+  if (!Number.isInteger(numClasses) || numClasses < 1)
+    throw new RangeError(`numClasses must be a positive integer, got ${numClasses}`);
   switch (name) {
     case 'resnet18':
       return new ResNet(18, numClasses);

@@ -25,7 +25,11 @@ class InvertedResidual extends Layer {
     this.useResidual = stride === 1 && inC === outC;
     const layers: Layer[] = [];
     if (expandRatio !== 1) layers.push(new ConvBNReLU6(inC, hidden, 1));
-    layers.push(new ConvBNReLU6(hidden, hidden, 3, stride, hidden), new Conv2d(hidden, outC, 1, { bias: false }), new BatchNorm2d(outC));
+    layers.push(
+      new ConvBNReLU6(hidden, hidden, 3, stride, hidden),
+      new Conv2d(hidden, outC, 1, { bias: false }),
+      new BatchNorm2d(outC),
+    );
     this.conv = this.child('conv', new Sequential(...layers));
   }
 
@@ -54,7 +58,10 @@ export class MobileNetV2 extends Backbone {
   readonly classifier: Sequential;
   readonly stageChannels = [24, 32, 96, 1280] as const;
 
-  constructor(readonly numClasses: number, options: { dropout?: number } = {}) {
+  constructor(
+    readonly numClasses: number,
+    options: { dropout?: number } = {},
+  ) {
     super();
     const blocks: Layer[] = [new ConvBNReLU6(3, 32, 3, 2)];
     let inC = 32;
@@ -66,7 +73,10 @@ export class MobileNetV2 extends Backbone {
     }
     blocks.push(new ConvBNReLU6(inC, 1280, 1));
     this.features = this.child('features', new Sequential(...blocks));
-    this.classifier = this.child('classifier', new Sequential(new Dropout(options.dropout ?? 0.2), new Linear(1280, numClasses)));
+    this.classifier = this.child(
+      'classifier',
+      new Sequential(new Dropout(options.dropout ?? 0.2), new Linear(1280, numClasses)),
+    );
     // torchvision: kaiming_normal_(fan_out) for convolutions, zero biases; Linear N(0, 0.01) with zero bias.
     for (const [, m] of this.namedModules()) {
       if (m instanceof Conv2d) init.kaimingNormal_(m.weight, { mode: 'fanOut' });

@@ -70,7 +70,10 @@ class Bottleneck extends Layer implements Block {
   }
 
   forward(input: Tensor): Tensor {
-    const residual = runChain([this.conv1, this.bn1, this.relu, this.conv2, this.bn2, this.relu, this.conv3, this.bn3], input);
+    const residual = runChain(
+      [this.conv1, this.bn1, this.relu, this.conv2, this.bn2, this.relu, this.conv3, this.bn3],
+      input,
+    );
     return mergeResidual(residual, input, this.downsample);
   }
 }
@@ -97,7 +100,10 @@ export class ResNet extends Backbone {
   readonly fc: Linear;
   readonly stageChannels: [number, number, number, number];
 
-  constructor(readonly depth: ResNetDepth, readonly numClasses: number) {
+  constructor(
+    readonly depth: ResNetDepth,
+    readonly numClasses: number,
+  ) {
     super();
     const config = CONFIGS[depth];
     if (config === undefined) throw new Error(`ResNet: unsupported depth ${depth} (expected 18, 34 or 50)`);
@@ -109,7 +115,8 @@ export class ResNet extends Backbone {
     let inC = 64;
     const makeLayer = (planes: number, count: number, stride: number): Sequential => {
       const outC = planes * block.expansion;
-      const downsample = stride !== 1 || inC !== outC ? new Sequential(conv1x1(inC, outC, stride), new BatchNorm2d(outC)) : null;
+      const downsample =
+        stride !== 1 || inC !== outC ? new Sequential(conv1x1(inC, outC, stride), new BatchNorm2d(outC)) : null;
       const blocks: Layer[] = [new block(inC, planes, stride, downsample)];
       inC = outC;
       for (let i = 1; i < count; i++) blocks.push(new block(inC, planes, 1, null));
@@ -122,13 +129,17 @@ export class ResNet extends Backbone {
     this.fc = this.child('fc', new Linear(512 * block.expansion, numClasses));
     this.stageChannels = [64, 128, 256, 512].map((c) => c * block.expansion) as [number, number, number, number];
     // torchvision: kaiming_normal_(fan_out, relu) for convolutions; BatchNorm weight 1, bias 0; fc keeps nn.Linear's.
-    for (const [, m] of this.namedModules()) if (m instanceof Conv2d) init.kaimingNormal_(m.weight, { mode: 'fanOut', nonlinearity: 'relu' });
+    for (const [, m] of this.namedModules())
+      if (m instanceof Conv2d) init.kaimingNormal_(m.weight, { mode: 'fanOut', nonlinearity: 'relu' });
   }
 
   stages(input: Tensor, tap: StageTap = (_, x) => x): Stages {
     // Pooling before the ReLU gives torchvision's values and gradients (ReLU is monotonic, and a window whose maximum
     // is not positive passes no gradient either way) with the ReLU and its backward on a quarter of the elements.
-    const s1 = tap(0, tidy(() => this.layer1.forward(runChain([this.conv1, this.bn1, this.maxpool, this.relu], input))));
+    const s1 = tap(
+      0,
+      tidy(() => this.layer1.forward(runChain([this.conv1, this.bn1, this.maxpool, this.relu], input))),
+    );
     const s2 = tap(1, this.layer2.forward(s1));
     const s3 = tap(2, this.layer3.forward(s2));
     const s4 = tap(3, this.layer4.forward(s3));

@@ -33,9 +33,17 @@ function accumulate(moments: Moments, input: Tensor): void {
  * statistics to the measured ones while keeping the eval-mode function (up to rounding). Restores the model's mode.
  * Returns the number of layers calibrated.
  */
-export function calibrateBatchNorm(model: Module & { forward(input: Tensor): Tensor }, batches: Iterable<Tensor>): number {
+export function calibrateBatchNorm(
+  model: Module & { forward(input: Tensor): Tensor },
+  batches: Iterable<Tensor>,
+): number {
   const layers = model.namedModules().flatMap(([, m]) => (m instanceof BatchNorm ? [m] : []));
-  const moments = new Map<BatchNorm, Moments>(layers.map((bn) => [bn, { mean: new Float64Array(bn.numFeatures), variance: new Float64Array(bn.numFeatures), batches: 0 }]));
+  const moments = new Map<BatchNorm, Moments>(
+    layers.map((bn) => [
+      bn,
+      { mean: new Float64Array(bn.numFeatures), variance: new Float64Array(bn.numFeatures), batches: 0 },
+    ]),
+  );
   const wasTraining = model.training;
   model.eval();
   try {
@@ -47,7 +55,10 @@ export function calibrateBatchNorm(model: Module & { forward(input: Tensor): Ten
   }
   for (const bn of layers) {
     const m = moments.get(bn)!;
-    if (m.batches === 0) throw new Error('calibrateBatchNorm: a BatchNorm layer received no input (no batches, or a branch the forward pass skips)');
+    if (m.batches === 0)
+      throw new Error(
+        'calibrateBatchNorm: a BatchNorm layer received no input (no batches, or a branch the forward pass skips)',
+      );
     moveStatistics(bn, m);
   }
   return layers.length;
@@ -55,13 +66,19 @@ export function calibrateBatchNorm(model: Module & { forward(input: Tensor): Ten
 
 function moveStatistics(bn: BatchNorm, m: Moments): void {
   const { weight: weightTensor, bias: biasTensor } = bn;
-  if (!weightTensor || !biasTensor) throw new Error('calibrateBatchNorm: a BatchNorm layer without affine parameters cannot keep its function');
+  if (!weightTensor || !biasTensor)
+    throw new Error('calibrateBatchNorm: a BatchNorm layer without affine parameters cannot keep its function');
   const n = bn.numFeatures;
   const oldMean = bn.runningMean.data() as Float32Array;
   const oldVar = bn.runningVar.data() as Float32Array;
   const weight = weightTensor.data() as Float32Array;
   const bias = biasTensor.data() as Float32Array;
-  const [mean, variance, newWeight, newBias] = [new Float32Array(n), new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+  const [mean, variance, newWeight, newBias] = [
+    new Float32Array(n),
+    new Float32Array(n),
+    new Float32Array(n),
+    new Float32Array(n),
+  ];
   for (let c = 0; c < n; c++) {
     mean[c] = m.mean[c] / m.batches;
     variance[c] = m.variance[c] / m.batches;

@@ -30,7 +30,10 @@ export function constant_(t: Tensor, value: number): Tensor {
 }
 
 /** kaiming_uniform_: U(-b, b) with b = gain * sqrt(3 / fan). PyTorch's layer default is a = sqrt(5), leaky_relu. */
-export function kaimingUniform_(t: Tensor, options: { a?: number; mode?: FanMode; nonlinearity?: 'relu' | 'leakyRelu' } = {}): Tensor {
+export function kaimingUniform_(
+  t: Tensor,
+  options: { a?: number; mode?: FanMode; nonlinearity?: 'relu' | 'leakyRelu' } = {},
+): Tensor {
   const { a = 0, mode = 'fanIn', nonlinearity = 'leakyRelu' } = options;
   const fan = fans(t)[mode];
   const bound = gain(nonlinearity, a) * Math.sqrt(3 / fan);
@@ -38,7 +41,10 @@ export function kaimingUniform_(t: Tensor, options: { a?: number; mode?: FanMode
 }
 
 /** kaiming_normal_: N(0, (gain / sqrt(fan))^2). torchvision's ResNet uses fanOut with relu for convolutions. */
-export function kaimingNormal_(t: Tensor, options: { a?: number; mode?: FanMode; nonlinearity?: 'relu' | 'leakyRelu' } = {}): Tensor {
+export function kaimingNormal_(
+  t: Tensor,
+  options: { a?: number; mode?: FanMode; nonlinearity?: 'relu' | 'leakyRelu' } = {},
+): Tensor {
   const { a = 0, mode = 'fanIn', nonlinearity = 'leakyRelu' } = options;
   return normal_(t, 0, gain(nonlinearity, a) / Math.sqrt(fans(t)[mode]));
 }

@@ -25,7 +25,12 @@ export class Conv2d extends Layer {
   readonly dilation: [number, number];
   readonly groups: number;
 
-  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, options: Conv2dOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Pair,
+    options: Conv2dOptions = {},
+  ) {
     super();
     const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true } = options;
     if (inChannels % groups !== 0 || outChannels % groups !== 0) {
@@ -42,7 +47,12 @@ export class Conv2d extends Layer {
   }
 
   forward(input: Tensor): Tensor {
-    return F.conv2d(input, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    return F.conv2d(input, this.weight, this.bias, {
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
+    });
   }
 }
 
@@ -50,10 +60,14 @@ export class Linear extends Layer {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean } = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: { bias?: boolean } = {},
+  ) {
     super();
     this.weight = this.parameter('weight', empty([outFeatures, inFeatures]));
-    this.bias = options.bias ?? true ? this.parameter('bias', empty([outFeatures])) : null;
+    this.bias = (options.bias ?? true) ? this.parameter('bias', empty([outFeatures])) : null;
     defaultLayerInit(this.weight, this.bias);
   }
 
@@ -88,7 +102,11 @@ export abstract class BatchNorm extends Layer {
   /** Where training batches' statistics come from when not from the batch alone; see useBatchStatistics. */
   private statistics: BatchStatistics | null = null;
 
-  protected constructor(readonly numFeatures: number, private readonly ranks: readonly number[], options: BatchNormOptions) {
+  protected constructor(
+    readonly numFeatures: number,
+    private readonly ranks: readonly number[],
+    options: BatchNormOptions,
+  ) {
     super();
     const { eps = 1e-5, momentum = 0.1, affine = true } = options;
     this.eps = eps;
@@ -102,7 +120,9 @@ export abstract class BatchNorm extends Layer {
 
   forward(input: Tensor): Tensor {
     if (!this.ranks.includes(input.ndim)) {
-      throw new Error(`${this.constructor.name}: expected a ${this.ranks.join('D or ')}D input, got shape [${input.shape}]`);
+      throw new Error(
+        `${this.constructor.name}: expected a ${this.ranks.join('D or ')}D input, got shape [${input.shape}]`,
+      );
     }
     this.observer?.(input);
     if (this.training) this.numBatchesTracked.add_(1);
@@ -125,7 +145,9 @@ export abstract class BatchNorm extends Layer {
   private normalize(input: Tensor, { mean, variance, count }: ReturnType<BatchStatistics>): Tensor {
     noGrad(() => {
       this.runningMean.mul_(1 - this.momentum).add_(mean.detach().mul(this.momentum));
-      this.runningVar.mul_(1 - this.momentum).add_(variance.detach().mul((this.momentum * count) / Math.max(count - 1, 1)));
+      this.runningVar
+        .mul_(1 - this.momentum)
+        .add_(variance.detach().mul((this.momentum * count) / Math.max(count - 1, 1)));
     });
     const shape = [1, this.numFeatures, ...Array<number>(input.ndim - 2).fill(1)];
     const normalized = input.sub(mean.view(shape)).mul(variance.add(this.eps).rsqrt().view(shape));
@@ -181,7 +203,10 @@ export class Identity extends Layer {
 }
 
 export class MaxPool2d extends Layer {
-  constructor(readonly kernelSize: Pair, readonly options: { stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean } = {}) {
+  constructor(
+    readonly kernelSize: Pair,
+    readonly options: { stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean } = {},
+  ) {
     super();
   }
   forward(input: Tensor): Tensor {
@@ -190,7 +215,10 @@ export class MaxPool2d extends Layer {
 }
 
 export class AvgPool2d extends Layer {
-  constructor(readonly kernelSize: Pair, readonly options: { stride?: Pair; padding?: Pair; ceilMode?: boolean; countIncludePad?: boolean } = {}) {
+  constructor(
+    readonly kernelSize: Pair,
+    readonly options: { stride?: Pair; padding?: Pair; ceilMode?: boolean; countIncludePad?: boolean } = {},
+  ) {
     super();
   }
   forward(input: Tensor): Tensor {
@@ -208,7 +236,10 @@ export class AdaptiveAvgPool2d extends Layer {
 }
 
 export class Flatten extends Layer {
-  constructor(readonly startDim = 1, readonly endDim = -1) {
+  constructor(
+    readonly startDim = 1,
+    readonly endDim = -1,
+  ) {
     super();
   }
   forward(input: Tensor): Tensor {
@@ -229,7 +260,11 @@ export class Dropout extends Layer {
 export class Embedding extends Layer {
   readonly weight: Tensor;
 
-  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, readonly paddingIdx: number | null = null) {
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+    readonly paddingIdx: number | null = null,
+  ) {
     super();
     // nn.Embedding initialises N(0, 1) and zeroes the padding row.
     this.weight = this.parameter('weight', empty([numEmbeddings, embeddingDim]));

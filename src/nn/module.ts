@@ -128,7 +128,8 @@ export abstract class Module {
       const source = state.get(key);
       if (source === undefined) continue;
       const [a, b] = [source.shape, target.shape];
-      if (a.length !== b.length || a.some((d, i) => d !== b[i])) mismatched.push(`${key}: checkpoint [${a}] vs model [${b}]`);
+      if (a.length !== b.length || a.some((d, i) => d !== b[i]))
+        mismatched.push(`${key}: checkpoint [${a}] vs model [${b}]`);
     }
     const problems: string[] = [];
     if (mismatched.length > 0) problems.push(`shape mismatch for ${mismatched.join('; ')}`);
@@ -154,7 +155,8 @@ export abstract class Module {
       for (const [, t] of this.stateDict()) {
         // By strides, not isContiguous: a 1x1 kernel is contiguous in both formats, but its gradients come in the
         // format's own strides, which DistributedDataParallel's buckets expect the parameter to have too.
-        if (t.ndim === 4 && !sameStrides(t.strides(), formatStrides(t.shape, format))) tidy(() => t.set_(t.clone(format)));
+        if (t.ndim === 4 && !sameStrides(t.strides(), formatStrides(t.shape, format)))
+          tidy(() => t.set_(t.clone(format)));
       }
     });
     return this;

@@ -1,7 +1,14 @@
 // Adam (L2 weight decay added to the gradient) and AdamW (decoupled weight decay), as torch.optim computes them,
 // with optional AMSGrad.
 import { foreach, type Tensor, zerosLike } from '../torch/index.js';
-import { type GroupOptions, type GroupSpec, Optimizer, type OptimizerSettings, type ParamBatch, type ParamGroup } from './optimizer.js';
+import {
+  type GroupOptions,
+  type GroupSpec,
+  Optimizer,
+  type OptimizerSettings,
+  type ParamBatch,
+  type ParamGroup,
+} from './optimizer.js';
 
 export interface AdamOptions extends GroupOptions {
   beta1: number;
@@ -35,9 +42,17 @@ abstract class AdamFamily extends Optimizer<AdamOptions> {
     }
     // Parameters of a group usually share their step count, but one that missed gradients lags behind.
     const denom = foreach.sqrt(second);
-    foreach.div_(denom, steps.map((step) => Math.sqrt(1 - group.beta2 ** step)));
+    foreach.div_(
+      denom,
+      steps.map((step) => Math.sqrt(1 - group.beta2 ** step)),
+    );
     foreach.addScalar_(denom, group.eps);
-    foreach.addcdiv_(params, expAvg, denom, steps.map((step) => -group.lr / (1 - group.beta1 ** step)));
+    foreach.addcdiv_(
+      params,
+      expAvg,
+      denom,
+      steps.map((step) => -group.lr / (1 - group.beta1 ** step)),
+    );
   }
 }
 

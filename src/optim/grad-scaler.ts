@@ -45,12 +45,18 @@ export class GradScaler {
    * Returns whether the optimizer stepped.
    */
   step(optimizer: Optimizer<GroupOptions>): boolean {
-    const grads = optimizer.paramGroups.flatMap((g) => g.params.map((p) => p.grad).filter((g): g is Tensor => g !== null));
+    const grads = optimizer.paramGroups.flatMap((g) =>
+      g.params.map((p) => p.grad).filter((g): g is Tensor => g !== null),
+    );
     const overflow = tidy(() =>
       noGrad(() => {
         if (grads.length === 0) return false;
         foreach.mul_(grads, 1 / this.scale);
-        return stack(grads.map((g) => g.isfinite().all())).all().item() === 0;
+        return (
+          stack(grads.map((g) => g.isfinite().all()))
+            .all()
+            .item() === 0
+        );
       }),
     );
     for (const g of grads) g.dispose();
@@ -72,7 +78,8 @@ export class GradScaler {
   }
 
   loadStateDict(state: GradScalerState): void {
-    if (!(Number.isFinite(state.scale) && state.scale > 0) || !Number.isInteger(state.growthTracker)) throw new Error(`GradScaler.loadStateDict: bad state ${JSON.stringify(state)}`);
+    if (!(Number.isFinite(state.scale) && state.scale > 0) || !Number.isInteger(state.growthTracker))
+      throw new Error(`GradScaler.loadStateDict: bad state ${JSON.stringify(state)}`);
     this.scale = state.scale;
     this.growthTracker = state.growthTracker;
   }

@@ -1,5 +1,13 @@
 // Optimizers, gradient clipping and learning-rate schedules.
-export { type GroupOptions, type GroupSpec, Optimizer, type OptimizerSettings, type OptimizerState, type ParamBatch, type ParamGroup } from './optimizer.js';
+export {
+  type GroupOptions,
+  type GroupSpec,
+  Optimizer,
+  type OptimizerSettings,
+  type OptimizerState,
+  type ParamBatch,
+  type ParamGroup,
+} from './optimizer.js';
 export { SGD, type SgdOptions } from './sgd.js';
 export { RMSprop, type RmspropOptions } from './rmsprop.js';
 export { Adam, type AdamOptions, AdamW } from './adam.js';

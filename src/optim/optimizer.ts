@@ -58,14 +58,23 @@ export abstract class Optimizer<O extends GroupOptions> {
   protected constructor(params: Tensor[] | GroupSpec<O>[], defaults: O, settings: Partial<O> & OptimizerSettings) {
     const { foreach = true, ...options } = settings;
     this.foreach = foreach;
-    const specs: GroupSpec<O>[] = params.length > 0 && !('params' in params[0]) ? [{ params: params as Tensor[] } as GroupSpec<O>] : (params as GroupSpec<O>[]);
+    const specs: GroupSpec<O>[] =
+      params.length > 0 && !('params' in params[0])
+        ? [{ params: params as Tensor[] } as GroupSpec<O>]
+        : (params as GroupSpec<O>[]);
     const seen = new Set<Tensor>();
     this.paramGroups = specs.map((spec, i) => {
       for (const p of spec.params) {
-        if (seen.has(p)) throw new Error(`${this.constructor.name}: a parameter appears in more than one group (group ${i})`);
+        if (seen.has(p))
+          throw new Error(`${this.constructor.name}: a parameter appears in more than one group (group ${i})`);
         seen.add(p);
       }
-      const group = { ...defaults, ...definedOnly(options as Partial<O>), ...definedOnly(spec), params: [...spec.params] } as ParamGroup<O>;
+      const group = {
+        ...defaults,
+        ...definedOnly(options as Partial<O>),
+        ...definedOnly(spec),
+        params: [...spec.params],
+      } as ParamGroup<O>;
       group.initialLr = group.lr;
       this.validate(group, i);
       return group;
@@ -74,7 +83,8 @@ export abstract class Optimizer<O extends GroupOptions> {
 
   protected validate(group: ParamGroup<O>, index: number): void {
     if (!(group.lr >= 0)) throw new RangeError(`${this.constructor.name}: group ${index} has invalid lr ${group.lr}`);
-    if (!(group.weightDecay >= 0)) throw new RangeError(`${this.constructor.name}: group ${index} has invalid weightDecay ${group.weightDecay}`);
+    if (!(group.weightDecay >= 0))
+      throw new RangeError(`${this.constructor.name}: group ${index} has invalid weightDecay ${group.weightDecay}`);
   }
 
   /** Updates parameters from their gradients; runs under noGrad inside a scope. */
@@ -84,7 +94,8 @@ export abstract class Optimizer<O extends GroupOptions> {
   step(): void {
     noGrad(() => {
       for (const group of this.paramGroups) {
-        for (const batch of this.foreach ? this.chunks(group.params) : group.params.map((p) => [p])) tidy(() => this.updateWithGrads(batch, group));
+        for (const batch of this.foreach ? this.chunks(group.params) : group.params.map((p) => [p]))
+          tidy(() => this.updateWithGrads(batch, group));
       }
     });
   }
@@ -160,7 +171,9 @@ export abstract class Optimizer<O extends GroupOptions> {
   }
 
   stateDict(): OptimizerState {
-    const groups = this.paramGroups.map(({ params: _params, ...options }) => options as Record<string, number | boolean>);
+    const groups = this.paramGroups.map(
+      ({ params: _params, ...options }) => options as Record<string, number | boolean>,
+    );
     const counters: Record<string, Record<string, number>> = {};
     const tensors = new Map<string, Tensor>();
     this.allParams().forEach((p, i) => {
@@ -177,12 +190,15 @@ export abstract class Optimizer<O extends GroupOptions> {
   /** Restores hyper-parameters and state saved by stateDict() from an optimizer over the same parameters. */
   loadStateDict(saved: OptimizerState): void {
     if (saved.groups.length !== this.paramGroups.length) {
-      throw new Error(`${this.constructor.name}.loadStateDict: saved state has ${saved.groups.length} parameter groups, this optimizer ${this.paramGroups.length}`);
+      throw new Error(
+        `${this.constructor.name}.loadStateDict: saved state has ${saved.groups.length} parameter groups, this optimizer ${this.paramGroups.length}`,
+      );
     }
     const params = this.allParams();
     for (const key of saved.tensors.keys()) {
       const index = Number(key.slice(0, key.indexOf('.')));
-      if (!(index >= 0 && index < params.length)) throw new Error(`${this.constructor.name}.loadStateDict: state '${key}' names no parameter`);
+      if (!(index >= 0 && index < params.length))
+        throw new Error(`${this.constructor.name}.loadStateDict: state '${key}' names no parameter`);
     }
     saved.groups.forEach((options, i) => Object.assign(this.paramGroups[i], options));
     for (const state of this.state.values()) for (const v of state.values()) if (typeof v !== 'number') v.dispose();
@@ -194,7 +210,9 @@ export abstract class Optimizer<O extends GroupOptions> {
         if (!key.startsWith(`${i}.`)) continue;
         const name = key.slice(String(i).length + 1);
         if (t.shape.join() !== p.shape.join()) {
-          throw new Error(`${this.constructor.name}.loadStateDict: state '${key}' has shape [${t.shape}], parameter ${i} [${p.shape}]`);
+          throw new Error(
+            `${this.constructor.name}.loadStateDict: state '${key}' has shape [${t.shape}], parameter ${i} [${p.shape}]`,
+          );
         }
         state.set(name, keep(zerosLike(p).copy_(t))); // in the parameter's memory layout, as a fresh state would be
       }

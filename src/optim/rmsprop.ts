@@ -1,7 +1,14 @@
 // RMSprop as torch.optim.RMSprop computes it: eps added outside the square root, optional momentum and centring,
 // L2 weight decay added to the gradient.
 import { foreach, type Tensor, zerosLike } from '../torch/index.js';
-import { type GroupOptions, type GroupSpec, Optimizer, type OptimizerSettings, type ParamBatch, type ParamGroup } from './optimizer.js';
+import {
+  type GroupOptions,
+  type GroupSpec,
+  Optimizer,
+  type OptimizerSettings,
+  type ParamBatch,
+  type ParamGroup,
+} from './optimizer.js';
 
 export interface RmspropOptions extends GroupOptions {
   alpha: number;
@@ -11,7 +18,10 @@ export interface RmspropOptions extends GroupOptions {
 }
 
 export class RMSprop extends Optimizer<RmspropOptions> {
-  constructor(params: Tensor[] | GroupSpec<RmspropOptions>[], options: Partial<RmspropOptions> & { lr: number } & OptimizerSettings) {
+  constructor(
+    params: Tensor[] | GroupSpec<RmspropOptions>[],
+    options: Partial<RmspropOptions> & { lr: number } & OptimizerSettings,
+  ) {
     super(params, { lr: options.lr, weightDecay: 0, alpha: 0.99, eps: 1e-8, momentum: 0, centered: false }, options);
   }
 

@@ -14,8 +14,12 @@ export class ConstantLr implements LrSchedule {
 
 /** lr = initial * gamma^floor(iteration / stepIters). */
 export class StepLr implements LrSchedule {
-  constructor(readonly stepIters: number, readonly gamma = 0.1) {
-    if (!(Number.isInteger(stepIters) && stepIters > 0)) throw new RangeError(`StepLr: stepIters must be a positive integer, got ${stepIters}`);
+  constructor(
+    readonly stepIters: number,
+    readonly gamma = 0.1,
+  ) {
+    if (!(Number.isInteger(stepIters) && stepIters > 0))
+      throw new RangeError(`StepLr: stepIters must be a positive integer, got ${stepIters}`);
   }
   lrAt(iteration: number, initialLr: number): number {
     return initialLr * this.gamma ** Math.floor(iteration / this.stepIters);
@@ -41,9 +45,12 @@ export class WarmupCosineRestarts implements LrSchedule {
 
   constructor(readonly options: WarmupCosineOptions) {
     const { warmupIters, cosineIters, cycles } = options;
-    if (!(Number.isInteger(warmupIters) && warmupIters >= 0)) throw new RangeError(`warmupIters must be a non-negative integer, got ${warmupIters}`);
-    if (!(Number.isInteger(cycles) && cycles >= 1)) throw new RangeError(`cycles must be a positive integer, got ${cycles}`);
-    if (!(cosineIters >= cycles)) throw new RangeError(`cosineIters (${cosineIters}) must be at least the number of cycles (${cycles})`);
+    if (!(Number.isInteger(warmupIters) && warmupIters >= 0))
+      throw new RangeError(`warmupIters must be a non-negative integer, got ${warmupIters}`);
+    if (!(Number.isInteger(cycles) && cycles >= 1))
+      throw new RangeError(`cycles must be a positive integer, got ${cycles}`);
+    if (!(cosineIters >= cycles))
+      throw new RangeError(`cosineIters (${cosineIters}) must be at least the number of cycles (${cycles})`);
     this.cycleIters = cosineIters / cycles;
   }
 
@@ -58,6 +65,10 @@ export class WarmupCosineRestarts implements LrSchedule {
 }
 
 /** Sets every group's lr for the given iteration. */
-export function applySchedule<O extends GroupOptions>(optimizer: Optimizer<O>, schedule: LrSchedule, iteration: number): void {
+export function applySchedule<O extends GroupOptions>(
+  optimizer: Optimizer<O>,
+  schedule: LrSchedule,
+  iteration: number,
+): void {
   for (const group of optimizer.paramGroups) group.lr = schedule.lrAt(iteration, group.initialLr);
 }

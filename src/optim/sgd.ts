@@ -1,6 +1,13 @@
 // SGD with momentum, dampening, Nesterov and L2 weight decay, as torch.optim.SGD computes it.
 import { foreach, type Tensor } from '../torch/index.js';
-import { type GroupOptions, type GroupSpec, Optimizer, type OptimizerSettings, type ParamBatch, type ParamGroup } from './optimizer.js';
+import {
+  type GroupOptions,
+  type GroupSpec,
+  Optimizer,
+  type OptimizerSettings,
+  type ParamBatch,
+  type ParamGroup,
+} from './optimizer.js';
 
 export interface SgdOptions extends GroupOptions {
   momentum: number;
@@ -9,7 +16,10 @@ export interface SgdOptions extends GroupOptions {
 }
 
 export class SGD extends Optimizer<SgdOptions> {
-  constructor(params: Tensor[] | GroupSpec<SgdOptions>[], options: Partial<SgdOptions> & { lr: number } & OptimizerSettings) {
+  constructor(
+    params: Tensor[] | GroupSpec<SgdOptions>[],
+    options: Partial<SgdOptions> & { lr: number } & OptimizerSettings,
+  ) {
     super(params, { lr: options.lr, weightDecay: 0, momentum: 0, dampening: 0, nesterov: false }, options);
   }
 
@@ -30,7 +40,11 @@ export class SGD extends Optimizer<SgdOptions> {
       const old = buf.filter((_, i) => running[i]);
       if (old.length > 0) {
         foreach.mul_(old, group.momentum);
-        foreach.add_(old, d.filter((_, i) => running[i]), 1 - group.dampening);
+        foreach.add_(
+          old,
+          d.filter((_, i) => running[i]),
+          1 - group.dampening,
+        );
       }
       d = group.nesterov ? foreach.add(d, buf, group.momentum) : buf;
     }

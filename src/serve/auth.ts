@@ -25,7 +25,8 @@ export function requireApiKey(key: string): onRequestHookHandler {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const keys = presentedKeys(request);
     if (keys.some((given) => timingSafeEqual(digest(given), expected))) return;
-    const error = keys.length === 0 ? 'an API key is needed: send Authorization: Bearer KEY or X-API-Key: KEY' : 'wrong API key';
+    const error =
+      keys.length === 0 ? 'an API key is needed: send Authorization: Bearer KEY or X-API-Key: KEY' : 'wrong API key';
     return reply.status(401).header('WWW-Authenticate', 'Bearer').send({ error });
   };
 }

@@ -5,7 +5,10 @@
 
 export class QueueFullError extends Error {
   /** `what` says who waits, e.g. 'images already waiting'. */
-  constructor(readonly waiting: number, what = 'images already waiting') {
+  constructor(
+    readonly waiting: number,
+    what = 'images already waiting',
+  ) {
     super(`the server is busy (${waiting} ${what}); retry shortly`);
     this.name = 'QueueFullError';
   }
@@ -33,7 +36,8 @@ export class Batcher<I, R> {
     private readonly score: (items: I[]) => Promise<R[]>,
     readonly options: { maxBatch: number; maxQueue: number },
   ) {
-    if (!(options.maxBatch >= 1 && options.maxQueue >= 1)) throw new RangeError(`maxBatch and maxQueue must be at least 1, got ${options.maxBatch} and ${options.maxQueue}`);
+    if (!(options.maxBatch >= 1 && options.maxQueue >= 1))
+      throw new RangeError(`maxBatch and maxQueue must be at least 1, got ${options.maxBatch} and ${options.maxQueue}`);
   }
 
   /** Items waiting, not counting the batch being scored. */
@@ -73,7 +77,10 @@ export class DecodeLimit {
   private readonly queue: (() => void)[] = [];
 
   constructor(readonly options: { maxActive: number; maxWaiting: number }) {
-    if (!(options.maxActive >= 1 && options.maxWaiting >= 1)) throw new RangeError(`maxActive and maxWaiting must be at least 1, got ${options.maxActive} and ${options.maxWaiting}`);
+    if (!(options.maxActive >= 1 && options.maxWaiting >= 1))
+      throw new RangeError(
+        `maxActive and maxWaiting must be at least 1, got ${options.maxActive} and ${options.maxWaiting}`,
+      );
   }
 
   /** Tasks waiting for a slot. */
@@ -84,7 +91,8 @@ export class DecodeLimit {
   /** Runs `task` when a slot is free, unless `abandoned()` says by then that nobody waits for its result. */
   async run<T>(task: () => Promise<T>, abandoned: () => boolean = () => false): Promise<T> {
     if (this.active < this.options.maxActive) this.active++;
-    else if (this.queue.length >= this.options.maxWaiting) throw new QueueFullError(this.queue.length, 'uploads already waiting to be decoded');
+    else if (this.queue.length >= this.options.maxWaiting)
+      throw new QueueFullError(this.queue.length, 'uploads already waiting to be decoded');
     else await new Promise<void>((resolve) => this.queue.push(resolve));
     try {
       if (abandoned()) throw new ClientGoneError();

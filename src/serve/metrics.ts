@@ -22,11 +22,30 @@ export class ServerMetrics {
   constructor(queues: QueueDepths, maxBatch: number) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'dsdnet_http_requests_total', help: 'HTTP requests answered, by method, route and status code', labelNames: ['method', 'route', 'status_code'], registers });
-    this.duration = new Histogram({ name: 'dsdnet_http_request_duration_seconds', help: 'time from a request to its answer, by method and route', labelNames: ['method', 'route'], registers });
+    this.requests = new Counter({
+      name: 'dsdnet_http_requests_total',
+      help: 'HTTP requests answered, by method, route and status code',
+      labelNames: ['method', 'route', 'status_code'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'dsdnet_http_request_duration_seconds',
+      help: 'time from a request to its answer, by method and route',
+      labelNames: ['method', 'route'],
+      registers,
+    });
     this.images = new Counter({ name: 'dsdnet_images_predicted_total', help: 'images scored by the model', registers });
-    this.batchSize = new Histogram({ name: 'dsdnet_batch_size', help: 'images scored together in one batch', buckets: exponentialBuckets(1, 2, Math.ceil(Math.log2(maxBatch)) + 1), registers });
-    this.inference = new Histogram({ name: 'dsdnet_inference_seconds', help: 'time the model took for one batch', registers });
+    this.batchSize = new Histogram({
+      name: 'dsdnet_batch_size',
+      help: 'images scored together in one batch',
+      buckets: exponentialBuckets(1, 2, Math.ceil(Math.log2(maxBatch)) + 1),
+      registers,
+    });
+    this.inference = new Histogram({
+      name: 'dsdnet_inference_seconds',
+      help: 'time the model took for one batch',
+      registers,
+    });
     new Gauge({
       name: 'dsdnet_queue_depth',
       help: 'waiting now: uploads to be decoded (queue="decode"), decoded images to be scored (queue="score")',

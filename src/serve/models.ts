@@ -14,7 +14,8 @@ function onnxServed(classifier: OnnxClassifier, dataset?: string): ServedModel {
     info: classifier.info,
     decode: classifier.decode,
     onnxBytes: classifier.bytes,
-    probabilities: async (pixels, count) => softmaxRows(await classifier.logits(pixels, count), classifier.info.classNames.length),
+    probabilities: async (pixels, count) =>
+      softmaxRows(await classifier.logits(pixels, count), classifier.info.classNames.length),
     close: () => classifier.close(),
   };
 }
@@ -23,10 +24,20 @@ function onnxServed(classifier: OnnxClassifier, dataset?: string): ServedModel {
  * Opens `path`: an .onnx file with ONNX Runtime (on the CPU); a run folder or checkpoint with ONNX Runtime on the CPU
  * (exported on start) unless the engine is libtorch or the device is a GPU.
  */
-export async function openServedModel(path: string, device: Device = 'cpu', engine: ServeEngine = device === 'cpu' ? 'onnx' : 'libtorch'): Promise<ServedModel> {
-  if (engine === 'onnx' && device !== 'cpu') throw new Error(`--device ${device}: ONNX Runtime serves on the CPU; a run folder or checkpoint is served on a GPU with --engine libtorch`);
+export async function openServedModel(
+  path: string,
+  device: Device = 'cpu',
+  engine: ServeEngine = device === 'cpu' ? 'onnx' : 'libtorch',
+): Promise<ServedModel> {
+  if (engine === 'onnx' && device !== 'cpu')
+    throw new Error(
+      `--device ${device}: ONNX Runtime serves on the CPU; a run folder or checkpoint is served on a GPU with --engine libtorch`,
+    );
   if (path.endsWith('.onnx')) {
-    if (engine !== 'onnx') throw new Error(`--engine ${engine} serves a run folder or checkpoint; ${path} is served by ONNX Runtime on the CPU`);
+    if (engine !== 'onnx')
+      throw new Error(
+        `--engine ${engine} serves a run folder or checkpoint; ${path} is served by ONNX Runtime on the CPU`,
+      );
     return onnxServed(await OnnxClassifier.load(path));
   }
   if (engine === 'onnx') {

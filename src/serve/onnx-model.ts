@@ -7,7 +7,14 @@ import type * as Ort from 'onnxruntime-node';
 
 import type { DecodedImages, DecodeOptions } from '../data/index.js';
 import { predictFiles, type PredictFilesOptions, type Prediction } from '../eval/index.js';
-import { fixedInputBatch, INPUT_NAME, type ModelInfo, OUTPUT_NAME, PIXELS_NAME, readModelInfo } from '../export/index.js';
+import {
+  fixedInputBatch,
+  INPUT_NAME,
+  type ModelInfo,
+  OUTPUT_NAME,
+  PIXELS_NAME,
+  readModelInfo,
+} from '../export/index.js';
 import { prepareInput, softmaxRows } from './shared/preprocess.js';
 
 export class OnnxClassifier {
@@ -32,7 +39,11 @@ export class OnnxClassifier {
   }
 
   /** A model held in memory; `source` names it in errors. */
-  static async fromBytes(bytes: Uint8Array, source: string, options: Ort.InferenceSession.SessionOptions = {}): Promise<OnnxClassifier> {
+  static async fromBytes(
+    bytes: Uint8Array,
+    source: string,
+    options: Ort.InferenceSession.SessionOptions = {},
+  ): Promise<OnnxClassifier> {
     const info = readModelInfo(bytes, source);
     const ort = await import('onnxruntime-node');
     const session = await ort.InferenceSession.create(bytes, options);
@@ -50,7 +61,10 @@ export class OnnxClassifier {
   async logits(pixels: Uint8Array, count: number): Promise<Float32Array> {
     const { decodeSize: d, inputSize: s } = this.info;
     const run = async (chunk: Uint8Array, n: number): Promise<Float32Array> => {
-      const feeds: Record<string, Ort.Tensor> = this.info.input === 'uint8' ? { [PIXELS_NAME]: new this.ort.Tensor('uint8', chunk, [n, d, d, 3]) } : { [INPUT_NAME]: new this.ort.Tensor('float32', prepareInput(chunk, n, this.info), [n, 3, s, s]) };
+      const feeds: Record<string, Ort.Tensor> =
+        this.info.input === 'uint8'
+          ? { [PIXELS_NAME]: new this.ort.Tensor('uint8', chunk, [n, d, d, 3]) }
+          : { [INPUT_NAME]: new this.ort.Tensor('float32', prepareInput(chunk, n, this.info), [n, 3, s, s]) };
       return (await this.session.run(feeds))[OUTPUT_NAME].data as Float32Array;
     };
     const batch = this.fixedBatch;
@@ -69,8 +83,14 @@ export class OnnxClassifier {
 
   /** Top-k classes for each image file, as `dsdnet predict` gives them with libtorch. */
   predict(files: readonly string[], options: PredictFilesOptions = {}): Promise<Prediction[]> {
-    const score = async (pixels: Uint8Array, count: number): Promise<Float64Array> => softmaxRows(await this.logits(pixels, count), this.info.classNames.length);
-    return predictFiles(files, { decodeSize: this.info.decodeSize, decode: this.decode, classNames: this.info.classNames }, score, options);
+    const score = async (pixels: Uint8Array, count: number): Promise<Float64Array> =>
+      softmaxRows(await this.logits(pixels, count), this.info.classNames.length);
+    return predictFiles(
+      files,
+      { decodeSize: this.info.decodeSize, decode: this.decode, classNames: this.info.classNames },
+      score,
+      options,
+    );
   }
 
   async close(): Promise<void> {
@@ -79,7 +99,12 @@ export class OnnxClassifier {
 }
 
 /** Predicted class per image (argmax of the logits) for decoded images read a batch at a time. */
-export async function classifyImages(classifier: OnnxClassifier, images: DecodedImages, indices: readonly number[], batchSize = 32): Promise<number[]> {
+export async function classifyImages(
+  classifier: OnnxClassifier,
+  images: DecodedImages,
+  indices: readonly number[],
+  batchSize = 32,
+): Promise<number[]> {
   const classes = classifier.info.classNames.length;
   const predictions: number[] = [];
   for (let start = 0; start < indices.length; start += batchSize) {

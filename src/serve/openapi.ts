@@ -14,9 +14,16 @@ const error = { type: 'object', properties: { error: { type: 'string' } }, requi
 const top = {
   type: 'array',
   description: 'the most probable classes, most probable first',
-  items: { type: 'object', properties: { label: { type: 'string' }, index: { type: 'integer' }, probability: { type: 'number' } } },
+  items: {
+    type: 'object',
+    properties: { label: { type: 'string' }, index: { type: 'integer' }, probability: { type: 'number' } },
+  },
 };
-const waiting = { type: 'object', description: 'uploads waiting to be decoded, images waiting to be scored', properties: { decode: { type: 'integer' }, score: { type: 'integer' } } };
+const waiting = {
+  type: 'object',
+  description: 'uploads waiting to be decoded, images waiting to be scored',
+  properties: { decode: { type: 'integer' }, score: { type: 'integer' } },
+};
 // Raw and multipart bodies reach validation as a Buffer or not at all: their schemas describe, with no type to refuse them.
 const rawImage = { description: 'one image: its bytes (JPEG, PNG, TIFF, BMP, WebP)', contentEncoding: 'binary' };
 const security: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }];
@@ -24,24 +31,45 @@ const security: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }];
 /** The routes' schemas; with an API key, the protected routes' say so and describe its 401. */
 export function routeSchemas(apiKey: boolean) {
   const withKey = (schema: FastifySchema & { response: Record<number, unknown> }): FastifySchema =>
-    apiKey ? { ...schema, security, response: { ...schema.response, 401: { ...error, description: 'no API key, or a wrong one' } } } : schema;
+    apiKey
+      ? {
+          ...schema,
+          security,
+          response: { ...schema.response, 401: { ...error, description: 'no API key, or a wrong one' } },
+        }
+      : schema;
   return {
     predict: withKey({
       summary: 'classify images',
-      description: 'One image as the raw body, several as a multipart form (a file part per image) or as JSON; one result per image, in order.',
+      description:
+        'One image as the raw body, several as a multipart form (a file part per image) or as JSON; one result per image, in order.',
       // No type on topK: the handler's own check names a bad value.
-      querystring: { type: 'object', properties: { topK: { description: 'classes per image, a positive integer (default 5)' } } },
+      querystring: {
+        type: 'object',
+        properties: { topK: { description: 'classes per image, a positive integer (default 5)' } },
+      },
       body: {
         content: {
           ...Object.fromEntries(IMAGE_TYPES.map((type) => [type, { schema: rawImage }])),
-          'multipart/form-data': { schema: { description: 'a file part per image (any field name), at most --max-files' } },
+          'multipart/form-data': {
+            schema: { description: 'a file part per image (any field name), at most --max-files' },
+          },
           'application/json': {
             schema: {
               type: 'object',
               required: ['images'],
               properties: {
-                images: { type: 'array', minItems: 1, items: { type: 'string', contentEncoding: 'base64' }, description: 'the images, base64, at most --max-files' },
-                names: { type: 'array', items: { type: 'string' }, description: "the images' names, echoed in the results" },
+                images: {
+                  type: 'array',
+                  minItems: 1,
+                  items: { type: 'string', contentEncoding: 'base64' },
+                  description: 'the images, base64, at most --max-files',
+                },
+                names: {
+                  type: 'array',
+                  items: { type: 'string' },
+                  description: "the images' names, echoed in the results",
+                },
               },
             },
           },
@@ -72,7 +100,12 @@ export function routeSchemas(apiKey: boolean) {
             engine: { type: 'string' },
             backbone: { type: 'string' },
             classes: { type: 'array', items: { type: 'string' } },
-            input: { type: 'string', enum: ['float32', 'uint8'], description: "what /model.onnx takes: normalised float32 N x 3 x S x S, or uint8 decoded images N x D x D x 3" },
+            input: {
+              type: 'string',
+              enum: ['float32', 'uint8'],
+              description:
+                'what /model.onnx takes: normalised float32 N x 3 x S x S, or uint8 decoded images N x D x D x 3',
+            },
             inputSize: { type: 'integer' },
             decodeSize: { type: 'integer' },
             mean: { type: 'array', items: { type: 'number' } },
@@ -85,16 +118,37 @@ export function routeSchemas(apiKey: boolean) {
         },
       },
     },
-    modelOnnx: withKey({ summary: 'the ONNX model', response: { 200: { description: 'the model file', content: { 'application/octet-stream': { schema: { contentEncoding: 'binary' } } } }, 404: { ...error, description: 'not offered (--no-model-download)' } } }),
-    health: { summary: 'liveness: 200 while the process serves', response: { 200: { type: 'object', properties: { status: { type: 'string' }, waiting: { type: 'integer' } } } } },
+    modelOnnx: withKey({
+      summary: 'the ONNX model',
+      response: {
+        200: {
+          description: 'the model file',
+          content: { 'application/octet-stream': { schema: { contentEncoding: 'binary' } } },
+        },
+        404: { ...error, description: 'not offered (--no-model-download)' },
+      },
+    }),
+    health: {
+      summary: 'liveness: 200 while the process serves',
+      response: { 200: { type: 'object', properties: { status: { type: 'string' }, waiting: { type: 'integer' } } } },
+    },
     ready: {
       summary: 'readiness: 200 when the model is loaded and the queues have room, else 503',
       response: {
         200: { type: 'object', properties: { status: { type: 'string', enum: ['ready'] }, waiting } },
-        503: { type: 'object', description: 'busy, or (with an error) shutting down', properties: { status: { type: 'string', enum: ['busy'] }, waiting, error: { type: 'string' } } },
+        503: {
+          type: 'object',
+          description: 'busy, or (with an error) shutting down',
+          properties: { status: { type: 'string', enum: ['busy'] }, waiting, error: { type: 'string' } },
+        },
       },
     },
-    metrics: withKey({ summary: 'Prometheus metrics', response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } }),
+    metrics: withKey({
+      summary: 'Prometheus metrics',
+      response: {
+        200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+      },
+    }),
     hidden: { hide: true },
   } satisfies Record<string, FastifySchema & { hide?: boolean }>;
 }
@@ -105,7 +159,14 @@ export async function registerOpenApi(app: FastifyInstance, apiKey: boolean): Pr
   await app.register(swagger, {
     openapi: {
       info: { title: 'dsdnet serve', description: 'Remote sensing scene classification', version },
-      components: apiKey ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } } } : {},
+      components: apiKey
+        ? {
+            securitySchemes: {
+              bearer: { type: 'http', scheme: 'bearer' },
+              apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+            },
+          }
+        : {},
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -11,7 +11,12 @@ import { availableParallelism } from 'node:os';
 
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import sharp from 'sharp';
 
 import { decodeImageBytes, ImageTooLargeError } from '../data/index.js';
@@ -80,33 +85,67 @@ export interface ModelAccess {
 }
 
 /** The page's view of the model: what GET /model answers and what `export --web` writes as model.json (no key, the model beside it). */
-export function modelDescription(info: ModelInfo, engine: string, access: ModelAccess = { apiKeyRequired: false, downloadable: true }): Record<string, unknown> {
-  return { engine, backbone: info.backbone, classes: info.classNames, input: info.input, inputSize: info.inputSize, decodeSize: info.decodeSize, mean: info.mean, std: info.std, bands: info.bands, run: info.run, ...access };
+export function modelDescription(
+  info: ModelInfo,
+  engine: string,
+  access: ModelAccess = { apiKeyRequired: false, downloadable: true },
+): Record<string, unknown> {
+  return {
+    engine,
+    backbone: info.backbone,
+    classes: info.classNames,
+    input: info.input,
+    inputSize: info.inputSize,
+    decodeSize: info.decodeSize,
+    mean: info.mean,
+    std: info.std,
+    bands: info.bands,
+    run: info.run,
+    ...access,
+  };
 }
 
 /** Example images as JPEG for the page (TIFFs and BMPs are not shown by browsers), at most 512 px. */
-export async function exampleJpegs(files: readonly string[], decodeSize: number): Promise<{ name: string; jpeg: Buffer }[]> {
+export async function exampleJpegs(
+  files: readonly string[],
+  decodeSize: number,
+): Promise<{ name: string; jpeg: Buffer }[]> {
   return Promise.all(
     files.map(async (file) => {
       const rgb = await decodeImageBytes(readFileSync(file), file, Math.min(512, Math.max(decodeSize, 256)), 'cover');
       const side = Math.round(Math.sqrt(rgb.length / 3));
-      return { name: file.split('/').slice(-2).join('/'), jpeg: await sharp(rgb, { raw: { width: side, height: side, channels: 3 } }).jpeg({ quality: 90 }).toBuffer() };
+      return {
+        name: file.split('/').slice(-2).join('/'),
+        jpeg: await sharp(rgb, { raw: { width: side, height: side, channels: 3 } })
+          .jpeg({ quality: 90 })
+          .toBuffer(),
+      };
     }),
   );
 }
 
 /** A request that broke off or took too long: a JSON error on the socket (no route runs), then it is closed. */
-function clientErrorHandler(timeouts: { headers: number; request: number }): (error: Error & { code?: string }, socket: Socket) => void {
+function clientErrorHandler(timeouts: {
+  headers: number;
+  request: number;
+}): (error: Error & { code?: string }, socket: Socket) => void {
   return (error, socket) => {
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     const [status, reason, message] =
       error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', `request not received in time: headers are due within ${timeouts.headers / 1000} s, the whole request within ${timeouts.request / 1000} s`]
+        ? [
+            408,
+            'Request Timeout',
+            `request not received in time: headers are due within ${timeouts.headers / 1000} s, the whole request within ${timeouts.request / 1000} s`,
+          ]
         : error.code === 'HPE_HEADER_OVERFLOW'
           ? [431, 'Request Header Fields Too Large', 'request headers too large']
           : [400, 'Bad Request', `malformed HTTP request (${error.code ?? error.message})`];
     const body = JSON.stringify({ error: message });
-    if (socket.writable) socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    if (socket.writable)
+      socket.write(
+        `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     socket.destroy();
   };
 }
@@ -120,29 +159,50 @@ function servesFile(file: SiteFile): (request: FastifyRequest, reply: FastifyRep
   let brotli: Promise<Buffer | null> | undefined; // made on the first request that takes it
   return async (request, reply) => {
     void reply.header('ETag', etag).header('Cache-Control', file.cacheControl).header('Vary', 'Accept-Encoding');
-    void reply.header('Cross-Origin-Opener-Policy', 'same-origin').header('Cross-Origin-Embedder-Policy', 'require-corp').header('Cross-Origin-Resource-Policy', 'same-origin');
+    void reply
+      .header('Cross-Origin-Opener-Policy', 'same-origin')
+      .header('Cross-Origin-Embedder-Policy', 'require-corp')
+      .header('Cross-Origin-Resource-Policy', 'same-origin');
     if (request.headers['if-none-match'] === etag) return reply.status(304).send();
-    const compressed = /\bbr\b/.test(String(request.headers['accept-encoding'] ?? '')) ? await (brotli ??= brotliOf(file)) : null;
-    return compressed ? reply.type(file.type).header('Content-Encoding', 'br').send(compressed) : reply.type(file.type).send(file.bytes);
+    const compressed = /\bbr\b/.test(String(request.headers['accept-encoding'] ?? ''))
+      ? await (brotli ??= brotliOf(file))
+      : null;
+    return compressed
+      ? reply.type(file.type).header('Content-Encoding', 'br').send(compressed)
+      : reply.type(file.type).send(file.bytes);
   };
 }
 
 /** Decodes a request's images and scores them, each through the decode limit and the batcher; the first error fails the request. */
-async function scoreUploads(uploads: Upload[], decode: (upload: Upload, source: string) => Promise<Uint8Array>, decoding: DecodeLimit, batcher: Batcher<Uint8Array, Float64Array>, gone: () => boolean): Promise<Float64Array[]> {
+async function scoreUploads(
+  uploads: Upload[],
+  decode: (upload: Upload, source: string) => Promise<Uint8Array>,
+  decoding: DecodeLimit,
+  batcher: Batcher<Uint8Array, Float64Array>,
+  gone: () => boolean,
+): Promise<Float64Array[]> {
   let failed = false;
   return Promise.all(
     uploads.map(async (upload, i) => {
       // One image keeps the plain 'upload' in messages; among several, the error names which one.
-      const source = uploads.length === 1 ? 'upload' : `image ${i + 1} of ${uploads.length}${upload.name ? ` (${upload.name})` : ''}`;
+      const source =
+        uploads.length === 1
+          ? 'upload'
+          : `image ${i + 1} of ${uploads.length}${upload.name ? ` (${upload.name})` : ''}`;
       try {
-        if (upload.bytes.length === 0) throw new UploadError(`${uploads.length === 1 ? '' : `${source}: `}empty upload (0 bytes)`);
+        if (upload.bytes.length === 0)
+          throw new UploadError(`${uploads.length === 1 ? '' : `${source}: `}empty upload (0 bytes)`);
         // The response is destroyed once the client's connection closed, and a request with a bad image is answered
         // at once: its images still waiting then are not decoded.
-        const pixels = await decoding.run(() => decode(upload, source), () => failed || gone());
+        const pixels = await decoding.run(
+          () => decode(upload, source),
+          () => failed || gone(),
+        );
         return await batcher.submit(pixels);
       } catch (error) {
         failed = true;
-        if (error instanceof UploadError || error instanceof QueueFullError || error instanceof ClientGoneError) throw error;
+        if (error instanceof UploadError || error instanceof QueueFullError || error instanceof ClientGoneError)
+          throw error;
         throw new UploadError((error as Error).message, error instanceof ImageTooLargeError ? 413 : 400);
       }
     }),
@@ -151,7 +211,10 @@ async function scoreUploads(uploads: Upload[], decode: (upload: Upload, source: 
 
 export async function createServer(model: ServedModel, options: ServeOptions = {}): Promise<FastifyInstance> {
   sharp.cache(false); // every upload is new: libvips' operation cache would only hold memory
-  const limits = { maxBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES, maxFiles: options.maxFiles ?? DEFAULT_MAX_BATCH };
+  const limits = {
+    maxBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+    maxFiles: options.maxFiles ?? DEFAULT_MAX_BATCH,
+  };
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
   const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
@@ -162,7 +225,10 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
     idle: Math.ceil(options.idleTimeoutMs ?? DEFAULT_TIMEOUTS_MS.idle),
   };
   const { info } = model;
-  const decodeUpload = options.decodeUpload ?? ((bytes, limit, source) => decodeImageBytes(bytes, source, info.decodeSize, 'cover', { ...model.decode, maxPixels: limit }));
+  const decodeUpload =
+    options.decodeUpload ??
+    ((bytes, limit, source) =>
+      decodeImageBytes(bytes, source, info.decodeSize, 'cover', { ...model.decode, maxPixels: limit }));
   const decoding = new DecodeLimit({ maxActive: options.maxDecoding ?? availableParallelism(), maxWaiting: maxQueue });
   const metrics = new ServerMetrics({ decode: () => decoding.waiting, score: () => batcher.waiting }, maxBatch);
   const classes = info.classNames.length;
@@ -174,14 +240,19 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
       const started = performance.now();
       const probabilities = await model.probabilities(pixels, images.length);
       metrics.scored(images.length, (performance.now() - started) / 1000);
-      return images.map((_, i) => Float64Array.from(Array.prototype.slice.call(probabilities, i * classes, (i + 1) * classes) as number[]));
+      return images.map((_, i) =>
+        Float64Array.from(Array.prototype.slice.call(probabilities, i * classes, (i + 1) * classes) as number[]),
+      );
     },
     { maxBatch, maxQueue },
   );
   const examples = await exampleJpegs(options.examples ?? [], info.decodeSize);
   const onnxBytes = Buffer.from(model.onnxBytes.buffer, model.onnxBytes.byteOffset, model.onnxBytes.byteLength);
   const site = pageFiles();
-  const access: ModelAccess = { apiKeyRequired: options.apiKey !== undefined, downloadable: options.modelDownload ?? true };
+  const access: ModelAccess = {
+    apiKeyRequired: options.apiKey !== undefined,
+    downloadable: options.modelDownload ?? true,
+  };
   const schemas = routeSchemas(access.apiKeyRequired);
   const guarded = options.apiKey === undefined ? {} : { onRequest: requireApiKey(options.apiKey) };
   let closing = false;
@@ -194,7 +265,11 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
     // Node checks headersTimeout <= requestTimeout when the server is made, before fastify sets the latter: both go
     // here (else headers over Node's default request timeout, 300 s, are refused). Node checks those deadlines only
     // every connectionsCheckingInterval (its default, 30 s, would triple a 10 s limit), in whole milliseconds >= 1.
-    http: { headersTimeout: timeouts.headers, requestTimeout: timeouts.request, connectionsCheckingInterval: Math.max(1, Math.floor(Math.min(1000, timeouts.headers / 4))) },
+    http: {
+      headersTimeout: timeouts.headers,
+      requestTimeout: timeouts.request,
+      connectionsCheckingInterval: Math.max(1, Math.floor(Math.min(1000, timeouts.headers / 4))),
+    },
     clientErrorHandler: clientErrorHandler(timeouts),
     // Requests that arrive while the server closes are refused by the hook below, with a JSON error and Retry-After.
     return503OnClosing: false,
@@ -202,7 +277,9 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
   await registerOpenApi(app, access.apiKeyRequired);
   if (options.cors?.length) await app.register(cors, { origin: options.cors.includes('*') ? '*' : [...options.cors] });
   await app.register(multipart);
-  app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: limits.maxBytes }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: limits.maxBytes }, (_request, body, done) =>
+    done(null, body),
+  );
   metrics.observe(app);
   app.addHook('preClose', async () => void (closing = true));
   app.addHook('onRequest', async (_request, reply) => {
@@ -213,12 +290,21 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
     return payload;
   });
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply: FastifyReply) => {
-    const status = error instanceof QueueFullError ? 503 : error instanceof UploadError ? error.statusCode : error.code === 'FST_REQ_FILE_TOO_LARGE' ? 413 : (error.statusCode ?? 500);
+    const status =
+      error instanceof QueueFullError
+        ? 503
+        : error instanceof UploadError
+          ? error.statusCode
+          : error.code === 'FST_REQ_FILE_TOO_LARGE'
+            ? 413
+            : (error.statusCode ?? 500);
     // A full queue is the expected answer to overload; a client that went away reads no answer (fastify drops it).
     if (status >= 500 && !(error instanceof QueueFullError || error instanceof ClientGoneError)) app.log.error(error);
     void reply.status(status).send({ error: error.message });
   });
-  app.setNotFoundHandler((request, reply) => void reply.status(404).send({ error: `no route ${request.method} ${request.url}` }));
+  app.setNotFoundHandler(
+    (request, reply) => void reply.status(404).send({ error: `no route ${request.method} ${request.url}` }),
+  );
 
   app.get('/health', { schema: schemas.health }, async () => ({ status: 'ok', waiting: batcher.waiting }));
   // The model is loaded before the server is made: readiness is room in both queues (and, by the hook above, not
@@ -228,14 +314,26 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
     const ready = waiting.decode < maxQueue && waiting.score < maxQueue;
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'busy', waiting });
   });
-  app.get('/metrics', { schema: schemas.metrics, ...guarded }, async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/metrics', { schema: schemas.metrics, ...guarded }, async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
   app.get('/model', { schema: schemas.model }, async () => modelDescription(model.info, model.engine, access));
-  const modelFile = servesFile({ path: 'model.onnx', type: 'application/octet-stream', bytes: onnxBytes, cacheControl: REVALIDATE });
+  const modelFile = servesFile({
+    path: 'model.onnx',
+    type: 'application/octet-stream',
+    bytes: onnxBytes,
+    cacheControl: REVALIDATE,
+  });
   app.get('/model.onnx', { schema: schemas.modelOnnx, ...guarded }, async (request, reply) => {
-    if (!access.downloadable) return reply.status(404).send({ error: 'this server does not offer its model for download (serve --no-model-download)' });
+    if (!access.downloadable)
+      return reply
+        .status(404)
+        .send({ error: 'this server does not offer its model for download (serve --no-model-download)' });
     return modelFile(request, reply);
   });
-  app.get('/examples', { schema: schemas.hidden }, async () => examples.map((e, i) => ({ name: e.name, url: `/examples/${i}.jpg` })));
+  app.get('/examples', { schema: schemas.hidden }, async () =>
+    examples.map((e, i) => ({ name: e.name, url: `/examples/${i}.jpg` })),
+  );
   app.get<{ Params: { index: string } }>('/examples/:index.jpg', { schema: schemas.hidden }, async (request, reply) => {
     const example = examples[Number(request.params.index)];
     if (example === undefined) return reply.status(404).send({ error: `no example ${request.params.index}` });
@@ -244,16 +342,34 @@ export async function createServer(model: ServedModel, options: ServeOptions = {
   for (const file of site) app.get(`/${file.path}`, { schema: schemas.hidden }, servesFile(file));
   app.get('/', { schema: schemas.hidden }, servesFile(site[0]));
 
-  app.post<{ Querystring: { topK?: string }; Body: JsonUpload | Buffer }>('/predict', { schema: schemas.predict, ...guarded }, async (request, reply) => {
-    const started = performance.now();
-    const topK = request.query.topK === undefined ? 5 : Number(request.query.topK);
-    if (!(Number.isInteger(topK) && topK >= 1)) throw new UploadError(`topK must be a positive integer, got '${request.query.topK}'`);
-    const uploads = await uploadsOf(request, limits);
-    const scores = await scoreUploads(uploads, (upload, source) => decodeUpload(upload.bytes, maxPixels, source), decoding, batcher, () => reply.raw.destroyed);
-    const results = scores.map((probabilities, i) => ({ name: uploads[i].name ?? `image ${i + 1}`, top: topClasses(probabilities, info.classNames, Math.min(topK, classes)) }));
-    // One image keeps the top-level `top` that the page and earlier clients read.
-    return { results, ...(results.length === 1 ? { top: results[0].top } : {}), milliseconds: Math.round(performance.now() - started) };
-  });
+  app.post<{ Querystring: { topK?: string }; Body: JsonUpload | Buffer }>(
+    '/predict',
+    { schema: schemas.predict, ...guarded },
+    async (request, reply) => {
+      const started = performance.now();
+      const topK = request.query.topK === undefined ? 5 : Number(request.query.topK);
+      if (!(Number.isInteger(topK) && topK >= 1))
+        throw new UploadError(`topK must be a positive integer, got '${request.query.topK}'`);
+      const uploads = await uploadsOf(request, limits);
+      const scores = await scoreUploads(
+        uploads,
+        (upload, source) => decodeUpload(upload.bytes, maxPixels, source),
+        decoding,
+        batcher,
+        () => reply.raw.destroyed,
+      );
+      const results = scores.map((probabilities, i) => ({
+        name: uploads[i].name ?? `image ${i + 1}`,
+        top: topClasses(probabilities, info.classNames, Math.min(topK, classes)),
+      }));
+      // One image keeps the top-level `top` that the page and earlier clients read.
+      return {
+        results,
+        ...(results.length === 1 ? { top: results[0].top } : {}),
+        milliseconds: Math.round(performance.now() - started),
+      };
+    },
+  );
   app.addHook('onClose', async () => model.close());
   return app;
 }

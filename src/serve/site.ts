@@ -20,7 +20,16 @@ export interface SiteFile {
   cacheControl: string;
 }
 
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.wasm': 'application/wasm', '.json': 'application/json; charset=utf-8', '.onnx': 'application/octet-stream', '.jpg': 'image/jpeg' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json; charset=utf-8',
+  '.onnx': 'application/octet-stream',
+  '.jpg': 'image/jpeg',
+};
 export const REVALIDATE = 'no-cache';
 const A_DAY = 'public, max-age=86400';
 
@@ -41,7 +50,12 @@ function packageDir(name: string): string {
 
 /** Every file the page needs besides the model and its examples. */
 export function pageFiles(): SiteFile[] {
-  const read = (dir: string, file: string, path: string, cacheControl: string): SiteFile => ({ path, type: contentType(file), bytes: readFileSync(join(dir, file)), cacheControl });
+  const read = (dir: string, file: string, path: string, cacheControl: string): SiteFile => ({
+    path,
+    type: contentType(file),
+    bytes: readFileSync(join(dir, file)),
+    cacheControl,
+  });
   const web = join(packageRoot(), 'src', 'serve', 'web');
   const shared = fileURLToPath(new URL('./shared/', import.meta.url));
   const ortDir = packageDir('onnxruntime-web');
@@ -69,6 +83,8 @@ const compress = promisify(brotliCompress);
  */
 export async function brotliOf(file: Pick<SiteFile, 'type' | 'bytes'>): Promise<Buffer | null> {
   if (!COMPRESSIBLE.test(file.type) || file.bytes.length < 1024) return null;
-  const compressed = await compress(file.bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_SIZE_HINT]: file.bytes.length } });
+  const compressed = await compress(file.bytes, {
+    params: { [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_SIZE_HINT]: file.bytes.length },
+  });
   return compressed.length < 0.9 * file.bytes.length ? compressed : null;
 }

@@ -8,14 +8,21 @@ import type { ModelInfo } from '../export/index.js';
 import { exampleJpegs, modelDescription } from './server.js';
 import { pageFiles } from './site.js';
 
-export async function writeStaticSite(model: { info: ModelInfo; onnxBytes: Uint8Array }, dir: string, examples: readonly string[]): Promise<string[]> {
+export async function writeStaticSite(
+  model: { info: ModelInfo; onnxBytes: Uint8Array },
+  dir: string,
+  examples: readonly string[],
+): Promise<string[]> {
   const jpegs = await exampleJpegs(examples, model.info.decodeSize);
   const files = [
     ...pageFiles(),
     { path: 'model.onnx', bytes: model.onnxBytes },
     { path: 'model.json', bytes: JSON.stringify(modelDescription(model.info, 'browser'), null, 1) },
     ...jpegs.map((e, i) => ({ path: `examples/${i}.jpg`, bytes: e.jpeg })),
-    { path: 'examples/index.json', bytes: JSON.stringify(jpegs.map((e, i) => ({ name: e.name, url: `examples/${i}.jpg` }))) },
+    {
+      path: 'examples/index.json',
+      bytes: JSON.stringify(jpegs.map((e, i) => ({ name: e.name, url: `examples/${i}.jpg` }))),
+    },
   ];
   for (const file of files) {
     mkdirSync(dirname(join(dir, file.path)), { recursive: true });

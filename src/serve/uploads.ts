@@ -3,7 +3,10 @@
 import type { FastifyRequest } from 'fastify';
 
 export class UploadError extends Error {
-  constructor(message: string, readonly statusCode = 400) {
+  constructor(
+    message: string,
+    readonly statusCode = 400,
+  ) {
     super(message);
     this.name = 'UploadError';
   }
@@ -29,12 +32,21 @@ export interface JsonUpload {
 }
 
 /** The media types taken as one image's raw bytes. */
-export const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/tiff', 'image/bmp', 'image/webp', 'application/octet-stream'];
+export const IMAGE_TYPES = [
+  'image/jpeg',
+  'image/png',
+  'image/tiff',
+  'image/bmp',
+  'image/webp',
+  'application/octet-stream',
+];
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-const tooMany = (limits: UploadLimits): UploadError => new UploadError(`more than ${limits.maxFiles} images in one request (the server's limit)`, 413);
-const tooLarge = (limits: UploadLimits): UploadError => new UploadError(`upload larger than ${limits.maxBytes} bytes`, 413);
+const tooMany = (limits: UploadLimits): UploadError =>
+  new UploadError(`more than ${limits.maxFiles} images in one request (the server's limit)`, 413);
+const tooLarge = (limits: UploadLimits): UploadError =>
+  new UploadError(`upload larger than ${limits.maxBytes} bytes`, 413);
 
 async function multipartUploads(request: FastifyRequest, limits: UploadLimits): Promise<Upload[]> {
   const uploads: Upload[] = [];
@@ -62,7 +74,8 @@ async function multipartUploads(request: FastifyRequest, limits: UploadLimits): 
 function jsonUploads(body: JsonUpload, limits: UploadLimits): Upload[] {
   const { images, names } = body;
   if (images.length > limits.maxFiles) throw tooMany(limits);
-  if (names !== undefined && names.length !== images.length) throw new UploadError(`names has ${names.length} entries for ${images.length} images`);
+  if (names !== undefined && names.length !== images.length)
+    throw new UploadError(`names has ${names.length} entries for ${images.length} images`);
   return images.map((text, i) => {
     if (!BASE64.test(text)) throw new UploadError(`images[${i}] is not base64`);
     return { name: names?.[i], bytes: Buffer.from(text, 'base64') };
@@ -75,5 +88,8 @@ export async function uploadsOf(request: FastifyRequest, limits: UploadLimits): 
   const body = request.body;
   if (Buffer.isBuffer(body)) return [{ bytes: body }];
   if (request.mediaType === 'application/json') return jsonUploads(body as JsonUpload, limits);
-  throw new UploadError('send the image bytes (Content-Type image/jpeg, image/png, ...), a multipart form with a file part per image, or JSON {"images": [base64, ...]}', 415);
+  throw new UploadError(
+    'send the image bytes (Content-Type image/jpeg, image/png, ...), a multipart form with a file part per image, or JSON {"images": [base64, ...]}',
+    415,
+  );
 }

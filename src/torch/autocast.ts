@@ -17,7 +17,8 @@ export interface AutocastOptions {
 /** Runs fn (synchronous) with autocast switched as the options say, then restores the previous state. */
 export function autocast<T>(options: AutocastOptions, fn: () => T): T {
   const { dtype = 'bfloat16', enabled = true, deviceType = 'cpu' } = options;
-  if (dtype !== 'bfloat16' && dtype !== 'float16') throw new TypeError(`autocast: dtype must be bfloat16 or float16, got '${String(dtype)}'`);
+  if (dtype !== 'bfloat16' && dtype !== 'float16')
+    throw new TypeError(`autocast: dtype must be bfloat16 or float16, got '${String(dtype)}'`);
   const [wasEnabled, previousCode] = binding.setAutocast(deviceType, enabled, dtypeCode(dtype));
   binding.enterAutocastRegion();
   try {
@@ -46,7 +47,8 @@ export function withPrecision<T>(precision: Precision, fn: () => T, deviceType: 
   if (precision === 'fp32') return fn();
   if (precision === 'bf16') return autocast({ dtype: 'bfloat16', deviceType }, fn);
   if (precision === 'fp16') {
-    if (deviceType !== 'cuda') throw new Error('fp16 mixed precision runs on CUDA devices (--device cuda); on the CPU use bf16');
+    if (deviceType !== 'cuda')
+      throw new Error('fp16 mixed precision runs on CUDA devices (--device cuda); on the CPU use bf16');
     return autocast({ dtype: 'float16', deviceType }, fn);
   }
   throw new TypeError(`unknown precision '${String(precision)}' (expected ${PRECISIONS.join(', ')})`);

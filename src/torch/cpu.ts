@@ -36,5 +36,7 @@ export function cpuHasNativeBf16(): boolean {
  */
 export function preferredCpuCapability(): 'avx512' | undefined {
   const f = cpuFlags();
-  return ['avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512_bf16'].every((flag) => f.has(flag)) ? 'avx512' : undefined;
+  return ['avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512_bf16'].every((flag) => f.has(flag))
+    ? 'avx512'
+    : undefined;
 }

@@ -38,7 +38,9 @@ export function requireExplicitDevices<T>(fn: () => T): T {
 function device(options: TensorOptions, what: string): Device | null {
   if (options.device !== undefined) return checkDevice(options.device);
   if (explicitDevicesRequired) {
-    throw new Error(`${what}(): no device given, so the tensor would be made on the CPU whatever device the model is on (pass { device: other.device })`);
+    throw new Error(
+      `${what}(): no device given, so the tensor would be made on the CPU whatever device the model is on (pass { device: other.device })`,
+    );
   }
   return null;
 }
@@ -63,7 +65,10 @@ export function ones(shape: Shape, options: TensorOptions = {}): Tensor {
 }
 
 export function empty(shape: Shape, options: TensorOptions = {}): Tensor {
-  return finish(op('empty.memory_format', checkShape(shape, 'empty'), code(options), null, device(options, 'empty'), null, null), options);
+  return finish(
+    op('empty.memory_format', checkShape(shape, 'empty'), code(options), null, device(options, 'empty'), null, null),
+    options,
+  );
 }
 
 export function full(shape: Shape, value: number | boolean, options: TensorOptions = {}): Tensor {
@@ -108,14 +113,32 @@ export function rand(shape: Shape, options: TensorOptions = {}): Tensor {
 /** Standard normal; from `generator` when given, else from the default generator. */
 export function randn(shape: Shape, options: TensorOptions & { generator?: Generator } = {}): Tensor {
   if (options.generator !== undefined) {
-    return finish(op('randn.generator', checkShape(shape, 'randn'), options.generator.handle, code(options), null, device(options, 'randn')), options);
+    return finish(
+      op(
+        'randn.generator',
+        checkShape(shape, 'randn'),
+        options.generator.handle,
+        code(options),
+        null,
+        device(options, 'randn'),
+      ),
+      options,
+    );
   }
   return finish(op('randn', checkShape(shape, 'randn'), code(options), null, device(options, 'randn')), options);
 }
 
 /** Integers uniform on [low, high); int64 unless dtype says otherwise. */
 export function randint(low: number, high: number, shape: Shape, options: TensorOptions = {}): Tensor {
-  return op('randint.low', low, high, checkShape(shape, 'randint'), code(options) ?? dtypeCode('int64'), null, device(options, 'randint'));
+  return op(
+    'randint.low',
+    low,
+    high,
+    checkShape(shape, 'randint'),
+    code(options) ?? dtypeCode('int64'),
+    null,
+    device(options, 'randint'),
+  );
 }
 
 /** A random permutation of 0..n-1 (int64). */
@@ -167,7 +190,10 @@ function inferDtype(values: readonly (number | boolean | bigint)[]): DType {
   return 'float32';
 }
 
-function typedArrayFrom(values: readonly (number | boolean | bigint)[], dtype: Exclude<DType, HalfDType>): AnyTypedArray {
+function typedArrayFrom(
+  values: readonly (number | boolean | bigint)[],
+  dtype: Exclude<DType, HalfDType>,
+): AnyTypedArray {
   switch (dtype) {
     case 'float32':
       return Float32Array.from(values, Number);
@@ -180,7 +206,8 @@ function typedArrayFrom(values: readonly (number | boolean | bigint)[], dtype: E
       return Uint8Array.from(values, Number);
     case 'int64':
       return BigInt64Array.from(values, (v) => {
-        if (typeof v === 'number' && !Number.isInteger(v)) throw new TypeError(`tensor(): ${v} is not an integer for int64`);
+        if (typeof v === 'number' && !Number.isInteger(v))
+          throw new TypeError(`tensor(): ${v} is not an integer for int64`);
         return BigInt(v);
       });
   }

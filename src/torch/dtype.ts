@@ -5,19 +5,38 @@ export type DType = 'float32' | 'float64' | 'bfloat16' | 'float16' | 'int64' | '
 /** The 16-bit floating types: no JS typed array holds them, so their elements reach JS widened to float32. */
 export type HalfDType = 'bfloat16' | 'float16';
 
-const CODES: Record<DType, number> = { uint8: 0, int32: 3, int64: 4, float16: 5, float32: 6, float64: 7, bool: 11, bfloat16: 15 };
+const CODES: Record<DType, number> = {
+  uint8: 0,
+  int32: 3,
+  int64: 4,
+  float16: 5,
+  float32: 6,
+  float64: 7,
+  bool: 11,
+  bfloat16: 15,
+};
 const BY_CODE = new Map<number, DType>(Object.entries(CODES).map(([name, code]) => [code, name as DType]));
 
 export const DTYPES: readonly DType[] = Object.keys(CODES) as DType[];
 
 /** Bytes per element. */
-export const DTYPE_BYTES: Readonly<Record<DType, number>> = { float32: 4, float64: 8, bfloat16: 2, float16: 2, int64: 8, int32: 4, uint8: 1, bool: 1 };
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
+  float32: 4,
+  float64: 8,
+  bfloat16: 2,
+  float16: 2,
+  int64: 8,
+  int32: 4,
+  uint8: 1,
+  bool: 1,
+};
 
 export type AnyTypedArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint16Array | Uint8Array;
 
 export function dtypeCode(dtype: DType): number {
   const code = CODES[dtype];
-  if (code === undefined) throw new TypeError(`unknown dtype '${String(dtype)}' (expected one of ${DTYPES.join(', ')})`);
+  if (code === undefined)
+    throw new TypeError(`unknown dtype '${String(dtype)}' (expected one of ${DTYPES.join(', ')})`);
   return code;
 }
 
@@ -61,5 +80,7 @@ export function dtypeOfTypedArray(data: ArrayBufferView): DType {
   if (data instanceof BigInt64Array) return 'int64';
   if (data instanceof Int32Array) return 'int32';
   if (data instanceof Uint8Array || data instanceof Uint8ClampedArray) return 'uint8';
-  throw new TypeError(`unsupported typed array ${data.constructor.name} (use Float32Array, Float64Array, BigInt64Array, Int32Array or Uint8Array)`);
+  throw new TypeError(
+    `unsupported typed array ${data.constructor.name} (use Float32Array, Float64Array, BigInt64Array, Int32Array or Uint8Array)`,
+  );
 }

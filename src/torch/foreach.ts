@@ -40,7 +40,12 @@ export function addcmul_(xs: readonly Tensor[], a: readonly Tensor[], b: readonl
 }
 
 /** xs[i] + value * a[i] * b[i], new tensors */
-export function addcmul(xs: readonly Tensor[], a: readonly Tensor[], b: readonly Tensor[], value: Scalars = 1): Tensor[] {
+export function addcmul(
+  xs: readonly Tensor[],
+  a: readonly Tensor[],
+  b: readonly Tensor[],
+  value: Scalars = 1,
+): Tensor[] {
   return opMany(scalarOverload('_foreach_addcmul', value), xs, a, b, value);
 }
 

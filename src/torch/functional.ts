@@ -41,7 +41,12 @@ export interface BatchNormOptions {
 }
 
 /** Batch normalisation over dim 1; in training it updates runningMean/runningVar in place, as PyTorch does. */
-export function batchNorm(input: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, options: BatchNormOptions = {}): Tensor {
+export function batchNorm(
+  input: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  options: BatchNormOptions = {},
+): Tensor {
   const { weight = null, bias = null, training = false, momentum = 0.1, eps = 1e-5 } = options;
   return op('batch_norm', input, weight, bias, runningMean, runningVar, training, momentum, eps, true);
 }
@@ -100,7 +105,13 @@ export function avgPool2d(
   kernelSize: Pair,
   options: PoolOptions & { countIncludePad?: boolean; divisorOverride?: number } = {},
 ): Tensor {
-  const { stride = kernelSize, padding = 0, ceilMode = false, countIncludePad = true, divisorOverride = null } = options;
+  const {
+    stride = kernelSize,
+    padding = 0,
+    ceilMode = false,
+    countIncludePad = true,
+    divisorOverride = null,
+  } = options;
   return op('avg_pool2d', input, kernelSize, stride, padding, ceilMode, countIncludePad, divisorOverride);
 }
 
@@ -133,7 +144,8 @@ export function interpolate(input: Tensor, options: InterpolateOptions): Tensor 
     throw new TypeError('interpolate: give exactly one of size and scaleFactor');
   }
   const outputSize = size === undefined ? null : typeof size === 'number' ? [size, size] : size;
-  const scales = scaleFactor === undefined ? null : typeof scaleFactor === 'number' ? [scaleFactor, scaleFactor] : scaleFactor;
+  const scales =
+    scaleFactor === undefined ? null : typeof scaleFactor === 'number' ? [scaleFactor, scaleFactor] : scaleFactor;
   if (mode === 'bilinear') return op('upsample_bilinear2d.vec', input, outputSize, alignCorners, scales);
   if (mode === 'nearest') {
     if (alignCorners) throw new TypeError("interpolate: alignCorners only applies to mode 'bilinear'");
@@ -165,7 +177,12 @@ export function gridSample(
 }
 
 /** Pads the last dims: [left, right, top, bottom, ...]; mode constant (with value), reflect, replicate or circular. */
-export function pad(input: Tensor, pads: Shape, mode: 'constant' | 'reflect' | 'replicate' | 'circular' = 'constant', value = 0): Tensor {
+export function pad(
+  input: Tensor,
+  pads: Shape,
+  mode: 'constant' | 'reflect' | 'replicate' | 'circular' = 'constant',
+  value = 0,
+): Tensor {
   return op('pad', input, pads, mode, mode === 'constant' ? value : null);
 }
 
@@ -188,9 +205,14 @@ export interface ClassLossOptions extends LossOptions {
 }
 
 /** Cross-entropy of logits (N, C, ...) against class indices (int64) or class probabilities (same shape). */
-export function crossEntropy(logits: Tensor, target: Tensor, options: ClassLossOptions & { labelSmoothing?: number } = {}): Tensor {
+export function crossEntropy(
+  logits: Tensor,
+  target: Tensor,
+  options: ClassLossOptions & { labelSmoothing?: number } = {},
+): Tensor {
   const { weight = null, reduction = 'mean', ignoreIndex = -100, labelSmoothing = 0 } = options;
-  if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new RangeError(`crossEntropy: labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+  if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
+    throw new RangeError(`crossEntropy: labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
   return op('cross_entropy_loss', logits, target, weight, reductionCode(reduction), ignoreIndex, labelSmoothing);
 }
 
@@ -208,7 +230,11 @@ export function mseLoss(input: Tensor, target: Tensor, options: LossOptions = {}
  * KL divergence with input given as log-probabilities, as F.kl_div: target * (log target - input), reduced.
  * 'batchmean' divides the sum by the batch size (the mathematically correct KL); 'mean' averages over all elements.
  */
-export function klDiv(input: Tensor, target: Tensor, options: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}): Tensor {
+export function klDiv(
+  input: Tensor,
+  target: Tensor,
+  options: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {},
+): Tensor {
   const { reduction = 'mean', logTarget = false } = options;
   if (reduction === 'batchmean') {
     const total = op('kl_div', input, target, REDUCTION.sum, logTarget);

@@ -11,7 +11,8 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
 
 /** Elementwise: condition ? a : b (with broadcasting; a and b may be numbers). */
 export function where(condition: Tensor, a: Tensor | Scalar, b: Tensor | Scalar): Tensor {
-  if (a instanceof Tensor) return b instanceof Tensor ? op('where.self', condition, a, b) : op('where.ScalarOther', condition, a, b);
+  if (a instanceof Tensor)
+    return b instanceof Tensor ? op('where.self', condition, a, b) : op('where.ScalarOther', condition, a, b);
   return b instanceof Tensor ? op('where.ScalarSelf', condition, a, b) : op('where.Scalar', condition, a, b);
 }
 

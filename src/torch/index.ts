@@ -1,13 +1,42 @@
 // The engine's public surface: tensors, creation, functional ops, autograd, scopes and runtime controls.
-export { Tensor, type MemoryFormat, type Scalar, type Shape, type NestedArray, type MaxMin, type BackwardOptions, schemaOf, observeOps, type OpArg, type OpObserver } from './tensor.js';
+export {
+  Tensor,
+  type MemoryFormat,
+  type Scalar,
+  type Shape,
+  type NestedArray,
+  type MaxMin,
+  type BackwardOptions,
+  schemaOf,
+  observeOps,
+  type OpArg,
+  type OpObserver,
+} from './tensor.js';
 export * from './creation.js';
 export * from './functions.js';
 export * as F from './functional.js';
 export * as foreach from './foreach.js';
 export { noGrad, enableGrad, isGradEnabled, backward } from './autograd.js';
-export { autocast, autocastState, type AutocastOptions, type AutocastDevice, PRECISIONS, type Precision, withPrecision } from './autocast.js';
+export {
+  autocast,
+  autocastState,
+  type AutocastOptions,
+  type AutocastDevice,
+  PRECISIONS,
+  type Precision,
+  withPrecision,
+} from './autocast.js';
 export { tidy, keep, dispose } from './scope.js';
 export * from './runtime.js';
 export { cpuHasNativeBf16, preferredCpuCapability } from './cpu.js';
-export { type AnyTypedArray, type DType, DTYPE_BYTES, DTYPES, type HalfDType, isFloating, isHalf, typedArrayOf } from './dtype.js';
+export {
+  type AnyTypedArray,
+  type DType,
+  DTYPE_BYTES,
+  DTYPES,
+  type HalfDType,
+  isFloating,
+  isHalf,
+  typedArrayOf,
+} from './dtype.js';
 export { type Device, deviceType, resolveDevice } from './device.js';

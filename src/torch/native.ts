@@ -19,7 +19,8 @@ export type NativeStore = { readonly __nativeStore: unique symbol };
 export type NativeGroup = { readonly __nativeGroup: unique symbol };
 export type NativeReducer = { readonly __nativeReducer: unique symbol };
 
-export type NativeArg = NativeHandle | NativeGenerator | number | boolean | string | bigint | null | undefined | readonly NativeArg[];
+export type NativeArg =
+  NativeHandle | NativeGenerator | number | boolean | string | bigint | null | undefined | readonly NativeArg[];
 
 /** What an operator returns: tensors, numbers, booleans, strings, null, or arrays of them (tuples and lists). */
 export type NativeValue = NativeHandle | number | boolean | string | null | undefined | NativeValue[];
@@ -85,7 +86,12 @@ export interface NativeBinding {
   allReduce(group: NativeGroup, tensors: NativeHandle[], op: string): void;
   broadcast(group: NativeGroup, tensors: NativeHandle[], root: number): void;
   barrier(group: NativeGroup): void;
-  newReducer(group: NativeGroup, parameters: NativeHandle[], bucketBytes: number, findUnusedParameters: boolean): NativeReducer;
+  newReducer(
+    group: NativeGroup,
+    parameters: NativeHandle[],
+    bucketBytes: number,
+    findUnusedParameters: boolean,
+  ): NativeReducer;
   reducerPrepare(reducer: NativeReducer, outputs: NativeHandle[]): void;
   sumGradientOverRanks(group: NativeGroup, tensor: NativeHandle): void;
 }
@@ -103,7 +109,9 @@ function packageRoot(): string {
 function load(): NativeBinding {
   const file = join(packageRoot(), 'native', 'build', 'Release', 'dsdnet_native.node');
   if (!existsSync(file)) {
-    throw new Error(`the native addon is not built (${file} is missing). Run: npm rebuild dsdnet (in a checkout: npm run build:native)`);
+    throw new Error(
+      `the native addon is not built (${file} is missing). Run: npm rebuild dsdnet (in a checkout: npm run build:native)`,
+    );
   }
   try {
     return createRequire(import.meta.url)(file) as NativeBinding;
@@ -111,8 +119,13 @@ function load(): NativeBinding {
     // The dynamic loader's text names the library the libtorch it was built against needs, deep in a long message.
     const missing = /(lib[\w.+-]*\.so[\w.]*): cannot open shared object file/.exec((error as Error).message);
     if (missing === null) throw error;
-    const cuda = /^lib(cu|nccl|nv)/.test(missing[1]) ? ' (a CUDA library: install it with CUDA, put its folder on LD_LIBRARY_PATH, or rebuild dsdnet against a CPU libtorch)' : '';
-    throw new Error(`the native addon cannot load: ${missing[1]} is not found${cuda}; ${file} was built against a libtorch that needs it`, { cause: error });
+    const cuda = /^lib(cu|nccl|nv)/.test(missing[1])
+      ? ' (a CUDA library: install it with CUDA, put its folder on LD_LIBRARY_PATH, or rebuild dsdnet against a CPU libtorch)'
+      : '';
+    throw new Error(
+      `the native addon cannot load: ${missing[1]} is not found${cuda}; ${file} was built against a libtorch that needs it`,
+      { cause: error },
+    );
   }
 }
 
@@ -135,7 +148,8 @@ const CPU_CAPABILITIES = ['default', 'avx2', 'avx512'];
 function cpuCapabilityRequest(): string | undefined {
   const fromEnv = process.env.ATEN_CPU_CAPABILITY;
   if (fromEnv === undefined || fromEnv === '') return preferredCpuCapability();
-  if (!CPU_CAPABILITIES.includes(fromEnv)) throw new Error(`ATEN_CPU_CAPABILITY must be one of ${CPU_CAPABILITIES.join(', ')}, got '${fromEnv}'`);
+  if (!CPU_CAPABILITIES.includes(fromEnv))
+    throw new Error(`ATEN_CPU_CAPABILITY must be one of ${CPU_CAPABILITIES.join(', ')}, got '${fromEnv}'`);
   return undefined;
 }
 

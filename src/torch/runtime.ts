@@ -23,7 +23,8 @@ export function parallelInfo(): string {
 
 /** Seeds libtorch's default CPU generator (rand, randn, dropout, init...). */
 export function manualSeed(seed: number): void {
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`manualSeed: expected a non-negative integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new RangeError(`manualSeed: expected a non-negative integer, got ${seed}`);
   binding.manualSeed(seed);
 }
 
@@ -83,7 +84,8 @@ export function liveTensors(): number {
 export class Generator {
   readonly handle: NativeGenerator;
   constructor(seed: number) {
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`Generator: expected a non-negative integer seed, got ${seed}`);
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new RangeError(`Generator: expected a non-negative integer seed, got ${seed}`);
     this.handle = binding.newGenerator(seed);
   }
 }

@@ -43,7 +43,10 @@ function collect(value: unknown, into: Set<Disposable>, seen: Set<unknown>): voi
 }
 
 function isDisposable(value: object): value is Disposable {
-  return typeof (value as Disposable).dispose === 'function' && typeof (value as Disposable).handOverToCollector === 'function';
+  return (
+    typeof (value as Disposable).dispose === 'function' &&
+    typeof (value as Disposable).handOverToCollector === 'function'
+  );
 }
 
 /** Runs fn and disposes the tensors it created that it does not return. fn must be synchronous. */

@@ -3,7 +3,16 @@
 import { inspect } from 'node:util';
 
 import { checkDevice, type Device, isDeviceName } from './device.js';
-import { type AnyTypedArray, type DType, DTYPES, dtypeCode, dtypeFromCode, isFloating, isHalf, typedArrayOf } from './dtype.js';
+import {
+  type AnyTypedArray,
+  type DType,
+  DTYPES,
+  dtypeCode,
+  dtypeFromCode,
+  isFloating,
+  isHalf,
+  typedArrayOf,
+} from './dtype.js';
 import { binding, type NativeArg, type NativeHandle, type NativeValue } from './native.js';
 import { type Disposable, track } from './scope.js';
 
@@ -43,7 +52,12 @@ function lowerAll(args: readonly OpArg[]): NativeArg[] {
  * Sees every op dispatched through this module while it is set: the operator, its arguments and its result (the
  * modified first argument for in-place ops). The ONNX exporter traces a forward pass with it.
  */
-export type OpObserver = (name: string, args: readonly OpArg[], result: Tensor | Tensor[] | NativeValue, inPlace: boolean) => void;
+export type OpObserver = (
+  name: string,
+  args: readonly OpArg[],
+  result: Tensor | Tensor[] | NativeValue,
+  inPlace: boolean,
+) => void;
 
 let observer: OpObserver | null = null;
 
@@ -108,7 +122,8 @@ const MEMORY_FORMAT_CODES: Record<MemoryFormat, number> = { contiguous: 0, chann
 
 function memoryFormatCode(format: MemoryFormat): number {
   const code = MEMORY_FORMAT_CODES[format];
-  if (code === undefined) throw new TypeError(`unknown memory format '${String(format)}' (expected contiguous or channelsLast)`);
+  if (code === undefined)
+    throw new TypeError(`unknown memory format '${String(format)}' (expected contiguous or channelsLast)`);
   return code;
 }
 
@@ -197,11 +212,26 @@ export class Tensor implements Disposable {
    */
   to(target: DType | Device | { dtype?: DType; device?: Device }, options: { nonBlocking?: boolean } = {}): Tensor {
     if (typeof target === 'string' && !(DTYPES as readonly string[]).includes(target) && !isDeviceName(target)) {
-      throw new TypeError(`to('${target}'): neither a dtype (${DTYPES.join(', ')}) nor a device ('cpu', 'cuda', 'cuda:N')`);
+      throw new TypeError(
+        `to('${target}'): neither a dtype (${DTYPES.join(', ')}) nor a device ('cpu', 'cuda', 'cuda:N')`,
+      );
     }
-    const spec = typeof target === 'string' ? ((DTYPES as readonly string[]).includes(target) ? { dtype: target as DType } : { device: target as Device }) : target;
+    const spec =
+      typeof target === 'string'
+        ? (DTYPES as readonly string[]).includes(target)
+          ? { dtype: target as DType }
+          : { device: target as Device }
+        : target;
     const device = spec.device === undefined ? null : checkDevice(spec.device);
-    return op('to.dtype_layout', this, spec.dtype === undefined ? null : dtypeCode(spec.dtype), null, device, null, options.nonBlocking ?? false);
+    return op(
+      'to.dtype_layout',
+      this,
+      spec.dtype === undefined ? null : dtypeCode(spec.dtype),
+      null,
+      device,
+      null,
+      options.nonBlocking ?? false,
+    );
   }
   /** A copy in page-locked host memory, which GPUs copy from asynchronously (needs a CUDA libtorch). */
   pinMemory(): Tensor {
@@ -278,7 +308,9 @@ export class Tensor implements Disposable {
     return op(overload('div', other), this, other);
   }
   pow(exponent: Tensor | Scalar): Tensor {
-    return exponent instanceof Tensor ? op('pow.Tensor_Tensor', this, exponent) : op('pow.Tensor_Scalar', this, exponent);
+    return exponent instanceof Tensor
+      ? op('pow.Tensor_Tensor', this, exponent)
+      : op('pow.Tensor_Scalar', this, exponent);
   }
   maximum(other: Tensor): Tensor {
     return op('maximum', this, other);
@@ -416,10 +448,22 @@ export class Tensor implements Disposable {
   }
   /** Standard deviation (Bessel-corrected unless unbiased = false), over all elements or the given dims. */
   std(dim?: number | readonly number[], options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
-    return op('std.dim', this, dim === undefined ? null : dimList(dim), options.unbiased ?? true, options.keepdim ?? false);
+    return op(
+      'std.dim',
+      this,
+      dim === undefined ? null : dimList(dim),
+      options.unbiased ?? true,
+      options.keepdim ?? false,
+    );
   }
   var(dim?: number | readonly number[], options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
-    return op('var.dim', this, dim === undefined ? null : dimList(dim), options.unbiased ?? true, options.keepdim ?? false);
+    return op(
+      'var.dim',
+      this,
+      dim === undefined ? null : dimList(dim),
+      options.unbiased ?? true,
+      options.keepdim ?? false,
+    );
   }
   /** Vector p-norm over all elements or the given dims. */
   norm(p = 2, dim?: number | readonly number[], keepdim = false): Tensor {
@@ -474,7 +518,9 @@ export class Tensor implements Disposable {
   }
   /** Splits into pieces of `size` along dim (the last may be smaller), or into pieces of the given sizes. */
   split(size: number | readonly number[], dim = 0): Tensor[] {
-    return typeof size === 'number' ? opMany('split.Tensor', this, size, dim) : opMany('split_with_sizes', this, size, dim);
+    return typeof size === 'number'
+      ? opMany('split.Tensor', this, size, dim)
+      : opMany('split_with_sizes', this, size, dim);
   }
   chunk(chunks: number, dim = 0): Tensor[] {
     return opMany('chunk', this, chunks, dim);
@@ -628,7 +674,12 @@ export class Tensor implements Disposable {
     return binding.gradFn(this.handle);
   }
   backward(gradient?: Tensor, options: BackwardOptions = {}): void {
-    binding.backward([this.handle], [gradient?.handle ?? null], options.retainGraph ?? false, options.createGraph ?? false);
+    binding.backward(
+      [this.handle],
+      [gradient?.handle ?? null],
+      options.retainGraph ?? false,
+      options.createGraph ?? false,
+    );
   }
   detach(): Tensor {
     return op('detach', this);

@@ -10,7 +10,13 @@ import { cpuHasNativeBf16, type Device, PRECISIONS, type Precision } from '../to
 import { AUGMENTS, decodeProblems, decodeSize, MIN_SIZE, OPTIMIZERS, type TrainConfig } from '../trained/index.js';
 
 /** Runs written before a setting existed resume with the behaviour they started with. */
-export const LEGACY_SETTINGS: Pick<TrainConfig, 'precision' | 'channelsLast' | 'skipBad' | 'bands' | 'scale'> = { precision: 'fp32', channelsLast: false, skipBad: false, bands: null, scale: DEFAULT_SCALE };
+export const LEGACY_SETTINGS: Pick<TrainConfig, 'precision' | 'channelsLast' | 'skipBad' | 'bands' | 'scale'> = {
+  precision: 'fp32',
+  channelsLast: false,
+  skipBad: false,
+  bands: null,
+  scale: DEFAULT_SCALE,
+};
 
 export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   split: { ratio: 0.8, seed: 0 },
@@ -43,7 +49,10 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
 const PRESET_NAME = /^[A-Za-z0-9_-]+$/;
 
 function presetNames(): string[] {
-  return readdirSync(join(packageRoot(), 'presets')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+  return readdirSync(join(packageRoot(), 'presets'))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -5))
+    .sort();
 }
 
 /** Settings in `settings` that no configuration has, as 'name' strings (a preset's description is its own). */
@@ -52,7 +61,12 @@ function unknownSettings(settings: Record<string, unknown>): string[] {
   const unknown = Object.keys(settings).filter((k) => !known.has(k));
   const methodKeys = new Set(Object.keys(DEFAULT_METHOD_OPTIONS));
   const method = settings.methodOptions;
-  if (method !== null && typeof method === 'object') unknown.push(...Object.keys(method).filter((k) => !methodKeys.has(k)).map((k) => `methodOptions.${k}`));
+  if (method !== null && typeof method === 'object')
+    unknown.push(
+      ...Object.keys(method)
+        .filter((k) => !methodKeys.has(k))
+        .map((k) => `methodOptions.${k}`),
+    );
   return unknown.map((k) => JSON.stringify(k));
 }
 
@@ -60,19 +74,30 @@ function unknownSettings(settings: Record<string, unknown>): string[] {
 export function readPreset(nameOrPath: string): ConfigSettings {
   const byName = !nameOrPath.endsWith('.json');
   if (byName && !PRESET_NAME.test(nameOrPath)) {
-    throw new Error(`--preset '${nameOrPath}': give a preset's name (${presetNames().join(', ')}) or a path to a .json file`);
+    throw new Error(
+      `--preset '${nameOrPath}': give a preset's name (${presetNames().join(', ')}) or a path to a .json file`,
+    );
   }
   const path = byName ? join(packageRoot(), 'presets', `${nameOrPath}.json`) : nameOrPath;
-  if (!existsSync(path)) throw new Error(byName ? `unknown preset '${nameOrPath}' (the presets are ${presetNames().join(', ')}; or give a path to a .json file)` : `${path}: no such preset file`);
+  if (!existsSync(path))
+    throw new Error(
+      byName
+        ? `unknown preset '${nameOrPath}' (the presets are ${presetNames().join(', ')}; or give a path to a .json file)`
+        : `${path}: no such preset file`,
+    );
   let settings: unknown;
   try {
     settings = JSON.parse(readBytes(path).toString('utf8'));
   } catch (error) {
     throw new Error(`${path}: not a readable preset (${(error as Error).message})`);
   }
-  if (settings === null || typeof settings !== 'object' || Array.isArray(settings)) throw new Error(`${path}: a preset is a JSON object of settings`);
+  if (settings === null || typeof settings !== 'object' || Array.isArray(settings))
+    throw new Error(`${path}: a preset is a JSON object of settings`);
   const unknown = unknownSettings(settings as Record<string, unknown>);
-  if (unknown.length > 0) throw new Error(`${path}: not a dsdnet preset: unknown setting(s) ${unknown.join(', ')} (a preset sets ${Object.keys(DEFAULT_CONFIG).join(', ')})`);
+  if (unknown.length > 0)
+    throw new Error(
+      `${path}: not a dsdnet preset: unknown setting(s) ${unknown.join(', ')} (a preset sets ${Object.keys(DEFAULT_CONFIG).join(', ')})`,
+    );
   const { description: _description, ...preset } = settings as ConfigSettings & { description?: string };
   return preset;
 }
@@ -91,7 +116,12 @@ export function resolvePrecision(setting: PrecisionSetting, device: Device = 'cp
 }
 
 /** Defaults, then the preset, then explicit settings; validated. */
-export function resolveConfig(data: string, preset: ConfigSettings, overrides: ConfigSettings, device: Device = 'cpu'): TrainConfig {
+export function resolveConfig(
+  data: string,
+  preset: ConfigSettings,
+  overrides: ConfigSettings,
+  device: Device = 'cpu',
+): TrainConfig {
   const precision = resolvePrecision(overrides.precision ?? preset.precision ?? DEFAULT_CONFIG.precision, device);
   const config: TrainConfig = { ...DEFAULT_CONFIG, ...preset, ...overrides, precision, data } as TrainConfig;
   config.methodOptions = { ...DEFAULT_METHOD_OPTIONS, ...preset.methodOptions, ...overrides.methodOptions };
@@ -105,29 +135,46 @@ export function validateConfig(c: TrainConfig): void {
     const v = c[name] as number;
     if (!(Number.isInteger(v) && v > 0)) problems.push(`${name} must be a positive integer, got ${v}`);
   };
-  if (!(BACKBONES as readonly string[]).includes(c.backbone)) problems.push(`unknown backbone '${c.backbone}' (expected one of ${BACKBONES.join(', ')})`);
-  if (!(METHODS as readonly string[]).includes(c.method)) problems.push(`unknown method '${c.method}' (expected one of ${METHODS.join(', ')})`);
-  if (!(OPTIMIZERS as readonly string[]).includes(c.optimizer)) problems.push(`unknown optimizer '${c.optimizer}' (expected one of ${OPTIMIZERS.join(', ')})`);
-  if (!(AUGMENTS as readonly string[]).includes(c.augment)) problems.push(`unknown augment '${c.augment}' (expected one of ${AUGMENTS.join(', ')})`);
+  if (!(BACKBONES as readonly string[]).includes(c.backbone))
+    problems.push(`unknown backbone '${c.backbone}' (expected one of ${BACKBONES.join(', ')})`);
+  if (!(METHODS as readonly string[]).includes(c.method))
+    problems.push(`unknown method '${c.method}' (expected one of ${METHODS.join(', ')})`);
+  if (!(OPTIMIZERS as readonly string[]).includes(c.optimizer))
+    problems.push(`unknown optimizer '${c.optimizer}' (expected one of ${OPTIMIZERS.join(', ')})`);
+  if (!(AUGMENTS as readonly string[]).includes(c.augment))
+    problems.push(`unknown augment '${c.augment}' (expected one of ${AUGMENTS.join(', ')})`);
   positiveInt('size');
   positiveInt('batchSize');
-  if (c.size < MIN_SIZE) problems.push(`size must be at least ${MIN_SIZE} px (the backbones downsample by 32), got ${c.size}`);
-  if (c.batchSize === 1) problems.push('batchSize must be at least 2: BatchNorm cannot normalise a batch of one image in training');
+  if (c.size < MIN_SIZE)
+    problems.push(`size must be at least ${MIN_SIZE} px (the backbones downsample by 32), got ${c.size}`);
+  if (c.batchSize === 1)
+    problems.push('batchSize must be at least 2: BatchNorm cannot normalise a batch of one image in training');
   positiveInt('epochs');
-  if (!(Number.isInteger(c.warmupEpochs) && c.warmupEpochs >= 0 && c.warmupEpochs < c.epochs)) problems.push(`warmupEpochs must be an integer in [0, epochs), got ${c.warmupEpochs}`);
-  for (const name of ['lr', 'warmupStartLr', 'minLr', 'weightDecay', 'headLrMultiplier'] as const) if (!(c[name] >= 0)) problems.push(`${name} must be >= 0, got ${c[name]}`);
-  if (!(c.cropFraction > 0 && c.cropFraction <= 1)) problems.push(`cropFraction must be in (0, 1], got ${c.cropFraction}`);
-  else if (decodeSize(c) > MAX_DECODE_SIZE) problems.push(`size / cropFraction must be at most ${MAX_DECODE_SIZE} px (the decode size), got ${decodeSize(c)}`);
+  if (!(Number.isInteger(c.warmupEpochs) && c.warmupEpochs >= 0 && c.warmupEpochs < c.epochs))
+    problems.push(`warmupEpochs must be an integer in [0, epochs), got ${c.warmupEpochs}`);
+  for (const name of ['lr', 'warmupStartLr', 'minLr', 'weightDecay', 'headLrMultiplier'] as const)
+    if (!(c[name] >= 0)) problems.push(`${name} must be >= 0, got ${c[name]}`);
+  if (!(c.cropFraction > 0 && c.cropFraction <= 1))
+    problems.push(`cropFraction must be in (0, 1], got ${c.cropFraction}`);
+  else if (decodeSize(c) > MAX_DECODE_SIZE)
+    problems.push(`size / cropFraction must be at most ${MAX_DECODE_SIZE} px (the decode size), got ${decodeSize(c)}`);
   problems.push(...methodOptionProblems(c.methodOptions).map((p) => `methodOptions: ${p}`));
   problems.push(...decodeProblems(c));
-  if (!(Number.isInteger(c.cycles) && c.cycles >= 1)) problems.push(`cycles must be a positive integer, got ${c.cycles}`);
-  if ('ratio' in c.split && !(c.split.ratio > 0 && c.split.ratio < 1)) problems.push(`ratio must be between 0 and 1, got ${c.split.ratio}`);
-  if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) problems.push(`seed must be a non-negative integer, got ${c.seed}`);
-  if (c.pretrained !== null && !(typeof c.pretrained === 'string' && (c.pretrained === 'imagenet' || existsSync(c.pretrained)))) {
+  if (!(Number.isInteger(c.cycles) && c.cycles >= 1))
+    problems.push(`cycles must be a positive integer, got ${c.cycles}`);
+  if ('ratio' in c.split && !(c.split.ratio > 0 && c.split.ratio < 1))
+    problems.push(`ratio must be between 0 and 1, got ${c.split.ratio}`);
+  if (!(Number.isSafeInteger(c.seed) && c.seed >= 0))
+    problems.push(`seed must be a non-negative integer, got ${c.seed}`);
+  if (
+    c.pretrained !== null &&
+    !(typeof c.pretrained === 'string' && (c.pretrained === 'imagenet' || existsSync(c.pretrained)))
+  ) {
     problems.push(`pretrained must be 'imagenet' or an existing file or folder, got ${JSON.stringify(c.pretrained)}`);
   }
-  if (!(PRECISIONS as readonly string[]).includes(c.precision)) problems.push(`unknown precision '${c.precision}' (expected auto, ${PRECISIONS.join(' or ')})`);
-  for (const name of ['channelsLast', 'skipBad'] as const) if (typeof c[name] !== 'boolean') problems.push(`${name} must be true or false, got ${JSON.stringify(c[name])}`);
+  if (!(PRECISIONS as readonly string[]).includes(c.precision))
+    problems.push(`unknown precision '${c.precision}' (expected auto, ${PRECISIONS.join(' or ')})`);
+  for (const name of ['channelsLast', 'skipBad'] as const)
+    if (typeof c[name] !== 'boolean') problems.push(`${name} must be true or false, got ${JSON.stringify(c[name])}`);
   if (problems.length > 0) throw new Error(`invalid training configuration: ${problems.join('; ')}`);
 }
-

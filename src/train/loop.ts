@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { type BatchLoader, BatchQueue } from '../data/index.js';
 import { readTerms, type SelfDistillationNet } from '../dsd/index.js';
 import type { Metrics } from '../eval/index.js';
-import { applySchedule, type GradScaler, type GradScalerState, type GroupOptions, type Optimizer, type WarmupCosineRestarts } from '../optim/index.js';
+import {
+  applySchedule,
+  type GradScaler,
+  type GradScalerState,
+  type GroupOptions,
+  type Optimizer,
+  type WarmupCosineRestarts,
+} from '../optim/index.js';
 import { type Device, dispose, noGrad, type Tensor, tidy } from '../torch/index.js';
 import type { TrainConfig } from '../trained/index.js';
 import type { Reporter } from './reporter.js';
@@ -125,9 +132,15 @@ function step(loop: Loop, order: readonly number[], queue: BatchQueue): void {
   const rate = sums.seen / Math.max(sums.seconds, 1e-9);
   const remaining = (config.epochs - progress.epoch) * loop.loader.numBatches - progress.batchInEpoch;
   loop.reporter.step({
-    epoch: progress.epoch + 1, epochs: config.epochs, step: progress.batchInEpoch, steps: loop.loader.numBatches,
-    loss: sums.loss / sums.seen, accuracy: sums.correct / sums.seen, imagesPerSecond: rate,
-    etaSeconds: (remaining * images) / rate, lr: optimizer.paramGroups[0].lr,
+    epoch: progress.epoch + 1,
+    epochs: config.epochs,
+    step: progress.batchInEpoch,
+    steps: loop.loader.numBatches,
+    loss: sums.loss / sums.seen,
+    accuracy: sums.correct / sums.seen,
+    imagesPerSecond: rate,
+    etaSeconds: (remaining * images) / rate,
+    lr: optimizer.paramGroups[0].lr,
   });
 }
 
@@ -213,7 +226,9 @@ export async function runLoop(loop: Loop, stopAfterEpochs?: number): Promise<Loo
       if (interrupted) {
         loop.save(['latest']);
         const cause = signal ?? 'another rank being stopped';
-        loop.reporter.message(`interrupted by ${cause}: saved ${loop.checkpoints}/latest at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch}; resume with --resume`);
+        loop.reporter.message(
+          `interrupted by ${cause}: saved ${loop.checkpoints}/latest at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch}; resume with --resume`,
+        );
         return { interrupted, signal };
       }
       endEpoch(loop);

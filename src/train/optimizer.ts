@@ -30,7 +30,16 @@ export function lrScale(config: Pick<TrainConfig, 'batchSize'>): number {
 export function makeSchedule(config: TrainConfig, itersPerEpoch: number, reporter: Reporter): WarmupCosineRestarts {
   const cosineIters = (config.epochs - config.warmupEpochs) * itersPerEpoch;
   const cycles = Math.min(config.cycles, cosineIters);
-  if (cycles < config.cycles) reporter.message(`note: ${cosineIters} iterations after warm-up allow only ${cycles} cosine cycles (not ${config.cycles})`);
+  if (cycles < config.cycles)
+    reporter.message(
+      `note: ${cosineIters} iterations after warm-up allow only ${cycles} cosine cycles (not ${config.cycles})`,
+    );
   const scale = lrScale(config);
-  return new WarmupCosineRestarts({ warmupIters: config.warmupEpochs * itersPerEpoch, warmupStartLr: config.warmupStartLr * scale, cosineIters, cycles, minLr: config.minLr * scale });
+  return new WarmupCosineRestarts({
+    warmupIters: config.warmupEpochs * itersPerEpoch,
+    warmupStartLr: config.warmupStartLr * scale,
+    cosineIters,
+    cycles,
+    minLr: config.minLr * scale,
+  });
 }

@@ -35,9 +35,16 @@ function collective<T>(group: ProcessGroup, what: string, fn: () => T): T {
  * `syncBatchNorm`, batch norm layers normalise with the whole global batch's statistics; otherwise each rank uses its
  * own share's and rank 0's running statistics are copied to the others after every step.
  */
-export function replicate(group: ProcessGroup, net: SelfDistillationNet, options: { syncBatchNorm?: boolean } = {}): Synchronizer {
+export function replicate(
+  group: ProcessGroup,
+  net: SelfDistillationNet,
+  options: { syncBatchNorm?: boolean } = {},
+): Synchronizer {
   const parallel = new DataParallel(group, net.parameters());
-  const buffers = net.namedBuffers().map(([, b]) => b).filter((b) => b.dtype === 'float32');
+  const buffers = net
+    .namedBuffers()
+    .map(([, b]) => b)
+    .filter((b) => b.dtype === 'float32');
   // Every rank starts from rank 0's state, as DistributedDataParallel does.
   parallel.broadcastFromRankZero([...net.parameters(), ...buffers]);
   const synchronised = options.syncBatchNorm === true && syncBatchNorm(net, group) > 0;
@@ -56,31 +63,55 @@ export function replicate(group: ProcessGroup, net: SelfDistillationNet, options
         }),
       ),
     total: (sums) =>
-      collective(group, "adding up the epoch's sums", () => tidy(() => {
-        const keys = Object.keys(sums.parts).sort();
-        const values = tensor([sums.loss, sums.correct, sums.seen, ...keys.map((k) => sums.parts[k])], { dtype: 'float64', device: group.device });
-        group.allReduce([values]);
-        const [loss, correct, seen, ...parts] = Array.from(values.data() as Float64Array);
-        const total: Progress['sums'] = { loss, correct, seen, seconds: sums.seconds, parts: Object.fromEntries(keys.map((k, i) => [k, parts[i]])) };
-        return total;
-      })),
+      collective(group, "adding up the epoch's sums", () =>
+        tidy(() => {
+          const keys = Object.keys(sums.parts).sort();
+          const values = tensor([sums.loss, sums.correct, sums.seen, ...keys.map((k) => sums.parts[k])], {
+            dtype: 'float64',
+            device: group.device,
+          });
+          group.allReduce([values]);
+          const [loss, correct, seen, ...parts] = Array.from(values.data() as Float64Array);
+          const total: Progress['sums'] = {
+            loss,
+            correct,
+            seen,
+            seconds: sums.seconds,
+            parts: Object.fromEntries(keys.map((k, i) => [k, parts[i]])),
+          };
+          return total;
+        }),
+      ),
   };
   return sync;
 }
 
 /** Evaluates on the ranks' shares of `indices` and puts the predictions together: every rank gets the same metrics. */
-export function evaluateOnRanks(group: ProcessGroup, model: SelfDistillationNet['backbone'], images: DecodedImages, indices: readonly number[], classNames: readonly string[], options: EvaluateOptions): Metrics {
+export function evaluateOnRanks(
+  group: ProcessGroup,
+  model: SelfDistillationNet['backbone'],
+  images: DecodedImages,
+  indices: readonly number[],
+  classNames: readonly string[],
+  options: EvaluateOptions,
+): Metrics {
   const share = Math.ceil(indices.length / group.worldSize);
   const start = Math.min(indices.length, group.rank * share);
   const mine = indices.slice(start, start + share);
   const { predictions } = evaluate(model, images, mine, classNames, options);
-  const all = collective(group, 'gathering the test predictions', () => tidy(() => {
-    // Each rank fills its own slots with prediction + 1, zeros elsewhere; the sum is everyone's predictions + 1.
-    const slots = new Float64Array(indices.length);
-    predictions.forEach((p, i) => (slots[start + i] = p + 1));
-    const combined = tensor(Array.from(slots), { dtype: 'float64', device: group.device });
-    group.allReduce([combined]);
-    return Array.from(combined.data() as Float64Array, (v) => v - 1);
-  }));
-  return computeMetrics(indices.map((i) => images.labels[i]), all, classNames);
+  const all = collective(group, 'gathering the test predictions', () =>
+    tidy(() => {
+      // Each rank fills its own slots with prediction + 1, zeros elsewhere; the sum is everyone's predictions + 1.
+      const slots = new Float64Array(indices.length);
+      predictions.forEach((p, i) => (slots[start + i] = p + 1));
+      const combined = tensor(Array.from(slots), { dtype: 'float64', device: group.device });
+      group.allReduce([combined]);
+      return Array.from(combined.data() as Float64Array, (v) => v - 1);
+    }),
+  );
+  return computeMetrics(
+    indices.map((i) => images.labels[i]),
+    all,
+    classNames,
+  );
 }

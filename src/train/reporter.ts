@@ -23,7 +23,9 @@ export type TrainEvent =
 function duration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.max(0, Math.round(seconds));
-  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return s >= 3600
+    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+    : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
 }
 
 export class Reporter {
@@ -31,7 +33,10 @@ export class Reporter {
   private readonly tty = Boolean(process.stderr.isTTY);
 
   /** `notices`: whether notice() prints (one rank of several speaks for the run). */
-  constructor(readonly mode: ReportMode, private readonly notices = true) {}
+  constructor(
+    readonly mode: ReportMode,
+    private readonly notices = true,
+  ) {}
 
   step(status: StepStatus): void {
     if (this.mode === 'jsonl') return this.emit({ event: 'step', ...status });

@@ -4,7 +4,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { type CachedImages, type Dataset, type DecodeOptions, loadDecoded, readSplit, type Split, withoutFiles } from '../data/index.js';
+import {
+  type CachedImages,
+  type Dataset,
+  type DecodeOptions,
+  loadDecoded,
+  readSplit,
+  type Split,
+  withoutFiles,
+} from '../data/index.js';
 
 export const SPLIT_PARTS = ['train', 'test', 'all'] as const;
 export type SplitPart = (typeof SPLIT_PARTS)[number];
@@ -28,11 +36,21 @@ export interface DecodeSplitOptions {
 }
 
 /** Decodes the dataset as the model was trained to see it; without a split, only 'all' has positions. */
-export async function decodeForModel(dataset: Dataset, model: { decodeSize: number; decode: DecodeOptions }, split: Split | undefined, options: DecodeSplitOptions = {}): Promise<DecodedSplit> {
+export async function decodeForModel(
+  dataset: Dataset,
+  model: { decodeSize: number; decode: DecodeOptions },
+  split: Split | undefined,
+  options: DecodeSplitOptions = {},
+): Promise<DecodedSplit> {
   const images = await loadDecoded(dataset, { size: model.decodeSize, decode: model.decode, ...options });
   let kept: Split | undefined;
   try {
-    kept = split && withoutFiles(split, images.skipped.map((s) => s.path));
+    kept =
+      split &&
+      withoutFiles(
+        split,
+        images.skipped.map((s) => s.path),
+      );
   } catch (error) {
     images.close();
     throw error;

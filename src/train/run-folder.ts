@@ -46,7 +46,9 @@ function holdsRun(dir: string): boolean {
 /** Throws, naming the folder, unless a run (new, or resumed with `resume`) may be written to `out`. */
 export function checkRunFolder(out: string, data: string, resume: boolean): void {
   if (existsSync(data) && isInside(realPathOf(out), realPathOf(data))) {
-    throw new Error(`${out} is inside the dataset folder ${data}: its checkpoints/ would be scanned as a class; choose an --out outside the dataset`);
+    throw new Error(
+      `${out} is inside the dataset folder ${data}: its checkpoints/ would be scanned as a class; choose an --out outside the dataset`,
+    );
   }
   if (resume) return; // readRunConfig names a folder without a run
   if (!existsSync(out)) {
@@ -58,8 +60,14 @@ export function checkRunFolder(out: string, data: string, resume: boolean): void
   if (holdsRun(out)) throw new Error(`${out} already holds a run; resume it with --resume or choose another --out`);
   const entries = readdirSync(out).sort();
   if (entries.length > 0) {
-    const shown = entries.slice(0, 3).map((e) => JSON.stringify(e)).join(', ') + (entries.length > 3 ? ` and ${entries.length - 3} more` : '');
-    throw new Error(`${out} is not empty and is not a dsdnet run (it holds ${shown}); choose a new or empty folder for --out, nothing there is overwritten`);
+    const shown =
+      entries
+        .slice(0, 3)
+        .map((e) => JSON.stringify(e))
+        .join(', ') + (entries.length > 3 ? ` and ${entries.length - 3} more` : '');
+    throw new Error(
+      `${out} is not empty and is not a dsdnet run (it holds ${shown}); choose a new or empty folder for --out, nothing there is overwritten`,
+    );
   }
   const problem = writableProblem(out);
   if (problem !== null) throw new Error(`${out}: cannot write the run: ${problem}`);

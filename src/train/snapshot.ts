@@ -42,22 +42,32 @@ export function saveSnapshot<Config>(root: string, tags: readonly string[], part
     optimizer: { groups: optimizerState.groups, counters: optimizerState.counters },
     extra: parts.extra ?? {},
   };
-  const metadata: Record<string, string> = { format: SNAPSHOT_FORMAT, classNames: JSON.stringify(parts.classNames), dsdnet: JSON.stringify({ config: parts.config, classNames: parts.classNames }) };
+  const metadata: Record<string, string> = {
+    format: SNAPSHOT_FORMAT,
+    classNames: JSON.stringify(parts.classNames),
+    dsdnet: JSON.stringify({ config: parts.config, classNames: parts.classNames }),
+  };
   // Enough for a bare model.safetensors to be loaded and used on its own.
   const config = parts.config as { backbone?: string; size?: number; cropFraction?: number } | undefined;
   if (config?.backbone) metadata.backbone = config.backbone;
   if (config?.size) metadata.size = String(config.size);
-  if (config?.size && config.cropFraction) metadata.decodeSize = String(decodeSize({ size: config.size, cropFraction: config.cropFraction }));
+  if (config?.size && config.cropFraction)
+    metadata.decodeSize = String(decodeSize({ size: config.size, cropFraction: config.cropFraction }));
   const path = saveCheckpoint(root, tags, { model: parts.model.stateDict(), tensors, info, modelMetadata: metadata });
   tensors.get(RNG_KEY)!.dispose();
   tensors.get(CUDA_RNG_KEY)?.dispose();
   return path;
 }
 
-export function readSnapshot<Config>(path: string, tag = 'latest'): Checkpoint<SnapshotInfo<Config>> & { path: string } {
+export function readSnapshot<Config>(
+  path: string,
+  tag = 'latest',
+): Checkpoint<SnapshotInfo<Config>> & { path: string } {
   const checkpoint = loadCheckpoint<SnapshotInfo<Config>>(path, tag);
   if (checkpoint.info.format !== SNAPSHOT_FORMAT) {
-    throw new Error(`${checkpoint.path}: not a dsdnet training checkpoint (format ${JSON.stringify(checkpoint.info.format)})`);
+    throw new Error(
+      `${checkpoint.path}: not a dsdnet training checkpoint (format ${JSON.stringify(checkpoint.info.format)})`,
+    );
   }
   return checkpoint;
 }

@@ -12,7 +12,20 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { AUGMENT_PRESETS, BatchLoader, type CachedImages, type Dataset, loadDecoded, makeSplit, placeBatch, readSplit, scanDataset, type Split, withoutFiles, writeSplit } from '../data/index.js';
+import {
+  AUGMENT_PRESETS,
+  BatchLoader,
+  type CachedImages,
+  type Dataset,
+  loadDecoded,
+  makeSplit,
+  placeBatch,
+  readSplit,
+  scanDataset,
+  type Split,
+  withoutFiles,
+  writeSplit,
+} from '../data/index.js';
 import type { ProcessGroup } from '../distributed/index.js';
 import { SelfDistillationNet } from '../dsd/index.js';
 import { evaluate, type Metrics } from '../eval/index.js';
@@ -63,7 +76,8 @@ export interface TrainResult {
 
 function readRecords(path: string, upToEpoch: number): EpochRecord[] {
   if (!existsSync(path)) return [];
-  return readBytes(path).toString('utf8')
+  return readBytes(path)
+    .toString('utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as EpochRecord)
@@ -97,13 +111,22 @@ interface PreparedData {
 }
 
 /** Scans the dataset and makes or reads the split: cheap, and done before anything is written. */
-async function prepareData(config: TrainConfig, out: string, resume: boolean, reporter: Reporter): Promise<PreparedData> {
-  const dataset = await scanDataset(config.data, { skipBad: config.skipBad, onWarning: (m) => reporter.message(`warning: ${m}`) });
+async function prepareData(
+  config: TrainConfig,
+  out: string,
+  resume: boolean,
+  reporter: Reporter,
+): Promise<PreparedData> {
+  const dataset = await scanDataset(config.data, {
+    skipBad: config.skipBad,
+    onWarning: (m) => reporter.message(`warning: ${m}`),
+  });
   let split: Split;
   if (resume) split = readSplit(join(out, 'split.json'), dataset);
   else if ('file' in config.split) split = readSplit(config.split.file, dataset);
   else split = makeSplit(dataset, { ratio: config.split.ratio, seed: config.split.seed });
-  if (split.train.length < config.batchSize) throw new Error(`batch size ${config.batchSize} is larger than the ${split.train.length} training images`);
+  if (split.train.length < config.batchSize)
+    throw new Error(`batch size ${config.batchSize} is larger than the ${split.train.length} training images`);
   return { dataset, split };
 }
 
@@ -116,18 +139,43 @@ interface DecodedData {
 }
 
 /** Decodes (or reads from the cache) the images at size / cropFraction: training takes random windows, evaluation the centre one. */
-async function decodeData(config: TrainConfig, { dataset, split }: PreparedData, reporter: Reporter): Promise<DecodedData> {
-  const images = await loadDecoded(dataset, { size: decodeSize(config), decode: { bands: config.bands, scale: config.scale }, progress: reporter.mode === 'bar', skipBad: config.skipBad, onWarning: (m) => reporter.message(`warning: ${m}`) });
-  const usable = images.skipped.length === 0 ? split : withoutFiles(split, images.skipped.map((s) => s.path));
+async function decodeData(
+  config: TrainConfig,
+  { dataset, split }: PreparedData,
+  reporter: Reporter,
+): Promise<DecodedData> {
+  const images = await loadDecoded(dataset, {
+    size: decodeSize(config),
+    decode: { bands: config.bands, scale: config.scale },
+    progress: reporter.mode === 'bar',
+    skipBad: config.skipBad,
+    onWarning: (m) => reporter.message(`warning: ${m}`),
+  });
+  const usable =
+    images.skipped.length === 0
+      ? split
+      : withoutFiles(
+          split,
+          images.skipped.map((s) => s.path),
+        );
   const position = new Map(images.paths.map((p, i) => [p, i]));
-  return { images, split: usable, trainIdx: usable.train.map((e) => position.get(e.path)!), testIdx: usable.test.map((e) => position.get(e.path)!) };
+  return {
+    images,
+    split: usable,
+    trainIdx: usable.train.map((e) => position.get(e.path)!),
+    testIdx: usable.test.map((e) => position.get(e.path)!),
+  };
 }
 
 /**
  * The network, seeded; unless a checkpoint will be restored, the pretrained source's weights are read and checked
  * here (before any file is written).
  */
-function buildNetwork(config: TrainConfig, numClasses: number, restoring: boolean): { net: SelfDistillationNet; pretrained: PretrainedWeights | null } {
+function buildNetwork(
+  config: TrainConfig,
+  numClasses: number,
+  restoring: boolean,
+): { net: SelfDistillationNet; pretrained: PretrainedWeights | null } {
   manualSeed(config.seed);
   const backbone = createBackbone(config.backbone, numClasses);
   const net = new SelfDistillationNet(backbone, config.method, config.methodOptions);
@@ -145,15 +193,30 @@ function buildNetwork(config: TrainConfig, numClasses: number, restoring: boolea
 const CALIBRATION_BATCHES = 10;
 
 /** Copies pretrained weights in; folded BatchNorm gets statistics measured on training batches (epoch 0's, as augmented). */
-function initialise(net: SelfDistillationNet, pretrained: PretrainedWeights, loader: BatchLoader, reporter: Reporter, device: Device): Record<string, unknown> {
+function initialise(
+  net: SelfDistillationNet,
+  pretrained: PretrainedWeights,
+  loader: BatchLoader,
+  reporter: Reporter,
+  device: Device,
+): Record<string, unknown> {
   applyPretrained(net.backbone, pretrained);
-  const summary: Record<string, unknown> = { source: pretrained.source, kind: pretrained.kind, layout: pretrained.layout, entry: pretrained.entry, replaced: pretrained.dropped };
+  const summary: Record<string, unknown> = {
+    source: pretrained.source,
+    kind: pretrained.kind,
+    layout: pretrained.layout,
+    entry: pretrained.entry,
+    replaced: pretrained.dropped,
+  };
   let note = '';
   if (pretrained.foldedBatchNorm) {
     const order = loader.order(0);
     const count = Math.min(CALIBRATION_BATCHES, loader.numBatches);
     const batches = Array.from({ length: count }, (_, b) => placeBatch(loader.batch(order, 0, b), device));
-    calibrateBatchNorm(net.backbone, batches.map((b) => b.input));
+    calibrateBatchNorm(
+      net.backbone,
+      batches.map((b) => b.input),
+    );
     for (const b of batches) dispose([b.input, b.labels]);
     summary.batchNormCalibratedOn = count * loader.options.batchSize;
     note = `, BatchNorm unfolded and calibrated on ${count * loader.options.batchSize} training images`;
@@ -169,9 +232,11 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
   const writer = (group?.rank ?? 0) === 0;
   const reporter = new Reporter(writer ? (options.report ?? 'bar') : 'quiet', writer);
   const config = runConfig(configIn, out, resume, writer);
-  if (config.precision === 'fp16' && deviceType(device) !== 'cuda') throw new Error(`precision fp16 runs on CUDA devices (--device cuda); on ${device} use bf16 or fp32`);
+  if (config.precision === 'fp16' && deviceType(device) !== 'cuda')
+    throw new Error(`precision fp16 runs on CUDA devices (--device cuda); on ${device} use bf16 or fp32`);
   const world = group?.worldSize ?? 1;
-  if (config.batchSize % world !== 0) throw new Error(`batch size ${config.batchSize} does not divide among ${world} processes`);
+  if (config.batchSize % world !== 0)
+    throw new Error(`batch size ${config.batchSize} does not divide among ${world} processes`);
   const prepared = await prepareData(config, out, resume, reporter);
   const checkpoints = join(out, 'checkpoints');
   // A run stopped before its first checkpoint resumes from the start, pretrained initialisation included.
@@ -191,7 +256,15 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
       writeSplit(join(out, 'split.json'), split);
     }
     const shard = group ? { rank: group.rank, worldSize: world } : undefined;
-    const loader = new BatchLoader(cached, trainIdx, { batchSize: config.batchSize / world, shard, shuffle: true, seed: config.seed, dropLast: true, augment: AUGMENT_PRESETS[config.augment], outputSize: config.size });
+    const loader = new BatchLoader(cached, trainIdx, {
+      batchSize: config.batchSize / world,
+      shard,
+      shuffle: true,
+      seed: config.seed,
+      dropLast: true,
+      augment: AUGMENT_PRESETS[config.augment],
+      outputSize: config.size,
+    });
     const optimizer = makeOptimizer(config, net);
     const schedule = makeSchedule(config, loader.numBatches, reporter);
 
@@ -199,10 +272,21 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
     const scaler = config.precision === 'fp16' ? new GradScaler() : null;
     if (pretrained) progress.pretrained = initialise(net, pretrained, loader, reporter, device);
     if (restoring) {
-      const info = restoreSnapshot<TrainConfig>(checkpoints, { model: net.backbone, auxiliary: net.auxiliary, optimizer, classNames: split.classes });
-      progress = { ...(info.extra as Omit<Progress, 'epoch' | 'iteration'>), epoch: info.epoch, iteration: info.iteration };
+      const info = restoreSnapshot<TrainConfig>(checkpoints, {
+        model: net.backbone,
+        auxiliary: net.auxiliary,
+        optimizer,
+        classNames: split.classes,
+      });
+      progress = {
+        ...(info.extra as Omit<Progress, 'epoch' | 'iteration'>),
+        epoch: info.epoch,
+        iteration: info.iteration,
+      };
       if (scaler && progress.gradScaler) scaler.loadStateDict(progress.gradScaler);
-      reporter.message(`resumed ${out} at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch + 1} (iteration ${progress.iteration})`);
+      reporter.message(
+        `resumed ${out} at epoch ${progress.epoch + 1}, step ${progress.batchInEpoch + 1} (iteration ${progress.iteration})`,
+      );
     }
     const sync = group ? replicate(group, net, { syncBatchNorm: options.syncBatchNorm }) : undefined;
     const metricsFile = join(out, 'metrics.jsonl');
@@ -210,14 +294,44 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
     if (writer) writeFileSync(metricsFile, records.map((r) => JSON.stringify(r) + '\n').join(''));
 
     const testOptions = { outputSize: config.size, precision: config.precision };
-    const evaluateTest = (): Metrics => (group ? evaluateOnRanks(group, net.backbone, cached, testIdx, split.classes, testOptions) : evaluate(net.backbone, cached, testIdx, split.classes, testOptions).metrics);
-    const snapshotExtra = (): Record<string, unknown> => ({ batchInEpoch: progress.batchInEpoch, best: progress.best, sums: progress.sums, pretrained: progress.pretrained, gradScaler: scaler?.stateDict(), backbone: config.backbone, size: config.size });
+    const evaluateTest = (): Metrics =>
+      group
+        ? evaluateOnRanks(group, net.backbone, cached, testIdx, split.classes, testOptions)
+        : evaluate(net.backbone, cached, testIdx, split.classes, testOptions).metrics;
+    const snapshotExtra = (): Record<string, unknown> => ({
+      batchInEpoch: progress.batchInEpoch,
+      best: progress.best,
+      sums: progress.sums,
+      pretrained: progress.pretrained,
+      gradScaler: scaler?.stateDict(),
+      backbone: config.backbone,
+      size: config.size,
+    });
     const { interrupted, signal } = await runLoop(
       {
-        config, device, net, scaler, optimizer, schedule, loader, reporter, progress, checkpoints,
+        config,
+        device,
+        net,
+        scaler,
+        optimizer,
+        schedule,
+        loader,
+        reporter,
+        progress,
+        checkpoints,
         evaluateTest,
         save: (tags) => {
-          if (writer) saveSnapshot(checkpoints, tags, { model: net.backbone, auxiliary: net.auxiliary, optimizer, config, classNames: split.classes, epoch: progress.epoch, iteration: progress.iteration, extra: snapshotExtra() });
+          if (writer)
+            saveSnapshot(checkpoints, tags, {
+              model: net.backbone,
+              auxiliary: net.auxiliary,
+              optimizer,
+              config,
+              classNames: split.classes,
+              epoch: progress.epoch,
+              iteration: progress.iteration,
+              extra: snapshotExtra(),
+            });
         },
         onEpoch: (record) => {
           if (writer) appendFileSync(metricsFile, JSON.stringify(record) + '\n');
@@ -233,7 +347,13 @@ export async function train(configIn: TrainConfig, options: TrainOptions): Promi
     if (completed) {
       final = evaluateTest();
       if (writer) await writeReport(out, config, final, records, progress.best, progress.pretrained);
-      reporter.done({ out, finalOA: final.overallAccuracy, finalAA: final.averageAccuracy, finalKappa: final.kappa, bestOA: progress.best });
+      reporter.done({
+        out,
+        finalOA: final.overallAccuracy,
+        finalAA: final.averageAccuracy,
+        finalKappa: final.kappa,
+        bestOA: progress.best,
+      });
     }
     return { out, completed, interrupted, signal, epochs: records, final };
   } finally {

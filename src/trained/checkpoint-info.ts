@@ -23,6 +23,11 @@ export function checkClassNames(source: string, saved: readonly string[], expect
   if (same) return;
   const missing = expected.filter((c) => !saved.includes(c));
   const extra = saved.filter((c) => !expected.includes(c));
-  const detail = missing.length + extra.length > 0 ? `missing ${JSON.stringify(missing)}, extra ${JSON.stringify(extra)}` : 'same classes in another order';
-  throw new Error(`${source}: trained on ${saved.length} classes that differ from the ${expected.length} given (${detail})`);
+  const detail =
+    missing.length + extra.length > 0
+      ? `missing ${JSON.stringify(missing)}, extra ${JSON.stringify(extra)}`
+      : 'same classes in another order';
+  throw new Error(
+    `${source}: trained on ${saved.length} classes that differ from the ${expected.length} given (${detail})`,
+  );
 }

@@ -38,10 +38,16 @@ function classNamesOf(info: Partial<SnapshotInfo<TrainConfig>>, metadata: Metada
 }
 
 /** How a model file says it is used (backbone, classes, sizes, bands, scaling), checked against the flags' limits. */
-function settingsOf(checkpoint: Checkpoint<Partial<SnapshotInfo<TrainConfig>>> & { path: string }): ModelSettings & { classNames: string[] } {
+function settingsOf(
+  checkpoint: Checkpoint<Partial<SnapshotInfo<TrainConfig>>> & { path: string },
+): ModelSettings & { classNames: string[] } {
   const { info, modelMetadata: metadata, path } = checkpoint;
   const backbone = info.config?.backbone ?? metadata.backbone;
-  if ((info.classNames === undefined && metadata.classNames === undefined) || !backbone || (info.config === undefined && metadata.size === undefined)) {
+  if (
+    (info.classNames === undefined && metadata.classNames === undefined) ||
+    !backbone ||
+    (info.config === undefined && metadata.size === undefined)
+  ) {
     throw new Error(`${path}: not a dsdnet model (its metadata names no class list, backbone or input size)`);
   }
   const size = info.config?.size ?? Number(metadata.size);
@@ -62,9 +68,16 @@ function settingsOf(checkpoint: Checkpoint<Partial<SnapshotInfo<TrainConfig>>> &
  * The stage heads of an sd/dsd run from its training state (the run's own SelfDistillationNet, so that the names are
  * the trainer's); undefined for plain runs and for a bare model.safetensors.
  */
-function stageHeads(model: Backbone, checkpoint: Checkpoint<Partial<SnapshotInfo<TrainConfig>>>): StageHead[] | undefined {
+function stageHeads(
+  model: Backbone,
+  checkpoint: Checkpoint<Partial<SnapshotInfo<TrainConfig>>>,
+): StageHead[] | undefined {
   const config = checkpoint.info.config;
-  const auxiliary = new Map([...checkpoint.tensors].filter(([key]) => key.startsWith(AUXILIARY_PREFIX)).map(([key, t]) => [key.slice(AUXILIARY_PREFIX.length), t]));
+  const auxiliary = new Map(
+    [...checkpoint.tensors]
+      .filter(([key]) => key.startsWith(AUXILIARY_PREFIX))
+      .map(([key, t]) => [key.slice(AUXILIARY_PREFIX.length), t]),
+  );
   if (config === undefined || config.method === 'plain' || auxiliary.size === 0) return undefined;
   const net = new SelfDistillationNet(model, config.method, config.methodOptions);
   net.auxiliary.loadStateDict(auxiliary);
@@ -76,20 +89,37 @@ function stageHeads(model: Backbone, checkpoint: Checkpoint<Partial<SnapshotInfo
  * Loads the deployable model (and, with `heads`, an sd/dsd run's stage heads) onto the device (default: the CPU);
  * checkpoints themselves hold no device. `tag` picks 'latest' (default) or 'best' inside a run.
  */
-export function loadModel(path: string, options: { tag?: string; expectClasses?: readonly string[]; device?: Device; heads?: boolean } = {}): LoadedModel {
+export function loadModel(
+  path: string,
+  options: { tag?: string; expectClasses?: readonly string[]; device?: Device; heads?: boolean } = {},
+): LoadedModel {
   const checkpoint = loadCheckpoint<Partial<SnapshotInfo<TrainConfig>>>(path, options.tag ?? 'latest');
   let model: Backbone | undefined;
   try {
     const settings = settingsOf(checkpoint);
     if (options.expectClasses) checkClassNames(checkpoint.path, settings.classNames, options.expectClasses);
-    checkFinite(checkpoint.model, checkpoint.path, 'refusing a model that is not finite (its predictions would mean nothing)');
+    checkFinite(
+      checkpoint.model,
+      checkpoint.path,
+      'refusing a model that is not finite (its predictions would mean nothing)',
+    );
     model = createBackbone(settings.backbone, settings.classNames.length);
     model.loadStateDict(checkpoint.model);
     const heads = options.heads ? stageHeads(model, checkpoint) : undefined;
     model.to(options.device ?? 'cpu').eval();
     for (const head of heads ?? []) head.to(options.device ?? 'cpu').eval();
     const { backbone, classNames, size, decodeSize: resize, bands, scale } = settings;
-    return { model, classNames, backbone, size, decodeSize: resize, decode: { bands, scale }, source: checkpoint.path, info: checkpoint.info, heads };
+    return {
+      model,
+      classNames,
+      backbone,
+      size,
+      decodeSize: resize,
+      decode: { bands, scale },
+      source: checkpoint.path,
+      info: checkpoint.info,
+      heads,
+    };
   } catch (error) {
     model?.dispose();
     throw error;

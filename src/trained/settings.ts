@@ -23,12 +23,16 @@ export interface ModelSettings {
  */
 export function modelSettingsProblems(m: ModelSettings): string[] {
   const problems: string[] = [];
-  if (!(BACKBONES as readonly string[]).includes(m.backbone)) problems.push(`unknown backbone ${JSON.stringify(m.backbone)} (expected one of ${BACKBONES.join(', ')})`);
+  if (!(BACKBONES as readonly string[]).includes(m.backbone))
+    problems.push(`unknown backbone ${JSON.stringify(m.backbone)} (expected one of ${BACKBONES.join(', ')})`);
   const names = m.classNames;
-  if (!(Array.isArray(names) && names.length >= 2 && names.every((n) => typeof n === 'string' && n !== ''))) problems.push('the class names must be a list of at least two non-empty strings');
+  if (!(Array.isArray(names) && names.length >= 2 && names.every((n) => typeof n === 'string' && n !== '')))
+    problems.push('the class names must be a list of at least two non-empty strings');
   else if (new Set(names).size !== names.length) problems.push('the class names repeat');
-  if (!(Number.isInteger(m.size) && m.size >= MIN_SIZE && m.size <= MAX_DECODE_SIZE)) problems.push(`input size must be an integer in ${MIN_SIZE}..${MAX_DECODE_SIZE} px, got ${m.size}`);
-  else if (!(Number.isInteger(m.decodeSize) && m.decodeSize >= m.size && m.decodeSize <= MAX_DECODE_SIZE)) problems.push(`decode size must be an integer in ${m.size}..${MAX_DECODE_SIZE} px, got ${m.decodeSize}`);
+  if (!(Number.isInteger(m.size) && m.size >= MIN_SIZE && m.size <= MAX_DECODE_SIZE))
+    problems.push(`input size must be an integer in ${MIN_SIZE}..${MAX_DECODE_SIZE} px, got ${m.size}`);
+  else if (!(Number.isInteger(m.decodeSize) && m.decodeSize >= m.size && m.decodeSize <= MAX_DECODE_SIZE))
+    problems.push(`decode size must be an integer in ${m.size}..${MAX_DECODE_SIZE} px, got ${m.decodeSize}`);
   problems.push(...decodeProblems(m));
   return problems;
 }
@@ -36,11 +40,22 @@ export function modelSettingsProblems(m: ModelSettings): string[] {
 /** What is wrong with the band choice and the sample scaling. */
 export function decodeProblems({ bands, scale }: Pick<ModelSettings, 'bands' | 'scale'>): string[] {
   const problems: string[] = [];
-  if (bands !== null && !(Array.isArray(bands) && (bands.length === 1 || bands.length === 3) && bands.every((b) => Number.isInteger(b) && b >= 1))) {
+  if (
+    bands !== null &&
+    !(
+      Array.isArray(bands) &&
+      (bands.length === 1 || bands.length === 3) &&
+      bands.every((b) => Number.isInteger(b) && b >= 1)
+    )
+  ) {
     problems.push(`bands must be one or three band numbers (1-based), got ${JSON.stringify(bands)}`);
   }
   const validPercentile = scale?.kind === 'percentile' && scale.low >= 0 && scale.low < scale.high && scale.high <= 100;
-  const validRange = scale?.kind === 'range' && Number.isFinite(scale.min) && Number.isFinite(scale.max) && scale.min < scale.max;
-  if (!validPercentile && !validRange) problems.push(`scale must be percentiles 0 <= low < high <= 100 or a range min < max, got ${JSON.stringify(scale)}`);
+  const validRange =
+    scale?.kind === 'range' && Number.isFinite(scale.min) && Number.isFinite(scale.max) && scale.min < scale.max;
+  if (!validPercentile && !validRange)
+    problems.push(
+      `scale must be percentiles 0 <= low < high <= 100 or a range min < max, got ${JSON.stringify(scale)}`,
+    );
   return problems;
 }

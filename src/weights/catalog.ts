@@ -5,7 +5,9 @@ import { join } from 'node:path';
 
 import { sharedDir } from '../io/index.js';
 
-const IMAGENET_FOLDERS: Record<string, string> = { mobilenet_v2: join('mobilenet_v2_imagenet_float', 'onnx-zoo-mobilenetv2-7-folded') };
+const IMAGENET_FOLDERS: Record<string, string> = {
+  mobilenet_v2: join('mobilenet_v2_imagenet_float', 'onnx-zoo-mobilenetv2-7-folded'),
+};
 
 /** 'imagenet' names the ImageNet weights known for a backbone (under $DSDNET_WEIGHTS or ../shared/weights); anything else is a path. */
 export function resolveSource(source: string, backboneName: string): string {
@@ -19,6 +21,9 @@ export function resolveSource(source: string, backboneName: string): string {
   }
   const root = process.env.DSDNET_WEIGHTS ?? join(sharedDir(), 'weights');
   const path = join(root, folder);
-  if (!existsSync(path)) throw new Error(`ImageNet weights for ${backboneName} are expected in ${path} (set DSDNET_WEIGHTS to the folder that holds ${folder.split('/')[0]}/, or pass a path)`);
+  if (!existsSync(path))
+    throw new Error(
+      `ImageNet weights for ${backboneName} are expected in ${path} (set DSDNET_WEIGHTS to the folder that holds ${folder.split('/')[0]}/, or pass a path)`,
+    );
   return path;
 }

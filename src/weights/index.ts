@@ -2,6 +2,14 @@
 export { disposeWeights, readWeights, type SourceKind, type WeightSet } from './sources.js';
 export { fromTimmMobileNetV2, selectStateDict, unfoldBatchNorm } from './layouts.js';
 export { checkFit, type Fit, fitOf, identifyBackbone } from './match.js';
-export { applyPretrained, IMPORT_FORMAT, type Layout, mapToBackbone, type MappedState, type PretrainedWeights, readPretrained } from './pretrained.js';
+export {
+  applyPretrained,
+  IMPORT_FORMAT,
+  type Layout,
+  mapToBackbone,
+  type MappedState,
+  type PretrainedWeights,
+  readPretrained,
+} from './pretrained.js';
 export { resolveSource } from './catalog.js';
 export { checkFinite, describeCounts, nonFiniteCounts } from './finite.js';

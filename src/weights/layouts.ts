@@ -9,7 +9,10 @@ import type { WeightSet } from './sources.js';
 const STATE_DICT_ENTRIES = ['state_dict', 'model_state_dict', 'model', 'net'];
 
 /** The model's tensors: the state-dict entry of a checkpoint if there is one, without DataParallel's prefix. */
-export function selectStateDict(tensors: ReadonlyMap<string, Tensor>): { tensors: Map<string, Tensor>; entry: string | null } {
+export function selectStateDict(tensors: ReadonlyMap<string, Tensor>): {
+  tensors: Map<string, Tensor>;
+  entry: string | null;
+} {
   let entry: string | null = null;
   let selected = new Map(tensors);
   for (const name of STATE_DICT_ENTRIES) {
@@ -21,7 +24,8 @@ export function selectStateDict(tensors: ReadonlyMap<string, Tensor>): { tensors
     }
   }
   const keys = [...selected.keys()];
-  if (keys.length > 0 && keys.every((k) => k.startsWith('module.'))) selected = new Map([...selected].map(([key, t]) => [key.slice('module.'.length), t]));
+  if (keys.length > 0 && keys.every((k) => k.startsWith('module.')))
+    selected = new Map([...selected].map(([key, t]) => [key.slice('module.'.length), t]));
   return { tensors: selected, entry };
 }
 
@@ -29,11 +33,13 @@ export function selectStateDict(tensors: ReadonlyMap<string, Tensor>): { tensors
 export function fromTimmMobileNetV2(tensors: ReadonlyMap<string, Tensor>): Map<string, Tensor> | null {
   if (!tensors.has('conv_stem.weight')) return null;
   // Blocks are numbered through the stages in order: blocks.S.B -> features.(1 + running index).
-  const blocks = [...new Set([...tensors.keys()].flatMap((k) => /^blocks\.(\d+)\.(\d+)\./.exec(k)?.[0] ?? []))].sort((a, b) => {
-    const [, s1, b1] = /^blocks\.(\d+)\.(\d+)\./.exec(a)!.map(Number);
-    const [, s2, b2] = /^blocks\.(\d+)\.(\d+)\./.exec(b)!.map(Number);
-    return s1 - s2 || b1 - b2;
-  });
+  const blocks = [...new Set([...tensors.keys()].flatMap((k) => /^blocks\.(\d+)\.(\d+)\./.exec(k)?.[0] ?? []))].sort(
+    (a, b) => {
+      const [, s1, b1] = /^blocks\.(\d+)\.(\d+)\./.exec(a)!.map(Number);
+      const [, s2, b2] = /^blocks\.(\d+)\.(\d+)\./.exec(b)!.map(Number);
+      return s1 - s2 || b1 - b2;
+    },
+  );
   const blockIndex = new Map(blocks.map((prefix, i) => [prefix, i + 1]));
   const last = blocks.length + 1;
   const renamed = new Map<string, Tensor>();
@@ -46,12 +52,25 @@ export function fromTimmMobileNetV2(tensors: ReadonlyMap<string, Tensor>): Map<s
       // conv_pw, bn1, conv_dw, bn2, conv_pwl, bn3.
       const expanded = tensors.has(`${prefix}conv_pwl.weight`);
       const map: Record<string, string> = expanded
-        ? { conv_pw: 'conv.0.0', bn1: 'conv.0.1', conv_dw: 'conv.1.0', bn2: 'conv.1.1', conv_pwl: 'conv.2', bn3: 'conv.3' }
+        ? {
+            conv_pw: 'conv.0.0',
+            bn1: 'conv.0.1',
+            conv_dw: 'conv.1.0',
+            bn2: 'conv.1.1',
+            conv_pwl: 'conv.2',
+            bn3: 'conv.3',
+          }
         : { conv_dw: 'conv.0.0', bn1: 'conv.0.1', conv_pw: 'conv.1', bn2: 'conv.2' };
       name = map[layer] ? `features.${blockIndex.get(prefix)}.${map[layer]}.${rest}` : key;
     } else {
       const top = /^(conv_stem|bn1|conv_head|bn2|classifier)\.(.+)$/.exec(key);
-      const map: Record<string, string> = { conv_stem: 'features.0.0', bn1: 'features.0.1', conv_head: `features.${last}.0`, bn2: `features.${last}.1`, classifier: 'classifier.1' };
+      const map: Record<string, string> = {
+        conv_stem: 'features.0.0',
+        bn1: 'features.0.1',
+        conv_head: `features.${last}.0`,
+        bn2: `features.${last}.1`,
+        classifier: 'classifier.1',
+      };
       if (top) name = `${map[top[1]]}.${top[2]}`;
     }
     renamed.set(name, t);
@@ -67,9 +86,13 @@ export function fromTimmMobileNetV2(tensors: ReadonlyMap<string, Tensor>): Map<s
 export function unfoldBatchNorm(weights: WeightSet, model: Module): Map<string, Tensor> {
   const modules = new Map(model.namedModules());
   const convs = [...modules].filter(([, m]) => m instanceof Conv2d).map(([name]) => name);
-  const indices = [...new Set([...weights.tensors.keys()].flatMap((k) => /^conv_(\d+)\.weight$/.exec(k)?.[1] ?? []))].map(Number).sort((a, b) => a - b);
+  const indices = [...new Set([...weights.tensors.keys()].flatMap((k) => /^conv_(\d+)\.weight$/.exec(k)?.[1] ?? []))]
+    .map(Number)
+    .sort((a, b) => a - b);
   if (indices.length !== convs.length) {
-    throw new Error(`${weights.path}: ${indices.length} folded convolutions, but the model has ${convs.length}: not the same architecture`);
+    throw new Error(
+      `${weights.path}: ${indices.length} folded convolutions, but the model has ${convs.length}: not the same architecture`,
+    );
   }
   // Every pair is checked before a tensor is made, so that a refusal leaves nothing to release.
   const pairs = convs.map((conv, i) => {
@@ -79,7 +102,8 @@ export function unfoldBatchNorm(weights: WeightSet, model: Module): Map<string, 
     // The BatchNorm that follows a conv is its next sibling ('x.0' -> 'x.1', 'conv.2' -> 'conv.3').
     const bnName = conv.replace(/(\d+)$/, (d) => String(Number(d) + 1));
     const bn = modules.get(bnName);
-    if (!(bn instanceof BatchNorm)) throw new Error(`cannot unfold BatchNorm: '${conv}' is not followed by a BatchNorm layer`);
+    if (!(bn instanceof BatchNorm))
+      throw new Error(`cannot unfold BatchNorm: '${conv}' is not followed by a BatchNorm layer`);
     return { conv, weight, bias, bnName, eps: bn.eps };
   });
   const state = new Map<string, Tensor>();

@@ -13,7 +13,8 @@ export interface Fit {
   misShaped: string[];
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+const sameShape = (a: readonly number[], b: readonly number[]): boolean =>
+  a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** How `state` fits `backbone`, leaving out the classifier (it is replaced for the dataset's classes). */
 export function fitOf(state: ReadonlyMap<string, Tensor>, backbone: Backbone): Fit {
@@ -43,12 +44,19 @@ export function identifyBackbone(state: ReadonlyMap<string, Tensor>): string | u
 }
 
 /** Throws unless `state` fits: the error names the source, the backbone and every problem. */
-export function checkFit(state: ReadonlyMap<string, Tensor>, backbone: Backbone, backboneName: string, source: string): void {
+export function checkFit(
+  state: ReadonlyMap<string, Tensor>,
+  backbone: Backbone,
+  backboneName: string,
+  source: string,
+): void {
   const fit = fitOf(state, backbone);
   if (fits(fit)) return;
   const other = identifyBackbone(state);
   if (other !== undefined && other !== backboneName) {
-    throw new Error(`${source}: these are ${other} weights, not ${backboneName}; choose --backbone ${other} or weights for ${backboneName}`);
+    throw new Error(
+      `${source}: these are ${other} weights, not ${backboneName}; choose --backbone ${other} or weights for ${backboneName}`,
+    );
   }
   const parts = [
     fit.missing.length > 0 ? `missing ${fit.missing.length} key(s): ${fit.missing.join(', ')}` : '',

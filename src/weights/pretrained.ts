@@ -39,11 +39,15 @@ export interface MappedState {
 
 /** The source's tensors in `backbone`'s names; nothing is checked or released here. */
 export function mapToBackbone(weights: WeightSet, backbone: Backbone): MappedState {
-  if (weights.kind === 'npy-folded') return { state: unfoldBatchNorm(weights, backbone), entry: null, layout: 'npy-folded', foldedBatchNorm: true };
-  const foldedBatchNorm = weights.values.get('format') === IMPORT_FORMAT && weights.values.get('foldedBatchNorm') === 'true';
+  if (weights.kind === 'npy-folded')
+    return { state: unfoldBatchNorm(weights, backbone), entry: null, layout: 'npy-folded', foldedBatchNorm: true };
+  const foldedBatchNorm =
+    weights.values.get('format') === IMPORT_FORMAT && weights.values.get('foldedBatchNorm') === 'true';
   const { tensors, entry } = selectStateDict(weights.tensors);
   const timm = fromTimmMobileNetV2(tensors);
-  return timm === null ? { state: tensors, entry, layout: 'torchvision', foldedBatchNorm } : { state: timm, entry, layout: 'timm', foldedBatchNorm };
+  return timm === null
+    ? { state: tensors, entry, layout: 'torchvision', foldedBatchNorm }
+    : { state: timm, entry, layout: 'timm', foldedBatchNorm };
 }
 
 /** Reads `source` and returns the state for `backbone`, or throws an error naming the source and every problem. */
@@ -62,7 +66,10 @@ export function readPretrained(source: string, backbone: Backbone, backboneName:
     const used = new Map([...state].filter(([key]) => !classifier.has(key)));
     // Named as the source names them where the tensor is the source's own (not one unfolded from it).
     const sourceNames = new Map([...weights.tensors].map(([key, t]) => [t, key]));
-    checkFinite([...used].map(([key, t]): [string, Tensor] => [sourceNames.get(t) ?? key, t]), weights.path);
+    checkFinite(
+      [...used].map(([key, t]): [string, Tensor] => [sourceNames.get(t) ?? key, t]),
+      weights.path,
+    );
     const kept = new Set(used.values());
     const dropped = [...weights.tensors].filter(([, t]) => !kept.has(t)).map(([key]) => key);
     // Release everything not handed over (classifiers, optimizer state...).

@@ -4,7 +4,16 @@
 import { closeSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { decodeSafetensors, MODEL_FILE, openRegularFile, readCheckpointFile, readNpy, readTorchFile, resolveCheckpoint, statForReading } from '../io/index.js';
+import {
+  decodeSafetensors,
+  MODEL_FILE,
+  openRegularFile,
+  readCheckpointFile,
+  readNpy,
+  readTorchFile,
+  resolveCheckpoint,
+  statForReading,
+} from '../io/index.js';
 import type { Tensor } from '../torch/index.js';
 
 export type SourceKind = 'pytorch' | 'safetensors' | 'npy-folded';
@@ -57,13 +66,18 @@ export function readWeights(path: string): WeightSet {
 function readFolder(path: string): WeightSet {
   const files = readdirSync(path);
   // A dsdnet run or checkpoint folder: its latest model.
-  if (files.includes(MODEL_FILE) || files.includes('checkpoints') || files.includes('latest')) return readWeights(join(resolveCheckpoint(path, 'latest'), MODEL_FILE));
+  if (files.includes(MODEL_FILE) || files.includes('checkpoints') || files.includes('latest'))
+    return readWeights(join(resolveCheckpoint(path, 'latest'), MODEL_FILE));
   const npy = files.filter((f) => NPY_FOLDED.test(f));
   if (npy.length === 0) {
-    throw new Error(`${path}: a folder of weights must be a dsdnet run or checkpoint (model.safetensors) or hold the ONNX Model Zoo's conv_N_weight.npy / conv_N_bias.npy files; found neither`);
+    throw new Error(
+      `${path}: a folder of weights must be a dsdnet run or checkpoint (model.safetensors) or hold the ONNX Model Zoo's conv_N_weight.npy / conv_N_bias.npy files; found neither`,
+    );
   }
   const tensors = new Map<string, Tensor>();
-  for (const file of npy.sort((a, b) => Number(NPY_FOLDED.exec(a)![2]) - Number(NPY_FOLDED.exec(b)![2]) || a.localeCompare(b))) {
+  for (const file of npy.sort(
+    (a, b) => Number(NPY_FOLDED.exec(a)![2]) - Number(NPY_FOLDED.exec(b)![2]) || a.localeCompare(b),
+  )) {
     const [, op, index, role] = NPY_FOLDED.exec(file)!;
     tensors.set(`${op}_${index}.${role}`, readNpy(join(path, file)));
   }

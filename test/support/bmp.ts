@@ -32,7 +32,14 @@ function assemble(h: Header): Uint8Array {
 }
 
 /** A palette image, bottom-up; `rle` run-length encodes 8-bit (RLE8) or 4-bit (RLE4) indices, runs and literals mixed. */
-export function encodePaletteBmp(width: number, height: number, bits: 1 | 4 | 8, indices: Uint8Array, palette: [number, number, number][], rle = false): Uint8Array {
+export function encodePaletteBmp(
+  width: number,
+  height: number,
+  bits: 1 | 4 | 8,
+  indices: Uint8Array,
+  palette: [number, number, number][],
+  rle = false,
+): Uint8Array {
   const paletteBytes = new Uint8Array(palette.length * 4);
   palette.forEach(([r, g, b], i) => paletteBytes.set([b, g, r, 0], i * 4));
   const rows: number[] = [];
@@ -55,7 +62,13 @@ export function encodePaletteBmp(width: number, height: number, bits: 1 | 4 | 8,
     }
     const literal = line.slice(x);
     if (literal.length >= 3) {
-      const packed = bits === 4 ? Array.from({ length: Math.ceil(literal.length / 2) }, (_, k) => (literal[2 * k] << 4) | (literal[2 * k + 1] ?? 0)) : literal;
+      const packed =
+        bits === 4
+          ? Array.from(
+              { length: Math.ceil(literal.length / 2) },
+              (_, k) => (literal[2 * k] << 4) | (literal[2 * k + 1] ?? 0),
+            )
+          : literal;
       rows.push(0, literal.length, ...packed, ...(packed.length % 2 === 1 ? [0] : []));
     } else {
       for (const v of literal) rows.push(1, bits === 4 ? v << 4 : v);
@@ -63,11 +76,25 @@ export function encodePaletteBmp(width: number, height: number, bits: 1 | 4 | 8,
     rows.push(0, 0);
   }
   if (rle) rows.push(0, 1);
-  return assemble({ width, height, bits, compression: rle ? (bits === 8 ? 1 : 2) : 0, colours: palette.length, extra: paletteBytes, pixels: Uint8Array.from(rows) });
+  return assemble({
+    width,
+    height,
+    bits,
+    compression: rle ? (bits === 8 ? 1 : 2) : 0,
+    colours: palette.length,
+    extra: paletteBytes,
+    pixels: Uint8Array.from(rows),
+  });
 }
 
 /** A 16- or 32-bit image with the given R, G, B masks (BI_BITFIELDS), from packed pixel values, bottom-up. */
-export function encodeBitfieldBmp(width: number, height: number, bits: 16 | 32, masks: [number, number, number], values: Uint32Array): Uint8Array {
+export function encodeBitfieldBmp(
+  width: number,
+  height: number,
+  bits: 16 | 32,
+  masks: [number, number, number],
+  values: Uint32Array,
+): Uint8Array {
   const stride = Math.ceil((width * bits) / 32) * 4;
   const pixels = new Uint8Array(stride * height);
   const view = new DataView(pixels.buffer);
@@ -87,8 +114,21 @@ export function encodeBitfieldBmp(width: number, height: number, bits: 16 | 32, 
  * An RLE8 bitmap of any declared size in about a kilobyte: a 256-colour palette whose entry 0 is `colour`, then at
  * once the end-of-bitmap code, so that every pixel takes entry 0. Without `end`, the codes stop short of it (corrupt).
  */
-export function encodeBlankRleBmp(width: number, height: number, colour: [number, number, number] = [0, 0, 0], end = true): Uint8Array {
+export function encodeBlankRleBmp(
+  width: number,
+  height: number,
+  colour: [number, number, number] = [0, 0, 0],
+  end = true,
+): Uint8Array {
   const palette = new Uint8Array(256 * 4);
   palette.set([colour[2], colour[1], colour[0]]);
-  return assemble({ width, height, bits: 8, compression: 1, colours: 256, extra: palette, pixels: Uint8Array.from(end ? [0, 1] : [0, 0]) });
+  return assemble({
+    width,
+    height,
+    bits: 8,
+    compression: 1,
+    colours: 256,
+    extra: palette,
+    pixels: Uint8Array.from(end ? [0, 1] : [0, 0]),
+  });
 }

@@ -7,7 +7,11 @@ const root = process.argv[2];
 for (let step = 1; ; step++) {
   tidy(() => {
     const weights = new Map([['layer.weight', full([4, 1024, 1024], step, { dtype: 'float32' })]]);
-    saveCheckpoint(root, ['latest'], { model: weights, tensors: new Map([['optimizer.0.buf', full([1024], -step, { dtype: 'float32' })]]), info: { step } });
+    saveCheckpoint(root, ['latest'], {
+      model: weights,
+      tensors: new Map([['optimizer.0.buf', full([1024], -step, { dtype: 'float32' })]]),
+      info: { step },
+    });
   });
   process.stdout.write(`saved ${step}\n`);
 }

@@ -18,4 +18,3 @@ export function deterministicState(model: Backbone): Map<string, Tensor> {
   });
   return state;
 }
-

@@ -7,8 +7,19 @@ const summed = tensor([group.rank + 1, 10 * (group.rank + 1)]);
 group.allReduce([summed]);
 const largest = tensor([group.rank * 7 - 3]);
 group.allReduce([largest], 'max');
-const broadcast = tensor([[group.rank, group.rank], [group.rank, group.rank]]);
+const broadcast = tensor([
+  [group.rank, group.rank],
+  [group.rank, group.rank],
+]);
 group.broadcast([broadcast], 1);
 if (group.rank === 0) group.set('greeting', 'from rank 0');
 group.barrier();
-console.log(JSON.stringify({ rank: group.rank, summed: summed.toArray(), largest: largest.toArray(), broadcast: broadcast.toArray(), greeting: group.get('greeting') }));
+console.log(
+  JSON.stringify({
+    rank: group.rank,
+    summed: summed.toArray(),
+    largest: largest.toArray(),
+    broadcast: broadcast.toArray(),
+    greeting: group.get('greeting'),
+  }),
+);

@@ -11,13 +11,20 @@ import { F, manualSeed, noGrad, randint, randn, tidy } from '../../src/torch/ind
 const mode = process.argv[2] ?? 'overlap';
 const group = ProcessGroup.init(optionsFromEnv());
 manualSeed(0);
-const model = mode === 'syncbn' ? new Sequential(new Linear(8, 16), new BatchNorm1d(16), new ReLU(), new Linear(16, 4)) : new Sequential(new Linear(8, 16), new ReLU(), new Linear(16, 4));
+const model =
+  mode === 'syncbn'
+    ? new Sequential(new Linear(8, 16), new BatchNorm1d(16), new ReLU(), new Linear(16, 4))
+    : new Sequential(new Linear(8, 16), new ReLU(), new Linear(16, 4));
 if (mode === 'syncbn' && group.worldSize > 1) syncBatchNorm(model, group);
 const idle = new Linear(4, 4);
 const parameters = mode === 'unused' ? [...model.parameters(), ...idle.parameters()] : model.parameters();
 // Other ranks start elsewhere: the broadcast must give them rank 0's weights.
 if (group.rank !== 0) for (const p of parameters) noGrad(() => p.add_(1));
-const dp = new DataParallel(group, parameters, { bucketBytes: 256, overlap: mode !== 'after', findUnusedParameters: mode === 'unused' });
+const dp = new DataParallel(group, parameters, {
+  bucketBytes: 256,
+  overlap: mode !== 'after',
+  findUnusedParameters: mode === 'unused',
+});
 dp.broadcastFromRankZero(parameters);
 manualSeed(1);
 const inputs = randn([32, 8]);
@@ -33,4 +40,8 @@ for (let step = 0; step < 4; step++) {
     optimizer.zeroGrad();
   });
 }
-console.log(JSON.stringify([...parameters, ...model.namedBuffers().map(([, b]) => b.float())].map((t) => Array.from(t.data() as Float32Array))));
+console.log(
+  JSON.stringify(
+    [...parameters, ...model.namedBuffers().map(([, b]) => b.float())].map((t) => Array.from(t.data() as Float32Array)),
+  ),
+);

@@ -20,7 +20,15 @@ export function hostileBmp(width: number, height: number): Buffer {
 
 /** Malformed multipart uploads: what, Content-Type, body. */
 export const MALFORMED_MULTIPART: readonly { what: string; contentType: string; body: string }[] = [
-  { what: 'garbage for a multipart body', contentType: 'multipart/form-data; boundary=xyz', body: 'no parts here at all' },
-  { what: 'a truncated multipart body', contentType: 'multipart/form-data; boundary=xyz', body: '--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n\xff\xd8' },
+  {
+    what: 'garbage for a multipart body',
+    contentType: 'multipart/form-data; boundary=xyz',
+    body: 'no parts here at all',
+  },
+  {
+    what: 'a truncated multipart body',
+    contentType: 'multipart/form-data; boundary=xyz',
+    body: '--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n\xff\xd8',
+  },
   { what: 'multipart without a boundary', contentType: 'multipart/form-data', body: 'x' },
 ];

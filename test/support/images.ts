@@ -22,10 +22,22 @@ export function pixels(w: number, h: number, tone: number): Uint8Array {
   return data;
 }
 
-export async function encode(format: 'jpg' | 'png' | 'tif' | 'webp' | 'bmp', data: Uint8Array, w: number, h: number): Promise<Uint8Array> {
+export async function encode(
+  format: 'jpg' | 'png' | 'tif' | 'webp' | 'bmp',
+  data: Uint8Array,
+  w: number,
+  h: number,
+): Promise<Uint8Array> {
   if (format === 'bmp') return encodeBmp({ width: w, height: h, data });
   const image = sharp(Buffer.from(data), { raw: { width: w, height: h, channels: 3 } });
-  const encoded = format === 'jpg' ? image.jpeg({ quality: 95 }) : format === 'png' ? image.png() : format === 'tif' ? image.tiff() : image.webp({ lossless: true });
+  const encoded =
+    format === 'jpg'
+      ? image.jpeg({ quality: 95 })
+      : format === 'png'
+        ? image.png()
+        : format === 'tif'
+          ? image.tiff()
+          : image.webp({ lossless: true });
   return encoded.toBuffer();
 }
 
@@ -43,7 +55,10 @@ export async function makeDataset(perClass = 10, size: [number, number] = [40, 3
     for (let i = 0; i < perClass; i++) {
       const format = FORMATS[i % FORMATS.length];
       const ext = i % 2 === 0 ? format : format.toUpperCase();
-      writeFileSync(join(root, name, `${name}${String(i).padStart(2, '0')}.${ext}`), await encode(format, pixels(w, h, c * 10 + i), w, h));
+      writeFileSync(
+        join(root, name, `${name}${String(i).padStart(2, '0')}.${ext}`),
+        await encode(format, pixels(w, h, c * 10 + i), w, h),
+      );
     }
     writeFileSync(join(root, name, '.DS_Store'), 'hidden');
     writeFileSync(join(root, name, 'notes.txt'), 'not an image');
@@ -66,7 +81,10 @@ export async function makeSeparableDataset(perClass: number, size = 40): Promise
         const base = k % 3 === 2 - c ? brightness : 40;
         return Math.max(0, Math.min(255, base + 60 * (rng.next() - 0.5)));
       });
-      writeFileSync(join(root, name, `${name}${String(i).padStart(2, '0')}.png`), await encode('png', data, size, size));
+      writeFileSync(
+        join(root, name, `${name}${String(i).padStart(2, '0')}.png`),
+        await encode('png', data, size, size),
+      );
     }
   }
   return root;

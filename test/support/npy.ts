@@ -11,5 +11,8 @@ export function writeNpy(path: string, tensor: Tensor): void {
   Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(prefix);
   prefix.writeUInt16LE(header.length, 8);
   const data = tensor.contiguous().data() as Float32Array;
-  writeFileSync(path, Buffer.concat([prefix, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+  writeFileSync(
+    path,
+    Buffer.concat([prefix, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]),
+  );
 }

@@ -31,13 +31,25 @@ export function encodeTiff(spec: TiffSpec): Uint8Array {
   const strips = Math.ceil(height / rowsPerStrip);
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const entries: [number, number, number[]][] = []; // tag, type (2 ASCII, 3 SHORT, 4 LONG, 12 DOUBLE), values
-  entries.push([256, 4, [width]], [257, 4, [height]], [258, 3, new Array(bands).fill(bits)], [259, 3, [1]], [262, 3, [photometric]]);
-  entries.push([273, 4, []], [277, 3, [bands]], [278, 4, [rowsPerStrip]], [279, 4, Array.from({ length: strips }, (_, s) => Math.min(rowsPerStrip, height - s * rowsPerStrip) * rowBytes)]);
+  entries.push(
+    [256, 4, [width]],
+    [257, 4, [height]],
+    [258, 3, new Array(bands).fill(bits)],
+    [259, 3, [1]],
+    [262, 3, [photometric]],
+  );
+  entries.push(
+    [273, 4, []],
+    [277, 3, [bands]],
+    [278, 4, [rowsPerStrip]],
+    [279, 4, Array.from({ length: strips }, (_, s) => Math.min(rowsPerStrip, height - s * rowsPerStrip) * rowBytes)],
+  );
   entries.push([284, 3, [1]]);
   if (spec.colormap) entries.push([320, 3, Array.from(spec.colormap)]);
   if (spec.extraSamples) entries.push([338, 3, spec.extraSamples]);
   entries.push([339, 3, new Array(bands).fill(format === 'float' ? 3 : 1)]);
-  for (const { tag, type, values } of spec.tags ?? []) entries.push([tag, type, typeof values === 'string' ? [...Buffer.from(`${values}\0`, 'latin1')] : [...values]]);
+  for (const { tag, type, values } of spec.tags ?? [])
+    entries.push([tag, type, typeof values === 'string' ? [...Buffer.from(`${values}\0`, 'latin1')] : [...values]]);
   entries.sort((a, b) => a[0] - b[0]);
   // Layout: header, pixel data, then the IFD and the out-of-line values.
   const dataStart = 8;

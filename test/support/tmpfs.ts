@@ -14,7 +14,9 @@ export function mountTmpfs(bytes: number, options: { readOnly?: boolean } = {}):
   if (process.getuid?.() !== 0) return 'mounting a tmpfs needs root';
   const dir = mkdtempSync(join(tmpdir(), 'dsdnet-tmpfs-'));
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}${options.readOnly ? ',ro' : ''}`, 'tmpfs', dir], { stdio: 'pipe' });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}${options.readOnly ? ',ro' : ''}`, 'tmpfs', dir], {
+      stdio: 'pipe',
+    });
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     return `cannot mount a tmpfs here (${(error as Error).message.split('\n')[0]})`;

@@ -45,14 +45,16 @@ class Pickler {
     const key = `${module}.${name}`;
     const index = this.memo.get(key);
     if (index !== undefined) {
-      if (index < 256) this.op(0x68, index); // BINGET
+      if (index < 256)
+        this.op(0x68, index); // BINGET
       else this.raw(Buffer.concat([Buffer.from([0x6a]), u32(index)])); // LONG_BINGET
       return;
     }
     this.raw(Buffer.from(`c${module}\n${name}\n`, 'latin1'));
     const next = this.memo.size;
     this.memo.set(key, next);
-    if (next < 256) this.op(0x71, next); // BINPUT
+    if (next < 256)
+      this.op(0x71, next); // BINPUT
     else this.raw(Buffer.concat([Buffer.from([0x72]), u32(next)])); // LONG_BINPUT
   }
 
@@ -63,8 +65,10 @@ class Pickler {
 
   int(n: number): void {
     if (!Number.isSafeInteger(n)) throw new Error(`not an integer: ${n}`);
-    if (n >= 0 && n < 0x100) this.op(0x4b, n); // BININT1
-    else if (n >= 0 && n < 0x10000) this.op(0x4d, n & 0xff, n >> 8); // BININT2
+    if (n >= 0 && n < 0x100)
+      this.op(0x4b, n); // BININT1
+    else if (n >= 0 && n < 0x10000)
+      this.op(0x4d, n & 0xff, n >> 8); // BININT2
     else if (n >= -0x80000000 && n < 0x80000000) {
       const b = Buffer.alloc(5);
       b[0] = 0x4a; // BININT
@@ -77,7 +81,10 @@ class Pickler {
       do {
         bytes.push(Number(v & 0xffn));
         v >>= 8n;
-      } while (!((v === 0n && (bytes[bytes.length - 1] & 0x80) === 0) || (v === -1n && (bytes[bytes.length - 1] & 0x80) !== 0)));
+      } while (!(
+        (v === 0n && (bytes[bytes.length - 1] & 0x80) === 0) ||
+        (v === -1n && (bytes[bytes.length - 1] & 0x80) !== 0)
+      ));
       this.op(0x8a, bytes.length, ...bytes);
     }
   }
@@ -129,7 +136,13 @@ class Pickler {
 
   /** The persistent id of a storage, loaded by BINPERSID. */
   storage(cls: string, key: string, numel: number): void {
-    this.tuple([() => this.string('storage'), () => this.global('torch', cls), () => this.string(key), () => this.string('cpu'), () => this.int(numel)]);
+    this.tuple([
+      () => this.string('storage'),
+      () => this.global('torch', cls),
+      () => this.string(key),
+      () => this.string('cpu'),
+      () => this.int(numel),
+    ]);
     this.op(0x51); // BINPERSID
   }
 
@@ -186,14 +199,22 @@ export function encodeTorchSave(state: ReadonlyMap<string, Tensor>, options: Tor
     p.setItems(
       [...state].map(([name, t]): [string, () => void] => {
         const cls = STORAGE_CLASSES[t.dtype];
-        if (cls === undefined) throw new Error(`${name}: ${t.dtype} tensors are not supported by this writer (float32 and int64 only)`);
+        if (cls === undefined)
+          throw new Error(`${name}: ${t.dtype} tensors are not supported by this writer (float32 and int64 only)`);
         const key = String(storages.length);
         storages.push([key, storageBytes(t)]);
         return [
           `${prefix}${name}`,
           () => {
             p.global('torch._utils', '_rebuild_tensor_v2');
-            p.tuple([() => p.storage(cls, key, t.numel), () => p.int(0), () => p.intTuple(t.shape), () => p.intTuple(contiguousStrides(t.shape)), () => p.bool(false), () => p.orderedDict()]);
+            p.tuple([
+              () => p.storage(cls, key, t.numel),
+              () => p.int(0),
+              () => p.intTuple(t.shape),
+              () => p.intTuple(contiguousStrides(t.shape)),
+              () => p.bool(false),
+              () => p.orderedDict(),
+            ]);
             p.reduce();
           },
         ];
@@ -201,13 +222,23 @@ export function encodeTorchSave(state: ReadonlyMap<string, Tensor>, options: Tor
     );
     // The state dict's _metadata attribute, set by BUILD as pickle restores an OrderedDict subclass's __dict__.
     p.emptyDict();
-    p.setItems([['_metadata', () => {
-      p.orderedDict();
-      p.setItems([['', () => {
-        p.emptyDict();
-        p.setItems([['version', () => p.int(1)]]);
-      }]]);
-    }]]);
+    p.setItems([
+      [
+        '_metadata',
+        () => {
+          p.orderedDict();
+          p.setItems([
+            [
+              '',
+              () => {
+                p.emptyDict();
+                p.setItems([['version', () => p.int(1)]]);
+              },
+            ],
+          ]);
+        },
+      ],
+    ]);
     p.build();
   };
 
@@ -217,7 +248,10 @@ export function encodeTorchSave(state: ReadonlyMap<string, Tensor>, options: Tor
     p.emptyDict();
     p.setItems([
       [options.wrap, stateDict],
-      ...Object.entries(options.extra ?? {}).map(([key, v]): [string, () => void] => [key, () => (typeof v === 'string' ? p.string(v) : Number.isInteger(v) ? p.int(v) : p.float(v))]),
+      ...Object.entries(options.extra ?? {}).map(([key, v]): [string, () => void] => [
+        key,
+        () => (typeof v === 'string' ? p.string(v) : Number.isInteger(v) ? p.int(v) : p.float(v)),
+      ]),
     ]);
   }
   const pickle = p.stop();
@@ -278,7 +312,8 @@ function zipStored(entries: [string, Buffer][]): Buffer {
     offset += local.length + nameBytes.length + extra.length + data.length;
   }
   const cdSize = central.reduce((s, b) => s + b.length, 0);
-  if (offset + cdSize > 0xffffffff || entries.length > 0xffff) throw new Error('archive too large for this writer (no zip64)');
+  if (offset + cdSize > 0xffffffff || entries.length > 0xffff)
+    throw new Error('archive too large for this writer (no zip64)');
   const eocd = Buffer.alloc(22);
   eocd.writeUInt32LE(0x06054b50, 0);
   eocd.writeUInt16LE(entries.length, 8);

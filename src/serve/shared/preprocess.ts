@@ -40,10 +40,18 @@ function isJpeg(b: Uint8Array): boolean {
   return b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
 }
 function isWebp(b: Uint8Array): boolean {
-  return b.length >= 12 && String.fromCharCode(...b.subarray(0, 4)) === 'RIFF' && String.fromCharCode(...b.subarray(8, 12)) === 'WEBP';
+  return (
+    b.length >= 12 &&
+    String.fromCharCode(...b.subarray(0, 4)) === 'RIFF' &&
+    String.fromCharCode(...b.subarray(8, 12)) === 'WEBP'
+  );
 }
 function isTiff(b: Uint8Array): boolean {
-  return b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0x00) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0x00 && b[3] === 0x2a));
+  return (
+    b.length >= 4 &&
+    ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0x00) ||
+      (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0x00 && b[3] === 0x2a))
+  );
 }
 
 /**
@@ -60,14 +68,23 @@ export function jpegShrinkOnLoad(shrink: number): number {
  * 'cover', { bands })` does: shrink-on-load for JPEG and WebP, the embedded colour profile to sRGB, alpha flattened onto black,
  * a lanczos3 resize of the short side to `size`, the centre crop (sharp's rounding), 8-bit sRGB, then the bands.
  */
-export function decodeWithVips(vips: Vips, bytes: Uint8Array, name: string, size: number, bands: number[] | null = null): Uint8Array {
-  if (bytes.length >= 2 && bytes[0] === 0x42 && bytes[1] === 0x4d) throw new NeedsServerDecoderError(name, 'a BMP image');
+export function decodeWithVips(
+  vips: Vips,
+  bytes: Uint8Array,
+  name: string,
+  size: number,
+  bands: number[] | null = null,
+): Uint8Array {
+  if (bytes.length >= 2 && bytes[0] === 0x42 && bytes[1] === 0x4d)
+    throw new NeedsServerDecoderError(name, 'a BMP image');
   const made: VipsImage[] = [];
   const keep = (image: VipsImage): VipsImage => (made.push(image), image);
   try {
-    const load = (options: Record<string, unknown> = {}): VipsImage => keep(vips.Image.newFromBuffer(bytes, '', { access: 'sequential', fail_on: 'error', ...options }));
+    const load = (options: Record<string, unknown> = {}): VipsImage =>
+      keep(vips.Image.newFromBuffer(bytes, '', { access: 'sequential', fail_on: 'error', ...options }));
     let image = load();
-    if (isTiff(bytes) && (bands !== null || image.format !== 'uchar' || image.bands > 4)) throw new NeedsServerDecoderError(name, 'a TIFF with wide samples, extra bands or a band choice');
+    if (isTiff(bytes) && (bands !== null || image.format !== 'uchar' || image.bands > 4))
+      throw new NeedsServerDecoderError(name, 'a TIFF with wide samples, extra bands or a band choice');
     // sharp's shrink-on-load: an integer factor for JPEG, the whole shrink for WebP.
     const loadShrink = Math.min(image.width, image.height) / size;
     if (isJpeg(bytes) && jpegShrinkOnLoad(loadShrink) > 1) image = load({ shrink: jpegShrinkOnLoad(loadShrink) });
@@ -75,15 +92,23 @@ export function decodeWithVips(vips: Vips, bytes: Uint8Array, name: string, size
     // sharp's ResolveShrink for 'cover': one factor, the smaller, never past the image's own size.
     const shrink = Math.min(image.width / size, image.height / size);
     const [hshrink, vshrink] = [Math.min(shrink, image.width), Math.min(shrink, image.height)];
-    if (image.getTypeof('icc-profile-data') !== 0) image = keep(image.iccTransform('srgb', { embedded: true, intent: 'perceptual', depth: image.format === 'ushort' ? 16 : 8 }));
-    else if (image.interpretation === 'cmyk') image = keep(image.iccTransform('srgb', { input_profile: 'cmyk', intent: 'perceptual' }));
+    if (image.getTypeof('icc-profile-data') !== 0)
+      image = keep(
+        image.iccTransform('srgb', { embedded: true, intent: 'perceptual', depth: image.format === 'ushort' ? 16 : 8 }),
+      );
+    else if (image.interpretation === 'cmyk')
+      image = keep(image.iccTransform('srgb', { input_profile: 'cmyk', intent: 'perceptual' }));
     if (image.hasAlpha()) image = keep(image.flatten({ background: [0, 0, 0] }));
-    if (hshrink !== 1 || vshrink !== 1) image = keep(image.resize(1 / hshrink, { vscale: 1 / vshrink, kernel: 'lanczos3' }));
-    image = keep(image.crop(Math.trunc((image.width - size + 1) / 2), Math.trunc((image.height - size + 1) / 2), size, size));
+    if (hshrink !== 1 || vshrink !== 1)
+      image = keep(image.resize(1 / hshrink, { vscale: 1 / vshrink, kernel: 'lanczos3' }));
+    image = keep(
+      image.crop(Math.trunc((image.width - size + 1) / 2), Math.trunc((image.height - size + 1) / 2), size, size),
+    );
     if (image.interpretation !== 'srgb' || image.bands !== 3) image = keep(image.colourspace('srgb'));
     if (image.format !== 'uchar') image = keep(image.cast('uchar'));
     const rgb = image.writeToMemory();
-    if (rgb.length !== size * size * 3) throw new Error(`${name}: decoded to ${rgb.length} bytes, expected ${size}x${size}x3`);
+    if (rgb.length !== size * size * 3)
+      throw new Error(`${name}: decoded to ${rgb.length} bytes, expected ${size}x${size}x3`);
     return bands === null || isTiff(bytes) ? rgb : pickBands(rgb, bands, name);
   } finally {
     for (const image of made) image.delete();
@@ -92,14 +117,20 @@ export function decodeWithVips(vips: Vips, bytes: Uint8Array, name: string, size
 
 /** Picks bands (1-based) of packed RGB: one band becomes grey (as decode.ts does for formats other than TIFF). */
 export function pickBands(rgb: Uint8Array, bands: readonly number[], name: string): Uint8Array {
-  if (bands.some((b) => b > 3)) throw new Error(`${name}: --bands ${bands.join(',')} asks for more bands than the image's 3`);
+  if (bands.some((b) => b > 3))
+    throw new Error(`${name}: --bands ${bands.join(',')} asks for more bands than the image's 3`);
   const out = new Uint8Array(rgb.length);
-  for (let p = 0; p < rgb.length; p += 3) for (let c = 0; c < 3; c++) out[p + c] = rgb[p + bands[bands.length === 1 ? 0 : c] - 1];
+  for (let p = 0; p < rgb.length; p += 3)
+    for (let c = 0; c < 3; c++) out[p + c] = rgb[p + bands[bands.length === 1 ? 0 : c] - 1];
   return out;
 }
 
 /** Normalised float32 NCHW input from decoded images: the centre inputSize window, (x / 255 - mean) / std. */
-export function prepareInput(pixels: Uint8Array, count: number, info: { decodeSize: number; inputSize: number; mean: readonly number[]; std: readonly number[] }): Float32Array {
+export function prepareInput(
+  pixels: Uint8Array,
+  count: number,
+  info: { decodeSize: number; inputSize: number; mean: readonly number[]; std: readonly number[] },
+): Float32Array {
   const { decodeSize: d, inputSize: s, mean, std } = info;
   const offset = Math.floor((d - s) / 2);
   const out = new Float32Array(count * 3 * s * s);

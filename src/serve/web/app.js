@@ -44,7 +44,11 @@ async function vips() {
 }
 
 async function onServer(blob) {
-  const response = await fetch('predict?topK=5', { method: 'POST', headers: { 'Content-Type': blob.type || 'application/octet-stream', ...apiHeaders() }, body: blob });
+  const response = await fetch('predict?topK=5', {
+    method: 'POST',
+    headers: { 'Content-Type': blob.type || 'application/octet-stream', ...apiHeaders() },
+    body: blob,
+  });
   const answer = await response.json().catch(() => ({}));
   if (response.status === 401) $('key').hidden = false;
   if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
@@ -58,7 +62,9 @@ async function session() {
     const response = await fetch('model.onnx', { headers: apiHeaders() });
     if (response.status === 401) $('key').hidden = false;
     if (!response.ok) throw new Error(`the model could not be fetched (${response.status})`);
-    state.session = ort.InferenceSession.create(new Uint8Array(await response.arrayBuffer()), { executionProviders: ['wasm'] });
+    state.session = ort.InferenceSession.create(new Uint8Array(await response.arrayBuffer()), {
+      executionProviders: ['wasm'],
+    });
   }
   return state.session;
 }
@@ -66,7 +72,10 @@ async function session() {
 async function inBrowser(bytes, name) {
   const { decodeSize: d, inputSize: s, classes, bands } = state.model;
   const pixels = decodeWithVips(await vips(), bytes, name, d, bands ?? null);
-  const feeds = state.model.input === 'uint8' ? { pixels: new ort.Tensor('uint8', pixels, [1, d, d, 3]) } : { input: new ort.Tensor('float32', prepareInput(pixels, 1, state.model), [1, 3, s, s]) };
+  const feeds =
+    state.model.input === 'uint8'
+      ? { pixels: new ort.Tensor('uint8', pixels, [1, d, d, 3]) }
+      : { input: new ort.Tensor('float32', prepareInput(pixels, 1, state.model), [1, 3, s, s]) };
   const output = await (await session()).run(feeds);
   const probabilities = softmaxRows(output.logits.data, classes.length);
   return Array.from(probabilities, (probability, index) => ({ label: classes[index], index, probability }))
@@ -120,7 +129,9 @@ function addRow(name, which) {
   const label = document.createElement('span');
   label.textContent = name;
   image.append(img, label);
-  const cells = Object.fromEntries(which.map((engine) => [engine, Object.assign(row.insertCell(), { className: 'pending', textContent: '…' })]));
+  const cells = Object.fromEntries(
+    which.map((engine) => [engine, Object.assign(row.insertCell(), { className: 'pending', textContent: '…' })]),
+  );
   for (const [engine, cell] of Object.entries(cells)) cell.dataset.engine = engine;
   return { img, cells };
 }
@@ -129,10 +140,21 @@ async function runEngine(engine, item, cell) {
   const started = performance.now();
   try {
     const top = engine === 'server' ? await onServer(item.blob) : await inBrowser(item.bytes, item.name);
-    const time = Object.assign(document.createElement('div'), { className: 'time', textContent: `${Math.round(performance.now() - started)} ms` });
+    const time = Object.assign(document.createElement('div'), {
+      className: 'time',
+      textContent: `${Math.round(performance.now() - started)} ms`,
+    });
     cell.replaceChildren(bars(top), time);
     cell.className = 'done';
-    state.rows.push(...top.map((t, rank) => ({ image: item.name, engine, rank: rank + 1, label: t.label, probability: t.probability })));
+    state.rows.push(
+      ...top.map((t, rank) => ({
+        image: item.name,
+        engine,
+        rank: rank + 1,
+        label: t.label,
+        probability: t.probability,
+      })),
+    );
   } catch (error) {
     cell.textContent = error.message;
     cell.className = 'failed';
@@ -145,7 +167,10 @@ async function classify(items) {
   clearResults();
   const which = engines();
   const head = $('results').tHead.rows[0];
-  head.replaceChildren(Object.assign(document.createElement('th'), { textContent: 'image' }), ...which.map((engine) => Object.assign(document.createElement('th'), { textContent: ENGINE_NAMES[engine] })));
+  head.replaceChildren(
+    Object.assign(document.createElement('th'), { textContent: 'image' }),
+    ...which.map((engine) => Object.assign(document.createElement('th'), { textContent: ENGINE_NAMES[engine] })),
+  );
   $('results').hidden = false;
   $('status').textContent = `classifying ${items.length} image${items.length === 1 ? '' : 's'}…`;
   const rows = await Promise.all(
@@ -161,19 +186,32 @@ async function classify(items) {
   const started = performance.now();
   const work = [];
   // The server batches concurrent requests itself; the browser's engine runs one image at a time.
-  if (which.includes('server')) work.push(Promise.all(items.map((item, i) => runEngine('server', item, rows[i].cells.server))));
-  if (which.includes('browser')) work.push((async () => { for (const [i, item] of items.entries()) await runEngine('browser', item, rows[i].cells.browser); })());
+  if (which.includes('server'))
+    work.push(Promise.all(items.map((item, i) => runEngine('server', item, rows[i].cells.server))));
+  if (which.includes('browser'))
+    work.push(
+      (async () => {
+        for (const [i, item] of items.entries()) await runEngine('browser', item, rows[i].cells.browser);
+      })(),
+    );
   await Promise.all(work);
   const failed = document.querySelectorAll('#results td.failed').length;
-  $('status').textContent = `${items.length} image${items.length === 1 ? '' : 's'} in ${Math.round(performance.now() - started)} ms${failed ? `, ${failed} failed` : ''}`;
+  $('status').textContent =
+    `${items.length} image${items.length === 1 ? '' : 's'} in ${Math.round(performance.now() - started)} ms${failed ? `, ${failed} failed` : ''}`;
   $('status').dataset.done = 'true';
   $('csv').hidden = state.rows.length === 0;
 }
 
 function downloadCsv() {
   const quote = (value) => (/[",\n]/.test(String(value)) ? `"${String(value).replaceAll('"', '""')}"` : String(value));
-  const lines = ['image,engine,rank,label,probability', ...state.rows.map((r) => [r.image, r.engine, r.rank, r.label, r.probability.toFixed(6)].map(quote).join(','))];
-  const link = Object.assign(document.createElement('a'), { href: URL.createObjectURL(new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' })), download: 'dsdnet-results.csv' });
+  const lines = [
+    'image,engine,rank,label,probability',
+    ...state.rows.map((r) => [r.image, r.engine, r.rank, r.label, r.probability.toFixed(6)].map(quote).join(',')),
+  ];
+  const link = Object.assign(document.createElement('a'), {
+    href: URL.createObjectURL(new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' })),
+    download: 'dsdnet-results.csv',
+  });
   link.click();
   URL.revokeObjectURL(link.href);
 }
@@ -182,7 +220,11 @@ function downloadCsv() {
 async function serviceWorker() {
   if (!('serviceWorker' in navigator)) return;
   await navigator.serviceWorker.register('sw.js');
-  if (!crossOriginIsolated && navigator.serviceWorker.controller === null && !sessionStorage.getItem('dsdnet-reloaded')) {
+  if (
+    !crossOriginIsolated &&
+    navigator.serviceWorker.controller === null &&
+    !sessionStorage.getItem('dsdnet-reloaded')
+  ) {
     await navigator.serviceWorker.ready;
     sessionStorage.setItem('dsdnet-reloaded', 'true');
     location.reload();
@@ -191,7 +233,9 @@ async function serviceWorker() {
 
 async function start() {
   await serviceWorker().catch((error) => console.warn(`no offline copy: ${error.message}`));
-  let description = await fetch('model').then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  let description = await fetch('model')
+    .then((r) => (r.ok ? r.json() : null))
+    .catch(() => null);
   if (description === null) {
     description = await fetch('model.json').then((r) => r.json());
     state.isStatic = true;
@@ -201,10 +245,17 @@ async function start() {
   // wasm-vips needs SharedArrayBuffer, which browsers give cross-origin isolated pages only.
   state.inBrowser = crossOriginIsolated && description.downloadable !== false;
   if (!state.inBrowser) for (const label of document.querySelectorAll('.in-browser')) label.hidden = true;
-  if (state.isStatic && !state.inBrowser) showError('this browser cannot run the model here: it needs a cross-origin isolated page (a service worker, or COOP/COEP headers from the host)');
+  if (state.isStatic && !state.inBrowser)
+    showError(
+      'this browser cannot run the model here: it needs a cross-origin isolated page (a service worker, or COOP/COEP headers from the host)',
+    );
   $('key').hidden = !description.apiKeyRequired;
-  const final = description.run && description.run.final ? `, test OA ${(100 * description.run.final.overallAccuracy).toFixed(2)}%` : '';
-  $('model-info').textContent = `${description.backbone}, ${description.classes.length} classes, ${description.inputSize} px${final}${state.isStatic ? ' (runs in this browser)' : ''}`;
+  const final =
+    description.run && description.run.final
+      ? `, test OA ${(100 * description.run.final.overallAccuracy).toFixed(2)}%`
+      : '';
+  $('model-info').textContent =
+    `${description.backbone}, ${description.classes.length} classes, ${description.inputSize} px${final}${state.isStatic ? ' (runs in this browser)' : ''}`;
   const examples = await fetch(state.isStatic ? 'examples/index.json' : 'examples').then((r) => (r.ok ? r.json() : []));
   for (const example of examples) {
     const button = document.createElement('button');
@@ -215,7 +266,9 @@ async function start() {
     thumbnail.src = example.url;
     thumbnail.alt = example.name;
     button.append(thumbnail);
-    button.addEventListener('click', async () => classify([{ blob: await fetch(example.url).then((r) => r.blob()), name: example.name }]));
+    button.addEventListener('click', async () =>
+      classify([{ blob: await fetch(example.url).then((r) => r.blob()), name: example.name }]),
+    );
     $('examples').append(button);
   }
   const chosen = (files) => classify(Array.from(files, (file) => ({ blob: file, name: file.name })));

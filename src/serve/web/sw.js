@@ -4,7 +4,8 @@
 // cross-origin isolated on any static host (wasm-vips needs SharedArrayBuffer). Predictions are never cached.
 const CACHE = 'dsdnet-page-1';
 /** What the page is made of, relative to its folder; anything else (the API, /docs, /metrics) passes through. */
-const PAGE = /^(|index\.html|app\.js|style\.css|sw\.js|model|model\.json|model\.onnx|examples(\/.*)?|shared\/[\w.-]+|ort\/[\w.-]+|vips\/[\w.-]+)$/;
+const PAGE =
+  /^(|index\.html|app\.js|style\.css|sw\.js|model|model\.json|model\.onnx|examples(\/.*)?|shared\/[\w.-]+|ort\/[\w.-]+|vips\/[\w.-]+)$/;
 /** Fetched afresh while online (they change with the model); the rest from the cache first. */
 const FRESH_FIRST = /^(|index\.html|model|model\.json|model\.onnx|examples(\/index\.json)?)$/;
 const scope = new URL(self.registration.scope).pathname;
@@ -44,6 +45,12 @@ async function answer(request) {
 self.addEventListener('fetch', (event) => {
   const { request } = event;
   const url = new URL(request.url);
-  if (request.method !== 'GET' || url.origin !== self.location.origin || !url.pathname.startsWith(scope) || !PAGE.test(url.pathname.slice(scope.length))) return;
+  if (
+    request.method !== 'GET' ||
+    url.origin !== self.location.origin ||
+    !url.pathname.startsWith(scope) ||
+    !PAGE.test(url.pathname.slice(scope.length))
+  )
+    return;
   event.respondWith(answer(request));
 });
