@@ -4,7 +4,7 @@
 // and its accuracy against the known layout. Writes the pictures into OUT (docs/ for the README) and prints the numbers.
 // Usage: node dist/scripts/readme-pictures.js PLAIN_RUN DSD_RUN OUT
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,8 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { fromArrayBuffer } from 'geotiff';
 import sharp from 'sharp';
 
-import { GEO_TAGS } from '../test/support/geo.js';
-import { encodeTiff } from '../test/support/tiff.js';
+import { writeMosaic } from '../test/support/mosaic.js';
 
 const [plain, dsd, out] = process.argv.slice(2);
 if (!plain || !dsd || !out) throw new Error('usage: node dist/scripts/readme-pictures.js PLAIN_RUN DSD_RUN OUT');
@@ -94,28 +93,12 @@ const mosaicClasses = [
 const cell = 256;
 const side = 6 * cell;
 const layout = (row: number, col: number): number => 3 * Math.floor(row / 2) + Math.floor(col / 2);
-const pixels = new Uint8Array(side * side * 3);
-for (let row = 0; row < 6; row++) {
-  for (let col = 0; col < 6; col++) {
-    const photo = testPhotos(mosaicClasses[layout(row, col)])[1 + 2 * (row % 2) + (col % 2)];
-    const rgb = await sharp(photo).resize(cell, cell, { fit: 'cover' }).removeAlpha().raw().toBuffer();
-    for (let y = 0; y < cell; y++)
-      pixels.set(rgb.subarray(y * cell * 3, (y + 1) * cell * 3), ((row * cell + y) * side + col * cell) * 3);
-  }
-}
 const scene = join(work, 'mosaic.tif');
-writeFileSync(
+await writeMosaic(
   scene,
-  encodeTiff({
-    width: side,
-    height: side,
-    bands: 3,
-    bits: 8,
-    format: 'uint',
-    data: pixels,
-    rowsPerStrip: 16,
-    tags: GEO_TAGS,
-  }),
+  6,
+  cell,
+  (row, col) => testPhotos(mosaicClasses[layout(row, col)])[1 + 2 * (row % 2) + (col % 2)],
 );
 console.log(
   dsdnet('map', plain, scene, '-o', join(work, 'map.tif'), '--tile', '256', '--stride', '128', '--no-progress').trim(),

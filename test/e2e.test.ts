@@ -14,6 +14,7 @@ import { evaluate, predict } from '../src/eval/index.js';
 import { NonFiniteLossError, resolveConfig, train } from '../src/train/index.js';
 import { loadModel, type TrainConfig } from '../src/trained/index.js';
 import { makeDataset, makeSeparableDataset } from './support/images.js';
+import { trainQuickRun } from './support/quick-run.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-run-'));
@@ -156,22 +157,7 @@ test('the trained model loads, evaluates on the split and predicts image files',
 test('training learns: separable classes are told apart after a few epochs, by every method', async () => {
   const separable = await makeSeparableDataset(16);
   for (const method of ['plain', 'dsd'] as const) {
-    const config = resolveConfig(
-      separable,
-      {},
-      {
-        method,
-        size: 32,
-        batchSize: 8,
-        epochs: 4,
-        warmupEpochs: 0,
-        cycles: 1,
-        lr: 1e-3,
-        split: { ratio: 0.5, seed: 0 },
-        augment: 'light',
-      },
-    );
-    const result = await train(config, { out: join(scratch(), method), report: 'quiet' });
+    const result = await trainQuickRun(separable, join(scratch(), method), { method });
     assert.ok(
       result.final!.overallAccuracy >= 0.9,
       `${method}: test OA ${result.final!.overallAccuracy} after 4 epochs`,

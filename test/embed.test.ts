@@ -12,8 +12,9 @@ import { scanDataset } from '../src/data/index.js';
 import { type FeatureRows, knnAccuracy, poolFeatures, project2d, silhouetteScore } from '../src/explain/index.js';
 import { decodeNpy, encodeNpy, readNpy } from '../src/io/index.js';
 import { createBackbone } from '../src/models/index.js';
-import { decodeForModel, resolveConfig, runSplit, train } from '../src/train/index.js';
+import { decodeForModel, runSplit } from '../src/train/index.js';
 import { loadModel } from '../src/trained/index.js';
+import { trainQuickRun } from './support/quick-run.js';
 import { makeSeparableDataset } from './support/images.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -184,26 +185,10 @@ let other: string;
 
 test('trained features separate the classes: high k-NN accuracy, positive silhouette, both above an untrained network', async () => {
   dataset = await makeSeparableDataset(16);
-  const small = (method: 'plain' | 'dsd', epochs: number) =>
-    resolveConfig(
-      dataset,
-      {},
-      {
-        method,
-        size: 32,
-        batchSize: 8,
-        epochs,
-        warmupEpochs: 0,
-        cycles: 1,
-        lr: 1e-3,
-        split: { ratio: 0.5, seed: 0 },
-        augment: 'light',
-      },
-    );
   trained = join(scratch(), 'plain');
-  await train(small('plain', 4), { out: trained, report: 'quiet' });
+  await trainQuickRun(dataset, trained);
   other = join(scratch(), 'dsd');
-  await train(small('dsd', 1), { out: other, report: 'quiet' });
+  await trainQuickRun(dataset, other, { method: 'dsd', epochs: 1 });
 
   const loaded = loadModel(trained);
   const data = await scanDataset(dataset);

@@ -18,10 +18,10 @@ import { Adam } from '../src/optim/index.js';
 import { Rng } from '../src/data/index.js';
 import { arange, F, manualSeed, type Tensor, tensor, tidy } from '../src/torch/index.js';
 import { pickExamples } from '../src/serve/index.js';
-import { resolveConfig, train } from '../src/train/index.js';
 import { deterministicState } from './support/deterministic.js';
 import { makeSeparableDataset } from './support/images.js';
 import { readFixture } from './helpers.js';
+import { trainQuickRun } from './support/quick-run.js';
 
 interface CamCase {
   classes: number[];
@@ -174,24 +174,7 @@ test('a classifier whose only evidence is a coloured square: its Grad-CAM and Gr
 test('CLI: explain writes a picture and the raw maps per image, a montage and explain.json; an sd run shows its heads; bad requests are refused by name', async () => {
   const data = await makeSeparableDataset(8, 48);
   const run = join(mkdtempSync(join(tmpdir(), 'dsdnet-explain-')), 'run');
-  await train(
-    resolveConfig(
-      data,
-      {},
-      {
-        method: 'sd',
-        size: 32,
-        batchSize: 8,
-        epochs: 2,
-        warmupEpochs: 0,
-        cycles: 1,
-        lr: 1e-3,
-        split: { ratio: 0.5, seed: 0 },
-        augment: 'light',
-      },
-    ),
-    { out: run, report: 'quiet' },
-  );
+  await trainQuickRun(data, run, { method: 'sd', epochs: 2 });
   const images = pickExamples(data, 3);
   const out = join(mkdtempSync(join(tmpdir(), 'dsdnet-explain-')), 'maps');
   const cli = (...args: string[]): ReturnType<typeof spawnSync> =>

@@ -25,8 +25,10 @@ import {
 } from '../src/map/index.js';
 import { resolveConfig, train } from '../src/train/index.js';
 import { GEO_TAGS, GEO_TRANSFORM } from './support/geo.js';
+import { writeMosaic } from './support/mosaic.js';
 import { makeSeparableDataset } from './support/images.js';
 import { encodeTiff } from './support/tiff.js';
+import { trainQuickRun } from './support/quick-run.js';
 
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-map-'));
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -77,24 +79,7 @@ function texturesModel(): Promise<string> {
   texturesRun ??= (async () => {
     const data = await makeSeparableDataset(12, 64);
     const run = join(scratch(), 'run');
-    await train(
-      resolveConfig(
-        data,
-        {},
-        {
-          method: 'plain',
-          size: 32,
-          batchSize: 8,
-          epochs: 4,
-          warmupEpochs: 0,
-          cycles: 1,
-          lr: 1e-3,
-          split: { ratio: 0.5, seed: 0 },
-          augment: 'light',
-        },
-      ),
-      { out: run, report: 'quiet' },
-    );
+    await trainQuickRun(data, run);
     return run;
   })();
   return texturesRun;
@@ -244,34 +229,10 @@ test(
     const cell = 256;
     const side = 6 * cell;
     const layout = (row: number, col: number): number => 2 * Math.floor(row / 3) + Math.floor(col / 3);
-    const pixels = new Uint8Array(side * side * 3);
     const used = [0, 0, 0, 0];
-    for (let row = 0; row < 6; row++)
-      for (let col = 0; col < 6; col++) {
-        const c = layout(row, col);
-        const photo = await sharp(mosaicPhotos[c][used[c]++])
-          .resize(cell, cell, { fit: 'cover' })
-          .removeAlpha()
-          .raw()
-          .toBuffer();
-        for (let y = 0; y < cell; y++)
-          pixels.set(photo.subarray(y * cell * 3, (y + 1) * cell * 3), ((row * cell + y) * side + col * cell) * 3);
-      }
     const dir = scratch();
     const scene = join(dir, 'scene.tif');
-    writeFileSync(
-      scene,
-      encodeTiff({
-        width: side,
-        height: side,
-        bands: 3,
-        bits: 8,
-        format: 'uint',
-        data: pixels,
-        rowsPerStrip: 16,
-        tags: GEO_TAGS,
-      }),
-    );
+    await writeMosaic(scene, 6, cell, (row, col) => mosaicPhotos[layout(row, col)][used[layout(row, col)]++]);
     const map = join(dir, 'map.tif');
     const cli = runCli([run, scene, '-o', map, '--tile', '256', '--stride', '128', '--no-progress']);
     assert.equal(cli.status, 0, cli.stderr);

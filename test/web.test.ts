@@ -16,6 +16,7 @@ import sharp from 'sharp';
 import { createServer, openServedModel, pickExamples, writeStaticSite } from '../src/serve/index.js';
 import { resolveConfig, train } from '../src/train/index.js';
 import { makeSeparableDataset } from './support/images.js';
+import { trainQuickRun } from './support/quick-run.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (apt-get install chromium; scripts/setup.sh does)`;
@@ -29,22 +30,7 @@ test.before(async () => {
   if (skip) return;
   data = await makeSeparableDataset(12, 64);
   run = join(scratch(), 'run');
-  const config = resolveConfig(
-    data,
-    {},
-    {
-      method: 'plain',
-      size: 32,
-      batchSize: 8,
-      epochs: 4,
-      warmupEpochs: 0,
-      cycles: 1,
-      lr: 1e-3,
-      split: { ratio: 0.5, seed: 0 },
-      augment: 'light',
-    },
-  );
-  await train(config, { out: run, report: 'quiet' });
+  await trainQuickRun(data, run);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 });
 
