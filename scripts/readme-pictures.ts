@@ -42,11 +42,11 @@ for (const [name, run] of [
   ['dsd', dsd],
 ] as const) {
   console.log(dsdnet('explain', run, ...photos, '-o', join(work, `explain-${name}`)).trim());
-  const title = Buffer.from(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="600" height="30" font-family="DejaVu Sans, sans-serif"><text x="8" y="22" font-size="18">${name}</text></svg>`,
-  );
   const image = sharp(join(work, `explain-${name}`, 'montage.png'));
   const { width = 0, height = 0 } = await image.metadata();
+  const title = Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="30" font-family="DejaVu Sans, sans-serif"><text x="8" y="22" font-size="18">${name}</text></svg>`,
+  );
   montages.push(
     await sharp({ create: { width, height: height + 30, channels: 3, background: '#ffffff' } })
       .composite([
