@@ -10,6 +10,7 @@ import {
   Embedding,
   Layer,
   Linear,
+  type Module,
   ReLU,
   Sequential,
 } from '../src/nn/index.js';
@@ -146,4 +147,34 @@ test('dispose releases every parameter and buffer', () => {
   assert.ok(liveTensors() > before);
   net.dispose();
   assert.equal(liveTensors(), before);
+});
+
+test('a module has one parent: another module registering it is refused by name, as is a cycle; one held under two names is listed once', () => {
+  class Holder extends Layer {
+    constructor(
+      readonly held: Module,
+      names: string[] = ['inner'],
+    ) {
+      super();
+      for (const name of names) this.child(name, held);
+    }
+    adopt(name: string, module: Module): void {
+      this.child(name, module);
+    }
+    forward(x: Tensor): Tensor {
+      return x;
+    }
+  }
+  const shared = new Linear(2, 2);
+  const first = new Holder(shared);
+  assert.throws(() => new Holder(shared), /Holder: cannot register 'inner', a Linear that a Holder already holds/);
+  const outer = new Holder(first, ['outer']);
+  assert.throws(() => first.adopt('loop', outer), /Holder: cannot register 'loop', a Holder that holds it \(a cycle\)/);
+  const tied = new Holder(new Linear(2, 2), ['a', 'b']);
+  assert.deepEqual(
+    tied.namedModules().map(([name]) => name),
+    ['', 'a'],
+  );
+  assert.deepEqual([...tied.stateDict().keys()], ['a.weight', 'a.bias']);
+  for (const m of [outer, tied]) m.dispose();
 });

@@ -20,6 +20,8 @@ export abstract class Module {
   private readonly ownParameters = new Map<string, Tensor>();
   private readonly ownBuffers = new Map<string, Tensor>();
   private readonly ownChildren = new Map<string, Module>();
+  /** The module this one is registered in; a module has one (it may hold it under several names, as tied modules). */
+  private parent: Module | undefined;
   private isTraining = true;
 
   /** Registers a parameter: it requires grad, survives every tidy scope, and appears in stateDict under `name`. */
@@ -36,8 +38,21 @@ export abstract class Module {
     return value;
   }
 
+  /** Registers a submodule; one registered in another module already is refused (its state would be saved twice). */
   protected child<M extends Module>(name: string, module: M): M {
     this.checkFree(name);
+    if (module.parent !== undefined && module.parent !== this) {
+      throw new Error(
+        `${this.constructor.name}: cannot register '${name}', a ${module.constructor.name} that a ${module.parent.constructor.name} already holds`,
+      );
+    }
+    for (let up: Module | undefined = this; up !== undefined; up = up.parent) {
+      if (up === (module as Module))
+        throw new Error(
+          `${this.constructor.name}: cannot register '${name}', a ${module.constructor.name} that holds it (a cycle)`,
+        );
+    }
+    module.parent = this;
     this.ownChildren.set(name, module);
     return module;
   }
@@ -76,10 +91,17 @@ export abstract class Module {
     return [...this.ownChildren];
   }
 
-  /** This module and all descendants, depth first, with dotted names ('' for this one). */
+  /** This module and all descendants, depth first, with dotted names ('' for this one); one held under several names is listed once, under its first (as PyTorch's named_modules). */
   namedModules(prefix = ''): [string, Module][] {
-    const out: [string, Module][] = [[prefix, this]];
-    for (const [name, c] of this.ownChildren) out.push(...c.namedModules(prefix === '' ? name : `${prefix}.${name}`));
+    const out: [string, Module][] = [];
+    const seen = new Set<Module>();
+    const visit = (module: Module, name: string): void => {
+      if (seen.has(module)) return;
+      seen.add(module);
+      out.push([name, module]);
+      for (const [childName, c] of module.ownChildren) visit(c, name === '' ? childName : `${name}.${childName}`);
+    };
+    visit(this, prefix);
     return out;
   }
 
