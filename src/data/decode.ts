@@ -98,8 +98,12 @@ async function resizeToRgb(pipeline: Sharp, size: number, mode: ResizeMode): Pro
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** Prepares packed 8-bit RGB pixels (a window of a scene) as a decoded image file is prepared. */
+/**
+ * Prepares packed 8-bit RGB pixels (a window of a scene) as a decoded image file is prepared. Pixels already of the
+ * size are what libvips would give back (sRGB, no alpha, no resize): they are returned as they are.
+ */
 export function prepareRaw(raw: RawImage, size: number, mode: ResizeMode): Promise<Uint8Array> {
+  if (raw.width === size && raw.height === size) return Promise.resolve(raw.data);
   return resizeToRgb(rawInput(raw, MAX_IMAGE_PIXELS), size, mode);
 }
 
