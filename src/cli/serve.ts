@@ -93,7 +93,7 @@ export function registerServeCommand(program: Command): void {
     .addOption(
       new Option(
         '--engine <engine>',
-        'what scores a run folder or checkpoint: onnx (ONNX Runtime, exported on start; batches off the event loop) or libtorch',
+        'what scores a run folder or checkpoint: onnx (ONNX Runtime, exported on start; the faster on a CPU) or libtorch',
       )
         .choices(['onnx', 'libtorch'])
         .default(undefined, 'onnx on the CPU, libtorch on a GPU'),

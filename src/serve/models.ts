@@ -1,5 +1,5 @@
-// Opening what the server serves. On the CPU every model runs in ONNX Runtime, which batches and
-// computes off the event loop: an exported model.onnx as it is, a run folder or checkpoint exported on start (in
+// Opening what the server serves. On the CPU every model runs in ONNX Runtime, a batch of requests at a time (the
+// fastest engine here): an exported model.onnx as it is, a run folder or checkpoint exported on start (in
 // memory, taking decoded pixels). `--engine libtorch` (and any GPU) scores run folders with libtorch instead.
 import type { Device } from '../torch/index.js';
 import { exportRun, openLibtorchModel } from './libtorch-model.js';
