@@ -7,7 +7,7 @@ import { type Command, Option } from 'commander';
 
 import type { SampleScale } from '../data/index.js';
 import { optionsFromEnv, ProcessGroup } from '../distributed/index.js';
-import { sharedDir } from '../io/index.js';
+import { sharedDir } from '../torch/index.js';
 import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, type MethodName, METHODS } from '../dsd/index.js';
 import { BACKBONES } from '../models/index.js';
 import { type Device, setNumThreads } from '../torch/index.js';

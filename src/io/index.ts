@@ -20,7 +20,6 @@ export {
   STATE_FILE,
 } from './checkpoint.js';
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from './npy.js';
-export { packageRoot, sharedDir } from './package-root.js';
 export { holdsControlCharacter, markdownCell, printable } from './printable.js';
 export { openRegularFile, readBytes, statForReading } from './read.js';
 export {

@@ -7,7 +7,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 
-import { packageRoot } from '../io/index.js';
+import { packageRoot } from '../torch/index.js';
 import { IMAGE_TYPES } from './uploads.js';
 
 const error = { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] };

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { brotliCompress, constants } from 'node:zlib';
 
-import { packageRoot } from '../io/index.js';
+import { packageRoot } from '../torch/index.js';
 
 export interface SiteFile {
   /** Relative to the page's folder, e.g. 'ort/ort.wasm.min.js'. */

@@ -40,3 +40,4 @@ export {
   typedArrayOf,
 } from './dtype.js';
 export { type Device, deviceType, resolveDevice } from './device.js';
+export { packageRoot, sharedDir } from './package-root.js';

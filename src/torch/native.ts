@@ -2,10 +2,10 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import { preferredCpuCapability } from './cpu.js';
+import { packageRoot } from './package-root.js';
 
 /** Opaque reference to a native tensor. */
 export type NativeHandle = { readonly __nativeTensor: unique symbol };
@@ -94,16 +94,6 @@ export interface NativeBinding {
   ): NativeReducer;
   reducerPrepare(reducer: NativeReducer, outputs: NativeHandle[]): void;
   sumGradientOverRanks(group: NativeGroup, tensor: NativeHandle): void;
-}
-
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the package root above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-  return dir;
 }
 
 function load(): NativeBinding {

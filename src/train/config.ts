@@ -4,7 +4,8 @@ import { join } from 'node:path';
 
 import { DEFAULT_SCALE, MAX_DECODE_SIZE } from '../data/index.js';
 import { DEFAULT_METHOD_OPTIONS, methodOptionProblems, METHODS } from '../dsd/index.js';
-import { packageRoot, readBytes } from '../io/index.js';
+import { readBytes } from '../io/index.js';
+import { packageRoot } from '../torch/index.js';
 import { BACKBONES } from '../models/index.js';
 import { cpuHasNativeBf16, type Device, PRECISIONS, type Precision } from '../torch/index.js';
 import { AUGMENTS, decodeProblems, decodeSize, MIN_SIZE, OPTIMIZERS, type TrainConfig } from '../trained/index.js';

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { sharedDir } from '../io/index.js';
+import { sharedDir } from '../torch/index.js';
 
 const IMAGENET_FOLDERS: Record<string, string> = {
   mobilenet_v2: join('mobilenet_v2_imagenet_float', 'onnx-zoo-mobilenetv2-7-folded'),

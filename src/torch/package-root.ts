@@ -1,5 +1,6 @@
-// The installed package's folder (it holds presets/), and the folder beside it where the project's shared data
-// and weights live by default (../shared).
+// The installed package's folder (it holds the addon, presets/ and the page) and the folder beside it where the
+// project's shared data and weights live by default (../shared). Here, the lowest room, because finding the addon
+// needs it first.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
