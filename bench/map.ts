@@ -1,8 +1,8 @@
-// `dsdnet map` against bare batched inference: windows/s of the whole map (reading the scene, preparing windows,
-// scoring, saving progress) over windows/s of the model's probabilities alone on the same prepared batches, as a
-// ratio (target >= 0.8x); and, with --rss, the peak RSS of `dsdnet map` as a process on the scene.
+// `dsdnet map` against bare batched inference: windows/s of the map's phase 1 (reading the scene, preparing windows,
+// scoring, saving progress) over windows/s of the model's probabilities alone on the same prepared batches, each from
+// a fresh session, as a ratio (target >= 0.8x); and, with --rss, the peak RSS of `dsdnet map` as a process.
 // The scene is generated (striped class colours, so that it is small on disk), tiled and deflate-compressed.
-// Usage: node dist/bench/map.js MODEL [--size 4096] [--tile 256] [--stride 128] [--batch 32] [--max-memory 256] [--rss]
+// Usage: node dist/bench/map.js MODEL [--size 4096] [--tile 256] [--stride 128] [--batch 32] [--max-memory 256] [--rounds 2] [--rss]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,13 +24,14 @@ const { values, positionals } = parseArgs({
     stride: { type: 'string', default: '128' },
     batch: { type: 'string', default: '32' },
     'max-memory': { type: 'string', default: '256' },
+    rounds: { type: 'string', default: '2' },
     rss: { type: 'boolean', default: false },
   },
 });
 const [model] = positionals;
 if (!model)
   throw new Error(
-    'usage: node dist/bench/map.js MODEL [--size 4096] [--tile 256] [--stride 128] [--batch 32] [--max-memory 256] [--rss]',
+    'usage: node dist/bench/map.js MODEL [--size 4096] [--tile 256] [--stride 128] [--batch 32] [--max-memory 256] [--rounds 2] [--rss]',
   );
 const [size, tile, stride, batch, maxMemory] = [
   values.size,
@@ -130,26 +131,43 @@ if (batches.length === 0)
       new Uint8Array(prepared.length * decode * decode * 3),
     ),
   );
-await served.probabilities(batches[0], batches[0].length / (decode * decode * 3)); // warm-up
+const { backbone, inputSize } = served.info;
+await served.close();
 await scene.tiff.close();
 
-async function bare(): Promise<number> {
+/** Batches a fresh ONNX Runtime session needs before it runs at its steady speed (its first run is ~5x slower). */
+const WARM_BATCHES = 5;
+interface Rates {
+  /** Windows/s from the first batch of a fresh session on, and after its first WARM_BATCHES batches. */
+  all: number;
+  steady: number;
+}
+
+function rates(windows: number, seconds: number, batchTimes: number[]): Rates {
+  const steadySeconds = (batchTimes[batchTimes.length - 1] - batchTimes[WARM_BATCHES - 1]) / 1000;
+  return { all: windows / seconds, steady: (windows - WARM_BATCHES * batch) / steadySeconds };
+}
+
+/** Bare inference: a fresh session (as the map opens one) scoring the prepared batches, as many windows as the map. */
+async function bare(): Promise<Rates> {
+  const fresh = await openServedModel(model);
+  const times: number[] = [];
   let windows = 0;
   const start = performance.now();
   for (let b = 0; windows < grid.count; b++) {
     const pixels = batches[b % batches.length];
     const count = Math.min(pixels.length / (decode * decode * 3), grid.count - windows);
-    await served.probabilities(pixels.subarray(0, count * decode * decode * 3), count);
+    await fresh.probabilities(pixels.subarray(0, count * decode * decode * 3), count);
     windows += count;
+    times.push(performance.now());
   }
-  return windows / ((performance.now() - start) / 1000);
+  const result = rates(windows, (performance.now() - start) / 1000, times);
+  await fresh.close();
+  return result;
 }
 
-/** Batches a fresh ONNX Runtime session needs before it runs at its steady speed (its first run is ~5x slower). */
-const WARM_BATCHES = 5;
-
-/** The map's phase 1: windows/s over the whole phase, and after its session's first WARM_BATCHES batches. */
-async function whole(round: number): Promise<{ all: number; steady: number }> {
+/** The map's phase 1 (from opening the model on), windows/s. */
+async function whole(round: number): Promise<Rates> {
   const times: number[] = [];
   const result = await mapScene({
     model,
@@ -163,30 +181,25 @@ async function whole(round: number): Promise<{ all: number; steady: number }> {
     onBatch: () => times.push(performance.now()),
     warn: () => undefined,
   });
-  const steadyWindows = result.scored - WARM_BATCHES * batch;
-  const steadySeconds = (times[times.length - 1] - times[WARM_BATCHES - 1]) / 1000;
-  return { all: result.scored / result.scoreSeconds, steady: steadyWindows / steadySeconds };
+  return rates(result.scored, result.scoreSeconds, times);
 }
 
-// Alternating, twice each; the medians of two are their means. Bare inference runs on a warm session, so the map is
-// compared over its steady part too (its own session's warm-up is reported, not hidden: the "whole phase" column).
-const [bareRates, mapRates, steadyRates] = [[] as number[], [] as number[], [] as number[]];
-for (let round = 0; round < 2; round++) {
-  bareRates.push(await bare());
-  const rates = await whole(round);
-  mapRates.push(rates.all);
-  steadyRates.push(rates.steady);
+// Alternating, --rounds times each, averaged. Both sides open a fresh session, whose first
+// batches are slow: "whole" includes them, "steady" starts after WARM_BATCHES batches.
+const [bareRuns, mapRuns] = [[] as Rates[], [] as Rates[]];
+for (let round = 0; round < Number(values.rounds); round++) {
+  bareRuns.push(await bare());
+  mapRuns.push(await whole(round));
 }
-await served.close();
 const mean = (list: number[]): number => list.reduce((a, b) => a + b, 0) / list.length;
-const cell = (list: number[]): string => `${mean(list).toFixed(1)} (${list.map((r) => r.toFixed(1)).join(', ')})`;
+const cell = (runs: Rates[], key: keyof Rates): string =>
+  `${mean(runs.map((r) => r[key])).toFixed(1)} (${runs.map((r) => r[key].toFixed(1)).join(', ')})`;
+const ratio = (key: keyof Rates): string =>
+  `${(mean(mapRuns.map((r) => r[key])) / mean(bareRuns.map((r) => r[key]))).toFixed(2)}x`;
 console.log(
-  `${grid.count} windows of ${tile} px every ${stride} px, batch ${batch}, model ${served.info.backbone} at ${served.info.inputSize} px (decode ${decode} px)`,
+  `${grid.count} windows of ${tile} px every ${stride} px, batch ${batch}, model ${backbone} at ${inputSize} px (decode ${decode} px)`,
 );
 console.log(
-  `| bare inference, warm session (windows/s) | map phase 1, whole (windows/s) | map / bare | map phase 1 after ${WARM_BATCHES} batches (windows/s) | steady map / bare |\n|---|---|---|---|---|`,
-);
-console.log(
-  `| ${cell(bareRates)} | ${cell(mapRates)} | ${(mean(mapRates) / mean(bareRates)).toFixed(2)}x | ${cell(steadyRates)} | ${(mean(steadyRates) / mean(bareRates)).toFixed(2)}x |`,
+  `| windows/s | bare inference | dsdnet map, phase 1 | map / bare |\n|---|---|---|---|\n| whole | ${cell(bareRuns, 'all')} | ${cell(mapRuns, 'all')} | ${ratio('all')} |\n| after ${WARM_BATCHES} batches | ${cell(bareRuns, 'steady')} | ${cell(mapRuns, 'steady')} | ${ratio('steady')} |`,
 );
 rmSync(dir, { recursive: true, force: true });
