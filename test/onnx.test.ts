@@ -133,6 +133,34 @@ test('dynamic batch runs any batch size; a fixed batch is in the file; metadata 
   loaded.model.dispose();
 });
 
+test('OnnxClassifier scores on its own thread: the event loop runs while a batch is scored; a wrong-sized batch is refused', async () => {
+  const pixels = new Uint8Array(16 * DECODE * DECODE * 3).map((_, i) => (i * 7919) % 256);
+  const loaded = realistic('mobilenet_v2', evalBatch(pixels, 16, DECODE, SIZE));
+  const dir = scratch();
+  writeFileSync(join(dir, 'model.onnx'), exportOnnx(loaded, '/not-a-run').bytes);
+  loaded.model.dispose();
+  const classifier = await OnnxClassifier.load(join(dir, 'model.onnx'));
+  await classifier.logits(pixels, 16); // the session's slow first run
+  // On the main thread (onnxruntime-node's run is synchronous) not one 1 ms timer could fire during the runs.
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const started = performance.now();
+  for (let round = 0; round < 4; round++) await classifier.logits(pixels, 16);
+  clearInterval(timer);
+  const milliseconds = performance.now() - started;
+  console.log(`4 batches of 16 in ${milliseconds.toFixed(0)} ms; the event loop ran a 1 ms timer ${ticks} times`);
+  assert.ok(
+    ticks >= 10,
+    `the event loop ran only ${ticks} timer callbacks in ${milliseconds.toFixed(0)} ms of scoring`,
+  );
+  await assert.rejects(
+    classifier.logits(pixels.subarray(0, 5), 1),
+    /model\.onnx: expected 1 decoded images .* got 5 bytes/,
+  );
+  assert.equal((await classifier.logits(pixels, 16)).length, 16 * 21, 'the session still scores after an error');
+  await classifier.close();
+});
+
 test('--input uint8: the graph takes decoded pixels and crops and normalises them as dsdnet does (max abs logit difference < 1e-4)', async () => {
   const pixels = new Uint8Array(3 * DECODE * DECODE * 3).map((_, i) => (i * 7919 + (i >> 9)) % 256);
   const batch = evalBatch(pixels, 3, DECODE, SIZE);
