@@ -11,10 +11,11 @@ import { registerEmbedCommand } from './embed.js';
 import { registerEvaluateCommands } from './evaluate.js';
 import { registerExplainCommand } from './explain.js';
 import { registerExportCommand } from './export.js';
+import { registerInfoCommand } from './info.js';
 import { registerMapCommand } from './map.js';
 import { registerReportCommand } from './report.js';
 import { registerServeCommand } from './serve.js';
-import { registerTrainCommands } from './train.js';
+import { registerTrainCommand } from './train.js';
 import { registerWeightsCommands } from './weights.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -41,7 +42,8 @@ program
   .description('the engine this installation runs on')
   .action(() => console.log(engineInfo()));
 registerDataCommands(program);
-registerTrainCommands(program);
+registerTrainCommand(program);
+registerInfoCommand(program);
 registerEvaluateCommands(program);
 registerEmbedCommand(program);
 registerReportCommand(program);
