@@ -8,6 +8,7 @@ import { backends } from '../distributed/index.js';
 import { cpuCapability, cpuHasNativeBf16, cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
 import { registerDataCommands } from './data.js';
 import { registerEmbedCommand } from './embed.js';
+import { configureEngineFor } from './engine.js';
 import { registerEvaluateCommands } from './evaluate.js';
 import { registerExplainCommand } from './explain.js';
 import { registerExportCommand } from './export.js';
@@ -36,6 +37,7 @@ function engineInfo(): string {
 const program = new Command('dsdnet')
   .description('Remote sensing scene classification on libtorch: DSDNet and its baselines')
   .version(pkg.version)
+  .hook('preAction', (_program, command) => configureEngineFor(command))
   .action(() => console.log(engineInfo()));
 program
   .command('env')

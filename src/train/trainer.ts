@@ -33,7 +33,7 @@ import { readBytes } from '../io/index.js';
 import { createBackbone } from '../models/index.js';
 import { calibrateBatchNorm } from '../nn/index.js';
 import { GradScaler } from '../optim/index.js';
-import { type Device, deviceType, dispose, manualSeed, retainFreedMemory, setCudnnBenchmark } from '../torch/index.js';
+import { type Device, deviceType, dispose, manualSeed, setCudnnBenchmark } from '../torch/index.js';
 import { decodeSize, type TrainConfig } from '../trained/index.js';
 import { applyPretrained, type PretrainedWeights, readPretrained } from '../weights/index.js';
 import { emptySums, type EpochRecord, type Progress, runLoop } from './loop.js';
@@ -51,8 +51,6 @@ export interface TrainOptions {
   report?: ReportMode;
   /** Stop after this many epochs of this invocation (tests, time-boxed runs); the run stays resumable. */
   stopAfterEpochs?: number;
-  /** Keep freed memory in the heap for the rest of the process (see retainFreedMemory); default true unless DSDNET_MALLOC=system. */
-  retainFreedMemory?: boolean;
   /**
    * Data parallelism: this process's group. Every rank trains on its share of each batch (batchSize is the global
    * batch, divided among the ranks); rank 0 alone writes the run folder.
@@ -206,7 +204,6 @@ function initialise(
 
 export async function train(config: TrainConfig, options: TrainOptions): Promise<TrainResult> {
   const { out, resume = false, group, device = 'cpu' } = options;
-  if (options.retainFreedMemory ?? process.env.DSDNET_MALLOC !== 'system') retainFreedMemory();
   const writer = (group?.rank ?? 0) === 0;
   const reporter = new Reporter(writer ? (options.report ?? 'bar') : 'quiet', writer);
   if (writer) checkRunFolder(out, config.data, resume);
