@@ -14,7 +14,7 @@ import sharp from 'sharp';
 import { BatchLoader, loadDecoded, mapLimit, RECIPE_AUGMENT, Rng, scanDataset } from '../src/data/index.js';
 import { createBackbone } from '../src/models/index.js';
 import { SGD } from '../src/optim/index.js';
-import { F, getNumThreads, retainFreedMemory, tidy } from '../src/torch/index.js';
+import { configureEngine, F, getNumThreads, tidy } from '../src/torch/index.js';
 import { peakRssMiB, resetPeakRss } from './peak-rss.js';
 
 const { values } = parseArgs({
@@ -89,7 +89,7 @@ async function generate(): Promise<void> {
   console.log(`generated ${classes * perClass} JPEGs in ${root} in ${seconds(start).toFixed(0)} s`);
 }
 
-retainFreedMemory(); // the allocation policy train() uses
+configureEngine({ retainFreedMemory: true }); // the allocation policy of the training commands
 await generate();
 if (values['generate-only']) process.exit(0);
 const rows: string[] = [];

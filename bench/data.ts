@@ -11,11 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { BatchLoader, loadDecoded, RECIPE_AUGMENT, scanDataset } from '../src/data/index.js';
 import { createBackbone } from '../src/models/index.js';
 import { SGD } from '../src/optim/index.js';
-import { F, getNumThreads, retainFreedMemory, tidy } from '../src/torch/index.js';
+import { configureEngine, F, getNumThreads, tidy } from '../src/torch/index.js';
 import { DEFAULT_CONFIG } from '../src/train/index.js';
 import { decodeSize } from '../src/trained/index.js';
 
-retainFreedMemory(); // the allocation policy train() uses
+configureEngine({ retainFreedMemory: true }); // the allocation policy of the training commands
 
 const root = process.argv[2] ?? fileURLToPath(new URL('../../../shared/datasets/ucmerced', import.meta.url));
 const seconds = (start: number): number => (performance.now() - start) / 1000;

@@ -11,11 +11,11 @@ import { performance } from 'node:perf_hooks';
 import { DataParallel, optionsFromEnv, ProcessGroup } from '../src/distributed/index.js';
 import { createBackbone } from '../src/models/index.js';
 import { SGD } from '../src/optim/index.js';
-import { F, manualSeed, randint, randn, retainFreedMemory, tidy } from '../src/torch/index.js';
+import { configureEngine, F, manualSeed, randint, randn, tidy } from '../src/torch/index.js';
 
 const [mode, name, size, batch, warmup, iters] = process.argv.slice(2);
 if (!['overlap', 'after', 'local', 'allreduce'].includes(mode)) throw new Error(`unknown mode '${mode}'`);
-retainFreedMemory();
+configureEngine({ retainFreedMemory: true });
 manualSeed(0);
 const world = Number(process.env.WORLD_SIZE ?? 1);
 const group = world > 1 ? ProcessGroup.init(optionsFromEnv()) : null;

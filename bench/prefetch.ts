@@ -8,10 +8,10 @@ import { parseArgs } from 'node:util';
 import { BatchLoader, loadDecoded, RECIPE_AUGMENT, scanDataset } from '../src/data/index.js';
 import { createBackbone } from '../src/models/index.js';
 import { SGD } from '../src/optim/index.js';
-import { F, fromTypedArray, getNumThreads, retainFreedMemory, type Tensor, tensor, tidy } from '../src/torch/index.js';
+import { configureEngine, F, fromTypedArray, getNumThreads, type Tensor, tensor, tidy } from '../src/torch/index.js';
 import { median } from './compare.js';
 
-retainFreedMemory(); // the allocation policy train() uses
+configureEngine({ retainFreedMemory: true }); // the allocation policy of the training commands
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 
 import { type Layer, runChain } from '../src/nn/index.js';
 import { createBackbone, type ResNet } from '../src/models/index.js';
-import { manualSeed, type Precision, randn, retainFreedMemory, tidy, withPrecision } from '../src/torch/index.js';
+import { configureEngine, manualSeed, type Precision, randn, tidy, withPrecision } from '../src/torch/index.js';
 import { median } from './compare.js';
 
 const { values } = parseArgs({
@@ -20,7 +20,7 @@ const { values } = parseArgs({
 const precision = values.precision as Precision;
 if (precision !== 'bf16' && precision !== 'fp32')
   throw new Error(`--precision must be bf16 or fp32, got '${values.precision}'`);
-retainFreedMemory();
+configureEngine({ retainFreedMemory: true });
 manualSeed(0);
 const model = createBackbone('resnet18', 1000).toMemoryFormat('channelsLast') as ResNet;
 const input = randn([Number(values.batch), 3, Number(values.size), Number(values.size)]).contiguous('channelsLast');

@@ -14,12 +14,12 @@ import { METHODS, type MethodName, SelfDistillationNet } from '../src/dsd/index.
 import { createBackbone } from '../src/models/index.js';
 import { RMSprop } from '../src/optim/index.js';
 import {
+  configureEngine,
   F,
   getNumThreads,
   keep,
   manualSeed,
   noGrad,
-  retainFreedMemory,
   tidy,
   withPrecision,
 } from '../src/torch/index.js';
@@ -28,7 +28,7 @@ import { decodeSize } from '../src/trained/index.js';
 import { makeOptimizer } from '../src/train/optimizer.js';
 import { median } from './compare.js';
 
-retainFreedMemory(); // the allocation policy train() uses
+configureEngine({ retainFreedMemory: true }); // the allocation policy of the training commands
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

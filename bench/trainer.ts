@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { METHODS, type MethodName } from '../src/dsd/index.js';
-import { getNumThreads } from '../src/torch/index.js';
+import { configureEngine, getNumThreads } from '../src/torch/index.js';
 import { type EpochRecord, readPreset, resolveConfig, train } from '../src/train/index.js';
 import { median, runWorker, type Side, succeeded } from './compare.js';
 
@@ -24,6 +24,7 @@ const methods = values.methods!.split(',') as MethodName[];
 for (const m of methods)
   if (!(METHODS as readonly string[]).includes(m))
     throw new Error(`--methods: '${m}' is not one of ${METHODS.join(', ')}`);
+configureEngine({ retainFreedMemory: true }); // as dsdnet train does
 const root = positionals[0] ?? fileURLToPath(new URL('../../../shared/datasets/ucmerced', import.meta.url));
 const preset = readPreset('cpu');
 const resolved = resolveConfig(root, preset, {});

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 
 import {
+  configureEngine,
   cudaSynchronize,
   type Device,
   deviceType,
@@ -14,7 +15,6 @@ import {
   randint,
   randn,
   resolveDevice,
-  retainFreedMemory,
   setCudnnBenchmark,
   setNumThreads,
   type Tensor,
@@ -48,7 +48,8 @@ export function runWorkerLoop(makeStep: (setup: WorkerSetup) => () => void): voi
   if (layout !== 'contiguous' && layout !== 'channelsLast')
     throw new Error(`layout must be contiguous or channelsLast, got '${layout}'`);
   setNumThreads(Number(threads));
-  retainFreedMemory(); // as train() does; the peer gets the same policy through GLIBC_TUNABLES
+  // As the training commands do; the peer gets the same policy through GLIBC_TUNABLES.
+  configureEngine({ retainFreedMemory: true });
   manualSeed(0);
   const device = resolveDevice(deviceName);
   const onGpu = deviceType(device) === 'cuda';

@@ -138,8 +138,7 @@ test('a run stopped by a non-finite loss releases its network and decoded images
     {},
     { method: 'sd', size: 32, batchSize: 4, epochs: 3, warmupEpochs: 0, cycles: 1, split: { ratio: 0.5, seed: 1 } },
   );
-  // retainFreedMemory stays off: it would change the allocator for the rest of this file's process.
-  await train(config, { out, report: 'quiet', stopAfterEpochs: 1, retainFreedMemory: false });
+  await train(config, { out, report: 'quiet', stopAfterEpochs: 1 });
   // Poison the saved weights (and drop the manifest that would name the change) so that the resumed run's first loss is NaN.
   const weightsFile = join(out, 'checkpoints', 'latest', 'model.safetensors');
   const { tensors, metadata } = readSafetensors(weightsFile);
@@ -150,10 +149,7 @@ test('a run stopped by a non-finite loss releases its network and decoded images
   rmSync(join(out, 'checkpoints', 'latest', MANIFEST_FILE));
   collectGarbage();
   const baseline = liveTensors();
-  await assert.rejects(
-    train(config, { out, resume: true, report: 'quiet', retainFreedMemory: false }),
-    NonFiniteLossError,
-  );
+  await assert.rejects(train(config, { out, resume: true, report: 'quiet' }), NonFiniteLossError);
   for (let i = 0; i < 5 && liveTensors() > baseline; i++) {
     await new Promise((resolve) => setImmediate(resolve));
     collectGarbage();

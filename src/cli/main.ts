@@ -8,13 +8,15 @@ import { backends } from '../distributed/index.js';
 import { cpuCapability, cpuHasNativeBf16, cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
 import { registerDataCommands } from './data.js';
 import { registerEmbedCommand } from './embed.js';
+import { configureEngineFor } from './engine.js';
 import { registerEvaluateCommands } from './evaluate.js';
 import { registerExplainCommand } from './explain.js';
 import { registerExportCommand } from './export.js';
+import { registerInfoCommand } from './info.js';
 import { registerMapCommand } from './map.js';
 import { registerReportCommand } from './report.js';
 import { registerServeCommand } from './serve.js';
-import { registerTrainCommands } from './train.js';
+import { registerTrainCommand } from './train.js';
 import { registerWeightsCommands } from './weights.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -35,13 +37,15 @@ function engineInfo(): string {
 const program = new Command('dsdnet')
   .description('Remote sensing scene classification on libtorch: DSDNet and its baselines')
   .version(pkg.version)
+  .hook('preAction', (_program, command) => configureEngineFor(command))
   .action(() => console.log(engineInfo()));
 program
   .command('env')
   .description('the engine this installation runs on')
   .action(() => console.log(engineInfo()));
 registerDataCommands(program);
-registerTrainCommands(program);
+registerTrainCommand(program);
+registerInfoCommand(program);
 registerEvaluateCommands(program);
 registerEmbedCommand(program);
 registerReportCommand(program);

@@ -1,29 +1,28 @@
-// `dsdnet train` and `dsdnet info`.
+// `dsdnet train`.
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { type Command, Option } from 'commander';
 
-import type { SampleScale } from '../data/index.js';
 import { optionsFromEnv, ProcessGroup } from '../distributed/index.js';
-import { sharedDir } from '../torch/index.js';
-import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, type MethodName, METHODS } from '../dsd/index.js';
+import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, METHODS } from '../dsd/index.js';
 import { BACKBONES } from '../models/index.js';
-import { type Device, setNumThreads } from '../torch/index.js';
+import { type Device, sharedDir } from '../torch/index.js';
 import {
+  checkMethodFlags,
   checkRunFolder,
-  type ConfigSettings,
+  overridesFromFlags,
   PRECISION_SETTINGS,
-  type PrecisionSetting,
   readPreset,
   readRunConfig,
   resolveConfig,
-  resolvePrecision,
+  resumeContradictions,
+  type RunFlags,
   summarize,
   train,
 } from '../train/index.js';
-import { AUGMENTS, loadModel, MIN_SIZE, OPTIMIZERS, type TrainConfig } from '../trained/index.js';
+import { AUGMENTS, MIN_SIZE, OPTIMIZERS, type TrainConfig } from '../trained/index.js';
 import { launchWorkers, workerArguments } from './launch.js';
 import {
   DEVICE_HELP,
@@ -42,133 +41,20 @@ function defaultDataset(): string {
   return join(sharedDir(), 'datasets', 'ucmerced');
 }
 
-interface TrainFlags {
+/** The run's settings (RunFlags), and how and where it trains. */
+interface TrainFlags extends RunFlags {
   preset: string;
   device: Device;
-  method?: string;
-  backbone?: string;
-  size?: number;
-  epochs?: number;
-  batchSize?: number;
-  optimizer?: string;
-  lr?: number;
-  ratio?: number;
-  seed?: number;
-  split?: string;
-  distill?: string;
-  condition?: string;
-  ddimSteps?: number;
-  entropyWeight?: number;
-  augment?: string;
-  pretrained?: string;
-  precision?: string;
-  channelsLast?: boolean;
   out?: string;
   resume?: boolean;
   quiet?: boolean;
   jsonl?: boolean;
-  threads?: number;
-  skipBad?: boolean;
-  bands?: number[];
-  scale?: SampleScale;
   nprocPerNode?: number;
   nnodes: number;
   nodeRank: number;
   masterAddr: string;
   masterPort: number;
   syncBn?: boolean;
-}
-
-function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSettings {
-  const o: ConfigSettings = {};
-  if (flags.method !== undefined) o.method = flags.method as TrainConfig['method'];
-  if (flags.backbone !== undefined) o.backbone = flags.backbone as TrainConfig['backbone'];
-  if (flags.size !== undefined) o.size = flags.size;
-  if (flags.epochs !== undefined) o.epochs = flags.epochs;
-  if (flags.batchSize !== undefined) o.batchSize = flags.batchSize;
-  if (flags.optimizer !== undefined) o.optimizer = flags.optimizer as TrainConfig['optimizer'];
-  if (flags.lr !== undefined) o.lr = flags.lr;
-  if (flags.augment !== undefined) o.augment = flags.augment as TrainConfig['augment'];
-  if (flags.seed !== undefined) o.seed = flags.seed;
-  if (flags.pretrained !== undefined)
-    o.pretrained =
-      flags.pretrained === 'none' ? null : flags.pretrained === 'imagenet' ? 'imagenet' : resolve(flags.pretrained);
-  if (flags.precision !== undefined) o.precision = flags.precision as PrecisionSetting;
-  if (flags.channelsLast !== undefined) o.channelsLast = flags.channelsLast;
-  if (flags.skipBad !== undefined) o.skipBad = flags.skipBad;
-  if (flags.bands !== undefined) o.bands = flags.bands;
-  if (flags.scale !== undefined) o.scale = flags.scale;
-  if (flags.split !== undefined) o.split = { file: resolve(flags.split) };
-  else if (flags.ratio !== undefined || flags.seed !== undefined)
-    o.split = { ratio: flags.ratio ?? 0.8, seed: flags.seed ?? 0 };
-  const method = { ...preset.methodOptions };
-  if (flags.distill !== undefined) method.distill = flags.distill as 'soft-ce' | 'released';
-  if (flags.condition !== undefined) method.condition = flags.condition as 'refined' | 'student';
-  if (flags.ddimSteps !== undefined) method.ddimSteps = flags.ddimSteps;
-  if (flags.entropyWeight !== undefined) method.entropyWeight = flags.entropyWeight;
-  o.methodOptions = method as TrainConfig['methodOptions'];
-  if (o.epochs !== undefined && preset.warmupEpochs !== undefined && preset.warmupEpochs >= o.epochs)
-    o.warmupEpochs = Math.max(0, Math.floor(o.epochs / 6));
-  return o;
-}
-
-const differs = (a: unknown, b: unknown): boolean => JSON.stringify(a) !== JSON.stringify(b);
-
-/** The method options that mean nothing to a method: all four for plain, the diffusion's two for sd. */
-const IDLE_METHOD_FLAGS: Record<MethodName, (keyof TrainFlags)[]> = {
-  plain: ['distill', 'condition', 'ddimSteps', 'entropyWeight'],
-  sd: ['condition', 'ddimSteps'],
-  dsd: [],
-};
-
-/** Refuses flags that the run's method ignores (they would be taken silently and change nothing). */
-function checkMethodFlags(flags: TrainFlags, method: MethodName): void {
-  const idle = IDLE_METHOD_FLAGS[method].filter((name) => flags[name] !== undefined);
-  if (idle.length === 0) return;
-  const shown = idle
-    .map((name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${String(flags[name])}`)
-    .join(', ');
-  const why = method === 'plain' ? 'trains without self-distillation' : 'has no diffusion modules';
-  throw new Error(
-    `--method ${method} ${why}, so ${shown} would change nothing; leave ${idle.length > 1 ? 'them' : 'it'} out or choose ${method === 'plain' ? '--method sd or dsd' : '--method dsd'}`,
-  );
-}
-
-/**
- * What the command line asks of a resumed run that its config.json does not say, as "setting value (the run has X)".
- * With --preset, the command line must describe the whole run, as it would for a new one; without, only the flags
- * given are compared. A run resumes exactly as it started, so differences are refused rather than applied.
- */
-function contradictions(
-  dir: string | undefined,
-  flags: TrainFlags,
-  preset: ConfigSettings | null,
-  saved: TrainConfig,
-): string[] {
-  const found: string[] = [];
-  const check = (name: string, given: unknown, has: unknown): void => {
-    if (given !== undefined && differs(given, has))
-      found.push(`${name} ${JSON.stringify(given)} (the run has ${JSON.stringify(has)})`);
-  };
-  const data = dir === undefined ? saved.data : resolve(dir);
-  check('dataset', data, saved.data);
-  const { split, methodOptions, ...rest } =
-    preset === null ? overridesFrom(flags, {}) : resolveConfig(data, preset, overridesFrom(flags, preset));
-  if (rest.precision !== undefined) rest.precision = resolvePrecision(rest.precision);
-  for (const [key, value] of Object.entries(rest))
-    if (key !== 'data') check(key, value, saved[key as keyof TrainConfig]);
-  for (const [key, value] of Object.entries(methodOptions ?? {}))
-    check(key, value, saved.methodOptions[key as keyof TrainConfig['methodOptions']]);
-  if (preset !== null) check('split', split, saved.split);
-  else {
-    check('ratio', flags.ratio, 'ratio' in saved.split ? saved.split.ratio : undefined);
-    check(
-      'split',
-      flags.split === undefined ? undefined : resolve(flags.split),
-      'file' in saved.split ? saved.split.file : undefined,
-    );
-  }
-  return found;
 }
 
 /** `text` as one shell word (for commands printed to be pasted). */
@@ -185,7 +71,7 @@ function stopWithLauncher(): void {
   process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 }
 
-export function registerTrainCommands(program: Command): void {
+export function registerTrainCommand(program: Command): void {
   program
     .command('train')
     .argument('[dir]', 'dataset folder (default: ../shared/datasets/ucmerced)')
@@ -272,20 +158,15 @@ export function registerTrainCommands(program: Command): void {
     .addOption(new Option('--quiet', 'no progress output').conflicts('jsonl'))
     .option('--jsonl', 'progress as JSON lines on stdout')
     .action(async (dir: string | undefined, flags: TrainFlags, command: Command) => {
-      if (flags.threads !== undefined) setNumThreads(flags.threads);
-      const preset = readPreset(flags.preset);
+      // The preset is read where it is used: a new run's settings, or a resumed run's check against --preset.
+      const presetGiven = command.getOptionValueSource('preset') !== 'default';
       let config: TrainConfig;
       let out: string;
       if (flags.resume) {
         if (!flags.out) throw new Error('--resume needs --out RUN_DIR');
         out = resolve(flags.out);
         config = readRunConfig(out);
-        const found = contradictions(
-          dir,
-          flags,
-          command.getOptionValueSource('preset') === 'default' ? null : preset,
-          config,
-        );
+        const found = resumeContradictions(dir, flags, presetGiven ? readPreset(flags.preset) : null, config);
         if (found.length > 0) {
           throw new Error(
             `--resume continues ${out} exactly as its config.json says, and these contradict it: ${found.join('; ')}. Leave them out, or start a new run (another --out) to change them.`,
@@ -294,7 +175,13 @@ export function registerTrainCommands(program: Command): void {
       } else {
         if (dir === undefined)
           process.stderr.write(`no dataset folder given: training on UC Merced (${defaultDataset()})\n`);
-        config = resolveConfig(resolve(dir ?? defaultDataset()), preset, overridesFrom(flags, preset), flags.device);
+        const preset = readPreset(flags.preset);
+        config = resolveConfig(
+          resolve(dir ?? defaultDataset()),
+          preset,
+          overridesFromFlags(flags, preset),
+          flags.device,
+        );
         out = resolve(
           flags.out ??
             join('runs', `${config.method}-${config.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`),
@@ -351,24 +238,5 @@ export function registerTrainCommands(program: Command): void {
       if (report !== 'jsonl') console.log(summarize(result));
       if (result.final && report === 'bar')
         console.log(readFileSync(join(out, 'report.md'), 'utf8').split('\n').slice(0, 4).join('\n'));
-    });
-
-  program
-    .command('info')
-    .argument('<checkpoint>', 'run folder, checkpoint folder or model.safetensors')
-    .description('what a checkpoint holds: backbone, input size, classes, training state')
-    .action((checkpoint: string) => {
-      const loaded = loadModel(checkpoint);
-      const info = loaded.info;
-      console.log(`checkpoint: ${loaded.source}`);
-      console.log(
-        `backbone: ${loaded.backbone} (${loaded.model.numParameters().toLocaleString('en-US')} parameters), input ${loaded.size} px`,
-      );
-      console.log(`classes (${loaded.classNames.length}): ${loaded.classNames.join(', ')}`);
-      if (info.config)
-        console.log(
-          `method: ${info.config.method}, epoch ${info.epoch}/${info.config.epochs}, iteration ${info.iteration}`,
-        );
-      loaded.model.dispose();
     });
 }

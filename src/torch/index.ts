@@ -1,4 +1,4 @@
-// The engine's public surface: tensors, creation, functional ops, autograd, scopes and runtime controls.
+// The engine's public surface: tensors, creation, functional ops, autograd, scopes, runtime controls and settings.
 export {
   Tensor,
   type MemoryFormat,
@@ -28,6 +28,13 @@ export {
 } from './autocast.js';
 export { tidy, keep, dispose } from './scope.js';
 export * from './runtime.js';
+export {
+  configureEngine,
+  CPU_CAPABILITIES,
+  type CpuCapabilityName,
+  engineDefaults,
+  type EngineSettings,
+} from './engine.js';
 export { cpuHasNativeBf16, preferredCpuCapability } from './cpu.js';
 export {
   type AnyTypedArray,

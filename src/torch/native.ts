@@ -1,10 +1,9 @@
 // Loads the native addon and describes its surface. Everything else in src/torch goes through `binding`.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
-import { preferredCpuCapability } from './cpu.js';
+import { type EngineControls, startEngine } from './engine.js';
 import { packageRoot } from './package-root.js';
 
 /** Opaque reference to a native tensor. */
@@ -25,7 +24,8 @@ export type NativeArg =
 /** What an operator returns: tensors, numbers, booleans, strings, null, or arrays of them (tuples and lists). */
 export type NativeValue = NativeHandle | number | boolean | string | null | undefined | NativeValue[];
 
-export interface NativeBinding {
+/** The addon's surface; its engine settings' controls are engine.ts's. */
+export interface NativeBinding extends EngineControls {
   dispose(handle: NativeHandle): void;
   isDisposed(handle: NativeHandle): boolean;
   /** Reports the tensor's memory to V8 (once), for a handle the garbage collector now owns. */
@@ -61,19 +61,14 @@ export interface NativeBinding {
   exitAutocastRegion(): number;
   setGradEnabled(flag: boolean): void;
   version(): string;
-  setNumThreads(n: number): void;
   getNumThreads(): number;
   parallelInfo(): string;
-  cpuCapability(): string;
-  /** Sets ATEN_CPU_CAPABILITY unless the user did; libtorch reads it at its first kernel. */
-  requestCpuCapability(capability: string): void;
   manualSeed(seed: number): void;
   getRngState(device?: string): NativeHandle;
   setRngState(state: NativeHandle, device?: string): void;
   cudaDeviceCount(): number;
   setCudnnBenchmark(on: boolean): void;
   cudaSynchronize(index: number): void;
-  retainFreedMemory(): boolean;
   /** Whether the addon was built with c10d's Gloo process group (Gloo's headers present at build time). */
   hasGloo: boolean;
   newTCPStore(host: string, port: number, worldSize: number, isServer: boolean, timeoutMs: number): NativeStore;
@@ -119,41 +114,16 @@ function load(): NativeBinding {
   }
 }
 
-// The two process-wide settings made when the addon loads, both defaults that libtorch's own logic would pick on
-// other builds or versions: one intra-op thread per core, which Debian's build lacks (it starts with one;
-// DSDNET_NUM_THREADS or setNumThreads() change it), and AVX-512 kernels on CPUs that run them at full speed
-// (preferredCpuCapability; ATEN_CPU_CAPABILITY overrides). libtorch fixes the second at its first kernel, so it can
-// only be made here.
-function defaultThreads(): number {
-  const fromEnv = process.env.DSDNET_NUM_THREADS;
-  if (fromEnv === undefined || fromEnv === '') return availableParallelism();
-  const n = Number(fromEnv);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`DSDNET_NUM_THREADS must be a positive integer, got '${fromEnv}'`);
-  return n;
-}
-
-// Our default where the user set none; the user's value is libtorch's to read, checked here because libtorch only
-// warns about one it does not know and falls back to its own choice.
-const CPU_CAPABILITIES = ['default', 'avx2', 'avx512'];
-function cpuCapabilityRequest(): string | undefined {
-  const fromEnv = process.env.ATEN_CPU_CAPABILITY;
-  if (fromEnv === undefined || fromEnv === '') return preferredCpuCapability();
-  if (!CPU_CAPABILITIES.includes(fromEnv))
-    throw new Error(`ATEN_CPU_CAPABILITY must be one of ${CPU_CAPABILITIES.join(', ')}, got '${fromEnv}'`);
-  return undefined;
-}
-
 /**
  * The addon, loaded on first use rather than on import: code that never computes with tensors (the ONNX engine, the
- * CLI's help) never loads libtorch. Until then `binding` is a stand-in that loads the addon and then replaces
- * itself, so importers (which see this live binding) call the addon directly afterwards.
+ * CLI's help) never loads libtorch. Until then `binding` is a stand-in that loads the addon, applies the engine's
+ * settings (engine.ts) and then replaces itself, so importers (which see this live binding) call the addon directly
+ * afterwards.
  */
 export let binding: NativeBinding = new Proxy({} as NativeBinding, {
   get(_target, key) {
     const loaded = load();
-    loaded.setNumThreads(defaultThreads());
-    const capability = cpuCapabilityRequest();
-    if (capability !== undefined) loaded.requestCpuCapability(capability);
+    startEngine(loaded);
     binding = loaded;
     return loaded[key as keyof NativeBinding];
   },

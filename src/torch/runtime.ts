@@ -1,5 +1,7 @@
-// Process-wide engine state: versions, threads, ATen's kernels, seeding, the heap policy, and the live tensor count.
+// Process-wide engine state: versions, threads, ATen's kernels, seeding, devices, and the live tensor count (the
+// settings made before the first kernel are engine.ts's).
 import { checkDevice, type Device } from './device.js';
+import { configureEngine } from './engine.js';
 import { binding, type NativeGenerator } from './native.js';
 import { Tensor } from './tensor.js';
 
@@ -7,10 +9,9 @@ export function libtorchVersion(): string {
   return binding.version();
 }
 
-/** Intra-op threads libtorch uses (default: all cores, or DSDNET_NUM_THREADS). */
+/** Intra-op threads libtorch uses (default: all cores, or DSDNET_NUM_THREADS): configureEngine({ threads: n }). */
 export function setNumThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNumThreads: expected a positive integer, got ${n}`);
-  binding.setNumThreads(n);
+  configureEngine({ threads: n });
 }
 
 export function getNumThreads(): number {
@@ -39,22 +40,12 @@ export function setRngState(state: Tensor, device: Device = 'cpu'): void {
 
 /**
  * The instruction set of ATen's own kernels (elementwise ops, BatchNorm, pooling; convolutions are oneDNN's, which
- * picks its own): 'AVX512', 'AVX2' or 'DEFAULT'. The addon asks for AVX-512 when it loads on CPUs that also compute
- * bf16 (see preferredCpuCapability); ATEN_CPU_CAPABILITY=avx2 (libtorch's own variable) set before the process starts
- * keeps it from doing so.
+ * picks its own): 'AVX512', 'AVX2' or 'DEFAULT'. configureEngine chooses it before the first kernel; by default
+ * AVX-512 on CPUs that also compute bf16 (see preferredCpuCapability) unless ATEN_CPU_CAPABILITY (libtorch's own
+ * variable) chooses.
  */
 export function cpuCapability(): string {
   return binding.cpuCapability();
-}
-
-/**
- * Keeps freed memory in the process heap from now on (glibc: no mmap for large blocks, no trimming), so that the
- * large buffers a training step frees and allocates again are reused instead of being page-faulted in afresh; on
- * this project's VMs that halves a ResNet-18 step. Resident memory then stays at its peak. Process-wide and not
- * undone, so it is an explicit call: train() makes it unless told not to. Returns whether it applied (glibc only).
- */
-export function retainFreedMemory(): boolean {
-  return binding.retainFreedMemory();
 }
 
 export function cudaDeviceCount(): number {

@@ -1,17 +1,17 @@
-// The configuration of a training run, presets (files in presets/), and their validation.
+// The configuration of a training run: defaults, presets (files in presets/), resolution, validation (unknown settings
+// refused by name), and a run's config.json read back.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { DEFAULT_SCALE, MAX_DECODE_SIZE } from '../data/index.js';
-import { DEFAULT_METHOD_OPTIONS, methodOptionProblems, METHODS } from '../dsd/index.js';
+import { DEFAULT_METHOD_OPTIONS, methodOptionProblems, METHODS, type MethodOptions } from '../dsd/index.js';
 import { readBytes } from '../io/index.js';
-import { packageRoot } from '../torch/index.js';
 import { BACKBONES } from '../models/index.js';
-import { cpuHasNativeBf16, type Device, PRECISIONS, type Precision } from '../torch/index.js';
+import { cpuHasNativeBf16, type Device, packageRoot, PRECISIONS, type Precision } from '../torch/index.js';
 import { AUGMENTS, decodeProblems, decodeSize, MIN_SIZE, OPTIMIZERS, type TrainConfig } from '../trained/index.js';
 
 /** Runs written before a setting existed resume with the behaviour they started with. */
-export const LEGACY_SETTINGS: Pick<TrainConfig, 'precision' | 'channelsLast' | 'skipBad' | 'bands' | 'scale'> = {
+const LEGACY_SETTINGS: Pick<TrainConfig, 'precision' | 'channelsLast' | 'skipBad' | 'bands' | 'scale'> = {
   precision: 'fp32',
   channelsLast: false,
   skipBad: false,
@@ -56,12 +56,15 @@ function presetNames(): string[] {
     .sort();
 }
 
-/** Settings in `settings` that no configuration has, as 'name' strings (a preset's description is its own). */
-function unknownSettings(settings: Record<string, unknown>): string[] {
-  const known = new Set([...Object.keys(DEFAULT_CONFIG), 'description']);
+/**
+ * Settings in `settings` that no configuration has, as '"name"' strings (`methodOptions.name` inside the method
+ * options); `alsoKnown` are the keys allowed besides a configuration's settings.
+ */
+function unknownSettings(settings: object, alsoKnown: readonly string[] = []): string[] {
+  const known = new Set([...Object.keys(DEFAULT_CONFIG), ...alsoKnown]);
   const unknown = Object.keys(settings).filter((k) => !known.has(k));
   const methodKeys = new Set(Object.keys(DEFAULT_METHOD_OPTIONS));
-  const method = settings.methodOptions;
+  const method = (settings as { methodOptions?: unknown }).methodOptions;
   if (method !== null && typeof method === 'object')
     unknown.push(
       ...Object.keys(method)
@@ -69,6 +72,15 @@ function unknownSettings(settings: Record<string, unknown>): string[] {
         .map((k) => `methodOptions.${k}`),
     );
   return unknown.map((k) => JSON.stringify(k));
+}
+
+/** Throws, naming the settings no configuration has and where they came from. */
+function refuseUnknownSettings(settings: object, where: string, alsoKnown: readonly string[] = []): void {
+  const unknown = unknownSettings(settings, alsoKnown);
+  if (unknown.length > 0)
+    throw new Error(
+      `${where}: unknown setting(s) ${unknown.join(', ')} (a preset sets ${Object.keys(DEFAULT_CONFIG).join(', ')})`,
+    );
 }
 
 /** A preset by name (presets/NAME.json) or by path to a JSON file; unknown settings are refused by name. */
@@ -94,11 +106,7 @@ export function readPreset(nameOrPath: string): ConfigSettings {
   }
   if (settings === null || typeof settings !== 'object' || Array.isArray(settings))
     throw new Error(`${path}: a preset is a JSON object of settings`);
-  const unknown = unknownSettings(settings as Record<string, unknown>);
-  if (unknown.length > 0)
-    throw new Error(
-      `${path}: not a dsdnet preset: unknown setting(s) ${unknown.join(', ')} (a preset sets ${Object.keys(DEFAULT_CONFIG).join(', ')})`,
-    );
+  refuseUnknownSettings(settings, `${path}: not a dsdnet preset`, ['description']);
   const { description: _description, ...preset } = settings as ConfigSettings & { description?: string };
   return preset;
 }
@@ -107,8 +115,11 @@ export function readPreset(nameOrPath: string): ConfigSettings {
 export type PrecisionSetting = Precision | 'auto';
 export const PRECISION_SETTINGS: readonly PrecisionSetting[] = [...PRECISIONS, 'auto'];
 
-/** What a preset or the command line may set: a TrainConfig, with precision possibly 'auto'. */
-export type ConfigSettings = Partial<Omit<TrainConfig, 'precision'>> & { precision?: PrecisionSetting };
+/** What a preset or the command line may set: a TrainConfig, with precision possibly 'auto' and some method options. */
+export type ConfigSettings = Partial<Omit<TrainConfig, 'precision' | 'methodOptions'>> & {
+  precision?: PrecisionSetting;
+  methodOptions?: Partial<MethodOptions>;
+};
 
 /** 'auto': bf16 on GPUs and on CPUs that compute it natively, else fp32. */
 export function resolvePrecision(setting: PrecisionSetting, device: Device = 'cpu'): Precision {
@@ -116,22 +127,40 @@ export function resolvePrecision(setting: PrecisionSetting, device: Device = 'cp
   return device !== 'cpu' || cpuHasNativeBf16() ? 'bf16' : 'fp32';
 }
 
-/** Defaults, then the preset, then explicit settings; validated. */
+/** Defaults, then the preset, then explicit settings; validated (a setting no configuration has is refused). */
 export function resolveConfig(
   data: string,
   preset: ConfigSettings,
   overrides: ConfigSettings,
   device: Device = 'cpu',
 ): TrainConfig {
+  refuseUnknownSettings(preset, "resolveConfig's preset");
+  refuseUnknownSettings(overrides, "resolveConfig's overrides");
   const precision = resolvePrecision(overrides.precision ?? preset.precision ?? DEFAULT_CONFIG.precision, device);
-  const config: TrainConfig = { ...DEFAULT_CONFIG, ...preset, ...overrides, precision, data } as TrainConfig;
-  config.methodOptions = { ...DEFAULT_METHOD_OPTIONS, ...preset.methodOptions, ...overrides.methodOptions };
+  const methodOptions = { ...DEFAULT_METHOD_OPTIONS, ...preset.methodOptions, ...overrides.methodOptions };
+  const config: TrainConfig = { ...DEFAULT_CONFIG, ...preset, ...overrides, precision, methodOptions, data };
   validateConfig(config);
+  return config;
+}
+
+/** The configuration of the run in `out`: its config.json, with settings it predates filled in, validated. */
+export function readRunConfig(out: string): TrainConfig {
+  const configFile = join(out, 'config.json');
+  if (!existsSync(configFile)) throw new Error(`${out}: nothing to resume (no config.json)`);
+  let config: TrainConfig;
+  try {
+    config = { ...LEGACY_SETTINGS, ...(JSON.parse(readBytes(configFile).toString('utf8')) as TrainConfig) };
+    validateConfig(config);
+  } catch (error) {
+    throw new Error(`${configFile}: ${(error as Error).message}`);
+  }
   return config;
 }
 
 export function validateConfig(c: TrainConfig): void {
   const problems: string[] = [];
+  const unknown = unknownSettings(c, ['data']);
+  if (unknown.length > 0) problems.push(`unknown setting(s) ${unknown.join(', ')}`);
   const positiveInt = (name: keyof TrainConfig): void => {
     const v = c[name] as number;
     if (!(Number.isInteger(v) && v > 0)) problems.push(`${name} must be a positive integer, got ${v}`);

@@ -1,4 +1,5 @@
-// Training: configuration and presets, the trainer and its run folder, snapshots for exact resume.
+// Training: configuration and presets (and the command line's flags for them), the trainer and its run folder,
+// snapshots for exact resume.
 export { readSnapshot, restoreSnapshot, saveSnapshot, type SnapshotParts } from './snapshot.js';
 export {
   type ConfigSettings,
@@ -6,11 +7,13 @@ export {
   PRECISION_SETTINGS,
   type PrecisionSetting,
   readPreset,
+  readRunConfig,
   resolveConfig,
   resolvePrecision,
   validateConfig,
 } from './config.js';
-export { readRunConfig, train, type TrainOptions, type TrainResult } from './trainer.js';
+export { checkMethodFlags, overridesFromFlags, resumeContradictions, type RunFlags } from './run-flags.js';
+export { train, type TrainOptions, type TrainResult } from './trainer.js';
 export { lrScale, makeOptimizer, makeSchedule } from './optimizer.js';
 export { summarize } from './report.js';
 export { type EpochRecord, NonFiniteLossError } from './loop.js';

@@ -1,6 +1,6 @@
-// A training run, in phases: its configuration, the data (scan and split), the network (and pretrained weights,
-// checked before anything is written), the run folder, decoding, initialisation or restore, the loop (loop.ts), the
-// report (report.ts); the optimizer and schedule come from optimizer.ts. The run folder:
+// A training run of a resolved configuration (config.ts), in phases: the data (scan and split), the network (and
+// pretrained weights, checked before anything is written), the run folder, decoding, initialisation or restore, the
+// loop (loop.ts), the report (report.ts); the optimizer and schedule come from optimizer.ts. The run folder:
 //   config.json       the resolved configuration
 //   split.json        the split used (feed it to other tools)
 //   metrics.jsonl     one line per epoch
@@ -33,10 +33,9 @@ import { readBytes } from '../io/index.js';
 import { createBackbone } from '../models/index.js';
 import { calibrateBatchNorm } from '../nn/index.js';
 import { GradScaler } from '../optim/index.js';
-import { type Device, deviceType, dispose, manualSeed, retainFreedMemory, setCudnnBenchmark } from '../torch/index.js';
+import { type Device, deviceType, dispose, manualSeed, setCudnnBenchmark } from '../torch/index.js';
 import { decodeSize, type TrainConfig } from '../trained/index.js';
 import { applyPretrained, type PretrainedWeights, readPretrained } from '../weights/index.js';
-import { LEGACY_SETTINGS, validateConfig } from './config.js';
 import { emptySums, type EpochRecord, type Progress, runLoop } from './loop.js';
 import { makeOptimizer, makeSchedule } from './optimizer.js';
 import { evaluateOnRanks, replicate } from './replicas.js';
@@ -47,12 +46,11 @@ import { restoreSnapshot, saveSnapshot } from './snapshot.js';
 
 export interface TrainOptions {
   out: string;
+  /** Continue the run in `out` where it stopped; the config is then the run's own (readRunConfig(out) reads it). */
   resume?: boolean;
   report?: ReportMode;
   /** Stop after this many epochs of this invocation (tests, time-boxed runs); the run stays resumable. */
   stopAfterEpochs?: number;
-  /** Keep freed memory in the heap for the rest of the process (see retainFreedMemory); default true unless DSDNET_MALLOC=system. */
-  retainFreedMemory?: boolean;
   /**
    * Data parallelism: this process's group. Every rank trains on its share of each batch (batchSize is the global
    * batch, divided among the ranks); rank 0 alone writes the run folder.
@@ -82,27 +80,6 @@ function readRecords(path: string, upToEpoch: number): EpochRecord[] {
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as EpochRecord)
     .filter((r) => r.epoch <= upToEpoch);
-}
-
-/** The configuration of the run in `out`: its config.json, with settings it predates filled in, validated. */
-export function readRunConfig(out: string): TrainConfig {
-  const configFile = join(out, 'config.json');
-  if (!existsSync(configFile)) throw new Error(`${out}: nothing to resume (no config.json)`);
-  let config: TrainConfig;
-  try {
-    config = { ...LEGACY_SETTINGS, ...(JSON.parse(readBytes(configFile).toString('utf8')) as TrainConfig) };
-    validateConfig(config);
-  } catch (error) {
-    throw new Error(`${configFile}: ${(error as Error).message}`);
-  }
-  return config;
-}
-
-/** The run's configuration: the given one for a new run, config.json on resume; the writer checks the folder first. */
-function runConfig(config: TrainConfig, out: string, resume: boolean, writer: boolean): TrainConfig {
-  const run = resume ? readRunConfig(out) : config;
-  if (writer) checkRunFolder(out, run.data, resume);
-  return run;
 }
 
 interface PreparedData {
@@ -225,13 +202,11 @@ function initialise(
   return summary;
 }
 
-export async function train(configIn: TrainConfig, options: TrainOptions): Promise<TrainResult> {
-  const { out, resume = false } = options;
-  if (options.retainFreedMemory ?? process.env.DSDNET_MALLOC !== 'system') retainFreedMemory();
-  const { group, device = 'cpu' } = options;
+export async function train(config: TrainConfig, options: TrainOptions): Promise<TrainResult> {
+  const { out, resume = false, group, device = 'cpu' } = options;
   const writer = (group?.rank ?? 0) === 0;
   const reporter = new Reporter(writer ? (options.report ?? 'bar') : 'quiet', writer);
-  const config = runConfig(configIn, out, resume, writer);
+  if (writer) checkRunFolder(out, config.data, resume);
   if (config.precision === 'fp16' && deviceType(device) !== 'cuda')
     throw new Error(`precision fp16 runs on CUDA devices (--device cuda); on ${device} use bf16 or fp32`);
   const world = group?.worldSize ?? 1;
