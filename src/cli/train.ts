@@ -9,7 +9,7 @@ import type { SampleScale } from '../data/index.js';
 import { optionsFromEnv, ProcessGroup } from '../distributed/index.js';
 import { sharedDir } from '../torch/index.js';
 import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, type MethodName, METHODS } from '../dsd/index.js';
-import { BACKBONES } from '../models/index.js';
+import { BACKBONES, BOTTLENECK_STRIDES } from '../models/index.js';
 import { type Device, setNumThreads } from '../torch/index.js';
 import {
   checkRunFolder,
@@ -47,6 +47,7 @@ interface TrainFlags {
   device: Device;
   method?: string;
   backbone?: string;
+  bottleneckStride?: string;
   size?: number;
   epochs?: number;
   batchSize?: number;
@@ -83,6 +84,8 @@ function overridesFrom(flags: TrainFlags, preset: ConfigSettings): ConfigSetting
   const o: ConfigSettings = {};
   if (flags.method !== undefined) o.method = flags.method as TrainConfig['method'];
   if (flags.backbone !== undefined) o.backbone = flags.backbone as TrainConfig['backbone'];
+  if (flags.bottleneckStride !== undefined)
+    o.bottleneckStride = flags.bottleneckStride as TrainConfig['bottleneckStride'];
   if (flags.size !== undefined) o.size = flags.size;
   if (flags.epochs !== undefined) o.epochs = flags.epochs;
   if (flags.batchSize !== undefined) o.batchSize = flags.batchSize;
@@ -193,6 +196,12 @@ export function registerTrainCommands(program: Command): void {
     .option('--preset <name>', 'finetune | cpu | paper | a JSON file', 'cpu')
     .addOption(new Option('--method <m>', 'training method').choices(METHODS))
     .addOption(new Option('--backbone <b>', 'backbone').choices(BACKBONES))
+    .addOption(
+      new Option(
+        '--bottleneck-stride <s>',
+        "resnet50: stride its downsampling bottlenecks on the 3x3 conv (torchvision's v1.5) or the 1x1 (the original v1); default 1x1 with --pretrained imagenet (those weights are v1), else 3x3",
+      ).choices(BOTTLENECK_STRIDES),
+    )
     .option('--size <px>', `input size (at least ${MIN_SIZE})`, integerIn(MIN_SIZE))
     .option('--epochs <n>', 'epochs', parsePositiveInteger)
     .option('--batch-size <n>', 'batch size (at least 2, for BatchNorm)', integerIn(2))
