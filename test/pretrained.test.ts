@@ -27,7 +27,7 @@ import {
   tidy,
   zeros,
 } from '../src/torch/index.js';
-import { resolveConfig, saveSnapshot } from '../src/train/index.js';
+import { readPreset, resolveConfig, saveSnapshot } from '../src/train/index.js';
 import { loadModel } from '../src/trained/index.js';
 import {
   applyPretrained,
@@ -187,7 +187,7 @@ test("'imagenet' weights that are not the catalogue's (another SHA-256) are refu
   });
 });
 
-test("ImageNet ResNet-50 weights select the v1 strides unless told; a run's checkpoint loads with the strides it trained with", () => {
+test("ImageNet ResNet-50 weights (the finetune-r50 and paper presets') select the v1 strides unless told; a run's checkpoint loads with the strides it trained with", () => {
   const resolve = (settings: Parameters<typeof resolveConfig>[2]): string =>
     resolveConfig(ucmerced, {}, settings).bottleneckStride;
   assert.equal(resolve({ backbone: 'resnet50', pretrained: 'imagenet' }), '1x1');
@@ -198,6 +198,10 @@ test("ImageNet ResNet-50 weights select the v1 strides unless told; a run's chec
     () => resolve({ backbone: 'resnet18', bottleneckStride: '1x1' }),
     /invalid training configuration: bottleneckStride '1x1' applies to resnet50's bottleneck blocks only/,
   );
+  for (const name of ['finetune-r50', 'paper']) {
+    const { backbone, pretrained, bottleneckStride } = resolveConfig(ucmerced, readPreset(name), {});
+    assert.deepEqual([backbone, pretrained, bottleneckStride], ['resnet50', 'imagenet', '1x1'], `the ${name} preset`);
+  }
   withTempDir((dir) => {
     manualSeed(3);
     const config = resolveConfig(ucmerced, {}, { backbone: 'resnet50', pretrained: 'imagenet', size: 64 });

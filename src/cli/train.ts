@@ -193,7 +193,7 @@ export function registerTrainCommands(program: Command): void {
     .command('train')
     .argument('[dir]', 'dataset folder (default: ../shared/datasets/ucmerced)')
     .description('train a classifier (plain, sd or dsd) and write a run folder with metrics, checkpoints and a report')
-    .option('--preset <name>', 'finetune | cpu | paper | a JSON file', 'cpu')
+    .option('--preset <name>', 'finetune | finetune-r50 | cpu | paper | a JSON file', 'cpu')
     .addOption(new Option('--method <m>', 'training method').choices(METHODS))
     .addOption(new Option('--backbone <b>', 'backbone').choices(BACKBONES))
     .addOption(

@@ -68,7 +68,7 @@ export function resolveSource(source: string, backboneName: string): ResolvedSou
   if (known === undefined) {
     throw new Error(
       `no ImageNet weights for ${backboneName} come with dsdnet's shared data; pass the path of a file you have, e.g. torchvision's ` +
-        `${backboneName}-*.pth or a timm model.safetensors (ImageNet weights are known here for ${Object.keys(IMAGENET_WEIGHTS).join(', ')})`,
+        `${backboneName}-*.pth or a timm model.safetensors (ImageNet weights are known here for ${Object.keys(IMAGENET_WEIGHTS).join(', ')}), or --pretrained none to train from scratch`,
     );
   }
   const path = join(process.env.DSDNET_WEIGHTS ?? join(sharedDir(), 'weights'), known.path);
