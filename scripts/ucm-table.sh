@@ -3,7 +3,7 @@
 # that epoch times are not disturbed, then `dsdnet report`. Re-running skips finished runs (in RUNS_DIR, or copied
 # to results/ from an earlier checkout) and resumes interrupted ones. Each finished run's config, metrics and report
 # (no weights) are copied to results/ucmerced-<preset>[-r<ratio>]/, which the repository keeps.
-# Usage: [PRESET=cpu|finetune] [RATIO=0.8] [PRECISION=fp32|bf16] [SEEDS="0 1 2"] [VARIANTS="plain sd dsd dsd-released dsd-noentropy"]
+# Usage: [PRESET=cpu|finetune|finetune-r50] [RATIO=0.8] [PRECISION=fp32|bf16] [SEEDS="0 1 2"] [VARIANTS="plain sd dsd dsd-released dsd-noentropy"]
 #        [EXTRA="--no-channels-last"] bash scripts/ucm-table.sh [DATA_DIR] [RUNS_DIR]
 # bf16 runs go to their own folders (tag suffix -bf16); EXTRA is passed to every `dsdnet train` (e.g. to keep a table's
 # remaining runs in the layout its first runs used). DSDNET_CLI replaces `npx dsdnet` (e.g. a frozen build that a

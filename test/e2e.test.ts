@@ -74,7 +74,11 @@ test('every method trains one epoch and writes its run folder; report aggregates
   }
   const table = spawnSync(process.execPath, [cli, 'report', ...runs], { encoding: 'utf8' });
   assert.equal(table.status, 0, table.stderr);
-  assert.match(table.stdout, /\| plain resnet18 \| 1 \| \d+\.\d\d \| \d+\.\d\d \| \d\.\d{4} \| \d+\.\d \| 1\.00x \|/);
+  assert.match(
+    table.stdout,
+    /\| plain resnet18 \| 1 \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \| \d\.\d{4} \| \d+\.\d \| 1\.00x \|/,
+  );
+  assert.match(table.stdout, /best-epoch OA is each run's highest test OA over its epochs/);
   assert.match(
     table.stdout,
     /\| dsd resnet18 \(distill soft-ce, condition refined, 5 DDIM steps, entropy 0\.5\) \| 1 \|/,

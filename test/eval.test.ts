@@ -42,19 +42,21 @@ test('OA, AA, kappa, per-class precision/recall/F1 and the confusion matrix', ()
   assert.ok(Math.abs(mean - 0.9) < 1e-12 && Math.abs(std - 0.1) < 1e-12);
 });
 
-test('runs aggregate per variant: mean +- sample std over seeds, methods in order, epoch time relative to plain', () => {
+test('runs aggregate per variant: mean +- sample std over seeds (final and best epoch), methods in order, epoch time relative to plain', () => {
   const run = (method: string, oa: number, seconds: number, entropyWeight = 0.5): RunSummary => ({
     method,
     backbone: 'resnet18',
     methodOptions:
       method === 'plain' ? undefined : { distill: 'soft-ce', condition: 'refined', ddimSteps: 5, entropyWeight },
     final: { overallAccuracy: oa, averageAccuracy: oa, kappa: oa - 0.01 },
+    bestEpoch: { epoch: 20, overallAccuracy: oa + 0.02 },
     meanEpochSeconds: seconds,
   });
+  const { bestEpoch: _best, ...older } = run('dsd', 0.9, 33, 0); // a report from before the best epoch was kept
   const rows = aggregateRuns([
     run('dsd', 0.8, 33),
     run('plain', 0.8, 29),
-    run('dsd', 0.9, 33, 0),
+    older,
     run('plain', 0.9, 31),
     run('sd', 0.7, 28),
   ]);
@@ -68,12 +70,27 @@ test('runs aggregate per variant: mean +- sample std over seeds, methods in orde
     ],
   );
   assert.ok(Math.abs(rows[0].oa.mean - 85) < 1e-9 && Math.abs(rows[0].oa.std - Math.SQRT2 * 5) < 1e-9);
+  assert.ok(
+    Math.abs(rows[0].bestEpochOa!.mean - 87) < 1e-9 && Math.abs(rows[0].bestEpochOa!.std - Math.SQRT2 * 5) < 1e-9,
+  );
+  assert.equal(rows[2].bestEpochOa, null, 'unknown for a run whose report does not name its best epoch');
   assert.ok(Math.abs(rows[0].kappa.mean - 0.84) < 1e-12);
   assert.equal(rows[0].epochSeconds.mean, 30);
   assert.ok(Math.abs(rows[2].epochVsPlain! - 1.1) < 1e-12);
   const table = variantTable(rows).split('\n');
-  assert.equal(table[2], '| plain resnet18 | 2 | 85.00 +- 7.07 | 85.00 +- 7.07 | 0.8400 +- 0.0707 | 30.0 | 1.00x |');
-  assert.equal(table[3], '| sd resnet18 (entropy 0.5) | 1 | 70.00 | 70.00 | 0.6900 | 28.0 | 0.93x |');
+  assert.equal(
+    table[0],
+    '| variant | runs | OA (%) | best-epoch OA (%) | AA (%) | kappa | s / epoch | epoch / plain |',
+  );
+  assert.equal(
+    table[2],
+    '| plain resnet18 | 2 | 85.00 +- 7.07 | 87.00 +- 7.07 | 85.00 +- 7.07 | 0.8400 +- 0.0707 | 30.0 | 1.00x |',
+  );
+  assert.equal(table[3], '| sd resnet18 (entropy 0.5) | 1 | 70.00 | 72.00 | 70.00 | 0.6900 | 28.0 | 0.93x |');
+  assert.equal(
+    table[4],
+    '| dsd resnet18 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0) | 1 | 90.00 |  | 90.00 | 0.8900 | 33.0 | 1.10x |',
+  );
 });
 
 test('runs pair with plain training seed by seed: differences in points, mean +- std, better / worse', () => {
@@ -201,7 +218,7 @@ test('bf16 runs pair with the float32 runs of the same variant, setting and seed
   );
 });
 
-test('runs of different settings (dataset, split, size, backbone, initialisation, epochs) are never averaged or paired together', () => {
+test('runs of different settings (dataset, split, size, backbone and its strides, initialisation, epochs) are never averaged or paired together', () => {
   const base: RunSummary = {
     method: 'plain',
     backbone: 'resnet18',
@@ -219,6 +236,7 @@ test('runs of different settings (dataset, split, size, backbone, initialisation
     { split: 'ratio 0.5' },
     { size: 224 },
     { backbone: 'resnet50' },
+    { backbone: 'resnet50', bottleneckStride: '1x1' },
     { pretrained: { source: '/w/resnet18.pth' } },
     { epochs: 60 },
   ];
@@ -228,7 +246,7 @@ test('runs of different settings (dataset, split, size, backbone, initialisation
     ...others.map((o) => ({ ...base, ...o })),
   ];
   const rows = aggregateRuns(reports);
-  assert.equal(rows.length, 7, 'one row per setting');
+  assert.equal(rows.length, 8, 'one row per setting');
   assert.equal(rows[0].runs, 2, 'the two runs of the same setting average');
   assert.deepEqual(
     rows.map((r) => r.setting),
@@ -238,6 +256,7 @@ test('runs of different settings (dataset, split, size, backbone, initialisation
       'ucmerced, ratio 0.5, 128 px, resnet18, from scratch, 30 epochs, fp32',
       'ucmerced, ratio 0.8, 224 px, resnet18, from scratch, 30 epochs, fp32',
       'ucmerced, ratio 0.8, 128 px, resnet50, from scratch, 30 epochs, fp32',
+      'ucmerced, ratio 0.8, 128 px, resnet50 (v1: strides on 1x1), from scratch, 30 epochs, fp32',
       'ucmerced, ratio 0.8, 128 px, resnet18, from resnet18.pth, 30 epochs, fp32',
       'ucmerced, ratio 0.8, 128 px, resnet18, from scratch, 60 epochs, fp32',
     ],

@@ -1,10 +1,10 @@
 // The four backbones against torchvision: state-dict layout, parameter counts, stage outputs and logits with the
-// same deterministic weights (fixtures/models.json, from generate_models.py).
+// same deterministic weights (fixtures/models.json, from generate_models.py); ResNet-50 in both stride placements.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { type Layer, runChain } from '../src/nn/index.js';
-import { BACKBONES, type Backbone, createBackbone, type ResNet } from '../src/models/index.js';
+import { BACKBONES, type Backbone, type BackboneOptions, createBackbone, type ResNet } from '../src/models/index.js';
 import { arange, Generator, manualSeed, noGrad, randn, type Tensor, tidy } from '../src/torch/index.js';
 import { deterministicState } from './support/deterministic.js';
 import { readFixture } from './helpers.js';
@@ -60,10 +60,16 @@ function checkStages(model: Backbone, x: Tensor, expected: StageStat[], mode: st
     });
 }
 
-for (const name of BACKBONES) {
-  test(`${name}: layout, parameter count, stages and logits equal torchvision's`, () => {
-    const expected = fixture.models[name];
-    const model = createBackbone(name, fixture.numClasses);
+/** The fixture's cases: [its name, backbone, options]. */
+const CASES: [string, string, BackboneOptions][] = [
+  ...BACKBONES.map((name): [string, string, BackboneOptions] => [name, name, {}]),
+  ['resnet50 stride 1x1', 'resnet50', { bottleneckStride: '1x1' }],
+];
+
+for (const [caseName, name, options] of CASES) {
+  test(`${caseName}: layout, parameter count, stages and logits equal torchvision's`, () => {
+    const expected = fixture.models[caseName];
+    const model = createBackbone(name, fixture.numClasses, options);
     tidy(() => {
       assert.deepEqual(
         [...model.stateDict()].map(([k, t]) => [k, t.shape]),
@@ -96,6 +102,17 @@ test('parameter counts for 1000 classes equal torchvision', () => {
   assert.throws(
     () => createBackbone('vgg16', 10),
     /unknown backbone 'vgg16' \(expected one of resnet18, resnet34, resnet50, mobilenet_v2\)/,
+  );
+});
+
+test("the stride placement is ResNet-50's only, and one of two", () => {
+  assert.throws(
+    () => createBackbone('resnet18', 10, { bottleneckStride: '1x1' }),
+    /bottleneckStride '1x1' applies to resnet50's bottleneck blocks only, not to resnet18/,
+  );
+  assert.throws(
+    () => createBackbone('resnet50', 10, { bottleneckStride: '5x5' as '1x1' }),
+    /bottleneckStride must be '3x3' \(torchvision's ResNet v1.5\) or '1x1' \(the original ResNet v1\), got "5x5"/,
   );
 });
 

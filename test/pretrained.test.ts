@@ -1,9 +1,10 @@
-// Pretrained initialisation: name layouts, the fit check and its errors, and (with ../shared) the real ImageNet
-// MobileNetV2 with BatchNorm unfolded: exact in eval mode, matching in train mode after calibration, and features
-// that separate UC Merced's classes.
+// Pretrained initialisation: name layouts, the fit check and its errors, the catalogue's ImageNet weights (their
+// SHA-256, and the ResNet-50's v1 strides carried from the configuration to the checkpoint and back), and (with
+// ../shared) the real ImageNet MobileNetV2 with BatchNorm unfolded: exact in eval mode, matching in train mode after
+// calibration, and features that separate UC Merced's classes; and the real ImageNet ResNet-50's features.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,8 +12,9 @@ import { fileURLToPath } from 'node:url';
 
 import { decodeImage, evalBatch, scanDataset } from '../src/data/index.js';
 import { writeSafetensors } from '../src/io/index.js';
-import { type Backbone, createBackbone, globalPool, MobileNetV2 } from '../src/models/index.js';
+import { type Backbone, createBackbone, globalPool, MobileNetV2, type ResNet } from '../src/models/index.js';
 import { calibrateBatchNorm, Conv2d } from '../src/nn/index.js';
+import { RMSprop } from '../src/optim/index.js';
 import {
   cat,
   F,
@@ -25,11 +27,14 @@ import {
   tidy,
   zeros,
 } from '../src/torch/index.js';
+import { readPreset, resolveConfig, saveSnapshot } from '../src/train/index.js';
+import { loadModel } from '../src/trained/index.js';
 import {
   applyPretrained,
   fromTimmMobileNetV2,
   readPretrained,
   readWeights,
+  resolveSource,
   selectStateDict,
 } from '../src/weights/index.js';
 import { writeNpy } from './support/npy.js';
@@ -37,11 +42,16 @@ import { writeTorchSave } from './support/torch-save.js';
 
 const shared = fileURLToPath(new URL('../../../shared/', import.meta.url));
 const folded = join(shared, 'weights', 'mobilenet_v2_imagenet_float', 'onnx-zoo-mobilenetv2-7-folded');
+const resnet50Pth = join(shared, 'weights', 'resnet50_imagenet_caffe_v1', 'resnet50_imagenet_caffe_v1.pth');
 const ucmerced = join(shared, 'datasets', 'ucmerced');
 const sharedSkip =
   existsSync(folded) && existsSync(ucmerced)
     ? false
     : `../shared weights or UC Merced are absent (looked in ${shared})`;
+const resnet50Skip =
+  existsSync(resnet50Pth) && existsSync(ucmerced)
+    ? false
+    : `../shared's ResNet-50 weights or UC Merced are absent (looked in ${shared})`;
 
 const maxAbs = (a: Tensor, b: Tensor): number => tidy(() => a.sub(b).abs().max().item());
 
@@ -156,6 +166,67 @@ test('weights of another architecture are refused by name; missing, unexpected a
       },
     );
     for (const m of [resnet, mobilenet, target]) m.dispose();
+  });
+});
+
+test("'imagenet' weights that are not the catalogue's (another SHA-256) are refused before they are read", () => {
+  withTempDir((dir) => {
+    mkdirSync(join(dir, 'resnet50_imagenet_caffe_v1'));
+    writeFileSync(join(dir, 'resnet50_imagenet_caffe_v1', 'resnet50_imagenet_caffe_v1.pth'), 'not the weights');
+    const before = process.env.DSDNET_WEIGHTS;
+    process.env.DSDNET_WEIGHTS = dir;
+    try {
+      assert.throws(
+        () => resolveSource('imagenet', 'resnet50'),
+        /resnet50_imagenet_caffe_v1\.pth: not the ImageNet weights dsdnet knows for resnet50 \(SHA-256 [0-9a-f]{64}, expected 1e7c6161ea5a85c2083a4fb3c578c045cdcafc3a7f98103ce48b82ecad5c953f\)/,
+      );
+    } finally {
+      if (before === undefined) delete process.env.DSDNET_WEIGHTS;
+      else process.env.DSDNET_WEIGHTS = before;
+    }
+  });
+});
+
+test("ImageNet ResNet-50 weights (the finetune-r50 and paper presets') select the v1 strides unless told; a run's checkpoint loads with the strides it trained with", () => {
+  const resolve = (settings: Parameters<typeof resolveConfig>[2]): string =>
+    resolveConfig(ucmerced, {}, settings).bottleneckStride;
+  assert.equal(resolve({ backbone: 'resnet50', pretrained: 'imagenet' }), '1x1');
+  assert.equal(resolve({ backbone: 'resnet50', pretrained: 'imagenet', bottleneckStride: '3x3' }), '3x3');
+  assert.equal(resolve({ backbone: 'resnet50', pretrained: null }), '3x3');
+  assert.equal(resolve({ backbone: 'mobilenet_v2', pretrained: 'imagenet' }), '3x3');
+  assert.throws(
+    () => resolve({ backbone: 'resnet18', bottleneckStride: '1x1' }),
+    /invalid training configuration: bottleneckStride '1x1' applies to resnet50's bottleneck blocks only/,
+  );
+  for (const name of ['finetune-r50', 'paper']) {
+    const { backbone, pretrained, bottleneckStride } = resolveConfig(ucmerced, readPreset(name), {});
+    assert.deepEqual([backbone, pretrained, bottleneckStride], ['resnet50', 'imagenet', '1x1'], `the ${name} preset`);
+  }
+  withTempDir((dir) => {
+    manualSeed(3);
+    const config = resolveConfig(ucmerced, {}, { backbone: 'resnet50', pretrained: 'imagenet', size: 64 });
+    const trained = createBackbone('resnet50', 2, { bottleneckStride: config.bottleneckStride });
+    const optimizer = new RMSprop(trained.parameters(), { lr: 1e-4 });
+    const x = randn([1, 3, 64, 64]);
+    trained.eval();
+    const expected = features(trained, x);
+    const save = (name: string, runConfig: object): string =>
+      saveSnapshot(join(dir, name), ['latest'], {
+        model: trained,
+        optimizer,
+        config: runConfig,
+        classNames: ['forest', 'harbor'],
+        epoch: 1,
+        iteration: 1,
+      });
+    const loaded = loadModel(save('v1', config)).model as ResNet;
+    assert.equal(loaded.bottleneckStride, '1x1');
+    assert.equal(maxAbs(features(loaded, x), expected), 0, 'the v1 network, as trained');
+    // Runs from before the option: torchvision's placement.
+    const { bottleneckStride: _stride, ...legacy } = config;
+    const older = loadModel(save('legacy', legacy)).model as ResNet;
+    assert.equal(older.bottleneckStride, '3x3');
+    for (const m of [trained, loaded, older]) m.dispose();
   });
 });
 
@@ -431,5 +502,32 @@ test(
     assert.ok(randomScore < pretrainedScore - 0.3, `random features: ${randomScore}`);
     random.dispose();
     pretrained.dispose();
+  },
+);
+
+test(
+  'the ImageNet ResNet-50 (v1, from the catalogue): its features put >= 85% of 210 UC Merced images at 128 px in their class (leave-one-out nearest mean)',
+  { skip: resnet50Skip },
+  async () => {
+    // At 128 px, as fine-tuning on 2 cores runs it (90% here; the shared README's 91.4% is at 224 px, 20 a class).
+    const { input, labels } = await ucmBatch(10, 128);
+    const { bottleneckStride } = resolveConfig(ucmerced, {}, { backbone: 'resnet50', pretrained: 'imagenet' });
+    const model = createBackbone('resnet50', 21, { bottleneckStride });
+    const weights = readPretrained('imagenet', model, 'resnet50');
+    assert.equal(weights.kind, 'pytorch');
+    assert.equal(weights.normalisation, 'imagenet');
+    assert.deepEqual(weights.dropped.sort(), ['fc.bias', 'fc.weight']);
+    applyPretrained(model, weights);
+    // Channels-last: ResNet-50's convolutions run about twice as fast in it here.
+    model.eval().toMemoryFormat('channelsLast');
+    const feats = cat(
+      Array.from({ length: Math.ceil(labels.length / 21) }, (_, b) => features(model, input.narrow(0, b * 21, 21))),
+    );
+    model.dispose();
+    const score = leaveOneOutNearestMean(feats, labels, 21);
+    console.log(
+      `leave-one-out nearest class mean on 210 UC Merced images at 128 px: ImageNet ResNet-50 (${bottleneckStride} strides) ${(100 * score).toFixed(1)}%`,
+    );
+    assert.ok(score >= 0.85, `ImageNet ResNet-50 features: ${score}`);
   },
 );

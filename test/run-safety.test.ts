@@ -127,9 +127,9 @@ test('flags that contradict each other or change nothing are refused by name; --
     ],
     [
       ['--preset', '../package'],
-      /--preset '\.\.\/package': give a preset's name \(cpu, finetune, paper\) or a path to a \.json file/,
+      /--preset '\.\.\/package': give a preset's name \(cpu, finetune, finetune-r50, paper\) or a path to a \.json file/,
     ],
-    [['--preset', 'nosuch'], /unknown preset 'nosuch' \(the presets are cpu, finetune, paper/],
+    [['--preset', 'nosuch'], /unknown preset 'nosuch' \(the presets are cpu, finetune, finetune-r50, paper/],
   ];
   for (const [flags, message] of cases) {
     const refused = run('train', dataset, '--epochs', '1', '--size', '32', ...flags, '--out', join(scratch(), 'r'));

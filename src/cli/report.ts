@@ -1,5 +1,5 @@
-// `dsdnet report RUN...`: final-epoch OA, AA and kappa of finished runs, as mean +- std over the runs (seeds),
-// with the median epoch time, grouped by setting (dataset, split, size, backbone, initialisation, epochs, precision)
+// `dsdnet report RUN...`: final-epoch OA, AA and kappa of finished runs and their best epoch's OA, as mean +- std over
+// the runs (seeds), with the median epoch time, grouped by setting (dataset, split, size, backbone, initialisation, epochs, precision)
 // and within it by method and options; then each variant paired with plain training seed by seed, and runs in bf16
 // with their float32 twins.
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ import {
   pairWithPlain,
   precisionTable,
   type RunSummary,
+  VARIANT_TABLE_NOTE,
   variantTable,
 } from '../eval/index.js';
 import type { TrainConfig } from '../trained/index.js';
@@ -29,7 +30,7 @@ export function registerReportCommand(program: Command): void {
     .command('report')
     .argument('<runs...>', 'finished run folders')
     .option('--json', 'print JSON')
-    .description('mean +- std of final OA, AA and kappa over runs (seeds), per method variant')
+    .description('mean +- std of final OA, AA and kappa, and of best-epoch OA, over runs (seeds), per method variant')
     .action((runs: string[], flags: { json?: boolean }) => {
       const reports = runs.map((run) => {
         const file = join(run, 'report.json');
@@ -56,6 +57,7 @@ export function registerReportCommand(program: Command): void {
           seed: config.seed,
           size: config.size,
           split,
+          bottleneckStride: config.bottleneckStride,
         };
         return { ...summary, medianEpochSeconds: epochSeconds.length > 0 ? median(epochSeconds) : undefined };
       });
@@ -68,7 +70,7 @@ export function registerReportCommand(program: Command): void {
         );
       const settings = [...new Set(rows.map((r) => r.setting))];
       console.log(
-        `Runs are compared within a setting (dataset, split, input size, backbone, initialisation, epochs, precision): ${settings.length} here.`,
+        `Runs are compared within a setting (dataset, split, input size, backbone, initialisation, epochs, precision): ${settings.length} here.\n${VARIANT_TABLE_NOTE}`,
       );
       for (const setting of settings) {
         console.log(`\n### ${setting}\n\n${variantTable(rows.filter((r) => r.setting === setting))}`);

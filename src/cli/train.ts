@@ -7,7 +7,7 @@ import { type Command, Option } from 'commander';
 
 import { optionsFromEnv, ProcessGroup } from '../distributed/index.js';
 import { CONDITIONS, DEFAULT_NOISE_SCHEDULE, DISTILL_MODES, METHODS } from '../dsd/index.js';
-import { BACKBONES } from '../models/index.js';
+import { BACKBONES, BOTTLENECK_STRIDES } from '../models/index.js';
 import { type Device, sharedDir } from '../torch/index.js';
 import {
   checkMethodFlags,
@@ -76,9 +76,15 @@ export function registerTrainCommand(program: Command): void {
     .command('train')
     .argument('[dir]', 'dataset folder (default: ../shared/datasets/ucmerced)')
     .description('train a classifier (plain, sd or dsd) and write a run folder with metrics, checkpoints and a report')
-    .option('--preset <name>', 'finetune | cpu | paper | a JSON file', 'cpu')
+    .option('--preset <name>', 'finetune | finetune-r50 | cpu | paper | a JSON file', 'cpu')
     .addOption(new Option('--method <m>', 'training method').choices(METHODS))
     .addOption(new Option('--backbone <b>', 'backbone').choices(BACKBONES))
+    .addOption(
+      new Option(
+        '--bottleneck-stride <s>',
+        "resnet50: stride its downsampling bottlenecks on the 3x3 conv (torchvision's v1.5) or the 1x1 (the original v1); default 1x1 with --pretrained imagenet (those weights are v1), else 3x3",
+      ).choices(BOTTLENECK_STRIDES),
+    )
     .option('--size <px>', `input size (at least ${MIN_SIZE})`, integerIn(MIN_SIZE))
     .option('--epochs <n>', 'epochs', parsePositiveInteger)
     .option('--batch-size <n>', 'batch size (at least 2, for BatchNorm)', integerIn(2))

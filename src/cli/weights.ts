@@ -83,7 +83,7 @@ export function registerWeightsCommands(program: Command): void {
       const backbones = flags.backbone ? [flags.backbone] : BACKBONES;
       if (flags.backbone && !(BACKBONES as readonly string[]).includes(flags.backbone))
         throw new Error(`unknown backbone '${flags.backbone}' (expected one of ${BACKBONES.join(', ')})`);
-      const set = readWeights(resolveSource(source, flags.backbone ?? 'mobilenet_v2'));
+      const set = readWeights(resolveSource(source, flags.backbone ?? 'mobilenet_v2').path);
       console.log(describe(set, backbones));
       disposeWeights(set);
     });

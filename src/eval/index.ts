@@ -20,6 +20,7 @@ export {
   precisionTable,
   type RunSummary,
   settingOf,
+  VARIANT_TABLE_NOTE,
   variantName,
   type VariantRow,
   variantTable,

@@ -1,4 +1,6 @@
-// ResNet-18/34/50 in torchvision's layout, parameter names and initialisation (ResNet v1.5: stride on the 3x3 conv).
+// ResNet-18/34/50 in torchvision's layout, parameter names and initialisation. ResNet-50 downsamples in the first
+// bottleneck of layers 2-4 either on its 3x3 conv2 (torchvision's ResNet v1.5, the default) or on its 1x1 conv1 (the
+// original ResNet v1, as Caffe's released weights were trained); the parameters are the same, the function is not.
 import { BatchNorm2d, Conv2d, init, Layer, Linear, MaxPool2d, ReLU, runChain, Sequential } from '../nn/index.js';
 import { F, type Tensor, tidy } from '../torch/index.js';
 import { Backbone, type Stages, type StageTap } from './backbone.js';
@@ -14,6 +16,10 @@ function conv1x1(inC: number, outC: number, stride = 1): Conv2d {
 interface Block extends Layer {
   readonly downsample: Sequential | null;
 }
+
+/** Which convolution of a bottleneck carries its stride: the 3x3 conv2 (ResNet v1.5) or the 1x1 conv1 (v1). */
+export const BOTTLENECK_STRIDES = ['3x3', '1x1'] as const;
+export type BottleneckStride = (typeof BOTTLENECK_STRIDES)[number];
 
 /** Adds the shortcut (computed in a scope of its own) to the residual branch in place and applies ReLU. */
 function mergeResidual(residual: Tensor, input: Tensor, downsample: Sequential | null): Tensor {
@@ -57,11 +63,18 @@ class Bottleneck extends Layer implements Block {
   readonly relu: ReLU;
   readonly downsample: Sequential | null;
 
-  constructor(inC: number, planes: number, stride: number, downsample: Sequential | null) {
+  constructor(
+    inC: number,
+    planes: number,
+    stride: number,
+    downsample: Sequential | null,
+    bottleneckStride: BottleneckStride,
+  ) {
     super();
-    this.conv1 = this.child('conv1', conv1x1(inC, planes));
+    const [stride1x1, stride3x3] = bottleneckStride === '1x1' ? [stride, 1] : [1, stride];
+    this.conv1 = this.child('conv1', conv1x1(inC, planes, stride1x1));
     this.bn1 = this.child('bn1', new BatchNorm2d(planes));
-    this.conv2 = this.child('conv2', conv3x3(planes, planes, stride));
+    this.conv2 = this.child('conv2', conv3x3(planes, planes, stride3x3));
     this.bn2 = this.child('bn2', new BatchNorm2d(planes));
     this.conv3 = this.child('conv3', conv1x1(planes, planes * Bottleneck.expansion));
     this.bn3 = this.child('bn3', new BatchNorm2d(planes * Bottleneck.expansion));
@@ -78,7 +91,17 @@ class Bottleneck extends Layer implements Block {
   }
 }
 
-type BlockKind = typeof BasicBlock | typeof Bottleneck;
+/** A block class; BasicBlock strides on its first 3x3 in v1 and v1.5 alike, so it ignores bottleneckStride. */
+interface BlockKind {
+  readonly expansion: number;
+  new (
+    inC: number,
+    planes: number,
+    stride: number,
+    downsample: Sequential | null,
+    bottleneckStride: BottleneckStride,
+  ): Block;
+}
 
 export type ResNetDepth = 18 | 34 | 50;
 
@@ -103,6 +126,8 @@ export class ResNet extends Backbone {
   constructor(
     readonly depth: ResNetDepth,
     readonly numClasses: number,
+    /** ResNet-50's; ResNet-18 and 34 have no bottlenecks (createBackbone refuses '1x1' for them). */
+    readonly bottleneckStride: BottleneckStride = '3x3',
   ) {
     super();
     const config = CONFIGS[depth];
@@ -117,9 +142,9 @@ export class ResNet extends Backbone {
       const outC = planes * block.expansion;
       const downsample =
         stride !== 1 || inC !== outC ? new Sequential(conv1x1(inC, outC, stride), new BatchNorm2d(outC)) : null;
-      const blocks: Layer[] = [new block(inC, planes, stride, downsample)];
+      const blocks: Layer[] = [new block(inC, planes, stride, downsample, bottleneckStride)];
       inC = outC;
-      for (let i = 1; i < count; i++) blocks.push(new block(inC, planes, 1, null));
+      for (let i = 1; i < count; i++) blocks.push(new block(inC, planes, 1, null, bottleneckStride));
       return new Sequential(...blocks);
     };
     this.layer1 = this.child('layer1', makeLayer(64, layers[0], 1));

@@ -6,22 +6,28 @@ import { join } from 'node:path';
 import { DEFAULT_SCALE, MAX_DECODE_SIZE } from '../data/index.js';
 import { DEFAULT_METHOD_OPTIONS, methodOptionProblems, METHODS, type MethodOptions } from '../dsd/index.js';
 import { readBytes } from '../io/index.js';
-import { BACKBONES } from '../models/index.js';
+import { backboneOptionProblems, BACKBONES } from '../models/index.js';
 import { cpuHasNativeBf16, type Device, packageRoot, PRECISIONS, type Precision } from '../torch/index.js';
 import { AUGMENTS, decodeProblems, decodeSize, MIN_SIZE, OPTIMIZERS, type TrainConfig } from '../trained/index.js';
+import { imagenetWeights } from '../weights/index.js';
 
 /** Runs written before a setting existed resume with the behaviour they started with. */
-const LEGACY_SETTINGS: Pick<TrainConfig, 'precision' | 'channelsLast' | 'skipBad' | 'bands' | 'scale'> = {
+export const LEGACY_SETTINGS: Pick<
+  TrainConfig,
+  'precision' | 'channelsLast' | 'skipBad' | 'bands' | 'scale' | 'bottleneckStride'
+> = {
   precision: 'fp32',
   channelsLast: false,
   skipBad: false,
   bands: null,
   scale: DEFAULT_SCALE,
+  bottleneckStride: '3x3',
 };
 
 export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   split: { ratio: 0.8, seed: 0 },
   backbone: 'resnet18',
+  bottleneckStride: '3x3',
   method: 'dsd',
   methodOptions: DEFAULT_METHOD_OPTIONS,
   size: 128,
@@ -127,7 +133,10 @@ export function resolvePrecision(setting: PrecisionSetting, device: Device = 'cp
   return device !== 'cpu' || cpuHasNativeBf16() ? 'bf16' : 'fp32';
 }
 
-/** Defaults, then the preset, then explicit settings; validated (a setting no configuration has is refused). */
+/**
+ * Defaults, then the preset, then explicit settings; validated (a setting no configuration has is refused). Unless a
+ * preset or a flag sets the architecture, ImageNet weights from the catalogue get the one they were trained with.
+ */
 export function resolveConfig(
   data: string,
   preset: ConfigSettings,
@@ -139,6 +148,12 @@ export function resolveConfig(
   const precision = resolvePrecision(overrides.precision ?? preset.precision ?? DEFAULT_CONFIG.precision, device);
   const methodOptions = { ...DEFAULT_METHOD_OPTIONS, ...preset.methodOptions, ...overrides.methodOptions };
   const config: TrainConfig = { ...DEFAULT_CONFIG, ...preset, ...overrides, precision, methodOptions, data };
+  const catalogued = config.pretrained === 'imagenet' ? imagenetWeights(config.backbone)?.backboneOptions : undefined;
+  config.bottleneckStride =
+    overrides.bottleneckStride ??
+    preset.bottleneckStride ??
+    catalogued?.bottleneckStride ??
+    DEFAULT_CONFIG.bottleneckStride;
   validateConfig(config);
   return config;
 }
@@ -167,6 +182,7 @@ export function validateConfig(c: TrainConfig): void {
   };
   if (!(BACKBONES as readonly string[]).includes(c.backbone))
     problems.push(`unknown backbone '${c.backbone}' (expected one of ${BACKBONES.join(', ')})`);
+  else problems.push(...backboneOptionProblems(c.backbone, { bottleneckStride: c.bottleneckStride }));
   if (!(METHODS as readonly string[]).includes(c.method))
     problems.push(`unknown method '${c.method}' (expected one of ${METHODS.join(', ')})`);
   if (!(OPTIMIZERS as readonly string[]).includes(c.optimizer))

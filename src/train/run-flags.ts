@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 
 import type { SampleScale } from '../data/index.js';
 import type { MethodName, MethodOptions } from '../dsd/index.js';
-import type { BackboneName } from '../models/index.js';
+import type { BackboneName, BottleneckStride } from '../models/index.js';
 import type { TrainConfig } from '../trained/index.js';
 import { type ConfigSettings, type PrecisionSetting, resolveConfig, resolvePrecision } from './config.js';
 
@@ -12,6 +12,7 @@ import { type ConfigSettings, type PrecisionSetting, resolveConfig, resolvePreci
 export interface RunFlags {
   method?: MethodName;
   backbone?: BackboneName;
+  bottleneckStride?: BottleneckStride;
   size?: number;
   epochs?: number;
   batchSize?: number;
@@ -40,6 +41,7 @@ export function overridesFromFlags(flags: RunFlags, preset: ConfigSettings): Con
   const o: ConfigSettings = {};
   if (flags.method !== undefined) o.method = flags.method;
   if (flags.backbone !== undefined) o.backbone = flags.backbone;
+  if (flags.bottleneckStride !== undefined) o.bottleneckStride = flags.bottleneckStride;
   if (flags.size !== undefined) o.size = flags.size;
   if (flags.epochs !== undefined) o.epochs = flags.epochs;
   if (flags.batchSize !== undefined) o.batchSize = flags.batchSize;

@@ -154,7 +154,7 @@ function buildNetwork(
   restoring: boolean,
 ): { net: SelfDistillationNet; pretrained: PretrainedWeights | null } {
   manualSeed(config.seed);
-  const backbone = createBackbone(config.backbone, numClasses);
+  const backbone = createBackbone(config.backbone, numClasses, { bottleneckStride: config.bottleneckStride });
   const net = new SelfDistillationNet(backbone, config.method, config.methodOptions);
   if (config.channelsLast) net.toMemoryFormat('channelsLast');
   if (restoring || config.pretrained === null) return { net, pretrained: null };
@@ -184,6 +184,7 @@ function initialise(
     layout: pretrained.layout,
     entry: pretrained.entry,
     replaced: pretrained.dropped,
+    normalisation: pretrained.normalisation,
   };
   let note = '';
   if (pretrained.foldedBatchNorm) {

@@ -3,7 +3,7 @@
 import { type DecodeOptions, DEFAULT_SCALE } from '../data/index.js';
 import { type Checkpoint, loadCheckpoint, type Metadata } from '../io/index.js';
 import { SelfDistillationNet, type StageHead } from '../dsd/index.js';
-import { type Backbone, createBackbone } from '../models/index.js';
+import { type Backbone, backboneOptionProblems, type BackboneOptions, createBackbone } from '../models/index.js';
 import type { Device } from '../torch/index.js';
 import { checkFinite } from '../weights/index.js';
 import { AUXILIARY_PREFIX, checkClassNames, type SnapshotInfo } from './checkpoint-info.js';
@@ -37,10 +37,13 @@ function classNamesOf(info: Partial<SnapshotInfo<TrainConfig>>, metadata: Metada
   }
 }
 
-/** How a model file says it is used (backbone, classes, sizes, bands, scaling), checked against the flags' limits. */
+/**
+ * How a model file says it is used (backbone and its architecture options, classes, sizes, bands, scaling), checked
+ * against the flags' limits.
+ */
 function settingsOf(
   checkpoint: Checkpoint<Partial<SnapshotInfo<TrainConfig>>> & { path: string },
-): ModelSettings & { classNames: string[] } {
+): ModelSettings & { classNames: string[]; backboneOptions: BackboneOptions } {
   const { info, modelMetadata: metadata, path } = checkpoint;
   const backbone = info.config?.backbone ?? metadata.backbone;
   if (
@@ -59,9 +62,11 @@ function settingsOf(
     bands: info.config?.bands ?? null,
     scale: info.config?.scale ?? DEFAULT_SCALE,
   };
-  const problems = modelSettingsProblems(settings);
+  // Runs from before the option had torchvision's placement.
+  const backboneOptions = { bottleneckStride: info.config?.bottleneckStride ?? '3x3' };
+  const problems = [...modelSettingsProblems(settings), ...backboneOptionProblems(backbone, backboneOptions)];
   if (problems.length > 0) throw new Error(`${path}: its settings cannot be used: ${problems.join('; ')}`);
-  return settings as ModelSettings & { classNames: string[] };
+  return { ...settings, backboneOptions } as ModelSettings & { classNames: string[]; backboneOptions: BackboneOptions };
 }
 
 /**
@@ -103,7 +108,7 @@ export function loadModel(
       checkpoint.path,
       'refusing a model that is not finite (its predictions would mean nothing)',
     );
-    model = createBackbone(settings.backbone, settings.classNames.length);
+    model = createBackbone(settings.backbone, settings.classNames.length, settings.backboneOptions);
     model.loadStateDict(checkpoint.model);
     const heads = options.heads ? stageHeads(model, checkpoint) : undefined;
     model.to(options.device ?? 'cpu').eval();

@@ -2,7 +2,7 @@
 // presets, defaults and validation are the trainer's (src/train/config.ts).
 import type { BandChoice, SampleScale } from '../data/index.js';
 import type { MethodName, MethodOptions } from '../dsd/index.js';
-import type { BackboneName } from '../models/index.js';
+import type { BackboneName, BottleneckStride } from '../models/index.js';
 import type { Precision } from '../torch/index.js';
 
 export const OPTIMIZERS = ['rmsprop', 'sgd', 'adamw'] as const;
@@ -14,6 +14,8 @@ export interface TrainConfig {
   /** A split file, or a stratified split made from ratio and seed. */
   split: { file: string } | { ratio: number; seed: number };
   backbone: BackboneName;
+  /** ResNet-50's downsampling bottlenecks stride on their 3x3 conv ('3x3', torchvision's v1.5) or their 1x1 ('1x1', v1). */
+  bottleneckStride: BottleneckStride;
   method: MethodName;
   methodOptions: MethodOptions;
   size: number;

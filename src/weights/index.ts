@@ -11,5 +11,5 @@ export {
   type PretrainedWeights,
   readPretrained,
 } from './pretrained.js';
-export { resolveSource } from './catalog.js';
+export { imagenetWeights, type KnownWeights, type ResolvedSource, resolveSource } from './catalog.js';
 export { checkFinite, describeCounts, nonFiniteCounts } from './finite.js';

@@ -4,7 +4,7 @@
 // measured on training data before training starts.
 import type { Backbone } from '../models/index.js';
 import { noGrad, type Tensor } from '../torch/index.js';
-import { resolveSource } from './catalog.js';
+import { type KnownWeights, resolveSource } from './catalog.js';
 import { checkFinite } from './finite.js';
 import { fromTimmMobileNetV2, selectStateDict, unfoldBatchNorm } from './layouts.js';
 import { checkFit } from './match.js';
@@ -27,6 +27,8 @@ export interface PretrainedWeights {
   foldedBatchNorm: boolean;
   /** Tensors of the source that were not used (another task's classifier). */
   dropped: string[];
+  /** The input normalisation the weights expect, where the catalogue knows it (weights named 'imagenet'). */
+  normalisation?: KnownWeights['normalisation'];
 }
 
 export interface MappedState {
@@ -52,7 +54,8 @@ export function mapToBackbone(weights: WeightSet, backbone: Backbone): MappedSta
 
 /** Reads `source` and returns the state for `backbone`, or throws an error naming the source and every problem. */
 export function readPretrained(source: string, backbone: Backbone, backboneName: string): PretrainedWeights {
-  const weights = readWeights(resolveSource(source, backboneName));
+  const { path, known } = resolveSource(source, backboneName);
+  const weights = readWeights(path);
   let mapped: Map<string, Tensor> | undefined;
   /** Disposes the source's tensors and those made from it (unfolded BatchNorm layers), but for `kept`. */
   const release = (kept: ReadonlySet<Tensor>): void => {
@@ -74,7 +77,16 @@ export function readPretrained(source: string, backbone: Backbone, backboneName:
     const dropped = [...weights.tensors].filter(([, t]) => !kept.has(t)).map(([key]) => key);
     // Release everything not handed over (classifiers, optimizer state...).
     release(kept);
-    return { state: used, source: weights.path, kind: weights.kind, layout, entry, foldedBatchNorm, dropped };
+    return {
+      state: used,
+      source: weights.path,
+      kind: weights.kind,
+      layout,
+      entry,
+      foldedBatchNorm,
+      dropped,
+      normalisation: known?.normalisation,
+    };
   } catch (error) {
     release(new Set());
     throw error;
