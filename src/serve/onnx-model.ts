@@ -121,9 +121,8 @@ export class OnnxClassifier {
       throw new RangeError(
         `${this.source}: expected ${count} decoded images of ${d} x ${d} x 3 bytes (${count * d * d * 3}), got ${pixels.length} bytes`,
       );
-    const run = (chunk: Uint8Array, n: number): Promise<Float32Array> => this.session.run(chunk, n);
     const batch = this.fixedBatch;
-    if (batch === null || batch === count) return run(pixels, count);
+    if (batch === null || batch === count) return this.session.run(pixels, count);
     const perImage = d * d * 3;
     const classes = this.info.classNames.length;
     const out = new Float32Array(count * classes);
@@ -131,7 +130,7 @@ export class OnnxClassifier {
       const n = Math.min(batch, count - start);
       const chunk = new Uint8Array(batch * perImage);
       chunk.set(pixels.subarray(start * perImage, (start + n) * perImage));
-      out.set((await run(chunk, batch)).subarray(0, n * classes), start * classes);
+      out.set((await this.session.run(chunk, batch)).subarray(0, n * classes), start * classes);
     }
     return out;
   }
