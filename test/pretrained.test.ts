@@ -4,7 +4,7 @@
 // calibration, and features that separate UC Merced's classes; and the real ImageNet ResNet-50's features.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -32,6 +32,7 @@ import { loadModel } from '../src/trained/index.js';
 import {
   applyPretrained,
   fromTimmMobileNetV2,
+  IMPORT_FORMAT,
   readPretrained,
   readWeights,
   resolveSource,
@@ -227,6 +228,59 @@ test("ImageNet ResNet-50 weights (the finetune-r50 and paper presets') select th
     const older = loadModel(save('legacy', legacy)).model as ResNet;
     assert.equal(older.bottleneckStride, '3x3');
     for (const m of [trained, loaded, older]) m.dispose();
+  });
+});
+
+test("a safetensors file whose header length's first byte is 0x80 (a pickle's first byte) is read as safetensors", () => {
+  withTempDir((dir) => {
+    const file = join(dir, 'weights.safetensors');
+    for (let pad = 0; pad < 256 && (pad === 0 || readFileSync(file)[0] !== 0x80); pad++)
+      writeSafetensors(file, new Map([['w', zeros([2])]]), { note: 'x'.repeat(pad) });
+    assert.equal(readFileSync(file)[0], 0x80);
+    const read = readWeights(file);
+    assert.equal(read.kind, 'safetensors');
+    for (const t of read.tensors.values()) t.dispose();
+  });
+});
+
+test("weights import records ResNet-50's stride placement; train --pretrained takes it from such a file or a run folder unless told", () => {
+  withTempDir((dir) => {
+    const resolve = (settings: Parameters<typeof resolveConfig>[2]): string =>
+      resolveConfig(ucmerced, {}, { backbone: 'resnet50', ...settings }).bottleneckStride;
+    manualSeed(5);
+    const v1 = createBackbone('resnet50', 1000, { bottleneckStride: '1x1' });
+    const plainFile = join(dir, 'resnet50-v1.safetensors'); // tensors alone: nothing says where the strides sit
+    writeSafetensors(plainFile, v1.stateDict());
+    const imported = join(dir, 'imported.safetensors');
+    const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+    const run = spawnSync(
+      process.execPath,
+      [cli, 'weights', 'import', plainFile, '--backbone', 'resnet50', '--bottleneck-stride', '1x1', '-o', imported],
+      { encoding: 'utf8' },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /of resnet50 \(v1: strides on the 1x1 convolutions\)/);
+    assert.equal(resolve({ pretrained: imported }), '1x1', 'the import says 1x1');
+    assert.equal(resolve({ pretrained: imported, bottleneckStride: '3x3' }), '3x3', 'a flag overrides the file');
+    assert.equal(resolve({ pretrained: plainFile }), '3x3', "a file that says nothing: torchvision's placement");
+    // An earlier v1 run as the starting point.
+    const runFolder = join(dir, 'run');
+    saveSnapshot(join(runFolder, 'checkpoints'), ['latest'], {
+      model: v1,
+      optimizer: new RMSprop(v1.parameters(), { lr: 1e-4 }),
+      config: { backbone: 'resnet50', bottleneckStride: '1x1' },
+      classNames: ['forest', 'harbor'],
+      epoch: 1,
+      iteration: 1,
+    });
+    assert.equal(resolve({ pretrained: runFolder }), '1x1', "the run's own placement");
+    v1.dispose();
+    const bad = join(dir, 'bad.safetensors');
+    writeSafetensors(bad, new Map([['fc.bias', zeros([2])]]), { format: IMPORT_FORMAT, bottleneckStride: '2x2' });
+    assert.throws(
+      () => resolve({ pretrained: bad }),
+      /bad\.safetensors: its metadata's bottleneckStride "2x2" is not one of 3x3, 1x1/,
+    );
   });
 });
 

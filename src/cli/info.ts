@@ -13,7 +13,7 @@ export function registerInfoCommand(program: Command): void {
       const info = loaded.info;
       console.log(`checkpoint: ${loaded.source}`);
       console.log(
-        `backbone: ${loaded.backbone} (${loaded.model.numParameters().toLocaleString('en-US')} parameters), input ${loaded.size} px`,
+        `backbone: ${loaded.backbone}${loaded.info.config?.bottleneckStride === '1x1' ? " v1 (strides on the bottlenecks' 1x1 convolutions)" : ''} (${loaded.model.numParameters().toLocaleString('en-US')} parameters), input ${loaded.size} px`,
       );
       console.log(`classes (${loaded.classNames.length}): ${loaded.classNames.join(', ')}`);
       if (info.config)

@@ -32,6 +32,9 @@ export function workerArguments(argv: readonly string[]): string[] {
   return out;
 }
 
+/** How long the other ranks have, after one fails, to stop by themselves before they are signalled. */
+const STOP_GRACE_MS = 3_000;
+
 /** Runs the workers to the end; resolves to the exit code the launcher should have. */
 export function launchWorkers(script: string, args: readonly string[], options: LaunchOptions): Promise<number> {
   const { nprocPerNode, nnodes, nodeRank, masterAddr, masterPort, resumeCommand } = options;
@@ -39,12 +42,14 @@ export function launchWorkers(script: string, args: readonly string[], options: 
   const threads = Math.max(1, Math.floor(availableParallelism() / nprocPerNode));
   const children: ChildProcess[] = [];
   let failure: string | null = null;
+  // The others first get a moment to stop by themselves: their next collective fails at once on the lost peer and
+  // they say so, where a SIGTERM racing that failure could end a rank before it has printed why. A rank that has not
+  // stopped then gets SIGTERM (it saves between steps, or exits before training), and SIGKILL if stuck in native code.
   const stopOthers = (): void => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    setTimeout(
-      () => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')),
-      10_000,
-    ).unref();
+    const signalRunning = (signal: NodeJS.Signals): void =>
+      children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill(signal));
+    setTimeout(() => signalRunning('SIGTERM'), STOP_GRACE_MS).unref();
+    setTimeout(() => signalRunning('SIGKILL'), STOP_GRACE_MS + 10_000).unref();
   };
   let received: NodeJS.Signals | null = null;
   const forward = (signal: NodeJS.Signals): void => {

@@ -1,8 +1,8 @@
 // `dsdnet weights inspect SOURCE` and `dsdnet weights import SOURCE --backbone NAME -o FILE`.
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 
 import { checkWriteTarget, writeSafetensors } from '../io/index.js';
-import { BACKBONES, createBackbone } from '../models/index.js';
+import { BACKBONES, BOTTLENECK_STRIDES, type BottleneckStride, createBackbone } from '../models/index.js';
 import {
   describeCounts,
   disposeWeights,
@@ -92,6 +92,12 @@ export function registerWeightsCommands(program: Command): void {
     .command('import')
     .argument('<source>', "a PyTorch .pth (torch.save), a safetensors file, a folder of .npy tensors, or 'imagenet'")
     .requiredOption('--backbone <name>', BACKBONES.join(' | '))
+    .addOption(
+      new Option(
+        '--bottleneck-stride <s>',
+        "resnet50: the stride placement the weights were trained with, recorded so that train --pretrained uses it (default: what the source records; 'imagenet' is 1x1)",
+      ).choices(BOTTLENECK_STRIDES),
+    )
     .requiredOption(
       '-o, --out <file>',
       'the backbone weights to write (safetensors, torchvision names, without the classifier)',
@@ -99,19 +105,22 @@ export function registerWeightsCommands(program: Command): void {
     .description(
       "convert weights for a backbone into dsdnet's safetensors (checked to fit; use it with train --pretrained)",
     )
-    .action((source: string, flags: { backbone: string; out: string }) => {
+    .action((source: string, flags: { backbone: string; bottleneckStride?: BottleneckStride; out: string }) => {
       checkWriteTarget(flags.out); // before the source is read
-      const backbone = createBackbone(flags.backbone, 1);
+      const backbone = createBackbone(flags.backbone, 1, { bottleneckStride: flags.bottleneckStride });
       const pretrained = readPretrained(source, backbone, flags.backbone);
+      // Where the strides sit changes the function, not the tensors: the file must say it.
+      const bottleneckStride = flags.bottleneckStride ?? pretrained.backboneOptions.bottleneckStride;
       writeSafetensors(flags.out, pretrained.state, {
         format: IMPORT_FORMAT,
         backbone: flags.backbone,
         source: pretrained.source,
         layout: pretrained.layout,
         foldedBatchNorm: String(pretrained.foldedBatchNorm),
+        ...(bottleneckStride !== undefined ? { bottleneckStride } : {}),
       });
       console.log(
-        `${flags.out}: ${plural(pretrained.state.size, 'tensor')} of ${flags.backbone} from ${pretrained.source} (${pretrained.kind}, ${pretrained.layout} names)` +
+        `${flags.out}: ${plural(pretrained.state.size, 'tensor')} of ${flags.backbone}${bottleneckStride === '1x1' ? ' (v1: strides on the 1x1 convolutions)' : ''} from ${pretrained.source} (${pretrained.kind}, ${pretrained.layout} names)` +
           `${pretrained.dropped.length > 0 ? `; left out: ${pretrained.dropped.join(', ')}` : ''}${pretrained.foldedBatchNorm ? '; BatchNorm is folded: training calibrates it' : ''}`,
       );
       for (const t of pretrained.state.values()) t.dispose();

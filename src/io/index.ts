@@ -5,6 +5,7 @@ export {
   encodeSafetensors,
   type Metadata,
   readSafetensors,
+  readSafetensorsMetadata,
   type SafetensorsContent,
   writeSafetensors,
 } from './safetensors.js';

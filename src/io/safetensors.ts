@@ -1,10 +1,11 @@
 // The safetensors format (8-byte little-endian header length, a JSON header of dtype/shape/data_offsets per tensor
 // plus optional string metadata, then the raw little-endian bytes), readable by Python's safetensors and by hand.
+import { closeSync, fstatSync, readSync } from 'node:fs';
 
 import { type DType, DTYPE_BYTES, fromTypedArray, isHalf, type Tensor, typedArrayOf } from '../torch/index.js';
 import { writeFileAtomic } from './atomic.js';
 import { halfToFloat } from './half.js';
-import { alignedBytes, readBytes } from './read.js';
+import { alignedBytes, openRegularFile, readBytes } from './read.js';
 import { shapeProblem } from './shape.js';
 
 const TO_FORMAT: Record<DType, string> = {
@@ -160,4 +161,29 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
 
 export function readSafetensors(path: string): SafetensorsContent {
   return decodeSafetensors(readBytes(path), path);
+}
+
+/**
+ * The metadata of a safetensors file, read from its header alone (a weights file is not loaded to learn how it was
+ * made); null where the file does not start like safetensors. The whole file is checked when it is read.
+ */
+export function readSafetensorsMetadata(path: string): Metadata | null {
+  const fd = openRegularFile(path);
+  try {
+    const size = fstatSync(fd).size;
+    const prefix = Buffer.alloc(8);
+    if (readSync(fd, prefix, 0, 8, 0) < 8) return null;
+    const headerLength = Number(prefix.readBigUInt64LE(0));
+    if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) return null;
+    const header = Buffer.alloc(headerLength);
+    if (readSync(fd, header, 0, headerLength, 8) < headerLength) return null;
+    const parsed: unknown = JSON.parse(header.toString('utf8'));
+    const metadata = (parsed as { __metadata__?: unknown } | null)?.__metadata__;
+    return metadata !== null && typeof metadata === 'object' && !Array.isArray(metadata) ? (metadata as Metadata) : {};
+  } catch (error) {
+    if (error instanceof SyntaxError) return null;
+    throw error;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -9,7 +9,7 @@ import { readBytes } from '../io/index.js';
 import { backboneOptionProblems, BACKBONES } from '../models/index.js';
 import { cpuHasNativeBf16, type Device, packageRoot, PRECISIONS, type Precision } from '../torch/index.js';
 import { AUGMENTS, decodeProblems, decodeSize, MIN_SIZE, OPTIMIZERS, type TrainConfig } from '../trained/index.js';
-import { imagenetWeights } from '../weights/index.js';
+import { pretrainedBackboneOptions } from '../weights/index.js';
 
 /** Runs written before a setting existed resume with the behaviour they started with. */
 export const LEGACY_SETTINGS: Pick<
@@ -148,11 +148,13 @@ export function resolveConfig(
   const precision = resolvePrecision(overrides.precision ?? preset.precision ?? DEFAULT_CONFIG.precision, device);
   const methodOptions = { ...DEFAULT_METHOD_OPTIONS, ...preset.methodOptions, ...overrides.methodOptions };
   const config: TrainConfig = { ...DEFAULT_CONFIG, ...preset, ...overrides, precision, methodOptions, data };
-  const catalogued = config.pretrained === 'imagenet' ? imagenetWeights(config.backbone)?.backboneOptions : undefined;
+  // The weights' own architecture (the catalogue's v1 ResNet-50, or what `weights import` recorded) unless told.
+  const recorded =
+    typeof config.pretrained === 'string' ? pretrainedBackboneOptions(config.pretrained, config.backbone) : {};
   config.bottleneckStride =
     overrides.bottleneckStride ??
     preset.bottleneckStride ??
-    catalogued?.bottleneckStride ??
+    recorded.bottleneckStride ??
     DEFAULT_CONFIG.bottleneckStride;
   validateConfig(config);
   return config;

@@ -8,6 +8,7 @@ export {
   type Layout,
   mapToBackbone,
   type MappedState,
+  pretrainedBackboneOptions,
   type PretrainedWeights,
   readPretrained,
 } from './pretrained.js';

@@ -2,13 +2,14 @@
 // fit it (the classifier aside: it is replaced for the dataset's classes), and copied in. Weights whose BatchNorm was
 // folded away are unfolded into identity BatchNorm layers; calibrateBatchNorm (src/nn) then gives them statistics
 // measured on training data before training starts.
-import type { Backbone } from '../models/index.js';
+import { readSafetensorsMetadata } from '../io/index.js';
+import { type Backbone, type BackboneOptions, BOTTLENECK_STRIDES, type BottleneckStride } from '../models/index.js';
 import { noGrad, type Tensor } from '../torch/index.js';
-import { type KnownWeights, resolveSource } from './catalog.js';
+import { imagenetWeights, type KnownWeights, resolveSource } from './catalog.js';
 import { checkFinite } from './finite.js';
 import { fromTimmMobileNetV2, selectStateDict, unfoldBatchNorm } from './layouts.js';
 import { checkFit } from './match.js';
-import { readWeights, type SourceKind, type WeightSet } from './sources.js';
+import { modelFileOf, readWeights, type SourceKind, type WeightSet } from './sources.js';
 
 /** Written by `dsdnet weights import` into its safetensors metadata. */
 export const IMPORT_FORMAT = 'dsdnet-backbone/1';
@@ -29,6 +30,42 @@ export interface PretrainedWeights {
   dropped: string[];
   /** The input normalisation the weights expect, where the catalogue knows it (weights named 'imagenet'). */
   normalisation?: KnownWeights['normalisation'];
+  /** The architecture the weights are exact for, where known: the catalogue's, or what `weights import` recorded. */
+  backboneOptions: BackboneOptions;
+}
+
+/**
+ * The architecture options a file records (ResNet-50's stride placement): `dsdnet weights import` writes them into its
+ * metadata, a dsdnet model file has them in its run's configuration.
+ */
+function recordedBackboneOptions(metadata: ReadonlyMap<string, unknown>, source: string): BackboneOptions {
+  let stride: unknown;
+  const run = metadata.get('dsdnet');
+  if (metadata.get('format') === IMPORT_FORMAT) stride = metadata.get('bottleneckStride');
+  else if (typeof run === 'string') {
+    try {
+      stride = (JSON.parse(run) as { config?: { bottleneckStride?: unknown } }).config?.bottleneckStride;
+    } catch {
+      return {}; // reading the file says what is wrong with it
+    }
+  }
+  if (stride === undefined) return {};
+  if (!(BOTTLENECK_STRIDES as readonly unknown[]).includes(stride))
+    throw new Error(
+      `${source}: its metadata's bottleneckStride ${JSON.stringify(stride)} is not one of ${BOTTLENECK_STRIDES.join(', ')}`,
+    );
+  return { bottleneckStride: stride as BottleneckStride };
+}
+
+/**
+ * The architecture a weight source is exact for, from its header alone: the catalogue's for 'imagenet', what a
+ * dsdnet file (an import, a run's model) records, nothing otherwise (a missing source is left to the caller to name).
+ */
+export function pretrainedBackboneOptions(source: string, backboneName: string): BackboneOptions {
+  if (source === 'imagenet') return imagenetWeights(backboneName)?.backboneOptions ?? {};
+  const file = modelFileOf(source);
+  const metadata = file === undefined ? null : readSafetensorsMetadata(file);
+  return metadata === null ? {} : recordedBackboneOptions(new Map(Object.entries(metadata)), file!);
 }
 
 export interface MappedState {
@@ -86,6 +123,7 @@ export function readPretrained(source: string, backbone: Backbone, backboneName:
       foldedBatchNorm,
       dropped,
       normalisation: known?.normalisation,
+      backboneOptions: known?.backboneOptions ?? recordedBackboneOptions(weights.values, weights.path),
     };
   } catch (error) {
     release(new Set());

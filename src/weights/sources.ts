@@ -51,23 +51,34 @@ export function readWeights(path: string): WeightSet {
   if (stats.isDirectory()) return readFolder(path);
   const head = sniff(path);
   if (head.length === 0) throw new Error(`${path}: empty file`);
-  if (head.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1')) || head[0] === 0x80) {
-    const { tensors, sourceDtypes, values } = readTorchFile(path);
-    return { path, kind: 'pytorch', tensors, sourceDtypes, values };
-  }
-  if (head.length >= 9 && head[8] === 0x7b /* '{' */) {
+  // Safetensors first: its header length's low byte may be 0x80, a pickle's first byte; a pickle's ninth is never '{'.
+  if (head.length >= 9 && head[8] === 0x7b /* '{' */ && head.readUInt32LE(4) === 0) {
     // A model.safetensors inside a dsdnet checkpoint is checked against its manifest.
     const { tensors, metadata, widened } = decodeSafetensors(readCheckpointFile(path), path);
     return { path, kind: 'safetensors', tensors, sourceDtypes: widened, values: new Map(Object.entries(metadata)) };
   }
+  if (head.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1')) || head[0] === 0x80) {
+    const { tensors, sourceDtypes, values } = readTorchFile(path);
+    return { path, kind: 'pytorch', tensors, sourceDtypes, values };
+  }
   throw new Error(`${path}: not a PyTorch checkpoint (torch.save), a safetensors file or a folder of .npy tensors`);
 }
 
-function readFolder(path: string): WeightSet {
+/** The file a source's weights are read from: the source itself, or a dsdnet run's or checkpoint's latest model. */
+export function modelFileOf(path: string): string | undefined {
+  const stats = statForReading(path);
+  if (stats?.isFile() === true) return path;
+  if (stats?.isDirectory() !== true) return undefined;
   const files = readdirSync(path);
-  // A dsdnet run or checkpoint folder: its latest model.
-  if (files.includes(MODEL_FILE) || files.includes('checkpoints') || files.includes('latest'))
-    return readWeights(join(resolveCheckpoint(path, 'latest'), MODEL_FILE));
+  return files.includes(MODEL_FILE) || files.includes('checkpoints') || files.includes('latest')
+    ? join(resolveCheckpoint(path, 'latest'), MODEL_FILE)
+    : undefined;
+}
+
+function readFolder(path: string): WeightSet {
+  const model = modelFileOf(path);
+  if (model !== undefined) return readWeights(model);
+  const files = readdirSync(path);
   const npy = files.filter((f) => NPY_FOLDED.test(f));
   if (npy.length === 0) {
     throw new Error(
