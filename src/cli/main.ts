@@ -6,18 +6,7 @@ import { Command } from 'commander';
 
 import { backends } from '../distributed/index.js';
 import { cpuCapability, cpuHasNativeBf16, cudaDeviceCount, getNumThreads, libtorchVersion } from '../torch/index.js';
-import { registerDataCommands } from './data.js';
-import { registerEmbedCommand } from './embed.js';
 import { configureEngineFor } from './engine.js';
-import { registerEvaluateCommands } from './evaluate.js';
-import { registerExplainCommand } from './explain.js';
-import { registerExportCommand } from './export.js';
-import { registerInfoCommand } from './info.js';
-import { registerMapCommand } from './map.js';
-import { registerReportCommand } from './report.js';
-import { registerServeCommand } from './serve.js';
-import { registerTrainCommand } from './train.js';
-import { registerWeightsCommands } from './weights.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -43,17 +32,30 @@ program
   .command('env')
   .description('the engine this installation runs on')
   .action(() => console.log(engineInfo()));
-registerDataCommands(program);
-registerTrainCommand(program);
-registerInfoCommand(program);
-registerEvaluateCommands(program);
-registerEmbedCommand(program);
-registerReportCommand(program);
-registerWeightsCommands(program);
-registerExportCommand(program);
-registerServeCommand(program);
-registerExplainCommand(program);
-registerMapCommand(program);
+
+type Register = (program: Command) => void;
+/**
+ * Each command's module, in the order help lists them. Only the one a command line names is loaded (the others bring
+ * in sharp, fastify, ONNX Runtime, GeoTIFF...: half a second at every start); help and unknown names load them all.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  data: async () => (await import('./data.js')).registerDataCommands,
+  train: async () => (await import('./train.js')).registerTrainCommand,
+  info: async () => (await import('./info.js')).registerInfoCommand,
+  eval: async () => (await import('./evaluate.js')).registerEvaluateCommands,
+  predict: async () => (await import('./evaluate.js')).registerEvaluateCommands,
+  embed: async () => (await import('./embed.js')).registerEmbedCommand,
+  report: async () => (await import('./report.js')).registerReportCommand,
+  weights: async () => (await import('./weights.js')).registerWeightsCommands,
+  export: async () => (await import('./export.js')).registerExportCommand,
+  serve: async () => (await import('./serve.js')).registerServeCommand,
+  explain: async () => (await import('./explain.js')).registerExplainCommand,
+  map: async () => (await import('./map.js')).registerMapCommand,
+};
+const named = process.argv[2];
+const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
+// eval and predict share a module: it registers both, once.
+for (const register of new Set(await Promise.all(wanted.map((name) => COMMANDS[name]())))) register(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`dsdnet: ${error instanceof Error ? error.message : String(error)}\n`);
