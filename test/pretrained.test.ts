@@ -531,12 +531,13 @@ function leaveOneOutNearestMean(feats: Tensor, labels: number[], classes: number
 }
 
 test(
-  'the ImageNet import is real: its features put >= 85% of 420 UC Merced images in their class (leave-one-out nearest mean)',
+  'the ImageNet import is real: its features put >= 85% of 210 UC Merced images at 160 px in their class (leave-one-out nearest mean)',
   { skip: sharedSkip },
   async () => {
-    const { input, labels } = await ucmBatch(20, 224);
+    const { input, labels } = await ucmBatch(10, 160);
     const score = (model: Backbone): number => {
-      model.eval();
+      // Channels-last: MobileNetV2's depthwise convolutions run twice as fast in it here.
+      model.eval().toMemoryFormat('channelsLast');
       const feats = cat(
         Array.from({ length: Math.ceil(labels.length / 42) }, (_, b) =>
           features(model, input.narrow(0, b * 42, Math.min(42, labels.length - b * 42))),
@@ -550,7 +551,7 @@ test(
     applyPretrained(pretrained, readPretrained(folded, pretrained, 'mobilenet_v2'));
     const [randomScore, pretrainedScore] = [score(random), score(pretrained)];
     console.log(
-      `leave-one-out nearest class mean on 420 UC Merced images at 224 px: ImageNet MobileNetV2 ${(100 * pretrainedScore).toFixed(1)}%, random weights ${(100 * randomScore).toFixed(1)}%`,
+      `leave-one-out nearest class mean on 210 UC Merced images at 160 px: ImageNet MobileNetV2 ${(100 * pretrainedScore).toFixed(1)}%, random weights ${(100 * randomScore).toFixed(1)}%`,
     );
     assert.ok(pretrainedScore >= 0.85, `ImageNet features: ${pretrainedScore}`);
     assert.ok(randomScore < pretrainedScore - 0.3, `random features: ${randomScore}`);
