@@ -123,11 +123,11 @@ test('scoped tensors are not reported to V8, so short-lived step tensors force n
         major++;
   });
   observer.observe({ entryTypes: ['gc'] });
-  for (let i = 0; i < 40; i++) tidy(() => void zeros([32 * 2 ** 20]).add_(1)); // 128 MiB per step
+  for (let i = 0; i < 20; i++) tidy(() => void zeros([24 * 2 ** 20]).add_(1)); // 96 MiB per step
   await new Promise((resolve) => setTimeout(resolve, 50));
   observer.disconnect();
   // Reporting them would force one per step or so (each step adds more than V8's 64 MiB external-memory margin).
-  assert.ok(major <= 2, `${major} full collections during 40 scoped steps of 128 MiB`);
+  assert.ok(major <= 2, `${major} full collections during 20 scoped steps of 96 MiB`);
 });
 
 test('a run stopped by a non-finite loss releases its network and decoded images: no live tensors beyond the baseline', async () => {
