@@ -121,8 +121,14 @@ test('runs pair with plain training seed by seed: differences in points, mean +-
   assert.ok(Math.abs(paired[0].difference.mean) < 1e-9 && Math.abs(paired[0].difference.std - Math.SQRT1_2) < 1e-9);
   assert.equal(
     pairedTable(paired).split('\n')[2],
-    '| dsd mobilenet_v2 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5) | 0, 1 | +0.50, -0.50 | +0.00 +- 0.71 | 1 / 1 |',
+    '| dsd mobilenet_v2 (distill soft-ce, condition refined, 5 DDIM steps, entropy 0.5) | 0, 1 | +0.50, -0.50 | +0.00 +- 0.71 | 1 / 1 |  |',
   );
+  // Best-epoch OA is paired too, where every paired run names it.
+  const best = (r: RunSummary, oa: number): RunSummary => ({ ...r, bestEpoch: { epoch: 3, overallAccuracy: oa } });
+  const withBest = pairWithPlain([best(run('plain', 0, 0.98), 0.99), best(run('dsd', 0, 0.985), 0.985)]);
+  assert.ok(Math.abs(withBest[0].bestEpochDifference!.mean + 0.5) < 1e-9);
+  assert.match(pairedTable(withBest).split('\n')[2], /\| 1 \/ 0 \| -0\.50 \+- 0\.00 \|$/);
+  assert.equal(pairWithPlain([best(run('plain', 0, 0.98), 0.99), run('dsd', 0, 0.985)])[0].bestEpochDifference, null);
   // bf16 runs are variants of their own, paired with bf16 plain runs only.
   const bf16 = (r: RunSummary): RunSummary => ({ ...r, precision: 'bf16', meanEpochSeconds: 20 });
   const mixed = pairWithPlain([run('plain', 0, 0.98), bf16(run('plain', 0, 0.97)), bf16(run('dsd', 0, 0.99))]);

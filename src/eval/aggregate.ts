@@ -151,25 +151,37 @@ export interface PairedRow {
   difference: MeanStd;
   wins: number;
   losses: number;
+  /** Best-epoch OA of the variant minus plain's, in points, over the same seeds; null where a run does not name it. */
+  bestEpochDifference: MeanStd | null;
 }
 
 /** Every non-plain variant against plain training of the same setting, on the seeds both have. */
 export function pairWithPlain(reports: readonly RunSummary[]): PairedRow[] {
-  const plainOa = new Map(
-    reports
-      .filter((r) => r.method === 'plain' && r.seed !== undefined)
-      .map((r) => [`${settingOf(r)}\n${r.seed}`, 100 * r.final.overallAccuracy]),
+  const plainRuns = new Map(
+    reports.filter((r) => r.method === 'plain' && r.seed !== undefined).map((r) => [`${settingOf(r)}\n${r.seed}`, r]),
   );
+  const bestOa = (r: RunSummary): number | undefined =>
+    r.bestEpoch === undefined ? undefined : 100 * r.bestEpoch.overallAccuracy;
   const rows = new Map<
     string,
-    { setting: string; variant: string; method: string; pairs: { seed: number; difference: number }[] }
+    {
+      setting: string;
+      variant: string;
+      method: string;
+      pairs: { seed: number; difference: number; bestDifference?: number }[];
+    }
   >();
   for (const r of reports) {
-    const plain = plainOa.get(`${settingOf(r)}\n${r.seed}`);
+    const plain = plainRuns.get(`${settingOf(r)}\n${r.seed}`);
     if (r.method === 'plain' || r.seed === undefined || plain === undefined) continue;
     const [setting, variant] = [settingOf(r), variantName(r)];
     const row = rows.get(`${setting}\n${variant}`) ?? { setting, variant, method: r.method, pairs: [] };
-    row.pairs.push({ seed: r.seed, difference: 100 * r.final.overallAccuracy - plain });
+    const [best, plainBest] = [bestOa(r), bestOa(plain)];
+    row.pairs.push({
+      seed: r.seed,
+      difference: 100 * (r.final.overallAccuracy - plain.final.overallAccuracy),
+      bestDifference: best === undefined || plainBest === undefined ? undefined : best - plainBest,
+    });
     rows.set(`${setting}\n${variant}`, row);
   }
   const settings = [...new Set(reports.map(settingOf))];
@@ -178,6 +190,7 @@ export function pairWithPlain(reports: readonly RunSummary[]): PairedRow[] {
     .map(({ setting, variant, pairs }) => {
       const sorted = pairs.sort((a, b) => a.seed - b.seed);
       const differences = sorted.map((p) => p.difference);
+      const bestDifferences = sorted.flatMap((p) => (p.bestDifference === undefined ? [] : [p.bestDifference]));
       return {
         setting,
         variant,
@@ -186,6 +199,7 @@ export function pairWithPlain(reports: readonly RunSummary[]): PairedRow[] {
         difference: meanStd(differences),
         wins: differences.filter((d) => d > 1e-9).length,
         losses: differences.filter((d) => d < -1e-9).length,
+        bestEpochDifference: bestDifferences.length === sorted.length ? meanStd(bestDifferences) : null,
       };
     });
 }
@@ -194,12 +208,13 @@ export function pairWithPlain(reports: readonly RunSummary[]): PairedRow[] {
 export function pairedTable(rows: readonly PairedRow[]): string {
   const signed = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
   const lines = [
-    '| variant | seeds | OA - plain per seed (points) | mean +- std | better / worse |',
-    '|---|---|---|---|---|',
+    '| variant | seeds | OA - plain per seed (points) | mean +- std | better / worse | best-epoch OA - plain |',
+    '|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
+    const best = r.bestEpochDifference;
     lines.push(
-      `| ${r.variant} | ${r.seeds.join(', ')} | ${r.differences.map(signed).join(', ')} | ${signed(r.difference.mean)} +- ${r.difference.std.toFixed(2)} | ${r.wins} / ${r.losses} |`,
+      `| ${r.variant} | ${r.seeds.join(', ')} | ${r.differences.map(signed).join(', ')} | ${signed(r.difference.mean)} +- ${r.difference.std.toFixed(2)} | ${r.wins} / ${r.losses} | ${best === null ? '' : `${signed(best.mean)} +- ${best.std.toFixed(2)}`} |`,
     );
   }
   return lines.join('\n');
