@@ -117,7 +117,7 @@ test('a classifier whose only evidence is a coloured square: its Grad-CAM and Gr
   const model = createBackbone('resnet18', 2);
   const optimizer = new Adam(model.parameters(), { lr: 1e-3 });
   model.train();
-  for (let step = 0; step < 120; step++) {
+  for (let step = 0; step < 60; step++) {
     const { input, labels } = batchOf(rng, 16);
     tidy(() => {
       const loss = F.crossEntropy(model.forward(input), tensor(labels, { dtype: 'int64' }));
