@@ -428,9 +428,12 @@ function features(model: Backbone, input: Tensor): Tensor {
   return tidy(() => noGrad(() => globalPool(model.stages(input)[3])));
 }
 
+/** UC Merced scanned once (each scan reads the 2100 files' headers). */
+let ucmScan: ReturnType<typeof scanDataset> | undefined;
+
 /** Images first..first+perClass-1 of every class, decoded at `size`. */
 async function ucmBatch(perClass: number, size: number, first = 0): Promise<{ input: Tensor; labels: number[] }> {
-  const dataset = await scanDataset(ucmerced);
+  const dataset = await (ucmScan ??= scanDataset(ucmerced));
   const chosen = dataset.classes.flatMap((_, c) =>
     dataset.items.filter((item) => item.label === c).slice(first, first + perClass),
   );
