@@ -15,6 +15,10 @@ import { NonFiniteLossError, resolveConfig, train } from '../src/train/index.js'
 import { loadModel, type TrainConfig } from '../src/trained/index.js';
 import { makeDataset, makeSeparableDataset } from './support/images.js';
 import { trainQuickRun } from './support/quick-run.js';
+import { configureEngine } from '../src/torch/index.js';
+
+// As the commands do: this file trains and evaluates in this process.
+configureEngine({ retainFreedMemory: true });
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-run-'));

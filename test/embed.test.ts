@@ -16,6 +16,10 @@ import { decodeForModel, runSplit } from '../src/train/index.js';
 import { loadModel } from '../src/trained/index.js';
 import { trainQuickRun } from './support/quick-run.js';
 import { makeSeparableDataset } from './support/images.js';
+import { configureEngine } from '../src/torch/index.js';
+
+// As the commands do: this file scores the runs' images batch after batch.
+configureEngine({ retainFreedMemory: true });
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-embed-'));

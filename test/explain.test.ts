@@ -16,12 +16,15 @@ import { readNpy } from '../src/io/index.js';
 import { createBackbone } from '../src/models/index.js';
 import { Adam } from '../src/optim/index.js';
 import { Rng } from '../src/data/index.js';
-import { arange, F, manualSeed, type Tensor, tensor, tidy } from '../src/torch/index.js';
+import { arange, configureEngine, F, manualSeed, type Tensor, tensor, tidy } from '../src/torch/index.js';
 import { pickExamples } from '../src/serve/index.js';
 import { deterministicState } from './support/deterministic.js';
 import { makeSeparableDataset } from './support/images.js';
 import { readFixture } from './helpers.js';
 import { trainQuickRun } from './support/quick-run.js';
+
+// As the commands do: the square classifier trains 60 steps and is explained batch after batch.
+configureEngine({ retainFreedMemory: true });
 
 interface CamCase {
   classes: number[];

@@ -29,6 +29,10 @@ import { writeMosaic } from './support/mosaic.js';
 import { makeSeparableDataset } from './support/images.js';
 import { encodeTiff } from './support/tiff.js';
 import { trainQuickRun } from './support/quick-run.js';
+import { configureEngine } from '../src/torch/index.js';
+
+// As the commands do: this file maps scenes batch after batch.
+configureEngine({ retainFreedMemory: true });
 
 const scratch = (): string => mkdtempSync(join(tmpdir(), 'dsdnet-map-'));
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
