@@ -14,6 +14,7 @@ import {
   getNumThreads,
   ones,
 } from '../src/torch/index.js';
+import { retainsFreedMemory } from '../src/cli/engine.js';
 
 const torch = new URL('../src/torch/index.js', import.meta.url).href;
 const forbidAddon = fileURLToPath(new URL('./support/forbid-addon.js', import.meta.url));
@@ -104,4 +105,26 @@ test('a capability that ATEN_CPU_CAPABILITY contradicts is refused; retained fre
   );
   assert.equal(retained.status, 0, retained.stderr);
   assert.match(retained.stdout, /freed memory is already retained in the heap, for the rest of the process/);
+});
+
+test('the CLI keeps freed memory in the heap for batch commands, not for serve; DSDNET_MALLOC overrides it or is refused by name', () => {
+  for (const command of ['train', 'eval', 'predict', 'embed', 'explain', 'map', 'export'])
+    assert.equal(retainsFreedMemory(command, {}), true, command);
+  assert.equal(retainsFreedMemory('serve', {}), false);
+  assert.equal(retainsFreedMemory('serve', { DSDNET_MALLOC: 'retain' }), true);
+  assert.equal(retainsFreedMemory('eval', { DSDNET_MALLOC: 'system' }), false);
+  assert.throws(
+    () => retainsFreedMemory('eval', { DSDNET_MALLOC: 'heap' }),
+    /DSDNET_MALLOC must be 'retain' or 'system', got 'heap'/,
+  );
+  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const run = spawnSync(process.execPath, [cli, 'info', '/nonexistent'], {
+    encoding: 'utf8',
+    env: { ...process.env, DSDNET_MALLOC: 'heap' },
+  });
+  assert.match(
+    run.stderr,
+    /^dsdnet: DSDNET_MALLOC must be 'retain' or 'system', got 'heap'/,
+    'the command says so first',
+  );
 });
