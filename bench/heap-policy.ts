@@ -1,5 +1,5 @@
 // The heap policy of the commands that compute: `dsdnet eval` of a run on its test split, with freed memory kept in the
-// heap (the batch commands' default) against glibc's own policy (DSDNET_MALLOC=system), alternating, whole commands timed
+// heap (the default of every command but serve) against glibc's own policy (DSDNET_MALLOC=system), alternating, whole commands timed
 // (start, decoding, scoring) with their peak RSS. A forward pass frees its activations when its scope ends; with
 // glibc's policy every large one goes back to the kernel and the next batch page-faults it in afresh.
 // Usage: node dist/bench/heap-policy.js RUN DATA [--rounds 3] [--precision fp32|bf16]

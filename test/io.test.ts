@@ -30,6 +30,7 @@ import {
   loadCheckpoint,
   readNpy,
   readSafetensors,
+  readSafetensorsMetadata,
   readTorchFile,
   resolveCheckpoint,
   saveCheckpoint,
@@ -131,7 +132,7 @@ test('safetensors: F16, BF16, I16 and I8 (Hugging Face files) are read widened e
   assert.deepEqual(back.get('byte')!.toArray(), [-128, 127]);
 });
 
-test('damaged and foreign files fail with an error naming the file', () => {
+test('damaged and foreign files fail with an error naming the file; their header alone reads as null', () => {
   const dir = scratch();
   const good = join(dir, 'good.safetensors');
   writeSafetensors(good, sample());
@@ -169,6 +170,23 @@ test('damaged and foreign files fail with an error naming the file', () => {
   assert.throws(
     () => readSafetensors(join(dir, 'missing.safetensors')),
     /missing\.safetensors: cannot read \(ENOENT\)/,
+  );
+  // The header alone (how a weights file was made, read before its tensors): null where no header can be read.
+  for (const name of [
+    'empty.safetensors',
+    'truncated-header.safetensors',
+    'photo.jpg',
+    'notes.txt',
+    'bad-json.safetensors',
+  ])
+    assert.equal(readSafetensorsMetadata(join(dir, name)), null, name);
+  assert.deepEqual(readSafetensorsMetadata(join(dir, 'truncated-data.safetensors')), {}, 'its header is whole');
+  writeFileSync(join(dir, 'array.safetensors'), rawSafetensors('[1, 2]'));
+  assert.equal(readSafetensorsMetadata(join(dir, 'array.safetensors')), null, 'a header that is not an object');
+  assert.equal(spawnSync('mkfifo', [join(dir, 'pipe.safetensors')]).status, 0);
+  assert.throws(
+    () => readSafetensorsMetadata(join(dir, 'pipe.safetensors')),
+    /pipe\.safetensors: cannot read: it is a FIFO/,
   );
 });
 

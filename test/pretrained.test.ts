@@ -34,6 +34,7 @@ import {
   applyPretrained,
   fromTimmMobileNetV2,
   IMPORT_FORMAT,
+  pretrainedBackboneOptions,
   readPretrained,
   readWeights,
   resolveSource,
@@ -279,10 +280,23 @@ test("weights import records ResNet-50's stride placement; train --pretrained ta
     });
     assert.equal(resolve({ pretrained: runFolder }), '1x1', "the run's own placement");
     v1.dispose();
+    assert.equal(
+      resolveConfig(ucmerced, {}, { backbone: 'mobilenet_v2', pretrained: imported }).bottleneckStride,
+      '3x3',
+      "another backbone's file sets nothing (the fit check names the right backbone)",
+    );
+    const unsaved = join(dir, 'killed-before-saving');
+    mkdirSync(join(unsaved, 'checkpoints'), { recursive: true });
+    assert.equal(resolve({ pretrained: unsaved }), '3x3', 'a run without a checkpoint: reading it says so later');
     const bad = join(dir, 'bad.safetensors');
-    writeSafetensors(bad, new Map([['fc.bias', zeros([2])]]), { format: IMPORT_FORMAT, bottleneckStride: '2x2' });
+    writeSafetensors(bad, new Map([['fc.bias', zeros([2])]]), {
+      format: IMPORT_FORMAT,
+      backbone: 'resnet50',
+      bottleneckStride: '2x2',
+    });
+    assert.equal(resolve({ pretrained: bad }), '3x3', 'the configuration leaves bad metadata to the reading');
     assert.throws(
-      () => resolve({ pretrained: bad }),
+      () => pretrainedBackboneOptions(bad, 'resnet50'),
       /bad\.safetensors: its metadata's bottleneckStride "2x2" is not one of 3x3, 1x1/,
     );
   });

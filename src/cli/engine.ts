@@ -1,7 +1,7 @@
 // The engine's settings for a command, made once before its action: --threads where the command has it, the
 // environment's (engineDefaults: DSDNET_NUM_THREADS, ATEN_CPU_CAPABILITY) otherwise, and freed memory kept in the
-// heap (DSDNET_MALLOC=system: glibc's policy; =retain: kept). The batch commands free and allocate the same large
-// buffers batch after batch (a forward pass releases its activations when its scope ends), so they keep them: with
+// heap (DSDNET_MALLOC=system: glibc's policy; =retain: kept). The commands that compute free and allocate the same
+// large buffers batch after batch (a forward pass releases its activations when its scope ends), so they keep them: with
 // glibc's policy each batch page-faults them in afresh (dsdnet eval of a MobileNetV2 run 4.5x slower here). `serve`
 // does not: a service's memory should follow its load, and its requests gained nothing from it (bench/serve-load.ts).
 // A command that never computes with tensors still never loads libtorch: the settings wait for the addon to load.

@@ -48,7 +48,8 @@ export function launchWorkers(script: string, args: readonly string[], options: 
   const stopOthers = (): void => {
     const signalRunning = (signal: NodeJS.Signals): void =>
       children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill(signal));
-    setTimeout(() => signalRunning('SIGTERM'), STOP_GRACE_MS).unref();
+    // A stop signal passed on meanwhile (Ctrl-C) is the one the ranks save on: a SIGTERM after it would be a second.
+    setTimeout(() => received === null && signalRunning('SIGTERM'), STOP_GRACE_MS).unref();
     setTimeout(() => signalRunning('SIGKILL'), STOP_GRACE_MS + 10_000).unref();
   };
   let received: NodeJS.Signals | null = null;

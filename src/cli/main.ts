@@ -53,11 +53,19 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   map: async () => (await import('./map.js')).registerMapCommand,
 };
 const named = process.argv[2];
-const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
-// eval and predict share a module: it registers both, once.
-for (const register of new Set(await Promise.all(wanted.map((name) => COMMANDS[name]())))) register(program);
+// `dsdnet` alone and `dsdnet env` need none of them.
+const wanted =
+  named === undefined || named === 'env' ? [] : Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
 
-program.parseAsync(process.argv).catch((error: unknown) => {
+function fail(error: unknown): never {
   process.stderr.write(`dsdnet: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
-});
+}
+
+try {
+  // eval and predict share a module: it registers both, once.
+  for (const register of new Set(await Promise.all(wanted.map((name) => COMMANDS[name]())))) register(program);
+} catch (error) {
+  fail(error); // a module that cannot load (a missing optional package), said as the commands' errors are
+}
+program.parseAsync(process.argv).catch(fail);

@@ -110,7 +110,7 @@ export function registerWeightsCommands(program: Command): void {
       const backbone = createBackbone(flags.backbone, 1, { bottleneckStride: flags.bottleneckStride });
       const pretrained = readPretrained(source, backbone, flags.backbone);
       // Where the strides sit changes the function, not the tensors: the file must say it.
-      const bottleneckStride = flags.bottleneckStride ?? pretrained.backboneOptions.bottleneckStride;
+      const bottleneckStride = flags.bottleneckStride ?? pretrained.backboneOptions?.bottleneckStride;
       writeSafetensors(flags.out, pretrained.state, {
         format: IMPORT_FORMAT,
         backbone: flags.backbone,

@@ -178,8 +178,10 @@ export function readSafetensorsMetadata(path: string): Metadata | null {
     const header = Buffer.alloc(headerLength);
     if (readSync(fd, header, 0, headerLength, 8) < headerLength) return null;
     const parsed: unknown = JSON.parse(header.toString('utf8'));
-    const metadata = (parsed as { __metadata__?: unknown } | null)?.__metadata__;
-    return metadata !== null && typeof metadata === 'object' && !Array.isArray(metadata) ? (metadata as Metadata) : {};
+    const isObject = (v: unknown): v is Record<string, unknown> =>
+      v !== null && typeof v === 'object' && !Array.isArray(v);
+    if (!isObject(parsed)) return null;
+    return isObject(parsed.__metadata__) ? (parsed.__metadata__ as Metadata) : {};
   } catch (error) {
     if (error instanceof SyntaxError) return null;
     throw error;

@@ -27,7 +27,7 @@ export interface EngineSettings {
    * Keep freed memory in the process heap (glibc: no mmap for large blocks, no trimming), so that the large buffers
    * a training step frees and allocates again are reused instead of being page-faulted in afresh; on this project's
    * VMs that halves a ResNet-18 step. Resident memory then stays at its peak. For the rest of the process: once on,
-   * it cannot be turned off. Off unless asked for (the batch commands ask: src/cli/engine.ts).
+   * it cannot be turned off. Off unless asked for (every command but serve asks: src/cli/engine.ts).
    */
   retainFreedMemory?: boolean;
 }

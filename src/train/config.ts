@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DEFAULT_SCALE, MAX_DECODE_SIZE } from '../data/index.js';
 import { DEFAULT_METHOD_OPTIONS, methodOptionProblems, METHODS, type MethodOptions } from '../dsd/index.js';
 import { readBytes } from '../io/index.js';
-import { backboneOptionProblems, BACKBONES } from '../models/index.js';
+import { backboneOptionProblems, BACKBONES, type BottleneckStride } from '../models/index.js';
 import { cpuHasNativeBf16, type Device, packageRoot, PRECISIONS, type Precision } from '../torch/index.js';
 import { AUGMENTS, decodeProblems, decodeSize, MIN_SIZE, OPTIMIZERS, type TrainConfig } from '../trained/index.js';
 import { pretrainedBackboneOptions } from '../weights/index.js';
@@ -148,16 +148,27 @@ export function resolveConfig(
   const precision = resolvePrecision(overrides.precision ?? preset.precision ?? DEFAULT_CONFIG.precision, device);
   const methodOptions = { ...DEFAULT_METHOD_OPTIONS, ...preset.methodOptions, ...overrides.methodOptions };
   const config: TrainConfig = { ...DEFAULT_CONFIG, ...preset, ...overrides, precision, methodOptions, data };
-  // The weights' own architecture (the catalogue's v1 ResNet-50, or what `weights import` recorded) unless told.
-  const recorded =
-    typeof config.pretrained === 'string' ? pretrainedBackboneOptions(config.pretrained, config.backbone) : {};
+  // Unless told, the weights' own architecture: the catalogue's v1 ResNet-50, or what a dsdnet file records.
   config.bottleneckStride =
     overrides.bottleneckStride ??
     preset.bottleneckStride ??
-    recorded.bottleneckStride ??
+    recordedStride(config.pretrained, config.backbone) ??
     DEFAULT_CONFIG.bottleneckStride;
   validateConfig(config);
   return config;
+}
+
+/**
+ * The stride placement a pretrained source records for `backbone`, if any. A source that cannot be read here (a run
+ * killed before its first save, bad metadata) records nothing: reading its weights names what is wrong.
+ */
+function recordedStride(pretrained: unknown, backbone: string): BottleneckStride | undefined {
+  if (typeof pretrained !== 'string') return undefined;
+  try {
+    return pretrainedBackboneOptions(pretrained, backbone).bottleneckStride;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The configuration of the run in `out`: its config.json, with settings it predates filled in, validated. */

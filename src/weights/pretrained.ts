@@ -30,26 +30,33 @@ export interface PretrainedWeights {
   dropped: string[];
   /** The input normalisation the weights expect, where the catalogue knows it (weights named 'imagenet'). */
   normalisation?: KnownWeights['normalisation'];
-  /** The architecture the weights are exact for, where known: the catalogue's, or what `weights import` recorded. */
-  backboneOptions: BackboneOptions;
+  /** The architecture the weights are exact for, where known: the catalogue's, or what a dsdnet file records. */
+  backboneOptions?: BackboneOptions;
 }
 
 /**
  * The architecture options a file records (ResNet-50's stride placement): `dsdnet weights import` writes them into its
  * metadata, a dsdnet model file has them in its run's configuration.
  */
-function recordedBackboneOptions(metadata: ReadonlyMap<string, unknown>, source: string): BackboneOptions {
-  let stride: unknown;
+function recordedBackboneOptions(
+  metadata: ReadonlyMap<string, unknown>,
+  source: string,
+  backboneName: string,
+): BackboneOptions {
+  let [backbone, stride]: unknown[] = [];
   const run = metadata.get('dsdnet');
-  if (metadata.get('format') === IMPORT_FORMAT) stride = metadata.get('bottleneckStride');
+  if (metadata.get('format') === IMPORT_FORMAT)
+    [backbone, stride] = [metadata.get('backbone'), metadata.get('bottleneckStride')];
   else if (typeof run === 'string') {
     try {
-      stride = (JSON.parse(run) as { config?: { bottleneckStride?: unknown } }).config?.bottleneckStride;
+      const { config } = JSON.parse(run) as { config?: { backbone?: unknown; bottleneckStride?: unknown } };
+      [backbone, stride] = [config?.backbone, config?.bottleneckStride];
     } catch {
       return {}; // reading the file says what is wrong with it
     }
   }
-  if (stride === undefined) return {};
+  // Another backbone's weights: the fit check names the right one.
+  if (stride === undefined || backbone !== backboneName) return {};
   if (!(BOTTLENECK_STRIDES as readonly unknown[]).includes(stride))
     throw new Error(
       `${source}: its metadata's bottleneckStride ${JSON.stringify(stride)} is not one of ${BOTTLENECK_STRIDES.join(', ')}`,
@@ -65,7 +72,7 @@ export function pretrainedBackboneOptions(source: string, backboneName: string):
   if (source === 'imagenet') return imagenetWeights(backboneName)?.backboneOptions ?? {};
   const file = modelFileOf(source);
   const metadata = file === undefined ? null : readSafetensorsMetadata(file);
-  return metadata === null ? {} : recordedBackboneOptions(new Map(Object.entries(metadata)), file!);
+  return metadata === null ? {} : recordedBackboneOptions(new Map(Object.entries(metadata)), file!, backboneName);
 }
 
 export interface MappedState {
@@ -123,7 +130,7 @@ export function readPretrained(source: string, backbone: Backbone, backboneName:
       foldedBatchNorm,
       dropped,
       normalisation: known?.normalisation,
-      backboneOptions: known?.backboneOptions ?? recordedBackboneOptions(weights.values, weights.path),
+      backboneOptions: known?.backboneOptions ?? recordedBackboneOptions(weights.values, weights.path, backboneName),
     };
   } catch (error) {
     release(new Set());
